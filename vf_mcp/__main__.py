@@ -1,0 +1,3 @@
+from vf_mcp import main
+
+main()

@@ -1,0 +1,144 @@
+"""Settings read once from the environment, with the names every doc and client relies on."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from vf_mcp.errors import ConfigurationError
+
+DEFAULT_RUNTIME_URL = "https://general-runtime.voiceflow.com"
+DEFAULT_ENVIRONMENT = "development"
+DEFAULT_HANDOFF_ACTIONS = ("handoff", "talk_to_agent")
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+ENV_API_KEY = "VOICEFLOW_API_KEY"
+ENV_PROJECT_ID = "VOICEFLOW_PROJECT_ID"
+ENV_ENVIRONMENT = "VOICEFLOW_ENVIRONMENT"
+ENV_RUNTIME_URL = "VOICEFLOW_RUNTIME_URL"
+ENV_TIMEOUT = "VOICEFLOW_TIMEOUT"
+ENV_CONNECT_TIMEOUT = "VOICEFLOW_CONNECT_TIMEOUT"
+ENV_LOG_LEVEL = "VF_MCP_LOG_LEVEL"
+ENV_HANDOFF_ACTIONS = "VF_MCP_HANDOFF_ACTIONS"
+
+
+class Settings(BaseModel):
+    """Everything vf-mcp needs to reach one Voiceflow agent.
+
+    The key is a `SecretStr`, so it never shows in a repr, a validation error or a log line.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    api_key: SecretStr | None = None
+    project_id: str | None = None
+    environment: str = DEFAULT_ENVIRONMENT
+    runtime_url: str = DEFAULT_RUNTIME_URL
+    timeout: float = Field(default=30.0, gt=0, le=600)
+    connect_timeout: float = Field(default=10.0, gt=0, le=120)
+    log_level: LogLevel = "WARNING"
+    handoff_actions: frozenset[str] = frozenset(DEFAULT_HANDOFF_ACTIONS)
+
+    @field_validator("api_key")
+    @classmethod
+    def _dialog_manager_key(cls, key: SecretStr | None) -> SecretStr | None:
+        if key is None:
+            return None
+        value = key.get_secret_value().strip()
+        if not value:
+            return None
+        if not value.startswith("VF.DM."):
+            # Never echo the value: a pasted workspace key is still a secret.
+            raise ValueError(
+                f"{ENV_API_KEY} is not a Voiceflow Dialog Manager API key (those start with "
+                "'VF.DM.'); copy the agent's key from Voiceflow > Agent > Integrations > API keys"
+            )
+        return SecretStr(value)
+
+    @field_validator("runtime_url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        url = url.strip().rstrip("/")
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(
+                f"{ENV_RUNTIME_URL} must be an http(s) URL such as {DEFAULT_RUNTIME_URL}"
+            )
+        return url
+
+    @field_validator("environment")
+    @classmethod
+    def _environment(cls, env: str) -> str:
+        env = env.strip()
+        if not env:
+            return DEFAULT_ENVIRONMENT
+        return env
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read the settings from `environ` (default: the process environment).
+
+        Raises `ConfigurationError` with one line per problem, naming the variable to fix.
+        """
+        env = os.environ if environ is None else environ
+        raw: dict[str, object] = {}
+        if value := env.get(ENV_API_KEY):
+            raw["api_key"] = value
+        if value := env.get(ENV_PROJECT_ID, "").strip():
+            raw["project_id"] = value
+        if value := env.get(ENV_ENVIRONMENT):
+            raw["environment"] = value
+        if value := env.get(ENV_RUNTIME_URL):
+            raw["runtime_url"] = value
+        for name, field in ((ENV_TIMEOUT, "timeout"), (ENV_CONNECT_TIMEOUT, "connect_timeout")):
+            if value := env.get(name, "").strip():
+                try:
+                    raw[field] = float(value)
+                except ValueError:
+                    raise ConfigurationError(
+                        f"{name}={value!r} is not a number of seconds; set it to e.g. 30"
+                    ) from None
+        if value := env.get(ENV_LOG_LEVEL, "").strip():
+            raw["log_level"] = value.upper()
+        if value := env.get(ENV_HANDOFF_ACTIONS, "").strip():
+            raw["handoff_actions"] = frozenset(n.strip() for n in value.split(",") if n.strip())
+        return cls.validated(raw)
+
+    @classmethod
+    def validated(cls, raw: Mapping[str, object]) -> Settings:
+        """Build settings, turning pydantic's multi-line errors into one `ConfigurationError`."""
+        from pydantic import ValidationError
+
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            problems = []
+            for error in exc.errors(include_input=False, include_url=False):
+                message = str(error["msg"]).removeprefix("Value error, ")
+                name = _ENV_NAMES.get(str(error["loc"][0]), str(error["loc"][0]))
+                problems.append(message if name in message else f"{name}: {message}")
+            raise ConfigurationError("; ".join(problems)) from None
+
+    def require_api_key(self) -> str:
+        """The key's value, or a `ConfigurationError` that says what to set."""
+        if self.api_key is None:
+            raise ConfigurationError(
+                f"{ENV_API_KEY} is not set: export your agent's Dialog Manager API key "
+                "(VF.DM....), or run `vf-mcp demo` to try vf-mcp against the bundled emulator"
+            )
+        return self.api_key.get_secret_value()
+
+
+_ENV_NAMES = {
+    "api_key": ENV_API_KEY,
+    "project_id": ENV_PROJECT_ID,
+    "environment": ENV_ENVIRONMENT,
+    "runtime_url": ENV_RUNTIME_URL,
+    "timeout": ENV_TIMEOUT,
+    "connect_timeout": ENV_CONNECT_TIMEOUT,
+    "log_level": ENV_LOG_LEVEL,
+    "handoff_actions": ENV_HANDOFF_ACTIONS,
+}

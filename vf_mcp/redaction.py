@@ -1,0 +1,26 @@
+"""Masking of Voiceflow credentials in any text that leaves the process.
+
+Everything the server prints, logs or returns passes through `redact` at the last moment, so a key
+that slipped into an upstream error body or an exception message is still never shown.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Dialog-manager keys look like `VF.DM.<24 hex>.<secret>`; workspace (`VF.WS.`) keys are masked
+# too, since they are credentials just the same. The secret part may contain `-` and `_`.
+_KEY_PATTERN = re.compile(r"VF\.(?:DM|WS)\.[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*")
+MASK = "VF.DM.***"
+
+
+def redact(text: str) -> str:
+    """Return `text` with anything shaped like a Voiceflow API key replaced by a mask."""
+    if "VF." not in text:
+        return text
+    return _KEY_PATTERN.sub(MASK, text)
+
+
+def contains_key(text: str) -> bool:
+    """Whether `text` holds something shaped like a Voiceflow API key."""
+    return bool(_KEY_PATTERN.search(text))
