@@ -1,0 +1,59 @@
+"""The emulator's shared in-memory world: agents, API-key resolution, state, faults, recordings."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .agent import HEX24, AgentDefinition
+from .faults import FaultRegistry
+from .recording import Recorder
+from .store import StateStore
+
+
+class AuthError(Exception):
+    """The request's API key is missing, malformed or unknown; ``str(self)`` is Voiceflow's text."""
+
+
+class EmulatorCore:
+    def __init__(self, agents: Sequence[AgentDefinition]) -> None:
+        if not agents:
+            raise ValueError("the emulator needs at least one agent")
+        ids = [agent.project_id for agent in agents]
+        if len(set(ids)) != len(ids):
+            raise ValueError("agents must have distinct project_id values")
+        self.agents: tuple[AgentDefinition, ...] = tuple(agents)
+        self.store = StateStore()
+        self.faults = FaultRegistry()
+        self.recorder = Recorder()
+
+    def agent_for_key(self, key: str | None) -> AgentDefinition:
+        """Pick the agent an ``Authorization`` value gives access to.
+
+        An agent's own ``api_key`` always wins. An agent without one is reached by any ``VF.DM.``
+        key when it is the only agent, or else by a key whose id part is its project id
+        (``VF.DM.<project_id>.<anything>``).
+        """
+        if not key:
+            raise AuthError("Auth Key Required")
+        if not key.startswith("VF.DM."):
+            raise AuthError("Unauthorized")
+        for agent in self.agents:
+            if agent.api_key == key:
+                return agent
+        keyless = [agent for agent in self.agents if agent.api_key is None]
+        if len(self.agents) == 1 and keyless:
+            return keyless[0]
+        key_id = key.split(".")[2] if key.count(".") >= 2 else ""
+        for agent in keyless:
+            if key_id.lower() == agent.project_id.lower():
+                return agent
+        raise AuthError("Unauthorized")
+
+    @staticmethod
+    def environment_exists(agent: AgentDefinition, environment: str) -> bool:
+        return environment in agent.environments or bool(HEX24.match(environment))
+
+    def reset(self) -> None:
+        self.store.clear()
+        self.faults.reset()
+        self.recorder.clear()

@@ -1,0 +1,43 @@
+"""A tiny knowledge base: pick the entry that shares the most words with the question."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from .agent import KnowledgeEntry
+
+_STOPWORDS = frozenset(
+    (  # noqa: SIM905 - a word list reads better as prose than as 47 quoted items
+        "a an and are as at be can could do does for from have how i if in is it its me my of on "
+        "or our please tell that the there this to us was what when where which who why will with "
+        "would you your"
+    ).split()
+)
+
+
+def _words(text: str) -> set[str]:
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    # Crude plural folding so "returns" meets "return"; applied to both sides alike.
+    return {w[:-1] if len(w) > 3 and w.endswith("s") else w for w in words if w not in _STOPWORDS}
+
+
+def best_entry(question: str, entries: Sequence[KnowledgeEntry]) -> KnowledgeEntry | None:
+    """Highest word overlap with the entry's title, question and keywords; ties go to the first."""
+    asked = _words(question)
+    best: KnowledgeEntry | None = None
+    best_score = 0
+    for entry in entries:
+        known = _words(" ".join([entry.title, entry.question, *entry.keywords]))
+        score = len(asked & known)
+        if score > best_score:
+            best, best_score = entry, score
+    return best
+
+
+def chunk_text(text: str, words_per_chunk: int) -> list[str]:
+    """Split into chunks of whole words whose concatenation is exactly ``text``."""
+    pieces = re.split(r"(?<=\s)(?=\S)", text)
+    return [
+        "".join(pieces[i : i + words_per_chunk]) for i in range(0, len(pieces), words_per_chunk)
+    ] or [text]
