@@ -1,0 +1,53 @@
+"""Shared fixtures: one real emulator on loopback per session, reset before each test."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from tests.canary import CANARY_KEY
+from vf_mcp.config import Settings
+from vf_mcp.emulator import Emulator, default_agent, running_emulator
+from vf_mcp.voiceflow import VoiceflowClient
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def emulator_session() -> Iterator[Emulator]:
+    with running_emulator([default_agent()]) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def emulator(emulator_session: Emulator) -> Emulator:
+    emulator_session.reset()
+    return emulator_session
+
+
+@pytest.fixture
+def project_id() -> str:
+    return default_agent().project_id
+
+
+@pytest.fixture
+def settings(emulator: Emulator) -> Settings:
+    """Plain (non-streaming) settings: no project id."""
+    return Settings.validated({"api_key": CANARY_KEY, "runtime_url": emulator.url})
+
+
+@pytest.fixture
+def stream_settings(emulator: Emulator, project_id: str) -> Settings:
+    return Settings.validated(
+        {"api_key": CANARY_KEY, "runtime_url": emulator.url, "project_id": project_id}
+    )
+
+
+@pytest.fixture
+async def vf(stream_settings: Settings) -> AsyncIterator[VoiceflowClient]:
+    async with VoiceflowClient(stream_settings) as client:
+        yield client

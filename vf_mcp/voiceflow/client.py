@@ -1,0 +1,530 @@
+"""`VoiceflowClient`: one typed async method per runtime endpoint, over one connection pool."""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, Literal
+from urllib.parse import quote
+
+import httpx
+from httpx_sse import EventSource, SSEError
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from vf_mcp import __version__
+from vf_mcp.config import ENV_API_KEY, ENV_PROJECT_ID, ENV_RUNTIME_URL, ENV_TIMEOUT, Settings
+from vf_mcp.errors import (
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    ConnectError,
+    NotFoundError,
+    RateLimitError,
+    ResponseError,
+    ResponseTimeoutError,
+    ServerError,
+    StreamInterruptedError,
+    TransportError,
+)
+from vf_mcp.voiceflow.actions import BaseAction
+from vf_mcp.voiceflow.state import InteractConfig, State
+from vf_mcp.voiceflow.traces import BaseTrace, Trace, parse_trace, parse_traces
+
+Modality = Literal["voice", "chat", "api"]
+
+
+class InteractResult(BaseModel):
+    """One turn's answer: the traces, and the state after the turn when it was asked for."""
+
+    model_config = ConfigDict(frozen=True)
+
+    traces: list[Trace]
+    state: State | None = None
+
+
+class TraceEvent(BaseModel):
+    """One `event: trace` frame of a streamed turn."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str | None = None
+    trace: Trace
+    received_at: float
+    """`time.perf_counter()` when the frame was parsed (for progress and latency measurement)."""
+
+
+class StateEvent(BaseModel):
+    """The `event: state` frame (`state=true`): the user's state after the turn."""
+
+    model_config = ConfigDict(frozen=True)
+
+    state: State
+
+
+StreamEvent = TraceEvent | StateEvent
+
+
+class EventResult(BaseModel):
+    """The runtime's acknowledgement of a session event."""
+
+    status_code: int
+    message: str
+
+
+class VoiceflowClient:
+    """Async client for the Voiceflow runtime ("Conversations") API.
+
+    Use one instance per process (`async with VoiceflowClient(settings) as vf:`): it owns one
+    `httpx.AsyncClient`, so connections are reused across calls. Pass `http=` to share a pool you
+    own instead (the client then leaves it open on close).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        http: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._settings = settings
+        self._api_key = settings.require_api_key()
+        self._base_url = settings.runtime_url
+        self._owns_http = http is None
+        self._http = http or httpx.AsyncClient(
+            timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout),
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+            transport=transport,
+            headers={"User-Agent": f"vf-mcp/{__version__}"},
+        )
+
+    def __repr__(self) -> str:
+        return f"VoiceflowClient(runtime_url={self._base_url!r}, environment={self.environment!r})"
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    @property
+    def environment(self) -> str:
+        return self._settings.environment
+
+    async def __aenter__(self) -> VoiceflowClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    # -- conversation ------------------------------------------------------------------------------
+
+    async def interact(
+        self,
+        user_id: str,
+        action: BaseAction,
+        *,
+        variables: Mapping[str, Any] | None = None,
+        config: InteractConfig | None = None,
+        environment: str | None = None,
+        verbose: bool = True,
+    ) -> InteractResult:
+        """Run one turn: `POST /state/user/{userID}/interact`.
+
+        `variables` are merged into the stored state before the turn. With `verbose` (the default)
+        the state after the turn comes back in the same request, so no extra GET is needed.
+        """
+        body: dict[str, Any] = {"action": action.to_wire()}
+        if config is not None:
+            body["config"] = config.to_wire()
+        if variables:
+            body["state"] = {"variables": dict(variables)}
+        path = f"/state/user/{_segment(user_id)}/interact"
+        params = {"verbose": "true"} if verbose else None
+        data = await self._request_json(
+            "POST", path, json_body=body, params=params, environment=environment
+        )
+        try:
+            if isinstance(data, list):
+                return InteractResult(traces=parse_traces(data))
+            if isinstance(data, dict) and isinstance(data.get("trace"), list):
+                state = data.get("state")
+                return InteractResult(
+                    traces=parse_traces(data["trace"]),
+                    state=State.model_validate(state) if isinstance(state, dict) else None,
+                )
+        except (ValueError, ValidationError) as exc:
+            raise self._malformed("POST", path, exc) from None
+        raise self._malformed("POST", path, f"unexpected body of type {type(data).__name__}")
+
+    async def interact_stream(
+        self,
+        user_id: str,
+        action: BaseAction,
+        *,
+        variables: Mapping[str, Any] | None = None,
+        environment: str | None = None,
+        project_id: str | None = None,
+        completion_events: bool = False,
+        state: bool = False,
+        audio_events: bool = False,
+        audio_encoding: str | None = None,
+        modality: Modality | None = None,
+        session_id: str | None = None,
+    ) -> AsyncIterator[StreamEvent]:
+        """Run one turn over SSE: `POST /v2/project/{projectID}/user/{userID}/interact/stream`.
+
+        Yields each trace as it arrives (and the state, when `state=True`). Iterate inside
+        `contextlib.aclosing(...)`: closing the generator early closes the upstream request at once.
+        A stream that ends without the runtime's closing `end` event raises
+        `StreamInterruptedError`: a partial answer is never passed off as a whole one.
+        """
+        project = self._project_id(project_id, "the streaming interact endpoint")
+        path = f"/v2/project/{_segment(project)}/user/{_segment(user_id)}/interact/stream"
+        params: dict[str, str] = {"environment": environment or self.environment}
+        for name, flag in (
+            ("completion_events", completion_events),
+            ("state", state),
+            ("audio_events", audio_events),
+        ):
+            if flag:
+                params[name] = "true"
+        if audio_encoding:
+            params["audio_encoding"] = audio_encoding
+        if modality:
+            params["modality"] = modality
+        body: dict[str, Any] = {"action": action.to_wire()}
+        if variables:
+            body["variables"] = dict(variables)
+        if session_id:
+            body["sessionID"] = session_id
+
+        request = self._http.build_request(
+            "POST",
+            self._base_url + path,
+            params=params,
+            json=body,
+            headers=self._headers(accept="text/event-stream"),
+        )
+        try:
+            response = await self._http.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise self._transport_error("POST", path, exc) from None
+        try:
+            if response.status_code >= 400:
+                await response.aread()
+                raise self._api_error(response, "POST", path)
+            ended = False
+            try:
+                async for sse in EventSource(response).aiter_sse():
+                    if sse.event == "trace":
+                        trace = parse_trace(_loads(sse.data))
+                        yield TraceEvent(id=sse.id or None, trace=trace, received_at=_now())
+                    elif sse.event == "state":
+                        yield StateEvent(state=State.model_validate(_loads(sse.data)))
+                    elif sse.event == "end":
+                        ended = True
+                        break
+                    # Other event names (keep-alives, future additions) carry nothing for us.
+            except SSEError as exc:
+                raise self._malformed("POST", path, exc) from None
+            except (ValueError, ValidationError) as exc:
+                raise self._malformed("POST", path, exc) from None
+            except httpx.TimeoutException as exc:
+                raise self._transport_error("POST", path, exc, streaming=True) from None
+            except httpx.HTTPError as exc:
+                raise _interrupted(path, f"the connection broke: {type(exc).__name__}") from None
+            if not ended:
+                raise _interrupted(path, "the runtime closed it")
+        finally:
+            await response.aclose()
+
+    # -- state -------------------------------------------------------------------------------------
+
+    async def get_state(self, user_id: str, *, environment: str | None = None) -> State | None:
+        """`GET /state/user/{userID}`: the user's state, or None when the runtime has none."""
+        path = f"/state/user/{_segment(user_id)}"
+        data = await self._request_json("GET", path, environment=environment)
+        if data is None or data == {}:
+            return None
+        return self._state(data, "GET", path)
+
+    async def replace_state(
+        self, user_id: str, state: State, *, environment: str | None = None
+    ) -> State:
+        """`PUT /state/user/{userID}`: replace the WHOLE state; whatever is left out is wiped."""
+        path = f"/state/user/{_segment(user_id)}"
+        body = state.to_wire()
+        # `turn` is per-turn scratch data that GET may return, but the runtime's PUT schema
+        # accepts only stack, storage and variables (voiceflow-api.md §4.5).
+        body.pop("turn", None)
+        data = await self._request_json("PUT", path, json_body=body, environment=environment)
+        return self._state(data, "PUT", path)
+
+    async def delete_state(self, user_id: str, *, environment: str | None = None) -> None:
+        """`DELETE /state/user/{userID}`: reset the conversation (the runtime keeps variables)."""
+        path = f"/state/user/{_segment(user_id)}"
+        await self._request("DELETE", path, environment=environment)
+
+    async def update_variables(
+        self, user_id: str, variables: Mapping[str, Any], *, environment: str | None = None
+    ) -> State:
+        """`PATCH /state/user/{userID}/variables`: merge `variables` into the state."""
+        path = f"/state/user/{_segment(user_id)}/variables"
+        data = await self._request_json(
+            "PATCH", path, json_body=dict(variables), environment=environment
+        )
+        return self._state(data, "PATCH", path)
+
+    # -- session -----------------------------------------------------------------------------------
+
+    async def emit_event(
+        self, session_id: str, action: BaseAction, *, project_id: str | None = None
+    ) -> EventResult:
+        """`POST /v2/project/{projectID}/session/{sessionID}/event`: send an action to a session.
+
+        The runtime applies it only to a session with an open socket connection (web chat, voice
+        calls); a conversation driven over plain HTTP interact calls never sees it, and a 2xx
+        answer does not guarantee that the session exists.
+        """
+        project = self._project_id(project_id, "the session event endpoint")
+        path = f"/v2/project/{_segment(project)}/session/{_segment(session_id)}/event"
+        response = await self._request("POST", path, json_body={"action": action.to_wire()})
+        return EventResult(status_code=response.status_code, message=_body_text(response))
+
+    # -- plumbing ----------------------------------------------------------------------------------
+
+    def _headers(
+        self, *, environment: str | None = None, accept: str = "application/json"
+    ) -> dict[str, str]:
+        headers = {"Authorization": self._api_key, "Accept": accept}
+        if environment is not None:
+            headers["versionID"] = environment
+        return headers
+
+    def _project_id(self, project_id: str | None, what: str) -> str:
+        project = project_id or self._settings.project_id
+        if not project:
+            raise ConfigurationError(
+                f"{ENV_PROJECT_ID} is not set, and {what} needs it: set it to the project ID "
+                "from your agent's settings (Voiceflow > Agent > Settings > Project ID)"
+            )
+        return project
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        params: Mapping[str, str] | None = None,
+        environment: str | None = None,
+    ) -> httpx.Response:
+        headers = self._headers(environment=environment or self.environment)
+        try:
+            response = await self._http.request(
+                method, self._base_url + path, json=json_body, params=params, headers=headers
+            )
+        except httpx.HTTPError as exc:
+            raise self._transport_error(method, path, exc) from None
+        if response.status_code >= 400:
+            raise self._api_error(response, method, path)
+        return response
+
+    async def _request_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        params: Mapping[str, str] | None = None,
+        environment: str | None = None,
+    ) -> Any:
+        response = await self._request(
+            method, path, json_body=json_body, params=params, environment=environment
+        )
+        if not response.content.strip():
+            return None
+        try:
+            return _loads(response.text)
+        except ValueError as exc:
+            raise self._malformed(method, path, exc) from None
+
+    def _state(self, data: Any, method: str, path: str) -> State:
+        if not isinstance(data, dict):
+            raise self._malformed(method, path, f"expected a state object, got {data!r:.60}")
+        try:
+            return State.model_validate(data)
+        except ValidationError as exc:
+            raise self._malformed(method, path, exc) from None
+
+    def _malformed(self, method: str, path: str, detail: object) -> ResponseError:
+        reason = str(detail).splitlines()[0] if str(detail) else type(detail).__name__
+        return ResponseError(
+            f"The Voiceflow runtime's answer to {method} {path} could not be understood "
+            f"({reason[:200]}); check that {ENV_RUNTIME_URL} points at a Voiceflow runtime"
+        )
+
+    def _transport_error(
+        self, method: str, path: str, exc: httpx.HTTPError, *, streaming: bool = False
+    ) -> TransportError:
+        where = f"{method} {path}"
+        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+            return ConnectError(
+                f"Could not connect to the Voiceflow runtime at {self._base_url} for {where} "
+                f"({type(exc).__name__}); nothing was sent. Check {ENV_RUNTIME_URL} and the network"
+            )
+        if isinstance(exc, httpx.TimeoutException):
+            limit = self._settings.timeout
+            waited = (
+                f"went silent for {limit:g} s mid-stream"
+                if streaming
+                else (f"did not answer within {limit:g} s")
+            )
+            return ResponseTimeoutError(
+                f"The Voiceflow runtime {waited} on {where}; the request may have run, so check "
+                f"get_state before repeating a turn, or raise {ENV_TIMEOUT} for slow agents"
+            )
+        return TransportError(
+            f"The connection to the Voiceflow runtime broke during {where} "
+            f"({type(exc).__name__}: {str(exc)[:120]}); the request may have run, so check "
+            "get_state before repeating a turn"
+        )
+
+    def _api_error(self, response: httpx.Response, method: str, path: str) -> APIError:
+        status = response.status_code
+        upstream, request_id = _upstream_message(response)
+        retry_after = _retry_after(response.headers.get("Retry-After"))
+        cls: type[APIError]
+        if status == 429:
+            cls = RateLimitError
+            wait = f"{retry_after:g} s" if retry_after is not None else "a moment"
+            hint = f"Wait {wait} before trying again, or slow down"
+        elif status in (401, 403):
+            cls = AuthenticationError
+            hint = (
+                f"Check {ENV_API_KEY} (the agent's VF.DM. key) and, for streaming and events, "
+                f"{ENV_PROJECT_ID}"
+            )
+        elif status == 404:
+            cls = NotFoundError
+            hint = (
+                "Check the environment: 'development' exists only after the agent was run once "
+                "in Voiceflow, 'production' only after it was published"
+            )
+        elif status in (400, 409, 413, 422):
+            cls = BadRequestError
+            hint = "Fix the request as the message says (environment, version id, body or action)"
+        elif status == 408 or status >= 500:
+            cls = ServerError
+            hint = (
+                "The runtime failed on its side; a turn may or may not have run, so check "
+                "get_state before repeating it"
+            )
+        else:
+            cls = APIError
+            hint = "See the runtime's message"
+        reason = response.reason_phrase or "error"
+        return cls(
+            f"Voiceflow runtime answered {status} {reason} to {method} {path}: {upstream}. {hint}",
+            status_code=status,
+            upstream_message=upstream,
+            method=method,
+            path=path,
+            retry_after=retry_after,
+            request_id=request_id,
+        )
+
+
+def _interrupted(path: str, how: str) -> StreamInterruptedError:
+    return StreamInterruptedError(
+        f"The stream of POST {path} ended before its closing 'end' event ({how}), so the "
+        "agent's answer is incomplete; check get_state to see whether the turn ran before "
+        "repeating it"
+    )
+
+
+def _segment(value: str) -> str:
+    """Quote a user, project or session id for use as one path segment."""
+    return quote(value, safe="")
+
+
+def _loads(text: str) -> Any:
+    # The runtime may put raw control characters inside JSON strings (voiceflow-api.md §7.2).
+    return json.loads(text, strict=False)
+
+
+def _now() -> float:
+    return time.perf_counter()
+
+
+def _body_text(response: httpx.Response) -> str:
+    text = response.text.strip()
+    try:
+        data = _loads(text) if text else ""
+    except ValueError:
+        return text[:200]
+    return data if isinstance(data, str) else text[:200]
+
+
+def _upstream_message(response: httpx.Response) -> tuple[str, str | None]:
+    """The error message from either documented body shape, or the text (voiceflow-api.md §9.1)."""
+    text = response.text.strip()
+    try:
+        data = _loads(text) if text else None
+    except ValueError:
+        data = None
+    request_id: str | None = None
+    message: str | None = None
+    if isinstance(data, dict):
+        rid = data.get("requestID")
+        request_id = rid if isinstance(rid, str) else None
+        for key in ("data", "message", "error"):
+            value = data.get(key)
+            if isinstance(value, str) and value.strip():
+                message = value.strip()
+                break
+        if message is None and isinstance(data.get("errors"), dict):
+            message = "; ".join(
+                f"{field}: {detail.get('message', detail) if isinstance(detail, dict) else detail}"
+                for field, detail in data["errors"].items()
+            )
+        if message is None and data.get("details") is not None:
+            message = json.dumps(data["details"])[:300]
+        if message is None and isinstance(data.get("data"), dict | list):
+            message = json.dumps(data["data"])[:300]
+    elif isinstance(data, str) and data.strip():
+        message = data.strip()
+    if message is None:
+        message = text[:300] if text else (response.reason_phrase or "no message")
+    return " ".join(message.split())[:500], request_id
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+__all__ = [
+    "BaseTrace",
+    "EventResult",
+    "InteractResult",
+    "StateEvent",
+    "StreamEvent",
+    "TraceEvent",
+    "VoiceflowClient",
+]

@@ -1,0 +1,421 @@
+"""Trace models: what the agent sends back in a turn.
+
+A discriminated union of the documented types plus `UnknownTrace`, which keeps unknown types and
+custom-action traces intact. Payload models are lenient (every field optional, extras kept) and a
+trace whose payload does not fit its documented model falls back to `UnknownTrace` rather than
+failing the turn: nothing the runtime sends is ever dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Discriminator, Field, Tag, TypeAdapter, ValidationError
+
+from vf_mcp.voiceflow.actions import WireModel
+
+
+class TracePath(WireModel):
+    """One exit of a custom action: the result `event.type` that resumes the flow down it."""
+
+    label: str | None = None
+    event: dict[str, Any] = Field(default_factory=dict)
+
+
+class BaseTrace(WireModel):
+    type: str
+    payload: Any = None
+    time: int | float | None = None
+    paths: list[TracePath] | None = None
+    default_path: int | None = Field(default=None, alias="defaultPath")
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"type": self.type, **super().to_wire()}
+
+
+class Button(WireModel):
+    name: str = ""
+    request: dict[str, Any] = Field(default_factory=dict)
+
+
+class LegacyChoice(WireModel):
+    name: str = ""
+    intent: str | None = None
+
+
+class Description(WireModel):
+    text: str = ""
+
+
+# -- conversation content -------------------------------------------------------------------------
+
+
+class TextPayload(WireModel):
+    message: str = ""
+    delay: float | None = None
+    ai: bool | None = None
+    message_id: str | None = Field(default=None, alias="messageID")
+
+
+class TextTrace(BaseTrace):
+    type: Literal["text"] = "text"
+    payload: TextPayload = Field(default_factory=TextPayload)
+
+
+class SpeakPayload(WireModel):
+    message: str = ""
+    type: str | None = None
+    src: str | None = None
+    voice: str | None = None
+
+
+class SpeakTrace(BaseTrace):
+    type: Literal["speak"] = "speak"
+    payload: SpeakPayload = Field(default_factory=SpeakPayload)
+
+
+class VisualPayload(WireModel):
+    visual_type: str | None = Field(default=None, alias="visualType")
+    image: str | None = None
+    image_url: str | None = Field(default=None, alias="imageURL")
+
+
+class VisualTrace(BaseTrace):
+    type: Literal["visual"] = "visual"
+    payload: VisualPayload = Field(default_factory=VisualPayload)
+
+
+class ChoicePayload(WireModel):
+    buttons: list[Button] = Field(default_factory=list)
+    choices: list[LegacyChoice] | None = None
+
+
+class ChoiceTrace(BaseTrace):
+    type: Literal["choice"] = "choice"
+    payload: ChoicePayload = Field(default_factory=ChoicePayload)
+
+
+class CardPayload(WireModel):
+    id: str | None = None
+    title: str = ""
+    description: Description | str | None = None
+    image_url: str | None = Field(default=None, alias="imageUrl")
+    buttons: list[Button] = Field(default_factory=list)
+
+
+class CardV2Trace(BaseTrace):
+    type: Literal["cardV2"] = "cardV2"
+    payload: CardPayload = Field(default_factory=CardPayload)
+
+
+class CarouselPayload(WireModel):
+    layout: str | None = None
+    cards: list[CardPayload] = Field(default_factory=list)
+
+
+class CarouselTrace(BaseTrace):
+    type: Literal["carousel"] = "carousel"
+    payload: CarouselPayload = Field(default_factory=CarouselPayload)
+
+
+class CompletionPayload(WireModel):
+    state: Literal["start", "content", "end"] | str = "content"
+    content: str | None = None
+    message_id: str | None = Field(default=None, alias="messageID")
+
+
+class CompletionTrace(BaseTrace):
+    """A piece of a streamed LLM answer (`completion_events=true`)."""
+
+    type: Literal["completion"] = "completion"
+    payload: CompletionPayload = Field(default_factory=CompletionPayload)
+
+
+class AudioPayload(WireModel):
+    state: str | None = None
+    content: str | None = None
+    encoding: str | None = None
+    duration: float | None = None
+
+
+class AudioTrace(BaseTrace):
+    type: Literal["audio"] = "audio"
+    payload: AudioPayload = Field(default_factory=AudioPayload)
+
+
+class ReasoningPayload(WireModel):
+    state: str | None = None
+    content: str | None = None
+    message: str | None = None
+
+
+class ReasoningTrace(BaseTrace):
+    type: Literal["reasoning"] = "reasoning"
+    payload: ReasoningPayload = Field(default_factory=ReasoningPayload)
+
+
+class StreamPayload(WireModel):
+    src: str | None = None
+    token: str | None = None
+    action: str | None = None
+    title: str | None = None
+
+
+class StreamTrace(BaseTrace):
+    """Audio stream control for voice channels (not the SSE stream)."""
+
+    type: Literal["stream"] = "stream"
+    payload: StreamPayload = Field(default_factory=StreamPayload)
+
+
+# -- conversation control -------------------------------------------------------------------------
+
+
+class EndTrace(BaseTrace):
+    """The conversation finished; the next turn starts over."""
+
+    type: Literal["end"] = "end"
+
+
+class NoReplyPayload(WireModel):
+    timeout: float | None = None
+
+
+class NoReplyTrace(BaseTrace):
+    type: Literal["no-reply"] = "no-reply"
+    payload: NoReplyPayload = Field(default_factory=NoReplyPayload)
+
+
+class PathPayload(WireModel):
+    path: str | None = None
+
+
+class PathTrace(BaseTrace):
+    type: Literal["path"] = "path"
+    payload: PathPayload = Field(default_factory=PathPayload)
+
+
+class FlowPayload(WireModel):
+    diagram_id: str | None = Field(default=None, alias="diagramID")
+    name: str | None = None
+
+
+class FlowTrace(BaseTrace):
+    type: Literal["flow"] = "flow"
+    payload: FlowPayload = Field(default_factory=FlowPayload)
+
+
+class BlockPayload(WireModel):
+    block_id: str | None = Field(default=None, alias="blockID")
+
+
+class BlockTrace(BaseTrace):
+    type: Literal["block"] = "block"
+    payload: BlockPayload = Field(default_factory=BlockPayload)
+
+
+class DebugPayload(WireModel):
+    message: str = ""
+    type: str | None = None
+    level: str | None = None
+
+
+class DebugTrace(BaseTrace):
+    type: Literal["debug"] = "debug"
+    payload: DebugPayload = Field(default_factory=DebugPayload)
+
+
+class GotoPayload(WireModel):
+    request: dict[str, Any] | None = None
+
+
+class GotoTrace(BaseTrace):
+    type: Literal["goto"] = "goto"
+    payload: GotoPayload = Field(default_factory=GotoPayload)
+
+
+class EntityFillingPayload(WireModel):
+    entity_to_fill: str | None = Field(default=None, alias="entityToFill")
+    intent: dict[str, Any] | None = None
+
+
+class EntityFillingTrace(BaseTrace):
+    type: Literal["entity-filling"] = "entity-filling"
+    payload: EntityFillingPayload = Field(default_factory=EntityFillingPayload)
+
+
+class ChannelActionPayload(WireModel):
+    name: str | None = None
+    payload: Any = None
+
+
+class ChannelActionTrace(BaseTrace):
+    type: Literal["channel-action"] = "channel-action"
+    payload: ChannelActionPayload = Field(default_factory=ChannelActionPayload)
+
+
+class KnowledgeBasePayload(WireModel):
+    chunks: list[dict[str, Any]] | None = None
+    query: Any = None
+    faq_question: str | None = Field(default=None, alias="faqQuestion")
+    faq_answer: str | None = Field(default=None, alias="faqAnswer")
+
+
+class KnowledgeBaseTrace(BaseTrace):
+    type: Literal["knowledgeBase"] = "knowledgeBase"
+    payload: KnowledgeBasePayload = Field(default_factory=KnowledgeBasePayload)
+
+
+class LogTrace(BaseTrace):
+    type: Literal["log"] = "log"
+
+
+class ToolCallPayload(WireModel):
+    state: str | None = None
+    call_id: str | None = Field(default=None, alias="callID")
+
+
+class ToolCallTrace(BaseTrace):
+    type: Literal["tool-call"] = "tool-call"
+    payload: ToolCallPayload = Field(default_factory=ToolCallPayload)
+
+
+class CallForwardPayload(WireModel):
+    address_type: str | None = Field(default=None, alias="addressType")
+    address: str | None = None
+    extension: str | None = None
+
+
+class CallForwardTrace(BaseTrace):
+    type: Literal["call-forward"] = "call-forward"
+    payload: CallForwardPayload = Field(default_factory=CallForwardPayload)
+
+
+class DtmfPayload(WireModel):
+    enabled: bool | None = None
+    timeout_in_seconds: float | None = Field(default=None, alias="timeoutInSeconds")
+    delimiter: list[str] | None = None
+    max_digits: int | None = Field(default=None, alias="maxDigits")
+
+
+class DtmfTrace(BaseTrace):
+    type: Literal["dtmf"] = "dtmf"
+    payload: DtmfPayload = Field(default_factory=DtmfPayload)
+
+
+class LiveAgentHandoffTracePayload(WireModel):
+    conversation_id: str | None = Field(default=None, alias="conversationID")
+    message: str | None = None
+    event: str | None = None
+    agent: dict[str, Any] | None = None
+    provider: str | None = None
+
+
+class LiveAgentHandoffTrace(BaseTrace):
+    type: Literal["live-agent-handoff"] = "live-agent-handoff"
+    payload: LiveAgentHandoffTracePayload = Field(default_factory=LiveAgentHandoffTracePayload)
+
+
+class RealtimeAgentPayload(WireModel):
+    action: str | None = None
+
+
+class RealtimeAgentTrace(BaseTrace):
+    type: Literal["realtime-agent"] = "realtime-agent"
+    payload: RealtimeAgentPayload = Field(default_factory=RealtimeAgentPayload)
+
+
+class UnknownTrace(BaseTrace):
+    """A custom action trace, a type we have never seen, or a documented one of unexpected shape."""
+
+
+_TRACE_MODELS: tuple[type[BaseTrace], ...] = (
+    TextTrace,
+    SpeakTrace,
+    VisualTrace,
+    ChoiceTrace,
+    CardV2Trace,
+    CarouselTrace,
+    CompletionTrace,
+    AudioTrace,
+    ReasoningTrace,
+    StreamTrace,
+    EndTrace,
+    NoReplyTrace,
+    PathTrace,
+    FlowTrace,
+    BlockTrace,
+    DebugTrace,
+    GotoTrace,
+    EntityFillingTrace,
+    ChannelActionTrace,
+    KnowledgeBaseTrace,
+    LogTrace,
+    ToolCallTrace,
+    CallForwardTrace,
+    DtmfTrace,
+    LiveAgentHandoffTrace,
+    RealtimeAgentTrace,
+)
+DOCUMENTED_TRACE_TYPES: frozenset[str] = frozenset(
+    m.model_fields["type"].default for m in _TRACE_MODELS
+)
+
+
+def _trace_tag(value: Any) -> str:
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    return kind if isinstance(kind, str) and kind in DOCUMENTED_TRACE_TYPES else "unknown"
+
+
+Trace = Annotated[
+    Annotated[TextTrace, Tag("text")]
+    | Annotated[SpeakTrace, Tag("speak")]
+    | Annotated[VisualTrace, Tag("visual")]
+    | Annotated[ChoiceTrace, Tag("choice")]
+    | Annotated[CardV2Trace, Tag("cardV2")]
+    | Annotated[CarouselTrace, Tag("carousel")]
+    | Annotated[CompletionTrace, Tag("completion")]
+    | Annotated[AudioTrace, Tag("audio")]
+    | Annotated[ReasoningTrace, Tag("reasoning")]
+    | Annotated[StreamTrace, Tag("stream")]
+    | Annotated[EndTrace, Tag("end")]
+    | Annotated[NoReplyTrace, Tag("no-reply")]
+    | Annotated[PathTrace, Tag("path")]
+    | Annotated[FlowTrace, Tag("flow")]
+    | Annotated[BlockTrace, Tag("block")]
+    | Annotated[DebugTrace, Tag("debug")]
+    | Annotated[GotoTrace, Tag("goto")]
+    | Annotated[EntityFillingTrace, Tag("entity-filling")]
+    | Annotated[ChannelActionTrace, Tag("channel-action")]
+    | Annotated[KnowledgeBaseTrace, Tag("knowledgeBase")]
+    | Annotated[LogTrace, Tag("log")]
+    | Annotated[ToolCallTrace, Tag("tool-call")]
+    | Annotated[CallForwardTrace, Tag("call-forward")]
+    | Annotated[DtmfTrace, Tag("dtmf")]
+    | Annotated[LiveAgentHandoffTrace, Tag("live-agent-handoff")]
+    | Annotated[RealtimeAgentTrace, Tag("realtime-agent")]
+    | Annotated[UnknownTrace, Tag("unknown")],
+    Discriminator(_trace_tag),
+]
+"""Any trace, parsed into its most specific model."""
+
+_TRACE_ADAPTER: TypeAdapter[Trace] = TypeAdapter(Trace)
+
+
+def parse_trace(raw: Any) -> BaseTrace:
+    """Parse one trace object; a documented type with an unexpected payload is kept as unknown.
+
+    Raises `ValueError` only when `raw` is not a trace at all (not an object with a string `type`).
+    """
+    if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
+        raise ValueError(f"not a trace object (expected {{'type': str, ...}}): {str(raw)[:80]!r}")
+    try:
+        return _TRACE_ADAPTER.validate_python(raw)
+    except ValidationError:
+        return UnknownTrace.model_validate(raw)
+
+
+def parse_traces(raw: Any) -> list[BaseTrace]:
+    if not isinstance(raw, list):
+        raise ValueError(f"expected a list of traces, got {type(raw).__name__}")
+    return [parse_trace(item) for item in raw]
