@@ -1,0 +1,121 @@
+"""`vf-mcp` command line: serve (stdio or HTTP), demo, emulator.
+
+Imports stay inside the commands, so `--help`, `--version` and a stdio start pay only for what
+they use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import sys
+from collections.abc import Sequence
+
+from vf_mcp import __version__
+from vf_mcp.errors import ConfigurationError
+
+DEFAULT_HTTP_PORT = 8765
+
+
+def _add_serve_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--transport",
+        choices=("stdio", "http"),
+        default="stdio",
+        help="stdio (default; for Claude Desktop, Cursor, ...) or streamable HTTP",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_HTTP_PORT,
+        help=f"HTTP port (default {DEFAULT_HTTP_PORT})",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vf-mcp",
+        description="MCP server for driving a Voiceflow agent through its runtime API. "
+        "With no command it serves MCP (needs VOICEFLOW_API_KEY).",
+        epilog="Environment: VOICEFLOW_API_KEY, VOICEFLOW_PROJECT_ID, VOICEFLOW_ENVIRONMENT, "
+        "VOICEFLOW_RUNTIME_URL, VOICEFLOW_TIMEOUT, VF_MCP_LOG_LEVEL. Try `vf-mcp demo` first.",
+    )
+    parser.add_argument("--version", action="version", version=f"vf-mcp {__version__}")
+    _add_serve_options(parser)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve = commands.add_parser("serve", help="serve MCP (the default)")
+    _add_serve_options(serve)
+    demo = commands.add_parser(
+        "demo", help="talk to the bundled example agent through the MCP tools (no API key needed)"
+    )
+    demo.add_argument(
+        "--no-stream", action="store_true", help="use the plain interact endpoint, not SSE"
+    )
+    emulator = commands.add_parser(
+        "emulator", help="run the Voiceflow-compatible runtime emulator on loopback"
+    )
+    emulator.add_argument("--port", type=int, default=0, help="port (default: any free port)")
+    emulator.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    emulator.add_argument(
+        "--agent",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="agent file (YAML or JSON); repeatable; default: the example order-support agent",
+    )
+    return parser
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "demo":
+            from vf_mcp.demo import run_demo
+
+            return run_demo(stream=not args.no_stream)
+        if args.command == "emulator":
+            from vf_mcp.emulator import serve as serve_emulator
+
+            serve_emulator(port=args.port, host=args.host, agent_paths=args.agent)
+            return 0
+        return _serve(args.transport, args.host, args.port)
+    except ConfigurationError as exc:
+        print(f"vf-mcp: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _serve(transport: str, host: str, port: int) -> int:
+    from vf_mcp.config import Settings
+    from vf_mcp.logs import configure_logging
+
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    settings.require_api_key()
+    if transport == "http" and not is_loopback(host):
+        raise ConfigurationError(
+            f"Refusing to serve MCP over HTTP on {host}: that address is reachable from other "
+            "machines and this version has no access control; bind 127.0.0.1 and put an "
+            "authenticating proxy in front"
+        )
+    from vf_mcp.server import build_server
+
+    server = build_server(settings)
+    if transport == "stdio":
+        server.run()
+        return 0
+    from vf_mcp.http import serve_http
+
+    serve_http(server, host=host, port=port, log_level=settings.log_level)
+    return 0

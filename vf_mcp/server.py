@@ -1,0 +1,368 @@
+"""The MCP server: thin tools over `ConversationService`, each answering with a summary + model."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
+
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, Field
+
+from vf_mcp import __version__
+from vf_mcp.config import Settings
+from vf_mcp.conversation import (
+    USER_ID_MAX_LENGTH,
+    USER_ID_PATTERN,
+    ConversationService,
+    DeleteResult,
+    SessionEventResult,
+    StateResult,
+)
+from vf_mcp.errors import InvalidInputError, VoiceflowError
+from vf_mcp.store import ConversationStore, InMemoryStore
+from vf_mcp.summary import TurnResult, Verbosity, render_turn
+from vf_mcp.voiceflow.client import VoiceflowClient
+
+INSTRUCTIONS = """\
+Drive a Voiceflow conversational agent as its user.
+
+1. Start with interact(launch=true). Keep the returned user_id and pass it to every later call:
+   it is the conversation handle.
+2. Read each result's text: what the agent said ("Agent: ..."), the buttons it offers
+   ("Choices: 1) ... 2) ..."), and the status line.
+3. Answer buttons with interact(choice="<label>") (case-insensitive) or choice=<number>; answer
+   free questions with interact(message="...").
+4. Watch the status: awaiting_user = your turn; awaiting_action = the agent asked for a custom
+   action: send interact(action={"type": "<one of the listed result types>"}); ended = the
+   conversation is over (launch again to restart); handoff = the agent passed the conversation to a
+   person or another system: stop and report; error = something failed: read the message.
+Use get_state / update_variables to inspect or preset variables, delete_state to reset.
+"""
+
+UserId = Annotated[
+    str,
+    Field(
+        description="Conversation handle returned by a previous interact call",
+        min_length=1,
+        max_length=USER_ID_MAX_LENGTH,
+        pattern=USER_ID_PATTERN,
+    ),
+]
+Environment = Annotated[
+    str | None,
+    Field(
+        description="Agent environment: development (default), production, staging, an alias "
+        "or a version id",
+        max_length=64,
+    ),
+]
+
+
+_T = TypeVar("_T")
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+@dataclass
+class AppContext:
+    service: ConversationService
+
+
+def build_server(
+    settings: Settings,
+    *,
+    client: VoiceflowClient | None = None,
+    store: ConversationStore | None = None,
+    heartbeat_seconds: float | None = None,
+) -> MCPServer[AppContext]:
+    """The MCP server for one agent. A given `client` is used as is and left open."""
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[AppContext]) -> AsyncIterator[AppContext]:
+        owned = client is None
+        vf = client or VoiceflowClient(settings)
+        service = ConversationService(vf, store or InMemoryStore(), settings)
+        if heartbeat_seconds is not None:
+            service.heartbeat_seconds = heartbeat_seconds
+        try:
+            yield AppContext(service=service)
+        finally:
+            if owned:
+                await vf.aclose()
+
+    mcp: MCPServer[AppContext] = MCPServer(
+        "vf-mcp",
+        title="Voiceflow agent",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        lifespan=lifespan,
+        log_level=settings.log_level,
+    )
+
+    def service_of(ctx: Context[AppContext]) -> ConversationService:
+        return ctx.request_context.lifespan_context.service
+
+    def tool(annotations: ToolAnnotations) -> Callable[[_F], _F]:
+        """Register a tool whose description is its docstring without the source indentation."""
+
+        def register(fn: _F) -> _F:
+            description = inspect.cleandoc(fn.__doc__ or "")
+            return mcp.tool(description=description, annotations=annotations)(fn)
+
+        return register
+
+    @tool(
+        ToolAnnotations(
+            title="Talk to the Voiceflow agent",
+            read_only_hint=False,
+            destructive_hint=False,
+            idempotent_hint=False,
+            open_world_hint=True,
+        )
+    )
+    async def interact(
+        ctx: Context[AppContext],
+        user_id: Annotated[
+            str | None,
+            Field(
+                description="Conversation handle from an earlier result; leave out to start a "
+                "new conversation (a fresh id is returned)",
+                min_length=1,
+                max_length=USER_ID_MAX_LENGTH,
+                pattern=USER_ID_PATTERN,
+            ),
+        ] = None,
+        message: Annotated[
+            str | None, Field(description="What the user types or says", max_length=10_000)
+        ] = None,
+        choice: Annotated[
+            str | int | None,
+            Field(
+                description="A button offered by the previous turn: its label (case-insensitive) "
+                "or its 1-based number"
+            ),
+        ] = None,
+        launch: Annotated[
+            bool, Field(description="Start (or restart) the conversation from the beginning")
+        ] = False,
+        action: Annotated[
+            dict[str, Any] | None,
+            Field(
+                description="A raw Voiceflow action sent verbatim, e.g. "
+                '{"type": "event", "payload": {"event": {"name": "checkout"}}}, '
+                '{"type": "done"} to resume a custom action, {"type": "no-reply"}, intents, '
+                "path-* button requests"
+            ),
+        ] = None,
+        variables: Annotated[
+            dict[str, Any] | None,
+            Field(description="Variables to merge into the agent's state before this turn"),
+        ] = None,
+        environment: Environment = None,
+        verbosity: Annotated[
+            Verbosity,
+            Field(
+                description="minimal: messages, choices, status; standard: also custom actions, "
+                "variable changes and unshown traces; debug: also the raw traces"
+            ),
+        ] = "standard",
+    ) -> Annotated[CallToolResult, TurnResult]:
+        """Send one user turn to the Voiceflow agent and get its answer.
+
+        Give exactly one of `message`, `choice`, `launch=true` or `action`. The result says what
+        the agent said, which buttons it offers, what changed, and the status: awaiting_user,
+        awaiting_action (send the custom action's result as `action`), ended, handoff or error.
+        """
+        service = service_of(ctx)
+        progress = 0
+
+        async def on_progress(text: str) -> None:
+            nonlocal progress
+            progress += 1
+            await ctx.report_progress(progress, None, text)
+
+        try:
+            turn = await service.interact(
+                user_id=user_id,
+                message=message,
+                choice=choice,
+                launch=launch,
+                action=action,
+                variables=variables,
+                environment=environment,
+                verbosity=verbosity,
+                on_progress=on_progress,
+            )
+        except InvalidInputError as exc:
+            raise ToolError(exc.message) from None
+        except VoiceflowError as exc:
+            failed = TurnResult(user_id=user_id or "(none)", status="error", error=exc.message)
+            return CallToolResult(
+                content=[TextContent(type="text", text=f"Error: {exc.message}")],
+                structured_content=failed.model_dump(mode="json"),
+                is_error=True,
+            )
+        return _result(render_turn(turn, verbosity), turn)
+
+    @tool(
+        ToolAnnotations(
+            title="Read the conversation state",
+            read_only_hint=True,
+            open_world_hint=True,
+        )
+    )
+    async def get_state(
+        ctx: Context[AppContext], user_id: UserId, environment: Environment = None
+    ) -> Annotated[CallToolResult, StateResult]:
+        """Read a conversation's state: its flow stack, runtime storage and variables."""
+        result = await _call(service_of(ctx).get_state(user_id, environment=environment))
+        return _result(_describe_state("State of", result), result)
+
+    @tool(
+        ToolAnnotations(
+            title="Replace the whole conversation state",
+            read_only_hint=False,
+            destructive_hint=True,
+            idempotent_hint=True,
+            open_world_hint=True,
+        )
+    )
+    async def replace_state(
+        ctx: Context[AppContext],
+        user_id: UserId,
+        state: Annotated[
+            dict[str, Any],
+            Field(description="The complete state object: stack, storage and variables"),
+        ],
+        environment: Environment = None,
+    ) -> Annotated[CallToolResult, StateResult]:
+        """Replace a conversation's WHOLE state (stack, storage, variables).
+
+        Warning: anything left out is wiped. A partial state (only `variables`, say) erases the
+        flow position and the rest; to change variables only, use update_variables. Start from
+        get_state's result and change what you need.
+        """
+        result = await _call(service_of(ctx).replace_state(user_id, state, environment=environment))
+        return _result(_describe_state("Replaced the state of", result), result)
+
+    @tool(
+        ToolAnnotations(
+            title="Reset the conversation",
+            read_only_hint=False,
+            destructive_hint=True,
+            idempotent_hint=True,
+            open_world_hint=True,
+        )
+    )
+    async def delete_state(
+        ctx: Context[AppContext], user_id: UserId, environment: Environment = None
+    ) -> Annotated[CallToolResult, DeleteResult]:
+        """Delete a conversation's state so the next turn starts over.
+
+        The runtime keeps the user's variables; the server forgets what it kept for this user.
+        """
+        result = await _call(service_of(ctx).delete_state(user_id, environment=environment))
+        return _result(f"Deleted the conversation state of {user_id}.", result)
+
+    @tool(
+        ToolAnnotations(
+            title="Merge variables into the conversation",
+            read_only_hint=False,
+            destructive_hint=False,
+            idempotent_hint=True,
+            open_world_hint=True,
+        )
+    )
+    async def update_variables(
+        ctx: Context[AppContext],
+        user_id: UserId,
+        variables: Annotated[
+            dict[str, Any],
+            Field(description="Variables to set, by name; others are left as they are"),
+        ],
+        environment: Environment = None,
+    ) -> Annotated[CallToolResult, StateResult]:
+        """Merge variables into a conversation's state, e.g. the user's name before launching."""
+        result = await _call(
+            service_of(ctx).update_variables(user_id, variables, environment=environment)
+        )
+        names = ", ".join(sorted(variables))
+        return _result(f"Set {names} for {user_id}.", result)
+
+    @tool(
+        ToolAnnotations(
+            title="Emit a session event",
+            read_only_hint=False,
+            destructive_hint=False,
+            idempotent_hint=False,
+            open_world_hint=True,
+        )
+    )
+    async def emit_event(
+        ctx: Context[AppContext],
+        session_id: Annotated[
+            str,
+            Field(
+                description="The live session's id (voice calls: the session_id variable)",
+                min_length=1,
+                max_length=USER_ID_MAX_LENGTH,
+                pattern=USER_ID_PATTERN,
+            ),
+        ],
+        event: Annotated[
+            str, Field(description="Name of a custom event the agent listens for", max_length=200)
+        ],
+        payload: Annotated[
+            dict[str, Any] | None,
+            Field(description="Extra fields sent in the event action's payload"),
+        ] = None,
+    ) -> Annotated[CallToolResult, SessionEventResult]:
+        """Send a custom event to a live session of the agent.
+
+        The runtime applies it only to sessions with an open socket connection (web chat widget,
+        voice calls); conversations driven with interact never see it: use
+        interact(action={"type": "event", ...}) for those. Success does not prove the session
+        exists.
+        """
+        result = await _call(service_of(ctx).emit_event(session_id, event, payload))
+        return _result(
+            f"Event {event!r} sent to session {session_id} "
+            f"(runtime answered {result.status_code}).",
+            result,
+        )
+
+    return mcp
+
+
+async def _call(operation: Awaitable[_T]) -> _T:
+    """Await a service call, turning our errors into messages the model can act on."""
+    try:
+        return await operation
+    except VoiceflowError as exc:
+        raise ToolError(exc.message) from None
+
+
+def _result(text: str, model: BaseModel) -> CallToolResult:
+    return CallToolResult(
+        content=[TextContent(type="text", text=text)],
+        structured_content=model.model_dump(mode="json", by_alias=True),
+    )
+
+
+def _describe_state(prefix: str, result: StateResult) -> str:
+    if result.state is None:
+        return f"{prefix} {result.user_id}: no state (the conversation has not started)."
+    state = result.state
+    top = state.stack[-1] if state.stack else None
+    where = f"at node {top.node_id}" if top and top.node_id else "with no active flow"
+    names = ", ".join(sorted(state.variables)[:20])
+    more = "" if len(state.variables) <= 20 else f" and {len(state.variables) - 20} more"
+    return (
+        f"{prefix} {result.user_id}: {len(state.stack)} stack frame(s), {where}; "
+        f"{len(state.variables)} variable(s): {names}{more}."
+    )
