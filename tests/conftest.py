@@ -36,14 +36,21 @@ def project_id() -> str:
 
 @pytest.fixture
 def settings(emulator: Emulator) -> Settings:
-    """Plain (non-streaming) settings: no project id."""
-    return Settings.validated({"api_key": CANARY_KEY, "runtime_url": emulator.url})
+    """Plain (non-streaming) settings: no project id, no retries."""
+    return Settings.validated(
+        {"api_key": CANARY_KEY, "runtime_url": emulator.url, "max_retries": 0}
+    )
 
 
 @pytest.fixture
 def stream_settings(emulator: Emulator, project_id: str) -> Settings:
     return Settings.validated(
-        {"api_key": CANARY_KEY, "runtime_url": emulator.url, "project_id": project_id}
+        {
+            "api_key": CANARY_KEY,
+            "runtime_url": emulator.url,
+            "project_id": project_id,
+            "max_retries": 0,  # the retry tests turn retries on with short delays
+        }
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
@@ -22,8 +22,16 @@ ENV_ENVIRONMENT = "VOICEFLOW_ENVIRONMENT"
 ENV_RUNTIME_URL = "VOICEFLOW_RUNTIME_URL"
 ENV_TIMEOUT = "VOICEFLOW_TIMEOUT"
 ENV_CONNECT_TIMEOUT = "VOICEFLOW_CONNECT_TIMEOUT"
+ENV_MAX_RETRIES = "VOICEFLOW_MAX_RETRIES"
+ENV_RETRY_DEADLINE = "VOICEFLOW_RETRY_DEADLINE"
 ENV_LOG_LEVEL = "VF_MCP_LOG_LEVEL"
 ENV_HANDOFF_ACTIONS = "VF_MCP_HANDOFF_ACTIONS"
+ENV_AUTH_TOKENS = "VF_MCP_AUTH_TOKENS"
+ENV_ALLOWED_HOSTS = "VF_MCP_ALLOWED_HOSTS"
+ENV_TOOLS = "VF_MCP_TOOLS"
+ENV_READ_ONLY = "VF_MCP_READ_ONLY"
+ENV_STORE_URL = "VF_MCP_STORE_URL"
+ENV_STORE_TTL = "VF_MCP_STORE_TTL"
 
 
 class Settings(BaseModel):
@@ -40,8 +48,16 @@ class Settings(BaseModel):
     runtime_url: str = DEFAULT_RUNTIME_URL
     timeout: float = Field(default=30.0, gt=0, le=600)
     connect_timeout: float = Field(default=10.0, gt=0, le=120)
+    max_retries: int = Field(default=3, ge=0, le=10)
+    retry_deadline: float = Field(default=30.0, gt=0, le=600)
     log_level: LogLevel = "WARNING"
     handoff_actions: frozenset[str] = frozenset(DEFAULT_HANDOFF_ACTIONS)
+    auth_tokens: tuple[SecretStr, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()
+    tools: frozenset[str] | None = None
+    read_only: bool = False
+    store_url: SecretStr | None = None
+    store_ttl: float = Field(default=86_400.0, gt=0)
 
     @field_validator("api_key")
     @classmethod
@@ -58,6 +74,23 @@ class Settings(BaseModel):
                 "'VF.DM.'); copy the agent's key from Voiceflow > Agent > Integrations > API keys"
             )
         return SecretStr(value)
+
+    @field_validator("auth_tokens")
+    @classmethod
+    def _strong_tokens(cls, tokens: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
+        if any(len(t.get_secret_value()) < 16 for t in tokens):
+            raise ValueError(
+                f"{ENV_AUTH_TOKENS} holds a token shorter than 16 characters; use long random "
+                "tokens, e.g. from `python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+            )
+        return tokens
+
+    @field_validator("store_url")
+    @classmethod
+    def _redis_url(cls, url: SecretStr | None) -> SecretStr | None:
+        if url is not None and not url.get_secret_value().startswith(("redis://", "rediss://")):
+            raise ValueError(f"{ENV_STORE_URL} must be a redis:// or rediss:// URL")
+        return url
 
     @field_validator("runtime_url")
     @classmethod
@@ -93,7 +126,12 @@ class Settings(BaseModel):
             raw["environment"] = value
         if value := env.get(ENV_RUNTIME_URL):
             raw["runtime_url"] = value
-        for name, field in ((ENV_TIMEOUT, "timeout"), (ENV_CONNECT_TIMEOUT, "connect_timeout")):
+        for name, field in (
+            (ENV_TIMEOUT, "timeout"),
+            (ENV_CONNECT_TIMEOUT, "connect_timeout"),
+            (ENV_RETRY_DEADLINE, "retry_deadline"),
+            (ENV_STORE_TTL, "store_ttl"),
+        ):
             if value := env.get(name, "").strip():
                 try:
                     raw[field] = float(value)
@@ -101,10 +139,26 @@ class Settings(BaseModel):
                     raise ConfigurationError(
                         f"{name}={value!r} is not a number of seconds; set it to e.g. 30"
                     ) from None
+        if value := env.get(ENV_MAX_RETRIES, "").strip():
+            if not value.isdigit():
+                raise ConfigurationError(
+                    f"{ENV_MAX_RETRIES}={value!r} is not a whole number; set it to e.g. 3 (0: off)"
+                )
+            raw["max_retries"] = int(value)
         if value := env.get(ENV_LOG_LEVEL, "").strip():
             raw["log_level"] = value.upper()
         if value := env.get(ENV_HANDOFF_ACTIONS, "").strip():
-            raw["handoff_actions"] = frozenset(n.strip() for n in value.split(",") if n.strip())
+            raw["handoff_actions"] = _names(value)
+        if value := env.get(ENV_AUTH_TOKENS, "").strip():
+            raw["auth_tokens"] = tuple(_names(value, ordered=True))
+        if value := env.get(ENV_ALLOWED_HOSTS, "").strip():
+            raw["allowed_hosts"] = tuple(_names(value, ordered=True))
+        if value := env.get(ENV_TOOLS, "").strip():
+            raw["tools"] = _names(value)
+        if value := env.get(ENV_READ_ONLY, "").strip():
+            raw["read_only"] = value.lower() in ("1", "true", "yes", "on")
+        if value := env.get(ENV_STORE_URL, "").strip():
+            raw["store_url"] = value
         return cls.validated(raw)
 
     @classmethod
@@ -132,6 +186,11 @@ class Settings(BaseModel):
         return self.api_key.get_secret_value()
 
 
+def _names(value: str, *, ordered: bool = False) -> Any:
+    items = [item.strip() for item in value.split(",") if item.strip()]
+    return items if ordered else frozenset(items)
+
+
 _ENV_NAMES = {
     "api_key": ENV_API_KEY,
     "project_id": ENV_PROJECT_ID,
@@ -141,4 +200,12 @@ _ENV_NAMES = {
     "connect_timeout": ENV_CONNECT_TIMEOUT,
     "log_level": ENV_LOG_LEVEL,
     "handoff_actions": ENV_HANDOFF_ACTIONS,
+    "max_retries": ENV_MAX_RETRIES,
+    "retry_deadline": ENV_RETRY_DEADLINE,
+    "auth_tokens": ENV_AUTH_TOKENS,
+    "allowed_hosts": ENV_ALLOWED_HOSTS,
+    "tools": ENV_TOOLS,
+    "read_only": ENV_READ_ONLY,
+    "store_url": ENV_STORE_URL,
+    "store_ttl": ENV_STORE_TTL,
 }

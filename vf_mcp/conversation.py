@@ -7,6 +7,7 @@ answer. It raises only `VoiceflowError`s and knows nothing of MCP: the server di
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import time
@@ -37,7 +38,10 @@ ProgressCallback = Callable[[str], Awaitable[None]]
 USER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@+\-]*$"
 USER_ID_MAX_LENGTH = 128
 _USER_ID = re.compile(USER_ID_PATTERN)
+ENVIRONMENT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+_ENVIRONMENT = re.compile(ENVIRONMENT_PATTERN)
 HEARTBEAT_SECONDS = 2.0
+MAX_VARIABLES_BYTES = 64 * 1024
 
 
 class StateResult(BaseModel):
@@ -72,6 +76,35 @@ def check_user_id(user_id: str) -> str:
             "to start a new conversation"
         )
     return user_id
+
+
+def check_environment(environment: str | None) -> str | None:
+    """An environment alias or version id; it travels in a header, so only plain characters."""
+    if environment is not None and not _ENVIRONMENT.match(environment):
+        raise InvalidInputError(
+            f"environment {environment[:40]!r} is not valid: use an alias such as development, "
+            "staging or production, or a version id (letters, digits, _ . -; at most 64)"
+        )
+    return environment
+
+
+def check_variables(variables: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Variables must be JSON (they travel as JSON) and small: they live in every turn's state."""
+    if variables is None:
+        return None
+    try:
+        encoded = json.dumps(dict(variables), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(
+            f"`variables` must be JSON values (strings, numbers, booleans, null, lists, objects): "
+            f"{exc}"
+        ) from None
+    if len(encoded) > MAX_VARIABLES_BYTES:
+        raise InvalidInputError(
+            f"`variables` is {len(encoded)} bytes of JSON, over the {MAX_VARIABLES_BYTES} byte "
+            "limit; send only what the agent needs, or fewer variables per call"
+        )
+    return dict(variables)
 
 
 def resolve_choice(choice: str | int, offered: list[Choice]) -> Choice:
@@ -184,6 +217,8 @@ class ConversationService:
     ) -> TurnResult:
         """Run one user turn with one upstream request and summarize the agent's answer."""
         user_id = check_user_id(user_id) if user_id is not None else new_user_id()
+        variables = check_variables(variables)
+        environment = check_environment(environment)
         memory = await self.store.load(user_id)
         request = self.build_action(
             offered=memory.choices if memory else [],
@@ -278,20 +313,25 @@ class ConversationService:
         return traces, after
 
     async def get_state(self, user_id: str, *, environment: str | None = None) -> StateResult:
-        state = await self.client.get_state(check_user_id(user_id), environment=environment)
+        state = await self.client.get_state(
+            check_user_id(user_id), environment=check_environment(environment)
+        )
         return StateResult(user_id=user_id, exists=state is not None, state=state)
 
     async def replace_state(
         self, user_id: str, state: Mapping[str, Any], *, environment: str | None = None
     ) -> StateResult:
         check_user_id(user_id)
+        check_environment(environment)
         parsed = _parse_state(state)
         saved = await self.client.replace_state(user_id, parsed, environment=environment)
         await self._remember_variables(user_id, saved.variables, keep_choices=False)
         return StateResult(user_id=user_id, exists=True, state=saved)
 
     async def delete_state(self, user_id: str, *, environment: str | None = None) -> DeleteResult:
-        await self.client.delete_state(check_user_id(user_id), environment=environment)
+        await self.client.delete_state(
+            check_user_id(user_id), environment=check_environment(environment)
+        )
         await self.store.forget(user_id)
         return DeleteResult(user_id=user_id)
 
@@ -299,8 +339,10 @@ class ConversationService:
         self, user_id: str, variables: Mapping[str, Any], *, environment: str | None = None
     ) -> StateResult:
         check_user_id(user_id)
+        check_environment(environment)
         if not variables:
             raise InvalidInputError("`variables` is empty: give at least one name and value")
+        variables = check_variables(variables) or {}
         state = await self.client.update_variables(user_id, variables, environment=environment)
         await self._remember_variables(user_id, state.variables, keep_choices=True)
         return StateResult(user_id=user_id, exists=True, state=state)
@@ -311,6 +353,7 @@ class ConversationService:
         check_user_id(session_id)
         if not event.strip():
             raise InvalidInputError("`event` is empty: give the name of a custom event")
+        payload = check_variables(payload)
         action = EventAction.model_validate(
             {"type": "event", "payload": {**(payload or {}), "event": {"name": event}}}
         )

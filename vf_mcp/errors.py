@@ -21,6 +21,11 @@ class VoiceflowError(Exception):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.message!r})"
 
+    def add_detail(self, detail: str) -> None:
+        """Append a sentence (for example how often the call was retried) to the message."""
+        self.message = redact(f"{self.message.rstrip('.')}. {detail}")
+        self.args = (self.message,)
+
 
 class ConfigurationError(VoiceflowError):
     """The configuration (environment variables or config file) is missing or invalid."""

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from vf_mcp import __version__
 from vf_mcp.config import Settings
 from vf_mcp.conversation import (
+    ENVIRONMENT_PATTERN,
     USER_ID_MAX_LENGTH,
     USER_ID_PATTERN,
     ConversationService,
@@ -60,6 +61,7 @@ Environment = Annotated[
         description="Agent environment: development (default), production, staging, an alias "
         "or a version id",
         max_length=64,
+        pattern=ENVIRONMENT_PATTERN,
     ),
 ]
 

@@ -266,11 +266,9 @@ def summarize_turn(
             address = trace.payload.address or "an unknown address"
             handoff = handoff or f"call forwarded to {address}"
             messages.append(AgentMessage(kind="handoff", text=f"Call forwarded to {address}"))
-        elif isinstance(trace, UnknownTrace) and trace.paths is not None:
+        elif isinstance(trace, UnknownTrace) and (paths := trace.action_paths) is not None:
             result_types = [
-                str(p.event.get("type"))
-                for p in trace.paths
-                if isinstance(p.event.get("type"), str)
+                str(p.event.get("type")) for p in paths if isinstance(p.event.get("type"), str)
             ]
             custom_actions.append(
                 CustomAction(name=trace.type, payload=trace.payload, result_types=result_types)

@@ -80,6 +80,10 @@ def _fault_response(plan: FaultPlan) -> Response:
         message = "Unknown error" if status == 500 else HTTPStatus(status).phrase
         return _builder_error(status, message, headers)
     if isinstance(plan.body, str):
+        if plan.content_type:
+            return Response(
+                plan.body, status_code=status, headers=headers, media_type=plan.content_type
+            )
         return PlainTextResponse(plan.body, status_code=status, headers=headers)
     return JSONResponse(plan.body, status_code=status, headers=headers)
 
@@ -249,6 +253,7 @@ async def _interact_stream(core: EmulatorCore, call: _Call) -> Response:
     return TurnStream(
         turn,
         save_state=lambda state: core.store.put(project_id, user_id, state),
+        on_open=core.count_stream,
         is_visible=_visibility(None),
         include_state=_flag(request, "state"),
         cut_after=fault.cut_stream_after_events if fault else None,

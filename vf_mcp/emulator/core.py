@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 from .agent import HEX24, AgentDefinition
@@ -25,6 +26,9 @@ class EmulatorCore:
         self.store = StateStore()
         self.faults = FaultRegistry()
         self.recorder = Recorder()
+        # SSE responses still being written: a client that goes away must bring this back down.
+        self.open_streams = 0
+        self._streams_changed = threading.Condition()
 
     def agent_for_key(self, key: str | None) -> AgentDefinition:
         """Pick the agent an ``Authorization`` value gives access to.
@@ -52,6 +56,16 @@ class EmulatorCore:
     @staticmethod
     def environment_exists(agent: AgentDefinition, environment: str) -> bool:
         return environment in agent.environments or bool(HEX24.match(environment))
+
+    def count_stream(self, delta: int) -> None:
+        with self._streams_changed:
+            self.open_streams += delta
+            self._streams_changed.notify_all()
+
+    def wait_for_streams_closed(self, timeout: float) -> bool:
+        """Block (another thread than the server's) until no SSE response is being written."""
+        with self._streams_changed:
+            return self._streams_changed.wait_for(lambda: self.open_streams == 0, timeout)
 
     def reset(self) -> None:
         self.store.clear()

@@ -31,7 +31,8 @@ class FaultPlan(BaseModel):
     latency_ms: int | None = Field(default=None, ge=0)
     status: int | None = Field(default=None, ge=100, le=599)
     retry_after: int | float | str | None = None  # seconds; 429 gets "1" when unset
-    body: Any = None  # JSON value, or a str sent as text/plain
+    body: Any = None  # JSON value, or a str sent as text/plain (or as `content_type`)
+    content_type: str | None = None  # e.g. text/event-stream with a 200 to feed a client junk SSE
     cut_stream_after_events: int | None = Field(default=None, ge=0)
     chunk_delay_ms: int | None = Field(default=None, ge=0)
 

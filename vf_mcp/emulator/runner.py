@@ -77,6 +77,15 @@ class Emulator:
         return self._core.faults
 
     @property
+    def open_streams(self) -> int:
+        """SSE responses still being written (a client that went away brings this back to 0)."""
+        return self._core.open_streams
+
+    def wait_for_streams_closed(self, timeout: float = 10.0) -> bool:
+        """Wait until every SSE response has finished or seen its client go; False on timeout."""
+        return self._core.wait_for_streams_closed(timeout)
+
+    @property
     def requests(self) -> list[RecordedRequest]:
         return self._core.recorder.requests
 

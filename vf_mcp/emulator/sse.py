@@ -27,6 +27,7 @@ class TurnStream(Response):
         turn: Turn,
         *,
         save_state: Callable[[State], None],
+        on_open: Callable[[int], None] = lambda _: None,
         is_visible: Callable[[Trace], bool],
         include_state: bool = False,
         cut_after: int | None = None,
@@ -44,11 +45,13 @@ class TurnStream(Response):
         self._cut_after = cut_after
         self._frame_delay = frame_delay_ms / 1000
         self._saved = False
+        self._on_open = on_open
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
         frames = self._frames()
         sent = 0
+        self._on_open(+1)
         try:
             async for frame, is_end in frames:
                 if self._cut_after is not None and (is_end or sent >= self._cut_after):
@@ -61,6 +64,7 @@ class TurnStream(Response):
         except OSError:
             return  # the client disconnected
         finally:
+            self._on_open(-1)
             await frames.aclose()
             self._finish_turn()
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import email.utils
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Literal
 from urllib.parse import quote
 
+import anyio
 import httpx
 from httpx_sse import EventSource, SSEError
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -28,12 +30,15 @@ from vf_mcp.errors import (
     ServerError,
     StreamInterruptedError,
     TransportError,
+    VoiceflowError,
 )
 from vf_mcp.voiceflow.actions import BaseAction
+from vf_mcp.voiceflow.retry import IDEMPOTENT_METHODS, RetryPolicy, explain
 from vf_mcp.voiceflow.state import InteractConfig, State
 from vf_mcp.voiceflow.traces import BaseTrace, Trace, parse_trace, parse_traces
 
 Modality = Literal["voice", "chat", "api"]
+_log = logging.getLogger(__name__)
 
 
 class InteractResult(BaseModel):
@@ -88,10 +93,14 @@ class VoiceflowClient:
         *,
         http: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self._settings = settings
         self._api_key = settings.require_api_key()
         self._base_url = settings.runtime_url
+        self._retry = retry or RetryPolicy(
+            max_retries=settings.max_retries, deadline=settings.retry_deadline
+        )
         self._owns_http = http is None
         self._http = http or httpx.AsyncClient(
             timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout),
@@ -99,6 +108,9 @@ class VoiceflowClient:
             transport=transport,
             headers={"User-Agent": f"vf-mcp/{__version__}"},
         )
+
+    max_response_bytes: int = 16 * 1_048_576
+    """Largest body (or single SSE event) read from the runtime; larger answers are errors."""
 
     def __repr__(self) -> str:
         return f"VoiceflowClient(runtime_url={self._base_url!r}, environment={self.environment!r})"
@@ -203,24 +215,23 @@ class VoiceflowClient:
         if session_id:
             body["sessionID"] = session_id
 
-        request = self._http.build_request(
+        response = await self._send(
             "POST",
-            self._base_url + path,
+            path,
+            json_body=body,
             params=params,
-            json=body,
             headers=self._headers(accept="text/event-stream"),
         )
         try:
-            response = await self._http.send(request, stream=True)
-        except httpx.HTTPError as exc:
-            raise self._transport_error("POST", path, exc) from None
-        try:
-            if response.status_code >= 400:
-                await response.aread()
-                raise self._api_error(response, "POST", path)
             ended = False
             try:
                 async for sse in EventSource(response).aiter_sse():
+                    if len(sse.data) > self.max_response_bytes:
+                        raise ResponseError(
+                            f"An event in the stream of POST {path} is larger than "
+                            f"{self.max_response_bytes // 1_048_576} MiB, so the turn's answer "
+                            "was not read"
+                        )
                     if sse.event == "trace":
                         trace = parse_trace(_loads(sse.data))
                         yield TraceEvent(id=sse.id or None, trace=trace, received_at=_now())
@@ -293,8 +304,8 @@ class VoiceflowClient:
         """
         project = self._project_id(project_id, "the session event endpoint")
         path = f"/v2/project/{_segment(project)}/session/{_segment(session_id)}/event"
-        response = await self._request("POST", path, json_body={"action": action.to_wire()})
-        return EventResult(status_code=response.status_code, message=_body_text(response))
+        response, body = await self._request("POST", path, json_body={"action": action.to_wire()})
+        return EventResult(status_code=response.status_code, message=_body_text(body))
 
     # -- plumbing ----------------------------------------------------------------------------------
 
@@ -323,17 +334,79 @@ class VoiceflowClient:
         json_body: Any = None,
         params: Mapping[str, str] | None = None,
         environment: str | None = None,
-    ) -> httpx.Response:
+    ) -> tuple[httpx.Response, bytes]:
+        """One call whose whole (size-capped) body is read: the response and its bytes."""
         headers = self._headers(environment=environment or self.environment)
+        response = await self._send(
+            method, path, json_body=json_body, params=params, headers=headers
+        )
         try:
-            response = await self._http.request(
-                method, self._base_url + path, json=json_body, params=params, headers=headers
-            )
+            return response, await self._read_body(response, method, path)
+        finally:
+            await response.aclose()
+
+    async def _read_body(self, response: httpx.Response, method: str, path: str) -> bytes:
+        """The body, refusing one larger than `max_response_bytes` before it fills memory."""
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > self.max_response_bytes:
+                    raise ResponseError(
+                        f"The Voiceflow runtime's answer to {method} {path} is larger than "
+                        f"{self.max_response_bytes // 1_048_576} MiB, so it was not read; check "
+                        f"that {ENV_RUNTIME_URL} points at a Voiceflow runtime"
+                    )
+                chunks.append(chunk)
         except httpx.HTTPError as exc:
             raise self._transport_error(method, path, exc) from None
-        if response.status_code >= 400:
-            raise self._api_error(response, method, path)
-        return response
+        return b"".join(chunks)
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str],
+    ) -> httpx.Response:
+        """Send one call, retrying it only where the retry policy says it is safe.
+
+        A POST here is a turn or a session event: it is repeated only when it certainly did not
+        run (429, or no connection could be opened). The response comes back unread (streamed):
+        the caller reads it, within the size cap, and closes it.
+        """
+        idempotent = method in IDEMPOTENT_METHODS
+        request = self._http.build_request(
+            method, self._base_url + path, json=json_body, params=params, headers=headers
+        )
+        started = time.monotonic()
+        retries = 0
+        while True:
+            error: VoiceflowError
+            try:
+                response = await self._http.send(request, stream=True)
+            except httpx.HTTPError as exc:
+                error = self._transport_error(method, path, exc)
+            else:
+                if response.status_code < 400:
+                    return response
+                try:
+                    body = await self._read_body(response, method, path)
+                finally:
+                    await response.aclose()
+                error = self._api_error(response, body, method, path)
+            wait = self._retry.next_delay(
+                retries + 1, error, idempotent=idempotent, elapsed=time.monotonic() - started
+            )
+            if wait is None:
+                explain(error, retries=retries, idempotent=idempotent, policy=self._retry)
+                raise error
+            retries += 1
+            _log.info("retrying %s %s in %.2f s after: %s", method, path, wait, error.message)
+            await anyio.sleep(wait)
 
     async def _request_json(
         self,
@@ -344,13 +417,13 @@ class VoiceflowClient:
         params: Mapping[str, str] | None = None,
         environment: str | None = None,
     ) -> Any:
-        response = await self._request(
+        _, body = await self._request(
             method, path, json_body=json_body, params=params, environment=environment
         )
-        if not response.content.strip():
+        if not body.strip():
             return None
         try:
-            return _loads(response.text)
+            return _loads(body.decode("utf-8", errors="replace"))
         except ValueError as exc:
             raise self._malformed(method, path, exc) from None
 
@@ -395,9 +468,9 @@ class VoiceflowClient:
             "get_state before repeating a turn"
         )
 
-    def _api_error(self, response: httpx.Response, method: str, path: str) -> APIError:
+    def _api_error(self, response: httpx.Response, body: bytes, method: str, path: str) -> APIError:
         status = response.status_code
-        upstream, request_id = _upstream_message(response)
+        upstream, request_id = _upstream_message(body, response.reason_phrase)
         retry_after = _retry_after(response.headers.get("Retry-After"))
         cls: type[APIError]
         if status == 429:
@@ -422,8 +495,10 @@ class VoiceflowClient:
         elif status == 408 or status >= 500:
             cls = ServerError
             hint = (
-                "The runtime failed on its side; a turn may or may not have run, so check "
-                "get_state before repeating it"
+                "The runtime failed on its side; try again shortly"
+                if method in IDEMPOTENT_METHODS
+                else "The runtime failed on its side and the turn may or may not have run, so "
+                "check get_state before repeating it"
             )
         else:
             cls = APIError
@@ -462,8 +537,8 @@ def _now() -> float:
     return time.perf_counter()
 
 
-def _body_text(response: httpx.Response) -> str:
-    text = response.text.strip()
+def _body_text(body: bytes) -> str:
+    text = body.decode("utf-8", errors="replace").strip()
     try:
         data = _loads(text) if text else ""
     except ValueError:
@@ -471,9 +546,9 @@ def _body_text(response: httpx.Response) -> str:
     return data if isinstance(data, str) else text[:200]
 
 
-def _upstream_message(response: httpx.Response) -> tuple[str, str | None]:
+def _upstream_message(body: bytes, reason: str) -> tuple[str, str | None]:
     """The error message from either documented body shape, or the text (voiceflow-api.md §9.1)."""
-    text = response.text.strip()
+    text = body.decode("utf-8", errors="replace").strip()
     try:
         data = _loads(text) if text else None
     except ValueError:
@@ -500,7 +575,7 @@ def _upstream_message(response: httpx.Response) -> tuple[str, str | None]:
     elif isinstance(data, str) and data.strip():
         message = data.strip()
     if message is None:
-        message = text[:300] if text else (response.reason_phrase or "no message")
+        message = text[:300] if text else (reason or "no message")
     return " ".join(message.split())[:500], request_id
 
 

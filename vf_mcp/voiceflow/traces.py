@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag, TypeAdapter, ValidationError
 
+from vf_mcp.errors import ResponseError
 from vf_mcp.voiceflow.actions import WireModel
 
 
@@ -23,14 +24,26 @@ class TracePath(WireModel):
 
 
 class BaseTrace(WireModel):
+    # Envelope fields stay as sent (`Any`): a trace is never rejected for its envelope, and the
+    # typed views below read them defensively.
     type: str
     payload: Any = None
-    time: int | float | None = None
-    paths: list[TracePath] | None = None
-    default_path: int | None = Field(default=None, alias="defaultPath")
+    time: Any = None
+    paths: Any = None
+    default_path: Any = Field(default=None, alias="defaultPath")
 
     def to_wire(self) -> dict[str, Any]:
         return {"type": self.type, **super().to_wire()}
+
+    @property
+    def action_paths(self) -> list[TracePath] | None:
+        """A custom action's exits, or None when the trace has no (well-formed) `paths`."""
+        if self.paths is None:
+            return None
+        try:
+            return _PATHS_ADAPTER.validate_python(self.paths)
+        except ValidationError:
+            return None
 
 
 class Button(WireModel):
@@ -400,15 +413,19 @@ Trace = Annotated[
 """Any trace, parsed into its most specific model."""
 
 _TRACE_ADAPTER: TypeAdapter[Trace] = TypeAdapter(Trace)
+_PATHS_ADAPTER: TypeAdapter[list[TracePath]] = TypeAdapter(list[TracePath])
 
 
 def parse_trace(raw: Any) -> BaseTrace:
     """Parse one trace object; a documented type with an unexpected payload is kept as unknown.
 
-    Raises `ValueError` only when `raw` is not a trace at all (not an object with a string `type`).
+    Raises `ResponseError` only when `raw` is not a trace at all (no object with a string `type`).
     """
     if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
-        raise ValueError(f"not a trace object (expected {{'type': str, ...}}): {str(raw)[:80]!r}")
+        raise ResponseError(
+            f"The runtime sent something that is not a trace ({str(raw)[:80]!r}); expected an "
+            "object with a string `type`"
+        )
     try:
         return _TRACE_ADAPTER.validate_python(raw)
     except ValidationError:
@@ -417,5 +434,5 @@ def parse_trace(raw: Any) -> BaseTrace:
 
 def parse_traces(raw: Any) -> list[BaseTrace]:
     if not isinstance(raw, list):
-        raise ValueError(f"expected a list of traces, got {type(raw).__name__}")
+        raise ResponseError(f"The runtime sent {type(raw).__name__} where a list of traces belongs")
     return [parse_trace(item) for item in raw]
