@@ -103,11 +103,11 @@ def _serve(transport: str, host: str, port: int) -> int:
     settings = Settings.from_env()
     configure_logging(settings.log_level)
     settings.require_api_key()
-    if transport == "http" and not is_loopback(host):
+    if transport == "http" and not is_loopback(host) and not settings.auth_tokens:
         raise ConfigurationError(
-            f"Refusing to serve MCP over HTTP on {host}: that address is reachable from other "
-            "machines and this version has no access control; bind 127.0.0.1 and put an "
-            "authenticating proxy in front"
+            f"Refusing to serve MCP over HTTP on {host} without access control: that address "
+            "is reachable from other machines; set VF_MCP_AUTH_TOKENS to one or more long "
+            "random tokens, or bind 127.0.0.1"
         )
     from vf_mcp.server import build_server
 
@@ -117,5 +117,5 @@ def _serve(transport: str, host: str, port: int) -> int:
         return 0
     from vf_mcp.http import serve_http
 
-    serve_http(server, host=host, port=port, log_level=settings.log_level)
+    serve_http(server, settings, host=host, port=port)
     return 0

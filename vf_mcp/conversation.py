@@ -36,7 +36,8 @@ from vf_mcp.voiceflow.traces import BaseTrace, CompletionTrace, SpeakTrace, Text
 ProgressCallback = Callable[[str], Awaitable[None]]
 
 USER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@+\-]*$"
-USER_ID_MAX_LENGTH = 128
+# The runtime takes ids up to 128 characters; 100 leaves room for a caller's namespace prefix.
+USER_ID_MAX_LENGTH = 100
 _USER_ID = re.compile(USER_ID_PATTERN)
 ENVIRONMENT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 _ENVIRONMENT = re.compile(ENVIRONMENT_PATTERN)
@@ -62,6 +63,11 @@ class SessionEventResult(BaseModel):
     event: str
     status_code: int
     runtime_message: str
+
+
+def scoped(user_id: str, namespace: str | None) -> str:
+    """The id the runtime and the store see: the caller's namespace, then the caller's id."""
+    return user_id if namespace is None else f"{namespace}.{user_id}"
 
 
 def new_user_id() -> str:
@@ -214,12 +220,18 @@ class ConversationService:
         environment: str | None = None,
         verbosity: Verbosity = "standard",
         on_progress: ProgressCallback | None = None,
+        namespace: str | None = None,
     ) -> TurnResult:
-        """Run one user turn with one upstream request and summarize the agent's answer."""
+        """Run one user turn with one upstream request and summarize the agent's answer.
+
+        `namespace` isolates callers (one per HTTP token): the same `user_id` from two callers
+        names two different conversations upstream and in the store.
+        """
         user_id = check_user_id(user_id) if user_id is not None else new_user_id()
         variables = check_variables(variables)
         environment = check_environment(environment)
-        memory = await self.store.load(user_id)
+        upstream = scoped(user_id, namespace)
+        memory = await self.store.load(upstream)
         request = self.build_action(
             offered=memory.choices if memory else [],
             message=message,
@@ -231,11 +243,11 @@ class ConversationService:
         started = time.perf_counter()
         if self.streams:
             traces, after = await self._stream_turn(
-                user_id, request, variables, environment, on_progress
+                upstream, request, variables, environment, on_progress
             )
         else:
             result = await self.client.interact(
-                user_id, request, variables=variables, environment=environment, verbose=True
+                upstream, request, variables=variables, environment=environment, verbose=True
             )
             traces, after = list(result.traces), result.state.variables if result.state else None
         latency_ms = (time.perf_counter() - started) * 1000
@@ -249,7 +261,7 @@ class ConversationService:
             verbosity=verbosity,
         )
         await self.store.save(
-            user_id,
+            upstream,
             ConversationMemory(
                 choices=turn.choices, variables=after if after is not None else before
             ),
@@ -312,44 +324,62 @@ class ConversationService:
             raise
         return traces, after
 
-    async def get_state(self, user_id: str, *, environment: str | None = None) -> StateResult:
+    async def get_state(
+        self, user_id: str, *, environment: str | None = None, namespace: str | None = None
+    ) -> StateResult:
+        check_user_id(user_id)
         state = await self.client.get_state(
-            check_user_id(user_id), environment=check_environment(environment)
+            scoped(user_id, namespace), environment=check_environment(environment)
         )
         return StateResult(user_id=user_id, exists=state is not None, state=state)
 
     async def replace_state(
-        self, user_id: str, state: Mapping[str, Any], *, environment: str | None = None
+        self,
+        user_id: str,
+        state: Mapping[str, Any],
+        *,
+        environment: str | None = None,
+        namespace: str | None = None,
     ) -> StateResult:
         check_user_id(user_id)
         check_environment(environment)
         parsed = _parse_state(state)
-        saved = await self.client.replace_state(user_id, parsed, environment=environment)
-        await self._remember_variables(user_id, saved.variables, keep_choices=False)
+        upstream = scoped(user_id, namespace)
+        saved = await self.client.replace_state(upstream, parsed, environment=environment)
+        await self._remember_variables(upstream, saved.variables, keep_choices=False)
         return StateResult(user_id=user_id, exists=True, state=saved)
 
-    async def delete_state(self, user_id: str, *, environment: str | None = None) -> DeleteResult:
-        await self.client.delete_state(
-            check_user_id(user_id), environment=check_environment(environment)
-        )
-        await self.store.forget(user_id)
+    async def delete_state(
+        self, user_id: str, *, environment: str | None = None, namespace: str | None = None
+    ) -> DeleteResult:
+        check_user_id(user_id)
+        upstream = scoped(user_id, namespace)
+        await self.client.delete_state(upstream, environment=check_environment(environment))
+        await self.store.forget(upstream)
         return DeleteResult(user_id=user_id)
 
     async def update_variables(
-        self, user_id: str, variables: Mapping[str, Any], *, environment: str | None = None
+        self,
+        user_id: str,
+        variables: Mapping[str, Any],
+        *,
+        environment: str | None = None,
+        namespace: str | None = None,
     ) -> StateResult:
         check_user_id(user_id)
         check_environment(environment)
         if not variables:
             raise InvalidInputError("`variables` is empty: give at least one name and value")
         variables = check_variables(variables) or {}
-        state = await self.client.update_variables(user_id, variables, environment=environment)
-        await self._remember_variables(user_id, state.variables, keep_choices=True)
+        upstream = scoped(user_id, namespace)
+        state = await self.client.update_variables(upstream, variables, environment=environment)
+        await self._remember_variables(upstream, state.variables, keep_choices=True)
         return StateResult(user_id=user_id, exists=True, state=state)
 
     async def emit_event(
         self, session_id: str, event: str, payload: Mapping[str, Any] | None = None
     ) -> SessionEventResult:
+        """Session ids name live socket sessions the runtime created, so they are not scoped."""
         check_user_id(session_id)
         if not event.strip():
             raise InvalidInputError("`event` is empty: give the name of a custom event")
@@ -366,11 +396,11 @@ class ConversationService:
         )
 
     async def _remember_variables(
-        self, user_id: str, variables: dict[str, Any], *, keep_choices: bool
+        self, key: str, variables: dict[str, Any], *, keep_choices: bool
     ) -> None:
-        memory = await self.store.load(user_id)
+        memory = await self.store.load(key)
         choices = memory.choices if memory and keep_choices else []
-        await self.store.save(user_id, ConversationMemory(choices=choices, variables=variables))
+        await self.store.save(key, ConversationMemory(choices=choices, variables=variables))
 
 
 def _parse_state(state: Mapping[str, Any]) -> State:

@@ -1,38 +1,129 @@
-"""Streamable HTTP serving: the MCP endpoint at /mcp plus an unauthenticated /healthz."""
+"""Streamable HTTP serving: the MCP endpoint at /mcp, an open /healthz, bearer tokens in front.
+
+Tokens (`VF_MCP_AUTH_TOKENS`) are checked by a small ASGI layer before the MCP app sees the request,
+so no OAuth metadata is advertised for an issuer that does not exist. DNS-rebinding protection
+stays on for every bind address: loopback names are always allowed, real host names only when
+listed in `VF_MCP_ALLOWED_HOSTS`.
+"""
 
 from __future__ import annotations
 
+import hmac
+import json
+import logging
 from typing import Any
 
 from mcp.server import MCPServer
-from starlette.applications import Starlette
+from mcp.server.transport_security import TransportSecuritySettings
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vf_mcp import __version__
+from vf_mcp.config import ENV_ALLOWED_HOSTS, Settings
 
 MCP_PATH = "/mcp"
+HEALTH_PATH = "/healthz"
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+_log = logging.getLogger(__name__)
 
 
-def http_app(server: MCPServer[Any], *, host: str = "127.0.0.1") -> Starlette:
+def transport_security(settings: Settings) -> TransportSecuritySettings:
+    hosts = [*_LOOPBACK_HOSTS, *settings.allowed_hosts]
+    allowed_hosts = [pattern for host in hosts for pattern in (host, f"{host}:*")]
+    allowed_origins = [
+        pattern
+        for host in hosts
+        for scheme in ("http", "https")
+        for pattern in (f"{scheme}://{host}", f"{scheme}://{host}:*")
+    ]
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=allowed_hosts,
+        allowed_origins=allowed_origins,
+    )
+
+
+class BearerTokenGate:
+    """Refuse any request but the health check without one of the configured bearer tokens."""
+
+    def __init__(self, app: ASGIApp, tokens: tuple[str, ...]) -> None:
+        self._app = app
+        self._tokens = tuple(token.encode() for token in tokens)
+
+    def _accepts(self, header: bytes) -> bool:
+        scheme, _, token = header.partition(b" ")
+        if scheme.lower() != b"bearer" or not token:
+            return False
+        # Compare with every token, without stopping early, so timing tells nothing.
+        matched = False
+        for candidate in self._tokens:
+            matched |= hmac.compare_digest(candidate, token.strip())
+        return matched
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path") == HEALTH_PATH:
+            await self._app(scope, receive, send)
+            return
+        header = dict(scope.get("headers") or []).get(b"authorization", b"")
+        if self._accepts(header):
+            await self._app(scope, receive, send)
+            return
+        body = json.dumps(
+            {
+                "error": "unauthorized",
+                "error_description": "Send 'Authorization: Bearer <token>' with one of the "
+                "tokens configured in VF_MCP_AUTH_TOKENS",
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 401,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"www-authenticate", b'Bearer realm="vf-mcp"'),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+def http_app(server: MCPServer[Any], settings: Settings, *, host: str = "127.0.0.1") -> ASGIApp:
     """The ASGI app: stateless streamable HTTP (the conversation handle is `user_id`, not the
-    transport session), with the SDK's DNS-rebinding protection for loopback hosts."""
+    transport session), DNS-rebinding protection, and the token gate when tokens are set."""
 
-    @server.custom_route("/healthz", methods=["GET"])
+    @server.custom_route(HEALTH_PATH, methods=["GET"])
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok", "version": __version__})
 
-    return server.streamable_http_app(streamable_http_path=MCP_PATH, stateless_http=True, host=host)
+    app: ASGIApp = server.streamable_http_app(
+        streamable_http_path=MCP_PATH,
+        stateless_http=True,
+        host=host,
+        transport_security=transport_security(settings),
+    )
+    if settings.auth_tokens:
+        app = BearerTokenGate(app, tuple(t.get_secret_value() for t in settings.auth_tokens))
+    return app
 
 
-def serve_http(server: MCPServer[Any], *, host: str, port: int, log_level: str) -> None:
+def serve_http(server: MCPServer[Any], settings: Settings, *, host: str, port: int) -> None:
     import uvicorn
 
+    if host not in ("127.0.0.1", "localhost", "::1") and not settings.allowed_hosts:
+        _log.warning(
+            "Serving on %s, but only loopback Host headers are accepted; set %s to the host "
+            "name clients use (DNS-rebinding protection stays on)",
+            host,
+            ENV_ALLOWED_HOSTS,
+        )
     # log_config=None: uvicorn's own handlers would bypass our one-line, key-masking handler.
     uvicorn.run(
-        http_app(server, host=host),
+        http_app(server, settings, host=host),
         host=host,
         port=port,
         log_config=None,
-        log_level=log_level.lower(),
+        log_level=settings.log_level.lower(),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -15,7 +16,7 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from vf_mcp import __version__
-from vf_mcp.config import Settings
+from vf_mcp.config import ENV_TOOLS, Settings
 from vf_mcp.conversation import (
     ENVIRONMENT_PATTERN,
     USER_ID_MAX_LENGTH,
@@ -25,7 +26,7 @@ from vf_mcp.conversation import (
     SessionEventResult,
     StateResult,
 )
-from vf_mcp.errors import InvalidInputError, VoiceflowError
+from vf_mcp.errors import ConfigurationError, InvalidInputError, VoiceflowError
 from vf_mcp.store import ConversationStore, InMemoryStore
 from vf_mcp.summary import TurnResult, Verbosity, render_turn
 from vf_mcp.voiceflow.client import VoiceflowClient
@@ -109,10 +110,21 @@ def build_server(
     def service_of(ctx: Context[AppContext]) -> ConversationService:
         return ctx.request_context.lifespan_context.service
 
+    def namespace_of(ctx: Context[AppContext]) -> str | None:
+        """Each HTTP token gets its own conversations; stdio has one caller and no namespace."""
+        if not settings.auth_tokens:
+            return None
+        headers = ctx.headers or {}
+        authorization = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
+        return caller_namespace(authorization)
+
+    registered: list[str] = []
+
     def tool(annotations: ToolAnnotations) -> Callable[[_F], _F]:
         """Register a tool whose description is its docstring without the source indentation."""
 
         def register(fn: _F) -> _F:
+            registered.append(fn.__name__)
             description = inspect.cleandoc(fn.__doc__ or "")
             return mcp.tool(description=description, annotations=annotations)(fn)
 
@@ -199,6 +211,7 @@ def build_server(
                 environment=environment,
                 verbosity=verbosity,
                 on_progress=on_progress,
+                namespace=namespace_of(ctx),
             )
         except InvalidInputError as exc:
             raise ToolError(exc.message) from None
@@ -222,7 +235,9 @@ def build_server(
         ctx: Context[AppContext], user_id: UserId, environment: Environment = None
     ) -> Annotated[CallToolResult, StateResult]:
         """Read a conversation's state: its flow stack, runtime storage and variables."""
-        result = await _call(service_of(ctx).get_state(user_id, environment=environment))
+        result = await _call(
+            service_of(ctx).get_state(user_id, environment=environment, namespace=namespace_of(ctx))
+        )
         return _result(_describe_state("State of", result), result)
 
     @tool(
@@ -249,7 +264,11 @@ def build_server(
         flow position and the rest; to change variables only, use update_variables. Start from
         get_state's result and change what you need.
         """
-        result = await _call(service_of(ctx).replace_state(user_id, state, environment=environment))
+        result = await _call(
+            service_of(ctx).replace_state(
+                user_id, state, environment=environment, namespace=namespace_of(ctx)
+            )
+        )
         return _result(_describe_state("Replaced the state of", result), result)
 
     @tool(
@@ -268,7 +287,11 @@ def build_server(
 
         The runtime keeps the user's variables; the server forgets what it kept for this user.
         """
-        result = await _call(service_of(ctx).delete_state(user_id, environment=environment))
+        result = await _call(
+            service_of(ctx).delete_state(
+                user_id, environment=environment, namespace=namespace_of(ctx)
+            )
+        )
         return _result(f"Deleted the conversation state of {user_id}.", result)
 
     @tool(
@@ -291,7 +314,9 @@ def build_server(
     ) -> Annotated[CallToolResult, StateResult]:
         """Merge variables into a conversation's state, e.g. the user's name before launching."""
         result = await _call(
-            service_of(ctx).update_variables(user_id, variables, environment=environment)
+            service_of(ctx).update_variables(
+                user_id, variables, environment=environment, namespace=namespace_of(ctx)
+            )
         )
         names = ", ".join(sorted(variables))
         return _result(f"Set {names} for {user_id}.", result)
@@ -338,7 +363,38 @@ def build_server(
             result,
         )
 
+    _restrict_tools(mcp, settings, frozenset(registered))
     return mcp
+
+
+READ_ONLY_TOOLS = frozenset({"get_state"})
+
+
+def _restrict_tools(
+    mcp: MCPServer[AppContext], settings: Settings, available: frozenset[str]
+) -> None:
+    """Remove the tools a deployment does not want (VF_MCP_TOOLS, VF_MCP_READ_ONLY)."""
+    keep = set(available)
+    if settings.tools is not None:
+        unknown = settings.tools - available
+        if unknown:
+            raise ConfigurationError(
+                f"{ENV_TOOLS} names unknown tools ({', '.join(sorted(unknown))}); "
+                f"choose from {', '.join(sorted(available))}"
+            )
+        keep &= settings.tools
+    if settings.read_only:
+        keep &= READ_ONLY_TOOLS
+    for name in available - keep:
+        mcp.remove_tool(name)
+
+
+def caller_namespace(authorization: str) -> str | None:
+    """A stable, non-reversible namespace for the bearer token in an Authorization header."""
+    token = authorization.removeprefix("Bearer ").strip()
+    if not token:
+        return None
+    return "t" + hashlib.sha256(token.encode()).hexdigest()[:12]
 
 
 async def _call(operation: Awaitable[_T]) -> _T:
