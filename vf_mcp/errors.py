@@ -100,3 +100,7 @@ class StreamInterruptedError(ResponseError):
 
 class InvalidInputError(VoiceflowError):
     """A tool or client argument is invalid; the message lists what would be valid."""
+
+
+class StoreError(VoiceflowError):
+    """The conversation store (Redis) could not be reached or answered with an error."""

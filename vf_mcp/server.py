@@ -27,7 +27,7 @@ from vf_mcp.conversation import (
     StateResult,
 )
 from vf_mcp.errors import ConfigurationError, InvalidInputError, VoiceflowError
-from vf_mcp.store import ConversationStore, InMemoryStore
+from vf_mcp.store import ConversationStore, open_store
 from vf_mcp.summary import TurnResult, Verbosity, render_turn
 from vf_mcp.voiceflow.client import VoiceflowClient
 
@@ -89,7 +89,11 @@ def build_server(
     async def lifespan(_: MCPServer[AppContext]) -> AsyncIterator[AppContext]:
         owned = client is None
         vf = client or VoiceflowClient(settings)
-        service = ConversationService(vf, store or InMemoryStore(), settings)
+        memory = store or open_store(
+            settings.store_url.get_secret_value() if settings.store_url else None,
+            ttl_seconds=settings.store_ttl,
+        )
+        service = ConversationService(vf, memory, settings)
         if heartbeat_seconds is not None:
             service.heartbeat_seconds = heartbeat_seconds
         try:
@@ -97,6 +101,8 @@ def build_server(
         finally:
             if owned:
                 await vf.aclose()
+            if store is None:
+                await memory.aclose()
 
     mcp: MCPServer[AppContext] = MCPServer(
         "vf-mcp",

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
+from vf_mcp.config import ENV_STORE_URL
+from vf_mcp.errors import ConfigurationError, StoreError
 from vf_mcp.summary import Choice
 
 
@@ -30,6 +34,8 @@ class ConversationStore(Protocol):
     async def save(self, key: str, memory: ConversationMemory) -> None: ...
 
     async def forget(self, key: str) -> None: ...
+
+    async def aclose(self) -> None: ...
 
 
 class InMemoryStore:
@@ -58,3 +64,64 @@ class InMemoryStore:
 
     async def forget(self, key: str) -> None:
         self._items.pop(key, None)
+
+    async def aclose(self) -> None:
+        self._items.clear()
+
+
+class RedisStore:
+    """The same memory in Redis, so several workers (and restarts) share conversations.
+
+    Every key carries the TTL, so forgotten conversations expire on their own.
+    """
+
+    def __init__(
+        self, url: str, *, ttl_seconds: float, prefix: str = "vf-mcp:conversation:"
+    ) -> None:
+        from redis.asyncio import Redis
+
+        self._redis = Redis.from_url(url)
+        self._ttl = max(1, int(ttl_seconds))
+        self._prefix = prefix
+
+    async def load(self, key: str) -> ConversationMemory | None:
+        async with self._errors("read"):
+            data = await self._redis.get(self._prefix + key)
+        return None if data is None else ConversationMemory.model_validate_json(data)
+
+    async def save(self, key: str, memory: ConversationMemory) -> None:
+        async with self._errors("save"):
+            await self._redis.set(self._prefix + key, memory.model_dump_json(), ex=self._ttl)
+
+    async def forget(self, key: str) -> None:
+        async with self._errors("delete"):
+            await self._redis.delete(self._prefix + key)
+
+    @asynccontextmanager
+    async def _errors(self, what: str) -> AsyncIterator[None]:
+        from redis.exceptions import RedisError
+
+        try:
+            yield
+        except RedisError as exc:
+            # The URL may hold a password, so the message names the variable, not the value.
+            raise StoreError(
+                f"Could not {what} the conversation in the Redis store ({type(exc).__name__}); "
+                f"check that the server in {ENV_STORE_URL} is running and reachable"
+            ) from None
+
+    async def aclose(self) -> None:
+        await self._redis.aclose()
+
+
+def open_store(url: str | None, *, ttl_seconds: float) -> InMemoryStore | RedisStore:
+    """The store a deployment configured: Redis for `redis://` URLs, else in process."""
+    if url is None:
+        return InMemoryStore(ttl_seconds=ttl_seconds)
+    try:
+        import redis  # noqa: F401
+    except ImportError:
+        raise ConfigurationError(
+            f"{ENV_STORE_URL} is set but the redis package is missing: pip install 'vf-mcp[redis]'"
+        ) from None
+    return RedisStore(url, ttl_seconds=ttl_seconds)

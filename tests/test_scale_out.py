@@ -1,0 +1,94 @@
+"""Memory that scales out and survives restarts: two HTTP workers sharing one real Redis."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from mcp import Client
+
+from tests.processes import free_port, http_server, server_env
+from vf_mcp.config import Settings
+from vf_mcp.emulator import Emulator
+from vf_mcp.errors import StoreError
+from vf_mcp.store import ConversationMemory, RedisStore
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.fail("redis-server is not installed: scripts/test installs Debian's redis-server")
+    port = free_port()
+    process = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    for line in process.stdout:  # redis says when it is ready; no polling needed
+        if "Ready to accept connections" in line:
+            break
+    else:
+        pytest.fail(f"redis-server exited with {process.wait()} before it was ready")
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def text_of(result: Any) -> str:
+    return "\n".join(getattr(block, "text", "") for block in result.content)
+
+
+async def test_one_conversation_across_two_workers_and_a_restart_of_both(
+    emulator: Emulator, redis_url: str
+) -> None:
+    env = server_env(emulator.url, VF_MCP_STORE_URL=redis_url)
+    with http_server(env) as (first, _), http_server(env) as (second, _):
+        async with Client(f"{first}/mcp") as a, Client(f"{second}/mcp") as b:
+            launched = await a.call_tool("interact", {"launch": True})
+            user_id = launched.structured_content["user_id"]
+            # The buttons were remembered by worker A; worker B resolves the label from Redis.
+            asked = await b.call_tool("interact", {"user_id": user_id, "choice": "track an order"})
+            found = await a.call_tool("interact", {"user_id": user_id, "message": "1002"})
+    assert "Sure. What's your order number?" in text_of(asked)
+    assert 'order_number: null → "1002"' in text_of(found)
+    # Both workers are gone; new ones pick the conversation up where it was.
+    with http_server(env) as (third, _):
+        async with Client(f"{third}/mcp") as c:
+            finished = await c.call_tool("interact", {"user_id": user_id, "choice": "That's all"})
+    assert "Thanks for contacting Acme. Goodbye!" in text_of(finished)
+
+
+async def test_every_key_has_a_ttl_and_forget_removes_it(redis_url: str) -> None:
+    from redis.asyncio import Redis
+
+    store = RedisStore(redis_url, ttl_seconds=120, prefix="test-ttl:")
+    await store.save("u1", ConversationMemory(variables={"a": 1}))
+    redis = Redis.from_url(redis_url)
+    try:
+        ttl = await redis.ttl("test-ttl:u1")
+        assert 0 < ttl <= 120
+        loaded = await store.load("u1")
+        assert loaded is not None and loaded.variables == {"a": 1}
+        await store.forget("u1")
+        assert await store.load("u1") is None
+    finally:
+        await redis.aclose()
+        await store.aclose()
+
+
+async def test_an_unreachable_store_is_a_clear_error_without_the_url(settings: Settings) -> None:
+    store = RedisStore("redis://:hunter2secret@127.0.0.1:9/0", ttl_seconds=60)
+    with pytest.raises(StoreError) as caught:
+        await store.load("u")
+    await store.aclose()
+    assert "VF_MCP_STORE_URL" in caught.value.message
+    assert "hunter2secret" not in caught.value.message
