@@ -461,3 +461,12 @@ def test_tool_error_texts_are_single_lines_with_a_next_step() -> None:
     )
     assert "\n" not in error.message
     assert json.dumps(error.message)
+
+
+async def test_a_refused_turn_is_not_called_possibly_run(
+    retrying: VoiceflowClient, emulator: Emulator
+) -> None:
+    with pytest.raises(VoiceflowError) as caught:
+        await retrying.interact("r10", launch(), environment="nope")
+    assert "may already have run" not in caught.value.message
+    assert ".." not in caught.value.message

@@ -505,7 +505,8 @@ class VoiceflowClient:
             hint = "See the runtime's message"
         reason = response.reason_phrase or "error"
         return cls(
-            f"Voiceflow runtime answered {status} {reason} to {method} {path}: {upstream}. {hint}",
+            f"Voiceflow runtime answered {status} {reason} to {method} {path}: "
+            f"{upstream.rstrip('.')}. {hint}",
             status_code=status,
             upstream_message=upstream,
             method=method,

@@ -61,11 +61,18 @@ class RetryPolicy:
         return wait
 
 
+def _may_have_run(error: VoiceflowError) -> bool:
+    """A 4xx answer means the runtime refused the call; a 5xx or a broken exchange may not."""
+    if isinstance(error, APIError):
+        return error.status_code >= 500 or error.status_code == 408
+    return isinstance(error, TransportError) and not isinstance(error, ConnectError)
+
+
 def explain(error: VoiceflowError, *, retries: int, idempotent: bool, policy: RetryPolicy) -> None:
     """Say in the error's message whether the call was retried, and why not when it was not."""
     if retries:
         error.add_detail(f"Failed again after {retries} retr{'y' if retries == 1 else 'ies'}")
-    elif not idempotent and not policy.may_retry(error, idempotent=False):
+    elif not idempotent and _may_have_run(error):
         error.add_detail("Not retried: the runtime may already have run it")
     elif policy.max_retries == 0:
         error.add_detail("Not retried: retries are off (VOICEFLOW_MAX_RETRIES=0)")

@@ -1,0 +1,126 @@
+"""Load and faults together: 200 concurrent conversations through streamable HTTP.
+
+The emulator injects latency, 429s, 5xx and cut streams while the conversations run. Every
+conversation must end in a correct transcript or a clear error, no turn may reach the runtime
+twice, connections and tasks must return to their starting level, and memory must not grow from
+one round of load to the next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from collections import Counter
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client
+
+from tests.threaded_server import serve_in_thread
+from vf_mcp.config import Settings
+from vf_mcp.emulator import Emulator, FaultPlan
+from vf_mcp.http import http_app
+from vf_mcp.server import build_server
+from vf_mcp.voiceflow import VoiceflowClient
+
+pytestmark = pytest.mark.anyio
+
+CONVERSATIONS = 200
+CLIENTS = 20  # MCP client connections; each carries 10 of the concurrent conversations
+SCRIPT: list[tuple[dict[str, Any], str]] = [
+    ({"launch": True}, "Hi! I'm the Acme order assistant."),
+    ({"choice": "Track an order"}, "Sure. What's your order number?"),
+    ({"message": "1001"}, "Order 1001 has shipped"),
+    ({"choice": "That's all"}, "Thanks for contacting Acme. Goodbye!"),
+]
+CLEAR_ERRORS = (
+    "Voiceflow runtime answered 503",
+    "before its closing 'end' event",
+    "answered 429 Too Many Requests",  # only if one turn drew 429 on every retry
+)
+
+
+def inject_faults(emulator: Emulator) -> None:
+    stream = {"path_contains": "/interact/stream"}
+    emulator.faults.add(FaultPlan(match=stream, latency_ms=50, times=150))
+    emulator.faults.add(FaultPlan(match=stream, status=429, retry_after=0, times=20))
+    emulator.faults.add(FaultPlan(match=stream, status=503, times=8))
+    emulator.faults.add(FaultPlan(match=stream, cut_stream_after_events=1, times=8))
+
+
+async def converse(client: Client, index: int) -> tuple[str, str]:
+    """One conversation; returns ("ok", user_id) or ("error", message)."""
+    user_id = f"load-{index}"
+    for arguments, expected in SCRIPT:
+        result = await client.call_tool("interact", {"user_id": user_id, **arguments})
+        text = result.content[0].text
+        if result.is_error:
+            return "error", text
+        assert expected in text, (user_id, arguments, text)
+    assert result.structured_content["status"] == "ended"
+    return "ok", user_id
+
+
+async def load_round(url: str) -> Counter[str]:
+    outcomes: list[tuple[str, str]] = []
+
+    async def client_with_conversations(first: int) -> None:
+        async with Client(f"{url}/mcp") as client, anyio.create_task_group() as group:
+            for index in range(first, CONVERSATIONS, CLIENTS):
+
+                async def one(index: int = index) -> None:
+                    outcomes.append(await converse(client, index))
+
+                group.start_soon(one)
+
+    async with anyio.create_task_group() as group:
+        for first in range(CLIENTS):
+            group.start_soon(client_with_conversations, first)
+    for kind, detail in outcomes:
+        if kind == "error":
+            assert any(marker in detail for marker in CLEAR_ERRORS), detail
+    return Counter(kind for kind, _ in outcomes)
+
+
+def turns_run_at_most_once(emulator: Emulator) -> None:
+    ran = Counter(
+        (r.path, repr(r.json))
+        for r in emulator.requests
+        if "/interact" in r.path and (r.fault is None or r.fault.status is None)
+    )
+    repeated = {key: n for key, n in ran.items() if n > 1}
+    assert not repeated, repeated
+
+
+async def test_200_concurrent_conversations_under_faults(
+    stream_settings: Settings, emulator: Emulator
+) -> None:
+    settings = stream_settings.model_copy(update={"max_retries": 3})
+    vf = VoiceflowClient(settings)
+    server = build_server(settings, client=vf)
+    with serve_in_thread(http_app(server, settings)) as running:
+
+        async def tasks_now() -> int:
+            return len(asyncio.all_tasks())
+
+        baseline_tasks = running.run(tasks_now())
+        live_objects = []
+        for _ in range(3):
+            emulator.reset()
+            inject_faults(emulator)
+            outcomes = await load_round(running.url)
+            assert outcomes["ok"] + outcomes["error"] == CONVERSATIONS
+            assert outcomes["error"] <= 18  # only the injected 503s, cuts and 429s may fail
+            turns_run_at_most_once(emulator)
+            assert any(r.fault and r.fault.status == 429 for r in emulator.requests)
+            assert await anyio.to_thread.run_sync(emulator.wait_for_streams_closed, 10.0)
+            gc.collect()
+            live_objects.append(len(gc.get_objects()))
+        assert running.run(tasks_now()) <= baseline_tasks
+        pool = vf._http._transport._pool  # type: ignore[attr-defined]
+        assert all(c.is_idle() or c.is_closed() for c in pool.connections)
+    await vf.aclose()
+    # Rounds 2 and 3 do the same work (the store holds the same user ids): what they leave
+    # behind must not keep growing.
+    assert live_objects[2] - live_objects[1] < 2_000, live_objects
