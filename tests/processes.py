@@ -52,9 +52,9 @@ def wait_until_healthy(url: str, process: subprocess.Popen[bytes], deadline_s: f
 
 @contextmanager
 def http_server(
-    env: Mapping[str, str], *args: str
+    env: Mapping[str, str], *args: str, port: int | None = None
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    port = free_port()
+    port = port or free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "vf_mcp", "--transport", "http", "--port", str(port), *args],
         env=dict(env),

@@ -213,3 +213,67 @@ async def test_canary_key_never_leaves_the_server_over_http(
     assert any(r.fault is not None for r in emulator.requests)  # the echoing errors did happen
     for item in seen:
         assert CANARY_SECRET not in item
+
+
+@pytest.fixture
+def introspection() -> Any:
+    """A loopback authorization server's RFC 7662 introspection endpoint."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from tests.threaded_server import serve_in_thread
+
+    async def introspect(request: Request) -> JSONResponse:
+        token = (await request.form()).get("token")
+        if token == "good-oauth-token":
+            return JSONResponse(
+                {"active": True, "client_id": "alice", "sub": "alice", "scope": "vf"}
+            )
+        return JSONResponse({"active": False})
+
+    with serve_in_thread(
+        Starlette(routes=[Route("/introspect", introspect, methods=["POST"])])
+    ) as server:
+        yield server.url
+
+
+async def test_oauth_resource_server_mode_only_with_a_configured_issuer(
+    emulator: Emulator, introspection: str
+) -> None:
+    from tests.processes import free_port
+
+    port = free_port()
+    env = server_env(
+        emulator.url,
+        VF_MCP_OAUTH_ISSUER=introspection,
+        VF_MCP_OAUTH_INTROSPECTION_URL=f"{introspection}/introspect",
+        VF_MCP_OAUTH_SCOPES="vf",
+        VF_MCP_PUBLIC_URL=f"http://127.0.0.1:{port}/mcp",
+    )
+    with http_server(env, port=port) as (base, _):
+        async with httpx.AsyncClient() as http:
+            anonymous = await http.post(f"{base}/mcp", headers=JSON_RPC_HEADERS, content=b"{}")
+            bad = await http.post(
+                f"{base}/mcp",
+                headers={**JSON_RPC_HEADERS, "Authorization": "Bearer nope"},
+                content=b"{}",
+            )
+            metadata = await http.get(f"{base}/.well-known/oauth-protected-resource/mcp")
+        assert anonymous.status_code == 401
+        assert "resource_metadata" in anonymous.headers["www-authenticate"]
+        assert bad.status_code == 401
+        assert metadata.json()["authorization_servers"][0].rstrip("/") == introspection
+        async with as_caller(f"{base}/mcp", "good-oauth-token") as client:
+            result = await client.call_tool("interact", {"user_id": "o1", "launch": True})
+    assert not result.is_error
+    upstream = {
+        r.path.split("/")[3] for r in emulator.requests if r.path.startswith("/state/user/")
+    }
+    assert all(u.endswith(".o1") and u != "o1" for u in upstream)  # namespaced by the OAuth subject
+
+
+def test_oauth_needs_introspection_and_public_url() -> None:
+    with pytest.raises(ConfigurationError, match="VF_MCP_OAUTH_INTROSPECTION_URL"):
+        Settings.from_env({"VF_MCP_OAUTH_ISSUER": "https://auth.example.com"})

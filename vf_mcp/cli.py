@@ -103,7 +103,11 @@ def _serve(transport: str, host: str, port: int) -> int:
     settings = Settings.from_env()
     configure_logging(settings.log_level)
     settings.require_api_key()
-    if transport == "http" and not is_loopback(host) and not settings.auth_tokens:
+    if (
+        transport == "http"
+        and not is_loopback(host)
+        and not (settings.auth_tokens or settings.oauth)
+    ):
         raise ConfigurationError(
             f"Refusing to serve MCP over HTTP on {host} without access control: that address "
             "is reachable from other machines; set VF_MCP_AUTH_TOKENS to one or more long "

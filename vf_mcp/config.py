@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from vf_mcp.errors import ConfigurationError
 
@@ -32,6 +32,12 @@ ENV_TOOLS = "VF_MCP_TOOLS"
 ENV_READ_ONLY = "VF_MCP_READ_ONLY"
 ENV_STORE_URL = "VF_MCP_STORE_URL"
 ENV_STORE_TTL = "VF_MCP_STORE_TTL"
+ENV_OAUTH_ISSUER = "VF_MCP_OAUTH_ISSUER"
+ENV_OAUTH_INTROSPECTION_URL = "VF_MCP_OAUTH_INTROSPECTION_URL"
+ENV_OAUTH_CLIENT_ID = "VF_MCP_OAUTH_CLIENT_ID"
+ENV_OAUTH_CLIENT_SECRET = "VF_MCP_OAUTH_CLIENT_SECRET"
+ENV_OAUTH_SCOPES = "VF_MCP_OAUTH_SCOPES"
+ENV_PUBLIC_URL = "VF_MCP_PUBLIC_URL"
 
 
 class Settings(BaseModel):
@@ -58,6 +64,17 @@ class Settings(BaseModel):
     read_only: bool = False
     store_url: SecretStr | None = None
     store_ttl: float = Field(default=86_400.0, gt=0)
+    oauth_issuer: str | None = None
+    oauth_introspection_url: str | None = None
+    oauth_client_id: str | None = None
+    oauth_client_secret: SecretStr | None = None
+    oauth_scopes: frozenset[str] = frozenset()
+    public_url: str | None = None
+
+    @property
+    def oauth(self) -> bool:
+        """Whether HTTP mode is an OAuth resource server of a configured issuer."""
+        return self.oauth_issuer is not None
 
     @field_validator("api_key")
     @classmethod
@@ -91,6 +108,20 @@ class Settings(BaseModel):
         if url is not None and not url.get_secret_value().startswith(("redis://", "rediss://")):
             raise ValueError(f"{ENV_STORE_URL} must be a redis:// or rediss:// URL")
         return url
+
+    @model_validator(mode="after")
+    def _oauth_complete(self) -> Settings:
+        if self.oauth_issuer is not None and self.oauth_introspection_url is None:
+            raise ValueError(
+                f"{ENV_OAUTH_ISSUER} is set but {ENV_OAUTH_INTROSPECTION_URL} is not: set the "
+                "issuer's RFC 7662 token introspection endpoint"
+            )
+        if self.oauth_issuer is not None and self.public_url is None:
+            raise ValueError(
+                f"{ENV_OAUTH_ISSUER} is set but {ENV_PUBLIC_URL} is not: set the URL clients use "
+                "for the MCP endpoint, e.g. https://mcp.example.com/mcp"
+            )
+        return self
 
     @field_validator("runtime_url")
     @classmethod
@@ -159,6 +190,17 @@ class Settings(BaseModel):
             raw["read_only"] = value.lower() in ("1", "true", "yes", "on")
         if value := env.get(ENV_STORE_URL, "").strip():
             raw["store_url"] = value
+        for name, field in (
+            (ENV_OAUTH_ISSUER, "oauth_issuer"),
+            (ENV_OAUTH_INTROSPECTION_URL, "oauth_introspection_url"),
+            (ENV_OAUTH_CLIENT_ID, "oauth_client_id"),
+            (ENV_OAUTH_CLIENT_SECRET, "oauth_client_secret"),
+            (ENV_PUBLIC_URL, "public_url"),
+        ):
+            if value := env.get(name, "").strip():
+                raw[field] = value
+        if value := env.get(ENV_OAUTH_SCOPES, "").strip():
+            raw["oauth_scopes"] = frozenset(value.replace(",", " ").split())
         return cls.validated(raw)
 
     @classmethod
@@ -172,7 +214,8 @@ class Settings(BaseModel):
             problems = []
             for error in exc.errors(include_input=False, include_url=False):
                 message = str(error["msg"]).removeprefix("Value error, ")
-                name = _ENV_NAMES.get(str(error["loc"][0]), str(error["loc"][0]))
+                loc = error["loc"]
+                name = _ENV_NAMES.get(str(loc[0]), str(loc[0])) if loc else ""
                 problems.append(message if name in message else f"{name}: {message}")
             raise ConfigurationError("; ".join(problems)) from None
 
@@ -208,4 +251,10 @@ _ENV_NAMES = {
     "read_only": ENV_READ_ONLY,
     "store_url": ENV_STORE_URL,
     "store_ttl": ENV_STORE_TTL,
+    "oauth_issuer": ENV_OAUTH_ISSUER,
+    "oauth_introspection_url": ENV_OAUTH_INTROSPECTION_URL,
+    "oauth_client_id": ENV_OAUTH_CLIENT_ID,
+    "oauth_client_secret": ENV_OAUTH_CLIENT_SECRET,
+    "oauth_scopes": ENV_OAUTH_SCOPES,
+    "public_url": ENV_PUBLIC_URL,
 }

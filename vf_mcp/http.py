@@ -104,7 +104,7 @@ def http_app(server: MCPServer[Any], settings: Settings, *, host: str = "127.0.0
         host=host,
         transport_security=transport_security(settings),
     )
-    if settings.auth_tokens:
+    if settings.auth_tokens and not settings.oauth:
         app = BearerTokenGate(app, tuple(t.get_secret_value() for t in settings.auth_tokens))
     return app
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from mcp.server import MCPServer
+from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
@@ -27,6 +28,7 @@ from vf_mcp.conversation import (
     StateResult,
 )
 from vf_mcp.errors import ConfigurationError, InvalidInputError, VoiceflowError
+from vf_mcp.oauth import oauth_parts
 from vf_mcp.store import ConversationStore, open_store
 from vf_mcp.summary import TurnResult, Verbosity, render_turn
 from vf_mcp.voiceflow.client import VoiceflowClient
@@ -104,6 +106,7 @@ def build_server(
             if store is None:
                 await memory.aclose()
 
+    token_verifier, auth = oauth_parts(settings)
     mcp: MCPServer[AppContext] = MCPServer(
         "vf-mcp",
         title="Voiceflow agent",
@@ -111,6 +114,8 @@ def build_server(
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
         log_level=settings.log_level,
+        token_verifier=token_verifier,
+        auth=auth,
     )
 
     def service_of(ctx: Context[AppContext]) -> ConversationService:
@@ -118,6 +123,10 @@ def build_server(
 
     def namespace_of(ctx: Context[AppContext]) -> str | None:
         """Each HTTP token gets its own conversations; stdio has one caller and no namespace."""
+        if settings.oauth:
+            access = get_access_token()
+            who = access.subject or access.client_id if access else None
+            return caller_namespace(f"oauth:{who}") if who else None
         if not settings.auth_tokens:
             return None
         headers = ctx.headers or {}
