@@ -1,0 +1,109 @@
+"""`vf-mcp eval` as a function: exit codes, reports, record and replay, configuration errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.canary import CANARY_KEY
+from tests.evaluation_fixtures import EXAMPLES, FakeJudge, running_judge, verdict
+from vf_mcp.emulator import Emulator
+from vf_mcp.evaluation.cli import main
+
+
+@pytest.fixture
+def agent_env(monkeypatch: pytest.MonkeyPatch, emulator: Emulator) -> Emulator:
+    monkeypatch.setenv("VOICEFLOW_API_KEY", CANARY_KEY)
+    monkeypatch.setenv("VOICEFLOW_RUNTIME_URL", emulator.url)
+    for name in ("VOICEFLOW_PROJECT_ID", "VOICEFLOW_ENVIRONMENT", "VF_MCP_JUDGE_URL",
+                 "VF_MCP_JUDGE_MODEL", "VF_MCP_JUDGE_API_KEY"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    return emulator
+
+
+def test_passing_suite_exits_0(
+    agent_env: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = tmp_path / "report.md"
+    junit = tmp_path / "out" / "junit.xml"
+    code = main(
+        [
+            str(EXAMPLES / "order_support.passing.yaml"),
+            "--markdown",
+            str(report),
+            "--junit",
+            str(junit),
+        ]
+    )
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert out.strip() == "vf-mcp eval: 5 passed, 0 failed, 0 errors, 0 to grade, 0 skipped"
+    # Not a terminal: plain progress lines, one per turn and test.
+    assert "PASSED Order support (deterministic) / Track an order that has shipped" in err
+    assert "turn 3: My order number is 1001 → Order 1001 has shipped" in err
+    assert report.read_text().startswith("# vf-mcp evaluation: PASSED")
+    assert junit.read_text().startswith('<?xml version="1.0" encoding="UTF-8"?>')
+
+
+def test_failing_suite_exits_1_with_a_readable_markdown_report(
+    agent_env: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = tmp_path / "failing.md"
+    code = main([str(EXAMPLES / "order_support.failing.yaml"), "--markdown", str(report)])
+    assert code == 1
+    assert "1 passed, 2 failed" in capsys.readouterr().out
+    text = report.read_text()
+    assert "## Failed: Order support (failing on purpose) / wrong_delivery_day" in text
+    assert "User: 1001\nAgent: Order 1001 has shipped and should arrive on Friday." in text
+
+
+def test_ungraded_criteria_fail_unless_allowed_and_a_judge_grades_them(
+    agent_env: Emulator, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    judged = str(EXAMPLES / "order_support.judged.yaml")
+    assert main([judged]) == 1
+    assert main([judged, "--allow-ungraded"]) == 0
+    assert "1 to grade" in capsys.readouterr().out
+
+    judge = FakeJudge([("Criterion:", verdict(True))])
+    with running_judge(judge) as url:
+        monkeypatch.setenv("VF_MCP_JUDGE_URL", url)
+        monkeypatch.setenv("VF_MCP_JUDGE_MODEL", "fake-judge")
+        assert main([judged]) == 0
+    assert len(judge.requests) == 3
+
+
+def test_record_then_replay_without_the_runtime(
+    agent_env: Emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    failing = str(EXAMPLES / "order_support.failing.yaml")
+    assert main([failing, "--record", str(tmp_path / "rec")]) == 1
+    recorded = capsys.readouterr().out
+    monkeypatch.delenv("VOICEFLOW_API_KEY")
+    monkeypatch.setenv("VOICEFLOW_RUNTIME_URL", "http://127.0.0.1:9")  # discard port: nothing there
+    seen = len(agent_env.requests)
+    replay_json = tmp_path / "replay.json"
+    assert main([failing, "--replay", str(tmp_path / "rec"), "--json", str(replay_json)]) == 1
+    assert capsys.readouterr().out == recorded
+    assert len(agent_env.requests) == seen
+    assert '"outcome": "failed"' in replay_json.read_text()
+
+
+def test_bad_input_exits_nonzero_with_one_line(
+    agent_env: Emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main([str(tmp_path / "missing.yaml")]) == 1
+    assert "no such file or directory" in capsys.readouterr().err
+    assert main(["--concurrency", "0", str(EXAMPLES)]) == 2
+    assert main([]) == 2
+    assert main([str(EXAMPLES), "--record", "a", "--replay", "b"]) == 2
+    monkeypatch.delenv("VOICEFLOW_API_KEY")
+    assert main([str(EXAMPLES / "order_support.passing.yaml")]) == 1
+    assert "VOICEFLOW_API_KEY is not set" in capsys.readouterr().err

@@ -1,0 +1,188 @@
+"""Reports and exports, each checked by its consumer's rules: the strict JUnit XSD, the shipped
+transcript JSON Schema, DeepEval's and promptfoo's documented shapes, and our own voiceflow-cli
+importer (the export is run again against the emulator)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import anyio
+import jsonschema
+import pytest
+import yaml
+from lxml import etree
+
+from tests.canary import CANARY_KEY
+from tests.evaluation_fixtures import EXAMPLES
+from vf_mcp.config import Settings
+from vf_mcp.emulator import Emulator
+from vf_mcp.evaluation.connection import ServiceFactory
+from vf_mcp.evaluation.exports import to_deepeval, to_promptfoo, to_voiceflow_cli
+from vf_mcp.evaluation.loader import load_path
+from vf_mcp.evaluation.reports import json_report, junit_xml, markdown_report
+from vf_mcp.evaluation.runner import run_suites
+from vf_mcp.evaluation.script import Suite
+from vf_mcp.evaluation.transcript import SCHEMA_PATH, RunResult
+
+XSD = etree.XMLSchema(etree.parse(str(Path(__file__).parent / "schemas" / "junit-windyroad.xsd")))
+
+CONTROL_CHARACTERS = {
+    "name": "Raw control characters",
+    "tests": [
+        {
+            "id": "all_traces",
+            "turns": [
+                {"launch": True},
+                {"event": "all_traces", "expect": [{"contains": "\x01 other control"}]},
+            ],
+        }
+    ],
+}
+
+
+async def run_examples(settings: Settings) -> RunResult:
+    suites = [
+        *load_path(EXAMPLES / "order_support.passing.yaml"),
+        *load_path(EXAMPLES / "order_support.failing.yaml"),
+        *load_path(EXAMPLES / "order_support.judged.yaml"),
+        Suite.model_validate(CONTROL_CHARACTERS),
+    ]
+    return await run_suites(suites, ServiceFactory(settings))
+
+
+@pytest.fixture(scope="module")
+def run(emulator_session: Emulator) -> RunResult:
+    # Once per module: every report test reads the same run, as a CI job would.
+    emulator_session.reset()
+    settings = Settings.validated({"api_key": CANARY_KEY, "runtime_url": emulator_session.url})
+    return anyio.run(run_examples, settings)
+
+
+def test_junit_is_valid_against_the_strict_ant_schema(run: RunResult) -> None:
+    for allow in (False, True):
+        document = etree.fromstring(junit_xml(run, allow_ungraded=allow).encode())
+        assert XSD.validate(document), XSD.error_log
+    document = etree.fromstring(junit_xml(run).encode())
+    suites = document.findall("testsuite")
+    assert [s.get("name") for s in suites] == [s.name for s in run.suites]
+    passing, failing, judged, control = suites
+    assert (passing.get("tests"), passing.get("failures")) == ("5", "0")
+    assert (failing.get("tests"), failing.get("failures")) == ("3", "2")
+    failure = failing.find("testcase[@name='wrong_delivery_day']/failure")
+    assert failure is not None and failure.get("type") == "contains"
+    assert "arrive on Friday" in (failure.get("message") or "")
+    assert "Turn 3" in (failure.text or "")
+    # Ungraded criteria fail unless allowed, then they are skipped.
+    assert judged.find("testcase/failure").get("type") == "to_grade"  # type: ignore[union-attr]
+    allowed = etree.fromstring(junit_xml(run, allow_ungraded=True).encode())
+    assert allowed.find("testsuite[3]/testcase/skipped") is not None
+    # The agent's raw control characters were replaced, not written into the XML.
+    assert "other control characters" in (control.findtext("system-out") or "")
+
+
+def test_json_report_round_trips_and_matches_the_shipped_schema(run: RunResult) -> None:
+    text = json_report(run)
+    assert RunResult.model_validate_json(text) == run
+    schema = json.loads(SCHEMA_PATH.read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    for transcript in json.loads(text)["suites"][1]["tests"]:
+        validator.validate(transcript)
+    bad = json.loads(text)["suites"][0]["tests"][0] | {"outcome": "maybe"}
+    assert not validator.is_valid(bad)
+
+
+def test_markdown_shows_the_transcript_of_every_failing_test(run: RunResult) -> None:
+    report = markdown_report(run)
+    assert report.startswith("# vf-mcp evaluation: FAILED")
+    assert "## Failed: Order support (failing on purpose) / wrong_delivery_day" in report
+    assert "**First failure:** text contains 'arrive on Monday'" in report
+    assert "Agent: Order 1001 has shipped and should arrive on Friday." in report
+    assert "[FAIL] variable $.order_status equals 'delivered'" in report
+    assert "## Failed: Order support (failing on purpose) / missing_button" in report
+    assert "## To grade: Order support (judged) / helpful_tracking" in report
+    assert "## Failed: Order support (failing on purpose) / still_passes" not in report
+    assert "Track an order that has shipped" in report  # in the table, not as a transcript
+
+
+def test_deepeval_export_has_the_conversational_test_case_shape(run: RunResult) -> None:
+    export = to_deepeval(run)
+    cases = json.loads(export.to_json())
+    assert len(cases) == len(run.transcripts)
+    allowed_case = {"name", "scenario", "expected_outcome", "user_description", "chatbot_role",
+                    "context", "tags", "additional_metadata", "turns"}  # fmt: skip
+    for case in cases:
+        assert set(case) <= allowed_case and case["turns"]
+        for turn in case["turns"]:
+            assert turn["role"] in ("user", "assistant") and isinstance(turn["content"], str)
+    tracked = next(c for c in cases if c["name"].endswith("/track_shipped_order"))
+    assert tracked["turns"][0]["role"] == "assistant"  # a launch has no user text
+    assert [t["role"] for t in tracked["turns"][1:3]] == ["user", "assistant"]
+    assert tracked["turns"][3]["content"] == "My order number is 1001"
+    judged = next(c for c in cases if c["name"].endswith("/helpful_tracking"))
+    assert "when the order will arrive" in judged["expected_outcome"]
+
+    python = os.environ.get("VF_MCP_DEEPEVAL_PYTHON")
+    if python:  # the real package, when a Python that has it is named (see the report)
+        code = (
+            "import json,sys\nfrom deepeval.test_case import ConversationalTestCase\n"
+            "for c in json.load(sys.stdin): ConversationalTestCase.model_validate(c)\nprint('ok')"
+        )
+        done = subprocess.run(
+            [python, "-c", code], input=export.to_json(), capture_output=True, text=True, timeout=60
+        )
+        assert done.stdout.strip() == "ok", done.stderr
+
+
+def test_promptfoo_export_grades_recorded_conversations(run: RunResult) -> None:
+    config = yaml.safe_load(to_promptfoo(run).to_yaml())
+    assert config["providers"] == ["echo"] and config["prompts"] == ["{{transcript}}"]
+    assert len(config["tests"]) == len(run.transcripts)
+    for test in config["tests"]:
+        assert set(test) <= {"description", "vars", "metadata", "assert"}
+        assert test["metadata"]["conversationId"]
+        for completion in test["vars"]["_conversation"]:
+            assert set(completion) == {"input", "output"}
+    judged = next(
+        t for t in config["tests"] if "helpful_tracking" in t["metadata"]["conversationId"]
+    )
+    assert {a["type"] for a in judged["assert"]} == {"llm-rubric"}
+    assert len(judged["assert"]) == 3
+    assert judged["vars"]["_conversation"][2]["input"] == "1001"
+
+
+@pytest.mark.anyio
+async def test_voiceflow_cli_export_runs_again_through_our_importer(
+    run: RunResult, settings: Settings, tmp_path: Path
+) -> None:
+    passing = RunResult(suites=[run.suites[0]])
+    export = to_voiceflow_cli(passing)
+    # A raw custom-action result has no voiceflow-cli input type: that test is named, not dropped.
+    assert [s.split(":")[0] for s in export.skipped] == [
+        "Order support (deterministic) / handoff_and_back"
+    ]
+    for name, text in export.files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    [suite] = load_path(tmp_path)
+    assert suite.dialect == "voiceflow-cli" and suite.new_user_per_test
+    result = await run_suites([suite], ServiceFactory(settings))
+    assert [t.outcome for t in result.transcripts] == ["passed"] * 4, markdown_report(result)
+    exported = yaml.safe_load(
+        export.files["tests/Order_support_deterministic_returns_question.yaml"]
+    )
+    assert exported["interactions"][1]["user"] == {"type": "button", "value": "Ask a question"}
+    assert {"type": "traceType", "value": "choice"} in exported["interactions"][0]["agent"][
+        "validate"
+    ]
+
+
+def test_the_shipped_schema_is_the_one_the_models_generate() -> None:
+    from vf_mcp.evaluation.transcript import render_schema
+
+    assert SCHEMA_PATH.read_text() == render_schema(), (
+        "the v1 models changed: if on purpose, run "
+        "python -c 'import vf_mcp.evaluation.transcript as t; t.write_schema()'"
+    )

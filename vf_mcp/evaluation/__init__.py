@@ -1,0 +1,36 @@
+"""Evaluation of Voiceflow agents: scripts, voiceflow-cli imports, judge, reports, record/replay.
+
+One responsibility per module: `transcript` (the canonical record and its JSON Schema), `script`
+(the suite format), `loader` and `voiceflow_cli` (reading suites), `checks`, `turns`, `judge`,
+`simulator` and `runner` (running them), `recording` (record/replay), `render`, `reports` and
+`exports` (output), `live` (transcripts of live conversations), `prompts`, `api` and `cli`.
+"""
+
+from vf_mcp.evaluation.api import judge_from_env, run_conversation
+from vf_mcp.evaluation.connection import ServiceFactory
+from vf_mcp.evaluation.judge import ChatModel, JudgeSettings, OpenAIChatClient
+from vf_mcp.evaluation.live import TranscriptBook
+from vf_mcp.evaluation.loader import load_path, load_script
+from vf_mcp.evaluation.runner import ProgressEvent, run_suite, run_suites
+from vf_mcp.evaluation.script import ScriptError, Suite
+from vf_mcp.evaluation.transcript import RunResult, SuiteResult, Transcript
+
+__all__ = [
+    "ChatModel",
+    "JudgeSettings",
+    "OpenAIChatClient",
+    "ProgressEvent",
+    "RunResult",
+    "ScriptError",
+    "ServiceFactory",
+    "Suite",
+    "SuiteResult",
+    "Transcript",
+    "TranscriptBook",
+    "judge_from_env",
+    "load_path",
+    "load_script",
+    "run_conversation",
+    "run_suite",
+    "run_suites",
+]

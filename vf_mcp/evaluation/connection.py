@@ -1,0 +1,60 @@
+"""How the runner gets `ConversationService`s: one per agent it talks to.
+
+`ServiceFactory` builds services from `Settings` (with the record/replay transport when given), or
+reuses a service the caller already has (the MCP server's) when nothing about it has to change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from pydantic import SecretStr
+
+from vf_mcp.config import Settings
+from vf_mcp.conversation import ConversationService
+from vf_mcp.store import InMemoryStore
+from vf_mcp.voiceflow.client import VoiceflowClient
+
+
+class ServiceFactory:
+    """Opens services for the agent under test and, for agent-to-agent tests, the tester agent."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        service: ConversationService | None = None,
+    ) -> None:
+        self.settings = settings
+        self.transport = transport
+        self._service = service
+
+    @classmethod
+    def reusing(cls, service: ConversationService) -> ServiceFactory:
+        """Use an existing service (e.g. the MCP server's) whenever it fits the request."""
+        return cls(service.settings, service=service)
+
+    @asynccontextmanager
+    async def open(
+        self, *, streaming: bool | None = None, api_key: SecretStr | None = None
+    ) -> AsyncIterator[ConversationService]:
+        """A service: `streaming=False` forces plain interact, `api_key` selects another agent."""
+        if (
+            self._service is not None
+            and api_key is None
+            and (streaming is None or streaming == self._service.streams)
+        ):
+            yield self._service
+            return
+        update: dict[str, object] = {}
+        if streaming is False:
+            # The stream endpoint needs the project id; without it every turn uses plain interact.
+            update["project_id"] = None
+        if api_key is not None:
+            update["api_key"] = api_key
+        settings = self.settings.model_copy(update=update)
+        async with VoiceflowClient(settings, transport=self.transport) as client:
+            yield ConversationService(client, InMemoryStore(), settings)

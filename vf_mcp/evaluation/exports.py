@@ -1,0 +1,307 @@
+"""Exports of transcripts for other evaluation tools: DeepEval, promptfoo, voiceflow-cli.
+
+Shapes follow /work/shared/eval-formats.md:
+- DeepEval: a JSON array of `ConversationalTestCase`s (DeepEval 3.7 to 4.3 read it): a launch turn
+  has no user text, so only its assistant turn is written; metadata goes in `additional_metadata`,
+  the key every DeepEval version reads.
+- promptfoo: a config that grades recorded conversations with the `echo` provider: the rendered
+  transcript is the prompt (so the output), `vars._conversation` holds `{input, output}` pairs,
+  judged criteria and goals become `llm-rubric` assertions.
+- voiceflow-cli: a `suite.yaml` plus one test file per scripted test, with an `equals` validation
+  per agent message and a `traceType` one per other trace, as `voiceflow dialog --save-test` does.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from vf_mcp.evaluation.render import agent_lines, describe_user, render_turns
+from vf_mcp.evaluation.transcript import RunResult, Transcript, TranscriptTurn
+
+# -- DeepEval -----------------------------------------------------------------------------------
+
+
+class DeepEvalTurn(BaseModel):
+    role: Literal["user", "assistant"]
+    content: str
+    additional_metadata: dict[str, Any] | None = None
+
+
+class DeepEvalTestCase(BaseModel):
+    name: str
+    scenario: str
+    expected_outcome: str | None = None
+    user_description: str | None = None
+    chatbot_role: str | None = None
+    context: list[str] | None = None
+    tags: list[str] = Field(default_factory=list)
+    additional_metadata: dict[str, Any] = Field(default_factory=dict)
+    turns: list[DeepEvalTurn] = Field(min_length=1)
+
+
+class Export(BaseModel):
+    """Exported content, and the tests that could not be expressed in the target format."""
+
+    skipped: list[str] = Field(default_factory=list)
+
+
+class DeepEvalExport(Export):
+    test_cases: list[DeepEvalTestCase] = Field(default_factory=list)
+
+    def to_json(self) -> str:
+        data = [c.model_dump(mode="json") for c in self.test_cases]
+        import json
+
+        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def _criteria(test: Transcript) -> list[str]:
+    return [
+        str(c.expected) for c in test.all_checks() if c.kind in ("judge", "goal") and c.expected
+    ]
+
+
+def _agent_text(turn: TranscriptTurn) -> str:
+    if turn.agent.text:
+        return turn.agent.text
+    return "\n".join(agent_lines(turn)) or "(no reply)"
+
+
+def to_deepeval(run: RunResult) -> DeepEvalExport:
+    export = DeepEvalExport()
+    for test in run.transcripts:
+        turns: list[DeepEvalTurn] = []
+        for turn in test.turns:
+            if turn.status is None:
+                continue
+            if turn.user.kind != "launch":
+                content = (
+                    turn.user.text if turn.user.kind == "message" else describe_user(turn.user)
+                )
+                turns.append(DeepEvalTurn(role="user", content=content or ""))
+            turns.append(
+                DeepEvalTurn(
+                    role="assistant",
+                    content=_agent_text(turn),
+                    additional_metadata={
+                        "turn": turn.index,
+                        "status": turn.status,
+                        "choices": [c.label for c in turn.agent.choices],
+                        "checks": [{"label": c.label, "outcome": c.outcome} for c in turn.checks],
+                        "traces": [{"type": t.get("type")} for t in turn.agent.traces or []],
+                    },
+                )
+            )
+        if not turns:
+            export.skipped.append(f"{test.suite} / {test.test_id}: no turn ran")
+            continue
+        criteria = _criteria(test)
+        sim = test.simulation
+        export.test_cases.append(
+            DeepEvalTestCase(
+                name=f"{test.suite}/{test.test_id}",
+                scenario=": ".join(p for p in (test.name, test.description) if p),
+                expected_outcome=(sim.goal if sim else "; ".join(criteria)) or None,
+                user_description=(sim.persona or None) if sim else None,
+                tags=["vf-mcp", test.outcome],
+                additional_metadata={
+                    "source": "vf-mcp",
+                    "userID": test.user_id,
+                    "environment": test.environment,
+                    "outcome": test.outcome,
+                },
+                turns=turns,
+            )
+        )
+    return export
+
+
+# -- promptfoo ----------------------------------------------------------------------------------
+
+
+class PromptfooCompletion(BaseModel):
+    input: str
+    output: str
+
+
+class PromptfooVars(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    transcript: str
+    conversation: list[PromptfooCompletion] = Field(alias="_conversation")
+
+
+class PromptfooAssertion(BaseModel):
+    type: str
+    value: str | None = None
+    threshold: float | None = None
+
+
+class PromptfooTest(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    description: str
+    vars: PromptfooVars
+    metadata: dict[str, str] = Field(default_factory=dict)
+    assertions: list[PromptfooAssertion] = Field(default_factory=list, alias="assert")
+
+
+class PromptfooConfig(BaseModel):
+    description: str = "Voiceflow agent conversations recorded by vf-mcp"
+    prompts: list[str] = Field(default_factory=lambda: ["{{transcript}}"])
+    providers: list[str] = Field(default_factory=lambda: ["echo"])
+    tests: list[PromptfooTest] = Field(default_factory=list)
+
+
+class PromptfooExport(Export):
+    config: PromptfooConfig = Field(default_factory=PromptfooConfig)
+
+    def to_yaml(self) -> str:
+        data = self.config.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return str(yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100))
+
+
+def to_promptfoo(run: RunResult) -> PromptfooExport:
+    export = PromptfooExport()
+    for test in run.transcripts:
+        ran = [t for t in test.turns if t.status is not None]
+        if not ran:
+            export.skipped.append(f"{test.suite} / {test.test_id}: no turn ran")
+            continue
+        conversation = [
+            PromptfooCompletion(input=describe_user(t.user), output=_agent_text(t)) for t in ran
+        ]
+        assertions = [PromptfooAssertion(type="llm-rubric", value=c) for c in _criteria(test)]
+        # By alias: promptfoo's keys (`_conversation`, `assert`) are not Python names.
+        export.config.tests.append(
+            PromptfooTest.model_validate(
+                {
+                    "description": f"{test.suite} / {test.name}",
+                    "vars": {"transcript": render_turns(ran), "_conversation": conversation},
+                    "metadata": {
+                        "conversationId": f"{test.suite}/{test.test_id}",
+                        "outcome": test.outcome,
+                    },
+                    "assert": assertions,
+                }
+            )
+        )
+    return export
+
+
+# -- voiceflow-cli ------------------------------------------------------------------------------
+
+
+class VoiceflowCliExport(Export):
+    files: dict[str, str] = Field(
+        default_factory=dict, description="Relative path -> YAML text: suite.yaml and tests/*.yaml"
+    )
+
+
+def _dump(data: dict[str, Any]) -> str:
+    return str(yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100))
+
+
+def _xvd_user(turn: TranscriptTurn, previous: TranscriptTurn | None) -> dict[str, Any] | None:
+    user = turn.user
+    if user.kind == "launch":
+        return {"type": "launch"}
+    if user.kind == "message":
+        return {"type": "text", "text": user.text or ""}
+    if user.kind == "event":
+        return {"type": "event", "event": user.text or ""}
+    request: dict[str, Any] | None = user.action if user.kind in ("button", "intent") else None
+    if user.kind == "choice" and previous is not None:
+        request = next(
+            (c.request for c in previous.agent.choices if c.label == user.text and c.request), None
+        )
+    if request is None:
+        return None
+    payload = request.get("payload")
+    if user.kind in ("choice", "button") and isinstance(payload, dict) and payload.get("label"):
+        return {"type": "button", "value": str(payload["label"])}
+    if request.get("type") == "intent" and isinstance(payload, dict):
+        intent: dict[str, Any] = {"name": str((payload.get("intent") or {}).get("name", ""))}
+        if payload.get("entities"):
+            intent["entities"] = [
+                {"name": e.get("name"), "value": e.get("value")} for e in payload["entities"]
+            ]
+        return {"type": "intent", "intent": intent}
+    if request.get("type") == "text" and isinstance(payload, str):
+        return {"type": "text", "text": payload}
+    return None
+
+
+def _xvd_validations(turn: TranscriptTurn) -> list[dict[str, str]]:
+    validations: list[dict[str, str]] = []
+    for trace in turn.agent.traces or []:
+        payload = trace.get("payload")
+        message = payload.get("message") if isinstance(payload, dict) else None
+        if isinstance(message, str) and message:
+            validations.append({"type": "equals", "value": message})
+        elif isinstance(trace.get("type"), str):
+            validations.append({"type": "traceType", "value": str(trace["type"])})
+    return validations
+
+
+def to_voiceflow_cli(run: RunResult, *, environment: str = "development") -> VoiceflowCliExport:
+    export = VoiceflowCliExport()
+    entries: list[dict[str, str]] = []
+    users: list[str | None] = []
+    for test in run.transcripts:
+        key = f"{test.suite} / {test.test_id}"
+        data: dict[str, Any] = {"name": test.name, "description": test.description or test.name}
+        if test.simulation is not None:
+            sim = test.simulation
+            data["agent"] = {"goal": sim.goal, "maxSteps": sim.max_turns + 1}
+            if sim.persona:
+                data["agent"]["persona"] = sim.persona
+        else:
+            interactions: list[dict[str, Any]] = []
+            previous: TranscriptTurn | None = None
+            for turn in test.turns:
+                if turn.status is None:
+                    break
+                user = _xvd_user(turn, previous)
+                if user is None:
+                    export.skipped.append(
+                        f"{key}: turn {turn.index} ({describe_user(turn.user)}) has no "
+                        "voiceflow-cli input type"
+                    )
+                    interactions = []
+                    break
+                interaction: dict[str, Any] = {"id": f"{test.test_id}_{turn.index}", "user": user}
+                interaction["agent"] = {"validate": _xvd_validations(turn)}
+                if turn.user.variables:
+                    interaction["variables"] = dict(turn.user.variables)
+                interactions.append(interaction)
+                previous = turn
+            if not interactions:
+                if not any(s.startswith(key) for s in export.skipped):
+                    export.skipped.append(f"{key}: no turn ran")
+                continue
+            data["interactions"] = interactions
+        name = f"tests/{_file_slug(test.suite)}_{_file_slug(test.test_id)}.yaml"
+        export.files[name] = _dump(data)
+        entries.append({"id": test.test_id, "file": f"./{name}"})
+        users.append(test.user_id)
+    shared = len(users) > 1 and len(set(users)) == 1
+    suite = {
+        "name": run.suites[0].name if len(run.suites) == 1 else "vf-mcp export",
+        "description": "Exported from vf-mcp transcripts",
+        "environmentName": next((t.environment for t in run.transcripts if t.environment), None)
+        or environment,
+        "newSessionPerTest": not shared,
+        "tests": entries,
+    }
+    export.files["suite.yaml"] = _dump(suite)
+    return export
+
+
+def _file_slug(text: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_") or "test"

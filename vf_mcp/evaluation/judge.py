@@ -1,0 +1,333 @@
+"""The LLM judge: an OpenAI-compatible chat-completions client and the grading built on it.
+
+Configured by environment variables (`VF_MCP_JUDGE_URL`, `VF_MCP_JUDGE_MODEL`,
+`VF_MCP_JUDGE_API_KEY`). The key is a `SecretStr`: never logged, never in an error message.
+Any model that speaks `POST {url}/chat/completions` works (OpenAI, Azure-style gateways, vLLM,
+Ollama, LiteLLM...). Replies are parsed leniently: JSON, fenced JSON, JSON inside prose, or a
+bare PASS/FAIL/YES/NO.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import os
+import re
+import time
+from collections.abc import Mapping
+from typing import Any, Literal, Protocol
+
+import anyio
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from vf_mcp import __version__
+from vf_mcp.evaluation import prompts
+from vf_mcp.evaluation.transcript import JudgeVerdict
+from vf_mcp.redaction import redact
+
+ENV_JUDGE_URL = "VF_MCP_JUDGE_URL"
+ENV_JUDGE_MODEL = "VF_MCP_JUDGE_MODEL"
+ENV_JUDGE_API_KEY = "VF_MCP_JUDGE_API_KEY"
+ENV_JUDGE_TIMEOUT = "VF_MCP_JUDGE_TIMEOUT"
+MAX_RATE_LIMIT_WAITS = 4
+MAX_RETRY_AFTER_S = 60.0
+
+
+class JudgeError(Exception):
+    """The judge model could not be reached or gave no usable answer."""
+
+    def __init__(self, message: str) -> None:
+        self.message = redact(" ".join(message.split()))
+        super().__init__(self.message)
+
+
+class JudgeSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    url: str
+    model: str = Field(min_length=1)
+    api_key: SecretStr | None = None
+    timeout: float = Field(default=60.0, gt=0, le=600)
+    temperature: float = 0.0
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, url: str) -> str:
+        url = url.strip().rstrip("/")
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(
+                f"{ENV_JUDGE_URL} must be an http(s) URL, e.g. https://api.openai.com/v1"
+            )
+        return url
+
+    @property
+    def endpoint(self) -> str:
+        """The chat-completions URL: the base URL, or the full endpoint if that was given."""
+        if self.url.endswith("/chat/completions"):
+            return self.url
+        return f"{self.url}/chat/completions"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> JudgeSettings | None:
+        """The judge's settings, or None when `VF_MCP_JUDGE_URL` is not set (no judge)."""
+        env = os.environ if environ is None else environ
+        url = env.get(ENV_JUDGE_URL, "").strip()
+        if not url:
+            return None
+        model = env.get(ENV_JUDGE_MODEL, "").strip()
+        if not model:
+            raise JudgeError(f"{ENV_JUDGE_URL} is set but {ENV_JUDGE_MODEL} is not: name the model")
+        raw: dict[str, Any] = {"url": url, "model": model}
+        if key := env.get(ENV_JUDGE_API_KEY, "").strip():
+            raw["api_key"] = key
+        if timeout := env.get(ENV_JUDGE_TIMEOUT, "").strip():
+            raw["timeout"] = timeout
+        try:
+            return cls.model_validate(raw)
+        except ValueError as exc:
+            first = str(exc).splitlines()
+            raise JudgeError(f"judge settings are invalid: {first[-1] if first else exc}") from None
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class ChatModel(Protocol):
+    """Anything that answers a chat: the HTTP client, or a recording/replaying stand-in."""
+
+    @property
+    def model(self) -> str: ...
+
+    async def complete(self, messages: list[ChatMessage], *, purpose: str) -> str: ...
+
+
+class OpenAIChatClient:
+    """`POST {url}/chat/completions` with `{model, messages, temperature}`; returns the content."""
+
+    def __init__(
+        self, settings: JudgeSettings, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        self._settings = settings
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(settings.timeout, connect=10.0),
+            transport=transport,
+            headers={"User-Agent": f"vf-mcp/{__version__}"},
+        )
+
+    def __repr__(self) -> str:
+        return f"OpenAIChatClient(url={self._settings.url!r}, model={self.model!r})"
+
+    @property
+    def model(self) -> str:
+        return self._settings.model
+
+    async def __aenter__(self) -> OpenAIChatClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def complete(self, messages: list[ChatMessage], *, purpose: str) -> str:
+        body = {
+            "model": self._settings.model,
+            "temperature": self._settings.temperature,
+            "messages": [m.model_dump() for m in messages],
+        }
+        headers = {"Content-Type": "application/json"}
+        if self._settings.api_key is not None:
+            headers["Authorization"] = f"Bearer {self._settings.api_key.get_secret_value()}"
+        waits = 0
+        while True:
+            try:
+                response = await self._http.post(
+                    self._settings.endpoint, json=body, headers=headers
+                )
+            except httpx.HTTPError as exc:
+                raise JudgeError(
+                    f"Could not reach the judge at {self._settings.url} for {purpose} "
+                    f"({type(exc).__name__}); check {ENV_JUDGE_URL}"
+                ) from None
+            if response.status_code == 429 and waits < MAX_RATE_LIMIT_WAITS:
+                waits += 1
+                await anyio.sleep(_retry_after(response.headers.get("Retry-After"), waits))
+                continue
+            if response.status_code >= 400:
+                raise JudgeError(
+                    f"The judge answered {response.status_code} to {purpose}: "
+                    f"{response.text.strip()[:200]}; check {ENV_JUDGE_MODEL} and "
+                    f"{ENV_JUDGE_API_KEY}"
+                )
+            return _content(response, purpose)
+
+
+def _retry_after(value: str | None, attempt: int) -> float:
+    if value:
+        try:
+            return min(max(0.0, float(value)), MAX_RETRY_AFTER_S)
+        except ValueError:
+            try:
+                when = email.utils.parsedate_to_datetime(value).timestamp()
+                return min(max(0.0, when - time.time()), MAX_RETRY_AFTER_S)
+            except (TypeError, ValueError):
+                pass
+    return min(2.0 ** (attempt - 1), MAX_RETRY_AFTER_S)
+
+
+def _content(response: httpx.Response, purpose: str) -> str:
+    try:
+        data = response.json()
+        content = data["choices"][0]["message"]["content"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise JudgeError(
+            f"The judge's answer to {purpose} is not a chat completion: {response.text[:200]}"
+        ) from None
+    if isinstance(content, list):  # content parts, as some gateways send
+        content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    if not isinstance(content, str):
+        raise JudgeError(f"The judge's answer to {purpose} has no text content")
+    return content
+
+
+# -- parsing ------------------------------------------------------------------------------------
+
+_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
+_WORD = re.compile(r"^\W*(pass|passed|fail|failed|yes|no|true|false)\b", re.IGNORECASE)
+
+
+def find_json_object(text: str) -> dict[str, Any] | None:
+    """The first JSON object in `text`: whole, inside a code fence, or embedded in prose."""
+    candidates = [text.strip()] + [m.group(1).strip() for m in _FENCE.finditer(text)]
+    for candidate in candidates:
+        try:
+            value = json.loads(candidate)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            return value
+    decoder = json.JSONDecoder()
+    for start in (i for i, ch in enumerate(text) if ch == "{"):
+        try:
+            value, _ = decoder.raw_decode(text, start)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            return value
+    return None
+
+
+def _as_pass(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in ("pass", "passed", "yes", "true", "met", "achieved", "success"):
+            return True
+        if word in ("fail", "failed", "no", "false", "not met", "not achieved", "failure"):
+            return False
+    return None
+
+
+def _as_score(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        score = float(value)
+    except (TypeError, ValueError):
+        return None
+    if score != score:  # NaN
+        return None
+    # Models sometimes grade out of 10 or 100 despite the instructions.
+    if 1 < score <= 10:
+        score /= 10
+    elif 10 < score <= 100:
+        score /= 100
+    return min(max(score, 0.0), 1.0)
+
+
+def parse_verdict(text: str, *, model: str = "", pass_score: float | None = None) -> JudgeVerdict:
+    """A `JudgeVerdict` from a judge's reply, or `JudgeError` when none can be read."""
+    data = find_json_object(text)
+    if data is not None:
+        lowered = {str(k).lower(): v for k, v in data.items()}
+        passed = None
+        for key in ("verdict", "pass", "passed", "result", "achieved", "goal_met"):
+            if key in lowered and (passed := _as_pass(lowered[key])) is not None:
+                break
+        score = _as_score(lowered.get("score"))
+        if passed is None and score is not None and pass_score is not None:
+            passed = score >= pass_score
+        reasoning = next(
+            (str(lowered[k]) for k in ("reasoning", "reason", "explanation") if k in lowered), ""
+        )
+        if passed is not None:
+            return JudgeVerdict(
+                verdict="pass" if passed else "fail",
+                score=score,
+                reasoning=reasoning.strip(),
+                model=model,
+            )
+    match = _WORD.match(text)
+    if match is not None:
+        passed = _as_pass(match.group(1))
+        assert passed is not None
+        rest = text[match.end() :].strip(" \t\n:.-—")
+        return JudgeVerdict(verdict="pass" if passed else "fail", reasoning=rest, model=model)
+    raise JudgeError(f"The judge's reply has no verdict: {text.strip()[:200]!r}")
+
+
+class UserReply(BaseModel):
+    message: str
+    done: bool = False
+
+
+def parse_user_reply(text: str) -> UserReply:
+    """The simulated user's next message; plain text is taken as the message itself."""
+    data = find_json_object(text)
+    if data is not None and isinstance(data.get("message"), str):
+        message = data["message"].strip()
+        done = bool(data.get("done")) or prompts.USER_DONE_TOKEN in message
+        return UserReply(message=message.replace(prompts.USER_DONE_TOKEN, "").strip(), done=done)
+    stripped = text.strip().strip('"').strip()
+    if prompts.USER_DONE_TOKEN in stripped:
+        return UserReply(message=stripped.replace(prompts.USER_DONE_TOKEN, "").strip(), done=True)
+    return UserReply(message=stripped)
+
+
+# -- grading ------------------------------------------------------------------------------------
+
+
+async def _ask(
+    chat: ChatModel, prompt: str, purpose: str, pass_score: float | None
+) -> JudgeVerdict:
+    messages = [
+        ChatMessage(role="system", content=prompts.JUDGE_SYSTEM),
+        ChatMessage(role="user", content=prompt),
+    ]
+    reply = await chat.complete(messages, purpose=purpose)
+    return parse_verdict(reply, model=chat.model, pass_score=pass_score)
+
+
+async def grade_criterion(
+    chat: ChatModel, conversation: str, criterion: str, *, focus_turn: int | None = None
+) -> JudgeVerdict:
+    prompt = prompts.criterion_prompt(conversation, criterion, focus_turn=focus_turn)
+    return await _ask(chat, prompt, "criterion", pass_score=0.5)
+
+
+async def grade_goal(chat: ChatModel, conversation: str, goal: str) -> JudgeVerdict:
+    return await _ask(chat, prompts.goal_prompt(conversation, goal), "goal", pass_score=0.5)
+
+
+async def grade_similarity(chat: ChatModel, message: str, values: list[str]) -> JudgeVerdict:
+    verdict = await _ask(chat, prompts.similarity_prompt(message, values), "similarity", 0.5)
+    if verdict.score is None:
+        raise JudgeError("The judge's similarity reply has no score")
+    return verdict

@@ -1,0 +1,112 @@
+"""Transcripts of conversations driven turn by turn (the `interact` tool), for the
+`voiceflow://transcripts/{user_id}` resource and the `transcript` tool.
+
+The server calls `record_turn` after each `interact` and `forget` on `delete_state`; a bounded,
+least-recently-used map keeps memory flat however many conversations a server sees.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping
+from contextlib import suppress
+from datetime import UTC, datetime
+from typing import Any
+
+from vf_mcp.conversation import resolve_choice
+from vf_mcp.errors import VoiceflowError
+from vf_mcp.evaluation.transcript import (
+    Transcript,
+    TranscriptTurn,
+    UserAction,
+    UserActionKind,
+    deltas_from_turn,
+    reply_from_turn,
+)
+from vf_mcp.summary import Choice, TurnResult
+
+
+def user_action(
+    *,
+    message: str | None = None,
+    choice: str | int | None = None,
+    launch: bool = False,
+    action: Mapping[str, Any] | None = None,
+    variables: Mapping[str, Any] | None = None,
+) -> UserAction:
+    """The transcript form of `interact`'s arguments."""
+    vars_ = dict(variables) if variables else None
+    if launch:
+        return UserAction(kind="launch", variables=vars_)
+    if message is not None:
+        return UserAction(kind="message", text=message, variables=vars_)
+    if choice is not None:
+        return UserAction(kind="choice", choice=choice, variables=vars_)
+    raw = dict(action or {})
+    if raw.get("type") == "event":
+        event = (raw.get("payload") or {}).get("event", {})
+        name = event.get("name") if isinstance(event, dict) else None
+        return UserAction(kind="event", text=name, action=raw, variables=vars_)
+    kind: UserActionKind = "intent" if raw.get("type") == "intent" else "action"
+    return UserAction(kind=kind, action=raw, variables=vars_)
+
+
+class TranscriptBook:
+    """The transcripts of live conversations, by user id."""
+
+    def __init__(self, *, max_conversations: int = 1000, max_turns: int = 500) -> None:
+        self._items: OrderedDict[str, Transcript] = OrderedDict()
+        self._max = max_conversations
+        self._max_turns = max_turns
+
+    def record_turn(
+        self,
+        turn: TurnResult,
+        user: UserAction,
+        *,
+        variables_after: Mapping[str, Any] | None = None,
+        environment: str | None = None,
+    ) -> Transcript:
+        transcript = self._items.get(turn.user_id)
+        if transcript is None:
+            transcript = Transcript(
+                suite="live",
+                test_id=turn.user_id,
+                name=f"conversation {turn.user_id}",
+                user_id=turn.user_id,
+                environment=environment,
+                started_at=datetime.now(UTC),
+                outcome="passed",
+            )
+        if user.kind == "choice" and user.choice is not None and transcript.turns:
+            offered = [
+                Choice(number=c.number, label=c.label, request={})
+                for c in transcript.turns[-1].agent.choices
+            ]
+            # The turn ran, so the choice resolves unless turns were recorded out of order.
+            with suppress(VoiceflowError):
+                user = user.model_copy(update={"text": resolve_choice(user.choice, offered).label})
+        transcript.turns.append(
+            TranscriptTurn(
+                index=len(transcript.turns) + 1,
+                user=user,
+                agent=reply_from_turn(turn),
+                status=turn.status,
+                variables_changed=deltas_from_turn(turn),
+                variables=dict(variables_after) if variables_after is not None else None,
+                latency_ms=turn.latency_ms,
+            )
+        )
+        del transcript.turns[: -self._max_turns]
+        transcript.duration_ms = round(sum(t.latency_ms for t in transcript.turns), 1)
+        self._items[turn.user_id] = transcript
+        self._items.move_to_end(turn.user_id)
+        while len(self._items) > self._max:
+            self._items.popitem(last=False)
+        return transcript
+
+    def get(self, user_id: str) -> Transcript | None:
+        return self._items.get(user_id)
+
+    def forget(self, user_id: str) -> None:
+        self._items.pop(user_id, None)

@@ -1,0 +1,302 @@
+"""Record every runtime response and judge reply of a run; replay them with no runtime and no judge.
+
+Recordings are keyed by suite, test, turn and request (`context.Scope` plus a sequence number), so
+tests running in parallel do not disturb each other, and user ids are normalised (`{user_id}`), so
+a replay with fresh ids finds its answers. A replayed request is compared with the recorded one:
+if the suite changed since recording, the replay fails loudly instead of answering stale data.
+
+Layout: `DIR/meta.json` and `DIR/<suite>/<test>.json` (one `Cassette` per test). Request headers,
+and so the API key, are never stored; bodies pass through `redact` before they are written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote
+
+import httpx
+from pydantic import BaseModel, Field
+
+from vf_mcp.evaluation.context import Scope, current_scope
+from vf_mcp.evaluation.judge import ChatMessage, ChatModel, JudgeError
+from vf_mcp.redaction import redact
+
+USER_TOKEN = "{user_id}"
+_USER_IN_PATH = re.compile(r"/user/([^/?]+)")
+_KEPT_HEADERS = ("content-type", "retry-after")
+
+
+class RuntimeExchange(BaseModel):
+    scope: str
+    seq: int
+    method: str
+    path: str
+    query: str = ""
+    request_body: str | None = None
+    status: int
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: str = ""
+
+
+class JudgeExchange(BaseModel):
+    scope: str
+    seq: int
+    purpose: str
+    prompt_sha256: str
+    model: str = ""
+    reply: str
+
+
+class Cassette(BaseModel):
+    version: Literal[1] = 1
+    suite: str
+    test: str
+    runtime: list[RuntimeExchange] = Field(default_factory=list)
+    judge: list[JudgeExchange] = Field(default_factory=list)
+
+
+class RecordingMeta(BaseModel):
+    version: Literal[1] = 1
+    judge_model: str | None = None
+
+
+class ReplayMismatchError(httpx.TransportError):
+    """A replayed request has no recorded answer, or differs from the one recorded."""
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "_"
+
+
+def _user_of(path: str) -> str | None:
+    match = _USER_IN_PATH.search(path)
+    return unquote(match.group(1)) if match else None
+
+
+def _normalise(text: str, user: str | None) -> str:
+    if not user:
+        return text
+    return text.replace(user, USER_TOKEN)
+
+
+def _prompt_hash(messages: list[ChatMessage]) -> str:
+    data = json.dumps([m.model_dump() for m in messages], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(data.encode()).hexdigest()
+
+
+def _scope_or_fail() -> Scope:
+    scope = current_scope()
+    if scope is None:
+        raise ReplayMismatchError("a request was made outside any test turn, so it has no key")
+    return scope
+
+
+class _Store:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.cassettes: dict[tuple[str, str], Cassette] = {}
+        self.meta = RecordingMeta()
+
+    def path(self, suite: str, test: str) -> Path:
+        return self.root / _slug(suite) / f"{_slug(test)}.json"
+
+    def cassette(self, suite: str, test: str) -> Cassette:
+        key = (suite, test)
+        if key not in self.cassettes:
+            self.cassettes[key] = Cassette(suite=suite, test=test)
+        return self.cassettes[key]
+
+
+class Recorder(_Store):
+    """Wraps the real transport and judge, keeping what they answered; `save()` writes it."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self._seq: dict[tuple[str, str, str, str], int] = {}
+
+    def next_seq(self, scope: Scope, kind: str) -> int:
+        key = (scope.suite, scope.test, scope.key, kind)
+        self._seq[key] = self._seq.get(key, -1) + 1
+        return self._seq[key]
+
+    def transport(self, inner: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncBaseTransport:
+        return _RecordingTransport(self, inner or httpx.AsyncHTTPTransport())
+
+    def chat(self, inner: ChatModel) -> ChatModel:
+        self.meta.judge_model = inner.model
+        return _RecordingChat(self, inner)
+
+    def save(self) -> list[Path]:
+        written = []
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / "meta.json").write_text(self.meta.model_dump_json(indent=2) + "\n")
+        for (suite, test), cassette in sorted(self.cassettes.items()):
+            path = self.path(suite, test)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(cassette.model_dump_json(indent=2) + "\n", encoding="utf-8")
+            written.append(path)
+        return written
+
+
+class _RecordingTransport(httpx.AsyncBaseTransport):
+    def __init__(self, recorder: Recorder, inner: httpx.AsyncBaseTransport) -> None:
+        self.recorder = recorder
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        scope = _scope_or_fail()
+        # Plain bodies keep the recording readable and replayable byte for byte.
+        request.headers["Accept-Encoding"] = "identity"
+        response = await self.inner.handle_async_request(request)
+        try:
+            body = await response.aread()
+        finally:
+            await response.aclose()
+        user = _user_of(request.url.path)
+        text = body.decode("utf-8", errors="replace")
+        content = request.content.decode("utf-8", errors="replace") if request.content else None
+        headers = {k: v for k, v in response.headers.items() if k.lower() in _KEPT_HEADERS}
+        self.recorder.cassette(scope.suite, scope.test).runtime.append(
+            RuntimeExchange(
+                scope=scope.key,
+                seq=self.recorder.next_seq(scope, "runtime"),
+                method=request.method,
+                path=_normalise(request.url.path, user),
+                query=request.url.query.decode(),
+                request_body=redact(_normalise(content, user)) if content is not None else None,
+                status=response.status_code,
+                headers=headers,
+                body=redact(_normalise(text, user)),
+            )
+        )
+        return httpx.Response(
+            response.status_code, headers=response.headers, content=body, request=request
+        )
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class _RecordingChat:
+    def __init__(self, recorder: Recorder, inner: ChatModel) -> None:
+        self.recorder = recorder
+        self.inner = inner
+
+    @property
+    def model(self) -> str:
+        return self.inner.model
+
+    async def complete(self, messages: list[ChatMessage], *, purpose: str) -> str:
+        scope = current_scope() or Scope(suite="", test="")
+        reply = await self.inner.complete(messages, purpose=purpose)
+        self.recorder.cassette(scope.suite, scope.test).judge.append(
+            JudgeExchange(
+                scope=scope.key,
+                seq=self.recorder.next_seq(scope, "judge"),
+                purpose=purpose,
+                prompt_sha256=_prompt_hash(messages),
+                model=self.inner.model,
+                reply=reply,
+            )
+        )
+        return reply
+
+
+class Replayer(_Store):
+    """Answers from a recording directory: no runtime and no judge are contacted."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        if not root.is_dir():
+            raise FileNotFoundError(f"{root}: no recording here (record one with --record)")
+        meta = root / "meta.json"
+        if meta.is_file():
+            self.meta = RecordingMeta.model_validate_json(meta.read_text())
+        for file in root.glob("*/*.json"):
+            cassette = Cassette.model_validate_json(file.read_text(encoding="utf-8"))
+            self.cassettes[(cassette.suite, cassette.test)] = cassette
+        self._used: dict[tuple[str, str, str, str], int] = {}
+
+    def next_seq(self, scope: Scope, kind: str) -> int:
+        key = (scope.suite, scope.test, scope.key, kind)
+        self._used[key] = self._used.get(key, -1) + 1
+        return self._used[key]
+
+    def transport(self) -> httpx.AsyncBaseTransport:
+        return _ReplayTransport(self)
+
+    def chat(self) -> ChatModel | None:
+        """The recorded judge, or None when the recording had no judge."""
+        has_judge = any(c.judge for c in self.cassettes.values())
+        if self.meta.judge_model is None and not has_judge:
+            return None
+        return _ReplayChat(self)
+
+
+class _ReplayTransport(httpx.AsyncBaseTransport):
+    def __init__(self, replayer: Replayer) -> None:
+        self.replayer = replayer
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        scope = _scope_or_fail()
+        seq = self.replayer.next_seq(scope, "runtime")
+        where = f"{scope.suite} / {scope.test} {scope.key} request {seq}"
+        cassette = self.replayer.cassettes.get((scope.suite, scope.test))
+        recorded = next(
+            (
+                e
+                for e in (cassette.runtime if cassette else [])
+                if e.scope == scope.key and e.seq == seq
+            ),
+            None,
+        )
+        if recorded is None:
+            raise ReplayMismatchError(f"nothing recorded for {where}", request=request)
+        user = _user_of(request.url.path)
+        path = _normalise(request.url.path, user)
+        content = request.content.decode("utf-8", errors="replace") if request.content else None
+        body = redact(_normalise(content, user)) if content is not None else None
+        if (request.method, path) != (
+            recorded.method,
+            recorded.path,
+        ) or body != recorded.request_body:
+            raise ReplayMismatchError(
+                f"{where} differs from the recording ({request.method} {path}); record again",
+                request=request,
+            )
+        answer = recorded.body.replace(USER_TOKEN, user) if user else recorded.body
+        return httpx.Response(
+            recorded.status, headers=recorded.headers, content=answer.encode(), request=request
+        )
+
+
+class _ReplayChat:
+    def __init__(self, replayer: Replayer) -> None:
+        self.replayer = replayer
+
+    @property
+    def model(self) -> str:
+        return self.replayer.meta.judge_model or ""
+
+    async def complete(self, messages: list[ChatMessage], *, purpose: str) -> str:
+        scope = current_scope() or Scope(suite="", test="")
+        seq = self.replayer.next_seq(scope, "judge")
+        cassette = self.replayer.cassettes.get((scope.suite, scope.test))
+        recorded = next(
+            (
+                e
+                for e in (cassette.judge if cassette else [])
+                if e.scope == scope.key and e.seq == seq
+            ),
+            None,
+        )
+        where = f"{scope.suite} / {scope.test} {scope.key} judge call {seq} ({purpose})"
+        if recorded is None:
+            raise JudgeError(f"nothing recorded for {where}")
+        if recorded.prompt_sha256 != _prompt_hash(messages):
+            raise JudgeError(f"{where}: the prompt differs from the recording; record again")
+        return recorded.reply

@@ -1,0 +1,121 @@
+"""Plain-text views of a transcript: what a judge reads, what a failing report shows.
+
+Nothing volatile (latency, user ids, timestamps) goes into the judge's view: the same conversation
+must give the same prompt, so recorded judge replies can be replayed.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from vf_mcp.evaluation.transcript import CheckResult, Transcript, TranscriptTurn, UserAction
+
+_MARKS = {"passed": "PASS", "failed": "FAIL", "to_grade": "TO GRADE", "error": "ERROR"}
+_MARKS["not_run"] = "NOT RUN"
+
+
+def _compact(value: Any, limit: int = 80) -> str:
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def describe_user(user: UserAction) -> str:
+    """The user's side of a turn in one line."""
+    match user.kind:
+        case "launch":
+            said = "[starts the conversation]"
+        case "message":
+            said = user.text or ""
+        case "choice" | "button":
+            label = user.text if user.text is not None else user.choice
+            said = f"[presses the button {label!s}]" if label is not None else "[presses a button]"
+        case "event":
+            said = f"[event {user.text}]"
+        case "intent":
+            payload = (user.action or {}).get("payload")
+            intent = payload.get("intent") if isinstance(payload, dict) else None
+            name = intent.get("name") if isinstance(intent, dict) else None
+            said = f"[intent {name}]" if name else f"[intent {_compact(user.action)}]"
+        case _:
+            said = f"[action {_compact(user.action)}]"
+    if user.variables:
+        said += f" (with variables {_compact(user.variables)})"
+    return said
+
+
+def agent_lines(turn: TranscriptTurn) -> list[str]:
+    lines: list[str] = []
+    for message in turn.agent.messages:
+        if message.kind == "text":
+            lines.append(f"Agent: {message.text}")
+        elif message.kind in ("card", "carousel"):
+            for card in message.cards:
+                body = " — ".join(p for p in (card.title, card.description) if p)
+                lines.append(f"Agent [card]: {body or '(untitled)'}")
+        elif message.kind in ("image", "audio"):
+            lines.append(f"Agent [{message.kind}]: {message.url or 'inline data'}")
+        else:
+            lines.append(f"Agent [{message.kind}]: {message.text}")
+    if turn.agent.choices:
+        lines.append("Buttons: " + "  ".join(f"{c.number}) {c.label}" for c in turn.agent.choices))
+    for action in turn.agent.custom_actions:
+        lines.append(f"Custom action: {action.name} {_compact(action.payload)}")
+    if not lines and turn.status is not None:
+        lines.append("Agent: (no message)")
+    return lines
+
+
+def render_turn_text(turn: TranscriptTurn, *, with_checks: bool = False) -> str:
+    lines = [f"Turn {turn.index}", f"User: {describe_user(turn.user)}"]
+    if turn.error is not None:
+        lines.append(f"Error: {turn.error}")
+    lines += agent_lines(turn)
+    if turn.variables_changed:
+        changes = ", ".join(
+            f"{c.name}: {_compact(c.before, 30)} → {_compact(c.after, 30)}"
+            for c in turn.variables_changed
+        )
+        lines.append(f"Variables: {changes}")
+    if turn.status is not None:
+        lines.append(f"Status: {turn.status}")
+    if with_checks:
+        lines += [render_check(c) for c in turn.checks]
+    return "\n".join(lines)
+
+
+def render_check(check: CheckResult) -> str:
+    line = f"  [{_MARKS[check.outcome]}] {check.label}"
+    if check.outcome != "passed" and check.evidence:
+        line += f" — {check.evidence}"
+    if check.verdict is not None and check.verdict.reasoning:
+        score = f" score {check.verdict.score:.2f}" if check.verdict.score is not None else ""
+        line += f" (judge{score}: {check.verdict.reasoning})"
+    return line
+
+
+def render_turns(turns: list[TranscriptTurn]) -> str:
+    """The conversation as the judge and the simulated user see it."""
+    return "\n\n".join(render_turn_text(t) for t in turns) or "(the agent has said nothing yet)"
+
+
+def render_conversation(transcript: Transcript, *, upto: int | None = None) -> str:
+    return render_turns([t for t in transcript.turns if upto is None or t.index <= upto])
+
+
+def render_transcript(transcript: Transcript) -> str:
+    """The whole record, checks included: for reports and the `transcript` resource."""
+    head = [f"{transcript.suite} / {transcript.name}: {transcript.outcome.upper()}"]
+    if transcript.description:
+        head.append(transcript.description)
+    if transcript.simulation is not None:
+        sim = transcript.simulation
+        head.append(f"Simulated user ({sim.tester}): {sim.persona or 'no persona'}")
+        head.append(f"Goal: {sim.goal} · stopped: {sim.stop_reason or 'n/a'}")
+    if transcript.error:
+        head.append(f"Error: {transcript.error}")
+    head += [f"Warning: {w}" for w in transcript.warnings]
+    body = [render_turn_text(t, with_checks=True) for t in transcript.turns]
+    if transcript.checks:
+        body.append("Conversation checks\n" + "\n".join(render_check(c) for c in transcript.checks))
+    return "\n".join(head) + "\n\n" + "\n\n".join(body)

@@ -1,0 +1,168 @@
+"""Reports of a run, rendered from the transcripts: JUnit XML, JSON and Markdown.
+
+The JUnit file follows the strict Ant schema (windyroad/JUnit-Schema, vendored in
+tests/schemas/) so strict and lenient readers (GitLab, Jenkins, GitHub actions) all accept it:
+`testsuites` carries no attributes; each `testsuite` has properties, its testcases, then
+`system-out` (every test's transcript) and `system-err` (import warnings).
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import xml.etree.ElementTree as ET
+
+from vf_mcp.evaluation.render import render_check, render_transcript
+from vf_mcp.evaluation.transcript import RunResult, SuiteResult, Transcript
+
+# XML 1.0 allows TAB, LF, CR and everything from U+0020 except surrogates and U+FFFE/U+FFFF;
+# agent output can carry raw control characters, which would make the file unreadable.
+_XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_text(text: str) -> str:
+    return _XML_FORBIDDEN.sub("\ufffd", text)
+
+
+def _junit_status(test: Transcript, allow_ungraded: bool) -> tuple[str, str, str, str] | None:
+    """(element, type, message, details) for a test that did not pass, else None."""
+    first = test.first_failure()
+    if test.outcome == "error":
+        where = test.error or next((t.error for t in test.turns if t.error), None)
+        if where is None and first is not None:
+            where = f"{first.label}: {first.evidence}"
+        kind = (where or "error").split(":", 1)[0] if where else "error"
+        return "error", kind, where or "error", render_transcript(test)
+    if test.outcome == "failed" and first is not None:
+        return "failure", first.kind, f"{first.label}: {first.evidence}", render_transcript(test)
+    if test.outcome == "skipped":
+        return "skipped", "", "; ".join(test.warnings) or "not run", ""
+    if test.outcome == "to_grade":
+        ungraded = [c for c in test.all_checks() if c.outcome == "to_grade"]
+        message = f"{len(ungraded)} criteria not graded: " + "; ".join(c.label for c in ungraded)
+        if allow_ungraded:
+            return "skipped", "", message, ""
+        return "failure", "to_grade", message, render_transcript(test)
+    return None
+
+
+def junit_xml(run: RunResult, *, allow_ungraded: bool = False, hostname: str | None = None) -> str:
+    host = hostname or socket.gethostname() or "localhost"
+    root = ET.Element("testsuites")
+    for number, suite in enumerate(run.suites):
+        root.append(_junit_suite(suite, number, host, allow_ungraded))
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _junit_suite(suite: SuiteResult, number: int, host: str, allow_ungraded: bool) -> ET.Element:
+    statuses = [_junit_status(t, allow_ungraded) for t in suite.tests]
+    kinds = [s[0] if s else "passed" for s in statuses]
+    element = ET.Element(
+        "testsuite",
+        {
+            "name": _xml_text(suite.name),
+            "timestamp": suite.started_at.strftime("%Y-%m-%dT%H:%M:%S"),
+            "hostname": host,
+            "tests": str(len(suite.tests)),
+            "failures": str(kinds.count("failure")),
+            "errors": str(kinds.count("error")),
+            "skipped": str(kinds.count("skipped")),
+            "time": f"{suite.duration_ms / 1000:.3f}",
+            "id": str(number),
+            "package": "vf-mcp",
+        },
+    )
+    properties = ET.SubElement(element, "properties")
+    environments = sorted({t.environment for t in suite.tests if t.environment})
+    for name, value in (
+        ("dialect", suite.dialect),
+        ("source", suite.source or ""),
+        ("environment", ", ".join(environments)),
+    ):
+        if value:
+            ET.SubElement(properties, "property", {"name": name, "value": _xml_text(value)})
+    for test, status in zip(suite.tests, statuses, strict=True):
+        case = ET.SubElement(
+            element,
+            "testcase",
+            {
+                "name": _xml_text(test.test_id),
+                "classname": _xml_text(suite.name),
+                "time": f"{test.duration_ms / 1000:.3f}",
+            },
+        )
+        if status is None:
+            continue
+        kind, type_, message, details = status
+        if kind == "skipped":
+            ET.SubElement(case, "skipped", {"message": _xml_text(message)})
+        else:
+            child = ET.SubElement(
+                case, kind, {"type": _xml_text(type_), "message": _xml_text(message)}
+            )
+            child.text = _xml_text(details)
+    out = ET.SubElement(element, "system-out")
+    out.text = _xml_text("\n\n".join(render_transcript(t) for t in suite.tests))
+    err = ET.SubElement(element, "system-err")
+    err.text = _xml_text("\n".join(suite.warnings))
+    return element
+
+
+def json_report(run: RunResult) -> str:
+    return run.model_dump_json(indent=2) + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_report(run: RunResult, *, allow_ungraded: bool = False) -> str:
+    tests = run.transcripts
+    counts = {o: sum(1 for t in tests if t.outcome == o) for o in
+              ("passed", "failed", "error", "to_grade", "skipped")}  # fmt: skip
+    summary = ", ".join(f"{n} {o.replace('_', ' ')}" for o, n in counts.items() if n)
+    verdict = "PASSED" if run.succeeded(allow_ungraded=allow_ungraded) else "FAILED"
+    lines = [f"# vf-mcp evaluation: {verdict}", "", f"{len(tests)} tests: {summary or 'none'}.", ""]
+    lines += [
+        "| Suite | Test | Outcome | Turns | Time | First problem |",
+        "|---|---|---|---|---|---|",
+    ]
+    for test in tests:
+        first = test.first_failure()
+        problem = test.error or (f"{first.label}: {first.evidence}" if first else "")
+        lines.append(
+            f"| {_cell(test.suite)} | {_cell(test.name)} | {test.outcome} | {len(test.turns)} "
+            f"| {test.duration_ms / 1000:.1f} s | {_cell(problem[:160])} |"
+        )
+    for suite in run.suites:
+        if suite.warnings:
+            lines += ["", f"## Warnings: {suite.name}", ""]
+            lines += [f"- {w}" for w in suite.warnings]
+    shown = [t for t in tests if t.outcome in ("failed", "error", "to_grade")]
+    for test in shown:
+        title = {"failed": "Failed", "error": "Error", "to_grade": "To grade"}[test.outcome]
+        lines += ["", f"## {title}: {test.suite} / {test.name}", ""]
+        if test.description:
+            lines += [test.description, ""]
+        first = test.first_failure()
+        if test.error:
+            lines += [f"**Error:** {test.error}", ""]
+        elif first is not None:
+            lines += [f"**First failure:** {first.label} — {first.evidence}", ""]
+        if test.simulation is not None:
+            sim = test.simulation
+            lines += [
+                f"**Simulated user** ({sim.tester}): {sim.persona or 'no persona'}; goal: "
+                f"{sim.goal}; stopped: {sim.stop_reason or 'n/a'}",
+                "",
+            ]
+        lines += ["```text", render_transcript(test), "```"]
+        remaining = [c for c in test.all_checks() if c.outcome == "to_grade"]
+        if remaining and test.outcome == "to_grade":
+            lines += [
+                "",
+                "Criteria to grade:",
+                *[f"- {render_check(c).strip()}" for c in remaining],
+            ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,291 @@
+"""The canonical transcript: one record per test; every report, export and prompt is made from it.
+
+The models here are versioned on their own (`SCHEMA_VERSION`) and deliberately do not reuse the MCP
+tool models of `vf_mcp.summary`: the tool output may evolve with the server, while a v1 transcript
+written today must still validate against `schemas/transcript-v1.json` tomorrow. Converters from
+`TurnResult` live here so that mapping is written once.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from vf_mcp.summary import TurnResult
+
+SCHEMA_VERSION: Final = "vf-mcp/transcript/v1"
+SCHEMA_PATH = Path(__file__).parent / "schemas" / "transcript-v1.json"
+SCHEMA_ID = (
+    "https://github.com/vf-mcp/vf-mcp/blob/main/vf_mcp/evaluation/schemas/transcript-v1.json"
+)
+
+TurnStatus = Literal["awaiting_user", "awaiting_action", "ended", "handoff", "error"]
+CheckOutcome = Literal["passed", "failed", "to_grade", "error", "not_run"]
+TestOutcome = Literal["passed", "failed", "error", "to_grade", "skipped"]
+StopReason = Literal["goal_met", "agent_ended", "turn_limit", "tester_silent", "error"]
+UserActionKind = Literal["launch", "message", "choice", "button", "event", "intent", "action"]
+
+
+class _Record(BaseModel):
+    # Transcripts are data written by us and read back by other tools: unknown keys are an error.
+    model_config = ConfigDict(extra="forbid")
+
+
+class UserAction(_Record):
+    """What the user side sent in one turn."""
+
+    kind: UserActionKind
+    text: str | None = Field(
+        default=None,
+        description="The message typed, the label of the button pressed, or the event name",
+    )
+    choice: str | int | None = Field(
+        default=None, description="The choice as the script gave it (label or 1-based number)"
+    )
+    action: dict[str, JsonValue] | None = Field(
+        default=None, description="The raw Voiceflow action, for button, intent and action turns"
+    )
+    variables: dict[str, JsonValue] | None = Field(
+        default=None, description="Variables merged into the state in the same request"
+    )
+
+
+class TranscriptCard(_Record):
+    title: str = ""
+    description: str = ""
+    image_url: str | None = None
+    buttons: list[str] = Field(default_factory=list)
+
+
+class TranscriptMessage(_Record):
+    """One thing the agent showed or said."""
+
+    kind: str = Field(description="text, card, carousel, image, audio, handoff or notice")
+    text: str = ""
+    url: str | None = Field(default=None, description="Link of an image or audio message")
+    cards: list[TranscriptCard] = Field(default_factory=list)
+
+
+class TranscriptChoice(_Record):
+    number: int
+    label: str
+    request: dict[str, JsonValue] | None = None
+
+
+class TranscriptCustomAction(_Record):
+    name: str
+    payload: JsonValue = None
+    result_types: list[str] = Field(default_factory=list)
+
+
+class VariableDelta(_Record):
+    name: str
+    before: JsonValue = None
+    after: JsonValue = None
+
+
+class AgentReply(_Record):
+    messages: list[TranscriptMessage] = Field(default_factory=list)
+    choices: list[TranscriptChoice] = Field(default_factory=list)
+    custom_actions: list[TranscriptCustomAction] = Field(default_factory=list)
+    traces: list[dict[str, JsonValue]] | None = Field(
+        default=None, description="The raw runtime traces of the turn"
+    )
+
+    @property
+    def text(self) -> str:
+        """The agent's words in this turn, one message per line."""
+        return "\n".join(m.text for m in self.messages if m.text)
+
+
+class JudgeVerdict(_Record):
+    """A judge model's grade of one criterion."""
+
+    verdict: Literal["pass", "fail"]
+    score: float | None = Field(default=None, ge=0, le=1)
+    reasoning: str = ""
+    model: str = ""
+
+
+class CheckResult(_Record):
+    """One expectation and what became of it."""
+
+    id: str | None = None
+    kind: str = Field(
+        description="contains, not_contains, equals, regex, trace, choice, status, variable, "
+        "judge, goal, or voiceflow-cli:<validation type> for imported validations"
+    )
+    label: str = Field(description="The expectation in words")
+    expected: JsonValue = None
+    outcome: CheckOutcome
+    evidence: str = Field(default="", description="What was observed, or why it was not graded")
+    verdict: JudgeVerdict | None = None
+
+
+class TranscriptTurn(_Record):
+    index: int = Field(ge=1)
+    step_id: str | None = None
+    user: UserAction
+    agent: AgentReply = Field(default_factory=AgentReply)
+    status: TurnStatus | None = Field(default=None, description="None when the turn did not run")
+    variables_changed: list[VariableDelta] | None = None
+    variables: dict[str, JsonValue] | None = Field(
+        default=None, description="All the agent's variables after the turn"
+    )
+    latency_ms: float = 0.0
+    rate_limit_retries: int = Field(default=0, description="429 answers waited out first")
+    error: str | None = None
+    checks: list[CheckResult] = Field(default_factory=list)
+
+
+class SimulationInfo(_Record):
+    """How a simulated or agent-played user was set up, and why it stopped."""
+
+    tester: Literal["judge_model", "voiceflow_agent"] = "judge_model"
+    persona: str = ""
+    goal: str
+    max_turns: int
+    stop_reason: StopReason | None = None
+
+
+class Transcript(_Record):
+    """One test's conversation with its checks and verdicts."""
+
+    schema_version: Literal["vf-mcp/transcript/v1"] = SCHEMA_VERSION
+    suite: str
+    test_id: str
+    name: str
+    description: str | None = None
+    kind: Literal["script", "simulated"] = "script"
+    user_id: str | None = None
+    environment: str | None = None
+    started_at: datetime
+    duration_ms: float = 0.0
+    outcome: TestOutcome
+    error: str | None = None
+    simulation: SimulationInfo | None = None
+    turns: list[TranscriptTurn] = Field(default_factory=list)
+    checks: list[CheckResult] = Field(
+        default_factory=list, description="Checks of the whole conversation (judged criteria)"
+    )
+    warnings: list[str] = Field(default_factory=list)
+
+    def all_checks(self) -> list[CheckResult]:
+        return [c for t in self.turns for c in t.checks] + list(self.checks)
+
+    def first_failure(self) -> CheckResult | None:
+        return next((c for c in self.all_checks() if c.outcome in ("failed", "error")), None)
+
+
+class SuiteResult(_Record):
+    """One suite's tests, in file order, each as its transcript."""
+
+    name: str
+    source: str | None = None
+    dialect: str = "vf-mcp"
+    started_at: datetime
+    duration_ms: float = 0.0
+    tests: list[Transcript] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+
+    def count(self, outcome: TestOutcome) -> int:
+        return sum(1 for t in self.tests if t.outcome == outcome)
+
+
+class RunResult(_Record):
+    """Everything one evaluation run produced: the JSON report is this, dumped."""
+
+    schema_version: Literal["vf-mcp/transcript/v1"] = SCHEMA_VERSION
+    suites: list[SuiteResult] = Field(default_factory=list)
+
+    @property
+    def transcripts(self) -> list[Transcript]:
+        return [t for s in self.suites for t in s.tests]
+
+    def succeeded(self, *, allow_ungraded: bool = False) -> bool:
+        """No test failed, erred or was skipped; ungraded ones count only when allowed."""
+        ok = {"passed", "to_grade"} if allow_ungraded else {"passed"}
+        return all(t.outcome in ok for t in self.transcripts)
+
+
+def decide_outcome(transcript: Transcript) -> TestOutcome:
+    """A test errs when it could not run, fails on any failed check, waits for grading otherwise."""
+    checks = transcript.all_checks()
+    if transcript.error is not None or any(t.error for t in transcript.turns):
+        return "error"
+    if any(c.outcome == "error" for c in checks):
+        return "error"
+    if any(c.outcome == "failed" for c in checks):
+        return "failed"
+    if any(c.outcome == "to_grade" for c in checks):
+        return "to_grade"
+    return "passed"
+
+
+def reply_from_turn(turn: TurnResult) -> AgentReply:
+    """The agent's side of a `TurnResult`, in transcript terms."""
+    messages = []
+    for message in turn.messages:
+        url = message.media.url if message.media is not None else None
+        cards = [
+            TranscriptCard(
+                title=c.title, description=c.description, image_url=c.image_url, buttons=c.buttons
+            )
+            for c in message.cards
+        ]
+        messages.append(
+            TranscriptMessage(kind=message.kind, text=message.text, url=url, cards=cards)
+        )
+    return AgentReply(
+        messages=messages,
+        choices=[
+            TranscriptChoice(number=c.number, label=c.label, request=_json(c.request))
+            for c in turn.choices
+        ],
+        custom_actions=[
+            TranscriptCustomAction(
+                name=a.name, payload=_json(a.payload), result_types=a.result_types
+            )
+            for a in turn.custom_actions
+        ],
+        traces=[_json(t) for t in turn.traces] if turn.traces is not None else None,
+    )
+
+
+def deltas_from_turn(turn: TurnResult) -> list[VariableDelta] | None:
+    if turn.variables_changed is None:
+        return None
+    return [
+        VariableDelta(name=c.name, before=_json(c.before), after=_json(c.after))
+        for c in turn.variables_changed
+    ]
+
+
+def _json(value: Any) -> Any:
+    # Runtime payloads are JSON already; a round trip turns anything exotic into plain JSON.
+    return json.loads(json.dumps(value, default=str))
+
+
+def transcript_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a v1 transcript, as shipped in `schemas/transcript-v1.json`."""
+    schema = Transcript.model_json_schema(mode="serialization")
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        **schema,
+    }
+
+
+def render_schema() -> str:
+    return json.dumps(transcript_json_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
+def write_schema() -> Path:
+    """Regenerate the shipped schema file after a deliberate change to the v1 models."""
+    SCHEMA_PATH.parent.mkdir(parents=True, exist_ok=True)
+    SCHEMA_PATH.write_text(render_schema(), encoding="utf-8")
+    return SCHEMA_PATH
