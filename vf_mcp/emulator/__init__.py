@@ -15,6 +15,7 @@ from .engine import Pause, Turn, TurnOptions, run_turn
 from .faults import FaultMatch, FaultPlan, FaultRegistry
 from .recording import RecordedRequest, RecordedSessionEvent
 from .runner import Emulator, running_emulator, serve
+from .sessions import SessionBinding
 
 __all__ = [
     "DEFAULT_AGENT_PATH",
@@ -27,6 +28,7 @@ __all__ = [
     "Pause",
     "RecordedRequest",
     "RecordedSessionEvent",
+    "SessionBinding",
     "Turn",
     "TurnOptions",
     "default_agent",

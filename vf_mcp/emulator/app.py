@@ -21,6 +21,7 @@ from .core import AuthError, EmulatorCore
 from .engine import Trace, Turn, TurnOptions, fresh_state, run_turn
 from .faults import FaultPlan
 from .recording import REDACTED, RecordedRequest, RecordedSessionEvent
+from .sessions import SessionBinding, redact_session_keys
 from .sse import TurnStream
 from .wire import response_builder_body, validation_body, verror_body
 
@@ -28,6 +29,8 @@ DEFAULT_EXCLUDE_TYPES = ("block", "debug", "flow")
 UNRESOLVED_ALIAS = "Cannot resolve version alias, please verify that your API key is correct."
 SESSION_EVENT_REPLY = "Event broadcasted, does not guarantee if the session exists"
 STATE_KEYS = ("stack", "storage", "variables")
+INVALID_SESSION_KEY = "Invalid or expired session key"
+MAX_USER_ID_LENGTH = 256  # v4 session start: userID is 1..256 characters
 
 
 class _Reject(Exception):
@@ -95,14 +98,17 @@ def _api(
 
     async def endpoint(request: Request) -> Response:
         body, is_garbage = _parse_body(await request.body())
-        plan = core.faults.take(request.method, request.url.path, streaming=streaming)
+        # Session events carry a v4 session key in the path; it is a credential like the
+        # Authorization value, so neither recordings nor the applied-fault log keep it.
+        path = redact_session_keys(request.url.path, REDACTED)
+        plan = core.faults.take(request.method, path, streaming=streaming)
         headers = {k.lower(): v for k, v in request.headers.items()}
         if "authorization" in headers:
             headers["authorization"] = REDACTED
         core.recorder.add_request(
             RecordedRequest(
                 method=request.method,
-                path=request.url.path,
+                path=path,
                 query=dict(request.query_params),
                 headers=headers,
                 json=body,
@@ -142,6 +148,11 @@ def _version(core: EmulatorCore, agent: AgentDefinition, request: Request) -> No
     version = request.headers.get("versionid") or "development"
     if not core.environment_exists(agent, version):
         raise _Reject(JSONResponse(verror_body(UNRESOLVED_ALIAS), status_code=400))
+
+
+def _environment_exists(core: EmulatorCore, agent: AgentDefinition, environment: str) -> None:
+    if not core.environment_exists(agent, environment):
+        raise _Reject(_builder_error(404, f"Environment {environment} does not exist"))
 
 
 def _object_body(call: _Call) -> dict[str, Any]:
@@ -231,8 +242,7 @@ async def _interact_stream(core: EmulatorCore, call: _Call) -> Response:
     agent = _agent(core, request)
     _project(agent, request)
     environment = request.query_params.get("environment") or "development"
-    if not core.environment_exists(agent, environment):
-        raise _Reject(_builder_error(404, f"Environment {environment} does not exist"))
+    _environment_exists(core, agent, environment)
     body = _object_body(call)
     action = _action(body.get("action"))
     variables = body.get("variables")
@@ -269,14 +279,22 @@ async def _session_event(core: EmulatorCore, call: _Call) -> Response:
     action = body.get("action")
     if not isinstance(action, dict) or not isinstance(action.get("type"), str):
         raise _invalid(action="must be an object with a string `type`")
+    session_id = request.path_params["sessionID"]
+    binding = core.sessions.resolve(session_id)
+    # Two documented variants share this path: a v4 session key gets the newer 201 with no
+    # body, anything else (a voice session id) the older 200 broadcast message.
+    v4_session = binding is not None and binding.project_id == agent.project_id
     core.recorder.add_session_event(
         RecordedSessionEvent(
             project_id=agent.project_id,
-            session_id=request.path_params["sessionID"],
+            session_id=session_id,
             action=action,
             time=time.time(),
+            v4_session=v4_session,
         )
     )
+    if v4_session:
+        return Response(status_code=201)
     return JSONResponse(SESSION_EVENT_REPLY)
 
 
@@ -340,6 +358,117 @@ async def _patch_variables(core: EmulatorCore, call: _Call) -> Response:
     state["variables"].update(call.body)
     core.store.put(agent.project_id, user_id, state)
     return JSONResponse(state)
+
+
+# -- v4 routes: a session key from session start stands for (project, user, environment) ------
+
+
+async def _v4_session_start(core: EmulatorCore, call: _Call) -> Response:
+    request = call.request
+    agent = _agent(core, request)
+    _project(agent, request)
+    environment = request.path_params.get("environmentID")
+    if environment is None:
+        environment = core.traffic_split_environment(agent)
+    _environment_exists(core, agent, environment)
+    body = _object_body(call)
+    user_id = body.get("userID")
+    if not isinstance(user_id, str) or not 1 <= len(user_id) <= MAX_USER_ID_LENGTH:
+        raise _invalid(userID=f"must be a string of 1 to {MAX_USER_ID_LENGTH} characters")
+    key = core.sessions.start(agent.project_id, user_id, environment)
+    return JSONResponse({"sessionKey": key})
+
+
+def _session(core: EmulatorCore, request: Request) -> tuple[AgentDefinition, SessionBinding]:
+    key = request.headers.get("authorization")
+    if not key:
+        raise _Reject(_builder_error(401, "Auth Key Required"))
+    # An API key is no session key: it fails here like any unknown value.
+    binding = core.sessions.resolve(key)
+    if binding is None:
+        raise _Reject(_builder_error(401, INVALID_SESSION_KEY))
+    return core.agent_for_project(binding.project_id), binding
+
+
+@dataclass(frozen=True)
+class _V4Body:
+    action: dict[str, Any]
+    variables: dict[str, Any]
+    completion_events: bool
+    exclude: list[str] | None
+
+
+def _v4_body(call: _Call) -> _V4Body:
+    body = _object_body(call)
+    if "action" not in body:
+        raise _invalid(action="is required")
+    action = _action(body["action"])
+    if action is None:
+        raise _invalid(action="must be an object with a string `type`")
+    variables = body.get("variables")
+    if variables is not None and not isinstance(variables, dict):
+        raise _invalid(variables="must be an object")
+    # `state` is documented only as "any", with no stated effect: accepted and ignored.
+    config = body.get("config")
+    if config is None:
+        config = {}
+    if not isinstance(config, dict):
+        raise _invalid(config="must be an object")
+    completion_events = config.get("completionEvents", False)
+    if not isinstance(completion_events, bool):
+        raise _invalid(**{"config.completionEvents": "must be a boolean"})
+    timezone = config.get("userTimezone")
+    if timezone is not None and not isinstance(timezone, str):
+        raise _invalid(**{"config.userTimezone": "must be a string"})
+    merged = dict(variables or {})
+    if timezone:
+        # Where Voiceflow keeps the user's timezone (socket docs), so flows can read it.
+        merged.setdefault("vf_user_timezone", timezone)
+    return _V4Body(
+        action=action,
+        variables=merged,
+        completion_events=completion_events,
+        exclude=_string_list(config.get("excludeTypes"), "config.excludeTypes"),
+    )
+
+
+def _v4_options(request: Request, binding: SessionBinding, body: _V4Body) -> TurnOptions:
+    return TurnOptions(
+        user_id=binding.user_id,
+        completion_events=body.completion_events,
+        platform=request.headers.get("platform", "api"),
+        variables=body.variables,
+    )
+
+
+async def _v4_interact(core: EmulatorCore, call: _Call) -> Response:
+    agent, binding = _session(core, call.request)
+    body = _v4_body(call)
+    options = _v4_options(call.request, binding, body)
+    project_id, user_id = binding.project_id, binding.user_id
+    traces, state = run_turn(agent, core.store.get(project_id, user_id), body.action, options)
+    core.store.put(project_id, user_id, state)
+    visible = _visibility(body.exclude)
+    return JSONResponse({"traces": [trace for trace in traces if visible(trace)]})
+
+
+async def _v4_interact_stream(core: EmulatorCore, call: _Call) -> Response:
+    agent, binding = _session(core, call.request)
+    body = _v4_body(call)
+    # Unlike v2, completion events come only from the body: `?completion_events` is ignored.
+    options = _v4_options(call.request, binding, body)
+    project_id, user_id = binding.project_id, binding.user_id
+    turn = Turn(agent, core.store.get(project_id, user_id), body.action, options)
+    fault = call.fault
+    return TurnStream(
+        turn,
+        save_state=lambda state: core.store.put(project_id, user_id, state),
+        on_open=core.count_stream,
+        is_visible=_visibility(body.exclude),
+        cut_after=fault.cut_stream_after_events if fault else None,
+        frame_delay_ms=(fault.chunk_delay_ms or 0) if fault else 0,
+        end_data="{}",
+    )
 
 
 # -- control routes (unauthenticated, never faulted or recorded) ------------------------------
@@ -408,6 +537,18 @@ def create_app(core: EmulatorCore) -> Starlette:
         Route(
             "/v2/project/{projectID}/session/{sessionID}/event",
             _api(core, _session_event),
+            methods=["POST"],
+        ),
+        Route(
+            "/v4/project/{projectID}/environment/{environmentID}/session",
+            _api(core, _v4_session_start),
+            methods=["POST"],
+        ),
+        Route("/v4/project/{projectID}/session", _api(core, _v4_session_start), methods=["POST"]),
+        Route("/v4/interact", _api(core, _v4_interact), methods=["POST"]),
+        Route(
+            "/v4/interact/stream",
+            _api(core, _v4_interact_stream, streaming=True),
             methods=["POST"],
         ),
         *_control_routes(core),

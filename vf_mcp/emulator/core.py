@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from .agent import HEX24, AgentDefinition
 from .faults import FaultRegistry
 from .recording import Recorder
+from .sessions import DEFAULT_SESSION_TTL_S, SessionKeys
 from .store import StateStore
 
 
@@ -16,7 +17,12 @@ class AuthError(Exception):
 
 
 class EmulatorCore:
-    def __init__(self, agents: Sequence[AgentDefinition]) -> None:
+    def __init__(
+        self,
+        agents: Sequence[AgentDefinition],
+        *,
+        session_ttl_seconds: float = DEFAULT_SESSION_TTL_S,
+    ) -> None:
         if not agents:
             raise ValueError("the emulator needs at least one agent")
         ids = [agent.project_id for agent in agents]
@@ -26,6 +32,7 @@ class EmulatorCore:
         self.store = StateStore()
         self.faults = FaultRegistry()
         self.recorder = Recorder()
+        self.sessions = SessionKeys(session_ttl_seconds)
         # SSE responses still being written: a client that goes away must bring this back down.
         self.open_streams = 0
         self._streams_changed = threading.Condition()
@@ -53,9 +60,23 @@ class EmulatorCore:
                 return agent
         raise AuthError("Unauthorized")
 
+    def agent_for_project(self, project_id: str) -> AgentDefinition:
+        return next(agent for agent in self.agents if agent.project_id == project_id)
+
     @staticmethod
     def environment_exists(agent: AgentDefinition, environment: str) -> bool:
         return environment in agent.environments or bool(HEX24.match(environment))
+
+    @staticmethod
+    def traffic_split_environment(agent: AgentDefinition) -> str:
+        """Where a v4 session without an environment lands.
+
+        The emulator has no traffic split, so it picks ``development`` (the default of every
+        older route) when the agent has it, else the agent's first environment.
+        """
+        if "development" in agent.environments or not agent.environments:
+            return "development"
+        return agent.environments[0]
 
     def count_stream(self, delta: int) -> None:
         with self._streams_changed:
@@ -71,3 +92,4 @@ class EmulatorCore:
         self.store.clear()
         self.faults.reset()
         self.recorder.clear()
+        self.sessions.clear()

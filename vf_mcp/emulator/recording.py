@@ -14,7 +14,7 @@ REDACTED = "<redacted>"
 @dataclass(frozen=True)
 class RecordedRequest:
     method: str
-    path: str
+    path: str  # v4 session keys in it (session events) are redacted
     query: dict[str, str]
     headers: dict[str, str]  # lower-case names; the Authorization value is redacted
     json: Any  # parsed body, or None when absent / not JSON
@@ -42,6 +42,8 @@ class RecordedSessionEvent:
     action: dict[str, Any]
     time: float
     applied: bool = False  # the emulator has no socket sessions, so events are never applied
+    # True when session_id was a live v4 session key of the project (answered 201, no body).
+    v4_session: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -50,6 +52,7 @@ class RecordedSessionEvent:
             "action": self.action,
             "time": self.time,
             "applied": self.applied,
+            "v4_session": self.v4_session,
         }
 
 

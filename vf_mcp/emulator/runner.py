@@ -20,6 +20,7 @@ from .app import create_app
 from .core import EmulatorCore
 from .faults import FaultRegistry
 from .recording import RecordedRequest, RecordedSessionEvent
+from .sessions import DEFAULT_SESSION_TTL_S, SessionBinding
 
 STARTUP_TIMEOUT_S = 10.0
 SHUTDOWN_TIMEOUT_S = 10.0
@@ -58,9 +59,16 @@ class _NotifyingServer(uvicorn.Server):
 class Emulator:
     """A Voiceflow-compatible runtime serving the given agents (default: the example agent)."""
 
-    def __init__(self, agents: Sequence[AgentSource] | None = None) -> None:
+    def __init__(
+        self,
+        agents: Sequence[AgentSource] | None = None,
+        *,
+        session_ttl_seconds: float = DEFAULT_SESSION_TTL_S,
+    ) -> None:
         loaded = [a if isinstance(a, AgentDefinition) else load_agent(a) for a in agents or ()]
-        self._core = EmulatorCore(loaded or [default_agent()])
+        self._core = EmulatorCore(
+            loaded or [default_agent()], session_ttl_seconds=session_ttl_seconds
+        )
         self.app = create_app(self._core)
         self._server: _NotifyingServer | None = None
         self._thread: threading.Thread | None = None
@@ -103,12 +111,25 @@ class Emulator:
     def port(self) -> int:
         return int(self.url.rsplit(":", 1)[1])
 
+    @property
+    def session_ttl_seconds(self) -> float:
+        """How long a v4 session key stays valid after session start."""
+        return self._core.sessions.ttl_seconds
+
+    def session_for_key(self, session_key: str) -> SessionBinding | None:
+        """What a live v4 session key is bound to (project, user, environment); else None."""
+        return self._core.sessions.resolve(session_key)
+
+    def expire_session_keys(self) -> int:
+        """Expire every live v4 session key now (tests need no sleeps); returns how many."""
+        return self._core.sessions.expire_all()
+
     def state(self, user_id: str, project_id: str | None = None) -> dict[str, Any] | None:
         """The stored state of a user (of the first agent unless ``project_id`` is given)."""
         return self._core.store.get(project_id or self.agents[0].project_id, user_id)
 
     def reset(self) -> None:
-        """Forget all conversation state, faults and recordings."""
+        """Forget all conversation state, v4 session keys, faults and recordings."""
         self._core.reset()
 
     def start(self, port: int = 0, host: str = "127.0.0.1") -> Self:
@@ -184,22 +205,33 @@ class Emulator:
 
 @contextmanager
 def running_emulator(
-    agents: Sequence[AgentSource] | None = None, *, port: int = 0, host: str = "127.0.0.1"
+    agents: Sequence[AgentSource] | None = None,
+    *,
+    port: int = 0,
+    host: str = "127.0.0.1",
+    session_ttl_seconds: float = DEFAULT_SESSION_TTL_S,
 ) -> Iterator[Emulator]:
     """Serve ``agents`` on ``host:port`` (0 = any free port) for the duration of the block."""
-    emulator = Emulator(agents).start(port=port, host=host)
+    emulator = Emulator(agents, session_ttl_seconds=session_ttl_seconds)
+    emulator.start(port=port, host=host)
     try:
         yield emulator
     finally:
         emulator.stop()
 
 
-def serve(port: int = 0, agent_paths: Sequence[str | Path] = (), host: str = "127.0.0.1") -> None:
+def serve(
+    port: int = 0,
+    agent_paths: Sequence[str | Path] = (),
+    host: str = "127.0.0.1",
+    *,
+    session_ttl_seconds: float = DEFAULT_SESSION_TTL_S,
+) -> None:
     """Serve in the foreground until SIGINT or SIGTERM.
 
     The first stdout line announces the address, so a parent process can read the chosen port.
     """
-    emulator = Emulator(list(agent_paths) or None)
+    emulator = Emulator(list(agent_paths) or None, session_ttl_seconds=session_ttl_seconds)
     stop = threading.Event()
     previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():

@@ -20,6 +20,8 @@ class TurnStream(Response):
     ``end`` event and without finishing the chunked body, like a dropped connection. The turn
     is still run to the end and its state saved, as the real runtime finishes a turn whose
     client went away.
+
+    ``end_data`` is the final ``end`` frame's data line: v2 sends none, v4 sends ``{}``.
     """
 
     def __init__(
@@ -32,6 +34,7 @@ class TurnStream(Response):
         include_state: bool = False,
         cut_after: int | None = None,
         frame_delay_ms: int = 0,
+        end_data: str | None = None,
     ) -> None:
         self.status_code = 200
         self.media_type = None
@@ -46,6 +49,7 @@ class TurnStream(Response):
         self._frame_delay = frame_delay_ms / 1000
         self._saved = False
         self._on_open = on_open
+        self._end_data = end_data
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
@@ -83,7 +87,7 @@ class TurnStream(Response):
             event_id += 1
             yield sse_frame("state", event_id, dumps_raw_controls(self._turn.state)), False
         event_id += 1
-        yield sse_frame("end", event_id), True
+        yield sse_frame("end", event_id, self._end_data), True
 
     def _finish_turn(self) -> None:
         if self._saved:
