@@ -9,7 +9,9 @@ from vf_mcp.errors import ConfigurationError
 
 def test_defaults_need_nothing_but_give_no_key() -> None:
     settings = Settings.from_env({})
-    assert settings.environment == "development"
+    assert settings.environment is None
+    assert settings.default_environment == "development"
+    assert settings.v4_environment is None  # v4: the project's traffic split picks
     assert settings.runtime_url == DEFAULT_RUNTIME_URL
     assert settings.log_level == "WARNING"
     assert settings.api_key is None

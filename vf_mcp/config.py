@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -19,6 +20,7 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 ENV_API_KEY = "VOICEFLOW_API_KEY"
 ENV_PROJECT_ID = "VOICEFLOW_PROJECT_ID"
 ENV_ENVIRONMENT = "VOICEFLOW_ENVIRONMENT"
+ENV_API_VERSION = "VOICEFLOW_API_VERSION"
 ENV_RUNTIME_URL = "VOICEFLOW_RUNTIME_URL"
 ENV_TIMEOUT = "VOICEFLOW_TIMEOUT"
 ENV_CONNECT_TIMEOUT = "VOICEFLOW_CONNECT_TIMEOUT"
@@ -38,6 +40,7 @@ ENV_OAUTH_CLIENT_ID = "VF_MCP_OAUTH_CLIENT_ID"
 ENV_OAUTH_CLIENT_SECRET = "VF_MCP_OAUTH_CLIENT_SECRET"
 ENV_OAUTH_SCOPES = "VF_MCP_OAUTH_SCOPES"
 ENV_PUBLIC_URL = "VF_MCP_PUBLIC_URL"
+ENV_TESTS_DIR = "VF_MCP_TESTS_DIR"
 
 
 class Settings(BaseModel):
@@ -50,7 +53,9 @@ class Settings(BaseModel):
 
     api_key: SecretStr | None = None
     project_id: str | None = None
-    environment: str = DEFAULT_ENVIRONMENT
+    environment: str | None = None
+    """The configured environment; None means `development` on legacy, the traffic split on v4."""
+    api_version: Literal["legacy", "v4"] = "legacy"
     runtime_url: str = DEFAULT_RUNTIME_URL
     timeout: float = Field(default=30.0, gt=0, le=600)
     connect_timeout: float = Field(default=10.0, gt=0, le=120)
@@ -70,6 +75,18 @@ class Settings(BaseModel):
     oauth_client_secret: SecretStr | None = None
     oauth_scopes: frozenset[str] = frozenset()
     public_url: str | None = None
+    tests_dir: Path | None = None
+    """Where run_conversation finds suite files given by name."""
+
+    @property
+    def default_environment(self) -> str:
+        """The environment legacy calls use when a call names none."""
+        return self.environment or DEFAULT_ENVIRONMENT
+
+    @property
+    def v4_environment(self) -> str | None:
+        """The environment a v4 session starts in: the configured one, or None (traffic split)."""
+        return self.environment
 
     @property
     def oauth(self) -> bool:
@@ -135,11 +152,8 @@ class Settings(BaseModel):
 
     @field_validator("environment")
     @classmethod
-    def _environment(cls, env: str) -> str:
-        env = env.strip()
-        if not env:
-            return DEFAULT_ENVIRONMENT
-        return env
+    def _environment(cls, env: str | None) -> str | None:
+        return (env or "").strip() or None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -153,8 +167,10 @@ class Settings(BaseModel):
             raw["api_key"] = value
         if value := env.get(ENV_PROJECT_ID, "").strip():
             raw["project_id"] = value
-        if value := env.get(ENV_ENVIRONMENT):
+        if value := env.get(ENV_ENVIRONMENT, "").strip():
             raw["environment"] = value
+        if value := env.get(ENV_API_VERSION, "").strip():
+            raw["api_version"] = value.lower()
         if value := env.get(ENV_RUNTIME_URL):
             raw["runtime_url"] = value
         for name, field in (
@@ -196,6 +212,7 @@ class Settings(BaseModel):
             (ENV_OAUTH_CLIENT_ID, "oauth_client_id"),
             (ENV_OAUTH_CLIENT_SECRET, "oauth_client_secret"),
             (ENV_PUBLIC_URL, "public_url"),
+            (ENV_TESTS_DIR, "tests_dir"),
         ):
             if value := env.get(name, "").strip():
                 raw[field] = value
@@ -238,6 +255,7 @@ _ENV_NAMES = {
     "api_key": ENV_API_KEY,
     "project_id": ENV_PROJECT_ID,
     "environment": ENV_ENVIRONMENT,
+    "api_version": ENV_API_VERSION,
     "runtime_url": ENV_RUNTIME_URL,
     "timeout": ENV_TIMEOUT,
     "connect_timeout": ENV_CONNECT_TIMEOUT,
@@ -257,4 +275,5 @@ _ENV_NAMES = {
     "oauth_client_secret": ENV_OAUTH_CLIENT_SECRET,
     "oauth_scopes": ENV_OAUTH_SCOPES,
     "public_url": ENV_PUBLIC_URL,
+    "tests_dir": ENV_TESTS_DIR,
 }

@@ -356,6 +356,7 @@ class ConversationService:
         upstream = scoped(user_id, namespace)
         await self.client.delete_state(upstream, environment=check_environment(environment))
         await self.store.forget(upstream)
+        await self.store.delete_session_keys(upstream)
         return DeleteResult(user_id=user_id)
 
     async def update_variables(

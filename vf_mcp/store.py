@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from vf_mcp.config import ENV_STORE_URL
 from vf_mcp.errors import ConfigurationError, StoreError
 from vf_mcp.summary import Choice
+from vf_mcp.voiceflow.sessions import InMemorySessionKeys, slot_prefix
 
 
 class ConversationMemory(BaseModel):
@@ -37,11 +38,21 @@ class ConversationStore(Protocol):
 
     async def aclose(self) -> None: ...
 
+    # v4 session keys (credentials): kept beside the conversation, under their own keys.
+    async def get_session_key(self, slot: str) -> str | None: ...
 
-class InMemoryStore:
+    async def set_session_key(self, slot: str, key: str) -> None: ...
+
+    async def delete_session_keys(self, user_id: str) -> None: ...
+
+    async def find_session_key(self, user_id: str) -> str | None: ...
+
+
+class InMemoryStore(InMemorySessionKeys):
     """A bounded, expiring dict: the least recently used conversations go first."""
 
     def __init__(self, *, max_conversations: int = 10_000, ttl_seconds: float = 86_400) -> None:
+        super().__init__()
         self._items: OrderedDict[str, ConversationMemory] = OrderedDict()
         self._max = max_conversations
         self._ttl = ttl_seconds
@@ -68,6 +79,9 @@ class InMemoryStore:
     async def aclose(self) -> None:
         self._items.clear()
 
+    def __repr__(self) -> str:
+        return f"InMemoryStore({len(self._items)} conversation(s))"
+
 
 class RedisStore:
     """The same memory in Redis, so several workers (and restarts) share conversations.
@@ -83,6 +97,7 @@ class RedisStore:
         self._redis = Redis.from_url(url)
         self._ttl = max(1, int(ttl_seconds))
         self._prefix = prefix
+        self._session_prefix = prefix.replace("conversation", "session-key")
 
     async def load(self, key: str) -> ConversationMemory | None:
         async with self._errors("read"):
@@ -96,6 +111,30 @@ class RedisStore:
     async def forget(self, key: str) -> None:
         async with self._errors("delete"):
             await self._redis.delete(self._prefix + key)
+
+    async def get_session_key(self, slot: str) -> str | None:
+        async with self._errors("read"):
+            key = await self._redis.get(self._session_prefix + slot)
+        return None if key is None else key.decode()
+
+    async def set_session_key(self, slot: str, key: str) -> None:
+        async with self._errors("save"):
+            await self._redis.set(self._session_prefix + slot, key, ex=self._ttl)
+
+    async def delete_session_keys(self, user_id: str) -> None:
+        async with self._errors("delete"):
+            pattern = self._session_prefix + _glob_escape(slot_prefix(user_id)) + "*"
+            async for name in self._redis.scan_iter(match=pattern):
+                await self._redis.delete(name)
+
+    async def find_session_key(self, user_id: str) -> str | None:
+        async with self._errors("read"):
+            pattern = self._session_prefix + _glob_escape(slot_prefix(user_id)) + "*"
+            async for name in self._redis.scan_iter(match=pattern):
+                key = await self._redis.get(name)
+                if key is not None:
+                    return key.decode()
+        return None
 
     @asynccontextmanager
     async def _errors(self, what: str) -> AsyncIterator[None]:
@@ -112,6 +151,10 @@ class RedisStore:
 
     async def aclose(self) -> None:
         await self._redis.aclose()
+
+
+def _glob_escape(text: str) -> str:
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
 
 
 def open_store(url: str | None, *, ttl_seconds: float) -> InMemoryStore | RedisStore:

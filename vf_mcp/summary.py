@@ -44,6 +44,11 @@ RUNTIME_VARIABLES = frozenset(
      "user_id", "platform", "locale", "session_id", "vf_memory", "vf_user_timezone"}
 )  # fmt: skip
 
+CREDITS_EXHAUSTED = (
+    "The agent's Voiceflow workspace is out of AI credits (credit_limit_reached), so the agent "
+    "could not answer; add credits or upgrade the plan in Voiceflow, then send the turn again"
+)
+
 # Traces that carry no content for the reader; counted, never rendered.
 _QUIET_TYPES = frozenset({"path", "flow", "block", "goto", "log", "tool-call", "reasoning"})
 _SSML_TAG = re.compile(r"<[^<>]+>")
@@ -252,7 +257,9 @@ def summarize_turn(
             no_reply = trace.payload.timeout
         elif isinstance(trace, DebugTrace):
             message = trace.payload.message
-            if trace.payload.level in ("error", "fatal") or "credit_limit_reached" in message:
+            if "credit_limit_reached" in message:
+                error = error or CREDITS_EXHAUSTED
+            elif trace.payload.level in ("error", "fatal"):
                 error = error or (message or "the runtime reported an error")
             else:
                 unknown[trace.type] += 1

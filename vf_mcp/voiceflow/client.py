@@ -7,6 +7,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -23,6 +24,7 @@ from vf_mcp.errors import (
     BadRequestError,
     ConfigurationError,
     ConnectError,
+    InvalidInputError,
     NotFoundError,
     RateLimitError,
     ResponseError,
@@ -34,11 +36,13 @@ from vf_mcp.errors import (
 )
 from vf_mcp.voiceflow.actions import BaseAction
 from vf_mcp.voiceflow.retry import IDEMPOTENT_METHODS, RetryPolicy, explain
+from vf_mcp.voiceflow.sessions import InMemorySessionKeys, SessionKeyStore, session_slot
 from vf_mcp.voiceflow.state import InteractConfig, State
 from vf_mcp.voiceflow.traces import BaseTrace, Trace, parse_trace, parse_traces
 
 Modality = Literal["voice", "chat", "api"]
 _log = logging.getLogger(__name__)
+_DRAIN_SECONDS = 1.0
 
 
 class InteractResult(BaseModel):
@@ -94,6 +98,7 @@ class VoiceflowClient:
         http: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         retry: RetryPolicy | None = None,
+        session_keys: SessionKeyStore | None = None,
     ) -> None:
         self._settings = settings
         self._api_key = settings.require_api_key()
@@ -101,6 +106,7 @@ class VoiceflowClient:
         self._retry = retry or RetryPolicy(
             max_retries=settings.max_retries, deadline=settings.retry_deadline
         )
+        self._session_keys = session_keys or InMemorySessionKeys()
         self._owns_http = http is None
         self._http = http or httpx.AsyncClient(
             timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout),
@@ -121,7 +127,13 @@ class VoiceflowClient:
 
     @property
     def environment(self) -> str:
-        return self._settings.environment
+        """The environment legacy calls use unless a call names one."""
+        return self._settings.default_environment
+
+    @property
+    def api_version(self) -> str:
+        """`legacy` (the state/v2 endpoints) or `v4` (session keys); state calls are shared."""
+        return self._settings.api_version
 
     async def __aenter__(self) -> VoiceflowClient:
         return self
@@ -149,7 +161,11 @@ class VoiceflowClient:
 
         `variables` are merged into the stored state before the turn. With `verbose` (the default)
         the state after the turn comes back in the same request, so no extra GET is needed.
+        On the v4 generation (`VOICEFLOW_API_VERSION=v4`) it is `POST /v4/interact` in the user's
+        session instead, and the state is not returned (`state` is None).
         """
+        if self.api_version == "v4":
+            return await self._v4_interact(user_id, action, variables, config, environment)
         body: dict[str, Any] = {"action": action.to_wire()}
         if config is not None:
             body["config"] = config.to_wire()
@@ -194,7 +210,15 @@ class VoiceflowClient:
         `contextlib.aclosing(...)`: closing the generator early closes the upstream request at once.
         A stream that ends without the runtime's closing `end` event raises
         `StreamInterruptedError`: a partial answer is never passed off as a whole one.
+        On v4 it is `POST /v4/interact/stream` in the user's session (`completionEvents` in the
+        body's config); a `state` event is yielded only if the runtime sends one.
         """
+        if self.api_version == "v4":
+            v4 = self._v4_stream(user_id, action, variables, environment, completion_events)
+            async with aclosing(v4) as events:
+                async for event in events:
+                    yield event
+            return
         project = self._project_id(project_id, "the streaming interact endpoint")
         path = f"/v2/project/{_segment(project)}/user/{_segment(user_id)}/interact/stream"
         params: dict[str, str] = {"environment": environment or self.environment}
@@ -222,10 +246,18 @@ class VoiceflowClient:
             params=params,
             headers=self._headers(accept="text/event-stream"),
         )
+        # Closing this generator must close the inner one (and its response) at once.
+        async with aclosing(self._read_stream(response, path)) as events:
+            async for event in events:
+                yield event
+
+    async def _read_stream(self, response: httpx.Response, path: str) -> AsyncIterator[StreamEvent]:
+        """The events of an SSE turn until the runtime's `end` event; closes the response."""
+        events = EventSource(response).aiter_sse()
         try:
             ended = False
             try:
-                async for sse in EventSource(response).aiter_sse():
+                async for sse in events:
                     if len(sse.data) > self.max_response_bytes:
                         raise ResponseError(
                             f"An event in the stream of POST {path} is larger than "
@@ -241,6 +273,12 @@ class VoiceflowClient:
                         ended = True
                         break
                     # Other event names (keep-alives, future additions) carry nothing for us.
+                if ended:
+                    # Read the last bytes of the body so the connection goes back to the pool
+                    # and the parser finishes, instead of both being torn down half-read.
+                    with anyio.move_on_after(_DRAIN_SECONDS):
+                        async for _ in events:
+                            pass
             except SSEError as exc:
                 raise self._malformed("POST", path, exc) from None
             except (ValueError, ValidationError) as exc:
@@ -252,7 +290,111 @@ class VoiceflowClient:
             if not ended:
                 raise _interrupted(path, "the runtime closed it")
         finally:
+            await events.aclose()
             await response.aclose()
+
+    # -- v4 sessions -------------------------------------------------------------------------------
+
+    async def _v4_session_key(
+        self, user_id: str, environment: str | None, *, renew: bool = False
+    ) -> str:
+        """The user's v4 session key: the stored one, or a new session started with the API key.
+
+        `POST /v4/project/{projectID}[/environment/{environmentID}]/session`; with no environment
+        configured or given, the project's traffic split picks one.
+        """
+        environment = environment or self._settings.v4_environment
+        slot = session_slot(user_id, environment)
+        if not renew and (key := await self._session_keys.get_session_key(slot)) is not None:
+            return key
+        project = _segment(self._project_id(None, "starting a v4 session"))
+        path = f"/v4/project/{project}/session"
+        if environment:
+            path = f"/v4/project/{project}/environment/{_segment(environment)}/session"
+        _, body = await self._call(
+            "POST", path, json_body={"userID": user_id}, headers=self._headers()
+        )
+        try:
+            key = _loads(body.decode("utf-8", errors="replace")).get("sessionKey")
+        except (ValueError, AttributeError):
+            key = None
+        if not isinstance(key, str) or not key:
+            raise self._malformed("POST", path, "no sessionKey in the answer")
+        await self._session_keys.set_session_key(slot, key)
+        return key
+
+    async def _v4_send(
+        self,
+        path: str,
+        user_id: str,
+        body: dict[str, Any],
+        environment: str | None,
+        *,
+        accept: str = "application/json",
+    ) -> httpx.Response:
+        """Send in the user's session; a key the runtime refuses is renewed once, transparently."""
+        for renew in (False, True):
+            key = await self._v4_session_key(user_id, environment, renew=renew)
+            headers = {"Authorization": key, "Accept": accept}
+            try:
+                return await self._send("POST", path, json_body=body, params=None, headers=headers)
+            except AuthenticationError as exc:
+                await self._session_keys.delete_session_keys(user_id)
+                if renew:
+                    exc.add_detail(
+                        "A new session was started and its key was refused too, so the API key "
+                        "or project is at fault, not an expired session"
+                    )
+                    raise
+                _log.info("a v4 session key was refused; starting a new session")
+        raise AssertionError("unreachable")
+
+    async def _v4_interact(
+        self,
+        user_id: str,
+        action: BaseAction,
+        variables: Mapping[str, Any] | None,
+        config: InteractConfig | None,
+        environment: str | None,
+    ) -> InteractResult:
+        body: dict[str, Any] = {"action": action.to_wire()}
+        if variables:
+            body["variables"] = dict(variables)
+        if config is not None:
+            body["config"] = config.to_wire()
+        path = "/v4/interact"
+        response = await self._v4_send(path, user_id, body, environment)
+        try:
+            raw = await self._read_body(response, "POST", path)
+        finally:
+            await response.aclose()
+        try:
+            data = _loads(raw.decode("utf-8", errors="replace"))
+        except ValueError as exc:
+            raise self._malformed("POST", path, exc) from None
+        if not isinstance(data, dict) or not isinstance(data.get("traces"), list):
+            raise self._malformed("POST", path, "expected an object with a `traces` list")
+        return InteractResult(traces=parse_traces(data["traces"]))
+
+    async def _v4_stream(
+        self,
+        user_id: str,
+        action: BaseAction,
+        variables: Mapping[str, Any] | None,
+        environment: str | None,
+        completion_events: bool,
+    ) -> AsyncIterator[StreamEvent]:
+        body: dict[str, Any] = {"action": action.to_wire()}
+        if variables:
+            body["variables"] = dict(variables)
+        if completion_events:
+            body["config"] = {"completionEvents": True}
+        path = "/v4/interact/stream"
+        response = await self._v4_send(path, user_id, body, environment, accept="text/event-stream")
+        # Closing this generator must close the inner one (and its response) at once.
+        async with aclosing(self._read_stream(response, path)) as events:
+            async for event in events:
+                yield event
 
     # -- state -------------------------------------------------------------------------------------
 
@@ -303,8 +445,26 @@ class VoiceflowClient:
         answer does not guarantee that the session exists.
         """
         project = self._project_id(project_id, "the session event endpoint")
-        path = f"/v2/project/{_segment(project)}/session/{_segment(session_id)}/event"
-        response, body = await self._request("POST", path, json_body={"action": action.to_wire()})
+        target = session_id
+        shown = None
+        if self.api_version == "v4":
+            # v4 targets the session by its key (answered 201); `session_id` is our user id.
+            found = await self._session_keys.find_session_key(session_id)
+            if found is None:
+                raise InvalidInputError(
+                    f"No v4 session is open for {session_id!r}: start one with a turn first "
+                    "(interact), then send the event"
+                )
+            target = found
+            shown = f"/v2/project/{_segment(project)}/session/<session key of {session_id}>/event"
+        path = f"/v2/project/{_segment(project)}/session/{_segment(target)}/event"
+        response, body = await self._call(
+            "POST",
+            path,
+            json_body={"action": action.to_wire()},
+            headers=self._headers(),
+            shown_path=shown,
+        )
         return EventResult(status_code=response.status_code, message=_body_text(body))
 
     # -- plumbing ----------------------------------------------------------------------------------
@@ -337,11 +497,23 @@ class VoiceflowClient:
     ) -> tuple[httpx.Response, bytes]:
         """One call whose whole (size-capped) body is read: the response and its bytes."""
         headers = self._headers(environment=environment or self.environment)
+        return await self._call(method, path, json_body=json_body, params=params, headers=headers)
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str],
+        shown_path: str | None = None,
+    ) -> tuple[httpx.Response, bytes]:
         response = await self._send(
-            method, path, json_body=json_body, params=params, headers=headers
+            method, path, json_body=json_body, params=params, headers=headers, shown_path=shown_path
         )
         try:
-            return response, await self._read_body(response, method, path)
+            return response, await self._read_body(response, method, shown_path or path)
         finally:
             await response.aclose()
 
@@ -371,6 +543,7 @@ class VoiceflowClient:
         json_body: Any,
         params: Mapping[str, str] | None,
         headers: Mapping[str, str],
+        shown_path: str | None = None,
     ) -> httpx.Response:
         """Send one call, retrying it only where the retry policy says it is safe.
 
@@ -382,6 +555,8 @@ class VoiceflowClient:
         request = self._http.build_request(
             method, self._base_url + path, json=json_body, params=params, headers=headers
         )
+        # A path may hold a credential (a v4 session key): messages and logs show `shown_path`.
+        path = shown_path or path
         started = time.monotonic()
         retries = 0
         while True:
