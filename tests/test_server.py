@@ -16,7 +16,16 @@ from vf_mcp.voiceflow.traces import DOCUMENTED_TRACE_TYPES
 
 pytestmark = pytest.mark.anyio
 
-TOOLS = {"interact", "get_state", "replace_state", "delete_state", "update_variables", "emit_event"}
+TOOLS = {
+    "interact",
+    "get_state",
+    "replace_state",
+    "delete_state",
+    "update_variables",
+    "emit_event",
+    "run_conversation",
+    "transcript",
+}
 
 
 def text_of(result: CallToolResult) -> str:
@@ -45,7 +54,9 @@ async def test_tools_are_listed_with_schemas_and_truthful_annotations(settings: 
     assert set(tools) == TOOLS
     for tool in tools.values():
         assert tool.description and tool.output_schema
-        assert tool.annotations is not None and tool.annotations.open_world_hint is True
+        assert tool.annotations is not None
+        # Only the transcript stays inside the server; every other tool reaches the runtime.
+        assert tool.annotations.open_world_hint is (tool.name != "transcript")
     assert tools["get_state"].annotations.read_only_hint is True
     assert tools["replace_state"].annotations.destructive_hint is True
     assert tools["delete_state"].annotations.destructive_hint is True

@@ -52,6 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--no-stream", action="store_true", help="use the plain interact endpoint, not SSE"
     )
+    commands.add_parser(
+        "eval",
+        add_help=False,
+        help="run conversation test suites against the agent (vf-mcp eval --help)",
+    )
     emulator = commands.add_parser(
         "emulator", help="run the Voiceflow-compatible runtime emulator on loopback"
     )
@@ -68,7 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["eval"]:
+        # The evaluation CLI owns its options; hand it everything after the command name.
+        from vf_mcp.evaluation.cli import main as eval_main
+
+        return eval_main(arguments[1:])
+    args = build_parser().parse_args(arguments)
     try:
         if args.command == "demo":
             from vf_mcp.demo import run_demo

@@ -6,7 +6,6 @@ import hashlib
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from mcp.server import MCPServer
@@ -17,6 +16,7 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from vf_mcp import __version__
+from vf_mcp.app_context import AppContext
 from vf_mcp.config import ENV_TOOLS, Settings
 from vf_mcp.conversation import (
     ENVIRONMENT_PATTERN,
@@ -26,8 +26,12 @@ from vf_mcp.conversation import (
     DeleteResult,
     SessionEventResult,
     StateResult,
+    scoped,
 )
 from vf_mcp.errors import ConfigurationError, InvalidInputError, VoiceflowError
+from vf_mcp.evaluation import judge_from_env
+from vf_mcp.evaluation.live import user_action
+from vf_mcp.evaluation_tools import books_for, register_evaluation
 from vf_mcp.oauth import oauth_parts
 from vf_mcp.store import ConversationStore, open_store
 from vf_mcp.summary import TurnResult, Verbosity, render_turn
@@ -73,11 +77,6 @@ _T = TypeVar("_T")
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
-@dataclass
-class AppContext:
-    service: ConversationService
-
-
 def build_server(
     settings: Settings,
     *,
@@ -90,17 +89,20 @@ def build_server(
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppContext]) -> AsyncIterator[AppContext]:
         owned = client is None
-        vf = client or VoiceflowClient(settings)
         memory = store or open_store(
             settings.store_url.get_secret_value() if settings.store_url else None,
             ttl_seconds=settings.store_ttl,
         )
+        vf = client or VoiceflowClient(settings, session_keys=memory)
         service = ConversationService(vf, memory, settings)
         if heartbeat_seconds is not None:
             service.heartbeat_seconds = heartbeat_seconds
+        judge = judge_from_env()
         try:
-            yield AppContext(service=service)
+            yield AppContext(service=service, judge=judge, ttl_seconds=settings.store_ttl)
         finally:
+            if judge is not None:
+                await judge.aclose()
             if owned:
                 await vf.aclose()
             if store is None:
@@ -135,13 +137,13 @@ def build_server(
 
     registered: list[str] = []
 
-    def tool(annotations: ToolAnnotations) -> Callable[[_F], _F]:
+    def tool(annotations: ToolAnnotations, name: str | None = None) -> Callable[[_F], _F]:
         """Register a tool whose description is its docstring without the source indentation."""
 
         def register(fn: _F) -> _F:
-            registered.append(fn.__name__)
+            registered.append(name or fn.__name__)
             description = inspect.cleandoc(fn.__doc__ or "")
-            return mcp.tool(description=description, annotations=annotations)(fn)
+            return mcp.tool(name=name, description=description, annotations=annotations)(fn)
 
         return register
 
@@ -237,6 +239,7 @@ def build_server(
                 structured_content=failed.model_dump(mode="json"),
                 is_error=True,
             )
+        await _record(ctx, turn, namespace_of(ctx), message, choice, launch, action, variables)
         return _result(render_turn(turn, verbosity), turn)
 
     @tool(
@@ -307,6 +310,7 @@ def build_server(
                 user_id, environment=environment, namespace=namespace_of(ctx)
             )
         )
+        books_for(ctx.request_context.lifespan_context, namespace_of(ctx)).forget(user_id)
         return _result(f"Deleted the conversation state of {user_id}.", result)
 
     @tool(
@@ -378,11 +382,38 @@ def build_server(
             result,
         )
 
+    register_evaluation(mcp, tool, namespace_of, settings.tests_dir)
     _restrict_tools(mcp, settings, frozenset(registered))
     return mcp
 
 
-READ_ONLY_TOOLS = frozenset({"get_state"})
+READ_ONLY_TOOLS = frozenset({"get_state", "transcript"})
+
+
+async def _record(
+    ctx: Context[AppContext],
+    turn: TurnResult,
+    namespace: str | None,
+    message: str | None,
+    choice: str | int | None,
+    launch: bool,
+    action: dict[str, Any] | None,
+    variables: dict[str, Any] | None,
+) -> None:
+    """Add the turn to the caller's transcript of this conversation."""
+    context = ctx.request_context.lifespan_context
+    memory = await context.service.store.load(scoped(turn.user_id, namespace))
+    book = books_for(context, namespace)
+    if launch:
+        # A launch starts the conversation over, so it starts a new transcript too.
+        book.forget(turn.user_id)
+    book.record_turn(
+        turn,
+        user_action(
+            message=message, choice=choice, launch=launch, action=action, variables=variables
+        ),
+        variables_after=memory.variables if memory else None,
+    )
 
 
 def _restrict_tools(

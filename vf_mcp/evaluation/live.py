@@ -7,6 +7,7 @@ least-recently-used map keeps memory flat however many conversations a server se
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from contextlib import suppress
@@ -54,10 +55,27 @@ def user_action(
 class TranscriptBook:
     """The transcripts of live conversations, by user id."""
 
-    def __init__(self, *, max_conversations: int = 1000, max_turns: int = 500) -> None:
+    def __init__(
+        self,
+        *,
+        max_conversations: int = 1000,
+        max_turns: int = 500,
+        ttl_seconds: float = 86_400,
+    ) -> None:
         self._items: OrderedDict[str, Transcript] = OrderedDict()
+        self._touched: dict[str, float] = {}
         self._max = max_conversations
         self._max_turns = max_turns
+        self._ttl = ttl_seconds
+
+    def _expire(self) -> None:
+        # Oldest first: stop at the first conversation still within its TTL.
+        now = time.monotonic()
+        while self._items:
+            oldest = next(iter(self._items))
+            if now - self._touched.get(oldest, now) <= self._ttl:
+                break
+            self.forget(oldest)
 
     def record_turn(
         self,
@@ -67,6 +85,7 @@ class TranscriptBook:
         variables_after: Mapping[str, Any] | None = None,
         environment: str | None = None,
     ) -> Transcript:
+        self._expire()
         transcript = self._items.get(turn.user_id)
         if transcript is None:
             transcript = Transcript(
@@ -101,12 +120,15 @@ class TranscriptBook:
         transcript.duration_ms = round(sum(t.latency_ms for t in transcript.turns), 1)
         self._items[turn.user_id] = transcript
         self._items.move_to_end(turn.user_id)
+        self._touched[turn.user_id] = time.monotonic()
         while len(self._items) > self._max:
-            self._items.popitem(last=False)
+            self.forget(next(iter(self._items)))
         return transcript
 
     def get(self, user_id: str) -> Transcript | None:
+        self._expire()
         return self._items.get(user_id)
 
     def forget(self, user_id: str) -> None:
         self._items.pop(user_id, None)
+        self._touched.pop(user_id, None)
