@@ -50,3 +50,5 @@ def test_redact_finds_key_shapes_only() -> None:
     assert redact("VF.WS.abc.def") == "VF.DM.***"
     assert redact("no secrets, VF. here") == "no secrets, VF. here"
     assert contains_key(CANARY_KEY) and not contains_key("VF.DM")
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1MSJ9.c2lnbmF0dXJlLXBhcnQ"
+    assert redact(f"key={jwt} end") == "key=<session key> end"

@@ -41,6 +41,7 @@ ENV_OAUTH_CLIENT_SECRET = "VF_MCP_OAUTH_CLIENT_SECRET"
 ENV_OAUTH_SCOPES = "VF_MCP_OAUTH_SCOPES"
 ENV_PUBLIC_URL = "VF_MCP_PUBLIC_URL"
 ENV_TESTS_DIR = "VF_MCP_TESTS_DIR"
+ENV_STREAM = "VF_MCP_STREAM"
 
 
 class Settings(BaseModel):
@@ -76,6 +77,8 @@ class Settings(BaseModel):
     oauth_scopes: frozenset[str] = frozenset()
     public_url: str | None = None
     tests_dir: Path | None = None
+    stream: bool | None = None
+    """Stream turns over SSE; None (the default) streams whenever a project id is configured."""
     """Where run_conversation finds suite files given by name."""
 
     @property
@@ -204,6 +207,8 @@ class Settings(BaseModel):
             raw["tools"] = _names(value)
         if value := env.get(ENV_READ_ONLY, "").strip():
             raw["read_only"] = value.lower() in ("1", "true", "yes", "on")
+        if value := env.get(ENV_STREAM, "").strip():
+            raw["stream"] = value.lower() in ("1", "true", "yes", "on")
         if value := env.get(ENV_STORE_URL, "").strip():
             raw["store_url"] = value
         for name, field in (
@@ -276,4 +281,5 @@ _ENV_NAMES = {
     "oauth_scopes": ENV_OAUTH_SCOPES,
     "public_url": ENV_PUBLIC_URL,
     "tests_dir": ENV_TESTS_DIR,
+    "stream": ENV_STREAM,
 }

@@ -163,7 +163,10 @@ class ConversationService:
 
     @property
     def streams(self) -> bool:
-        """Turns go over SSE when a project id is configured (the stream endpoint needs it)."""
+        """Turns go over SSE when a project id is configured (the stream endpoint needs it),
+        unless VF_MCP_STREAM turns streaming off."""
+        if self.settings.stream is not None:
+            return self.settings.stream and bool(self.settings.project_id)
         return bool(self.settings.project_id)
 
     @staticmethod

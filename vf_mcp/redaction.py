@@ -12,13 +12,18 @@ import re
 # too, since they are credentials just the same. The secret part may contain `-` and `_`.
 _KEY_PATTERN = re.compile(r"VF\.(?:DM|WS)\.[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*")
 MASK = "VF.DM.***"
+# v4 session keys are opaque; the socket docs call them JWTs, so JWT-shaped strings are masked too.
+_JWT_PATTERN = re.compile(r"eyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}")
+JWT_MASK = "<session key>"
 
 
 def redact(text: str) -> str:
-    """Return `text` with anything shaped like a Voiceflow API key replaced by a mask."""
-    if "VF." not in text:
-        return text
-    return _KEY_PATTERN.sub(MASK, text)
+    """Return `text` with anything shaped like a Voiceflow API key or a JWT masked."""
+    if "VF." in text:
+        text = _KEY_PATTERN.sub(MASK, text)
+    if "eyJ" in text:
+        text = _JWT_PATTERN.sub(JWT_MASK, text)
+    return text
 
 
 def contains_key(text: str) -> bool:
