@@ -113,7 +113,12 @@ def _serve(transport: str, host: str, port: int) -> int:
 
     settings = Settings.from_env()
     configure_logging(settings.log_level)
-    settings.require_api_key()
+    from vf_mcp.agents import agents_from_settings
+
+    # Fails at start, in one line, when a key (the one agent's, or any named agent's) is missing.
+    agents = agents_from_settings(settings)
+    if settings.agents_file is None:
+        settings.require_api_key()
     if (
         transport == "http"
         and not is_loopback(host)
@@ -126,7 +131,7 @@ def _serve(transport: str, host: str, port: int) -> int:
         )
     from vf_mcp.server import build_server
 
-    server = build_server(settings)
+    server = build_server(settings, agents=agents)
     if transport == "stdio":
         server.run()
         return 0

@@ -42,6 +42,7 @@ ENV_OAUTH_SCOPES = "VF_MCP_OAUTH_SCOPES"
 ENV_PUBLIC_URL = "VF_MCP_PUBLIC_URL"
 ENV_TESTS_DIR = "VF_MCP_TESTS_DIR"
 ENV_STREAM = "VF_MCP_STREAM"
+ENV_AGENTS_FILE = "VF_MCP_AGENTS_FILE"
 
 
 class Settings(BaseModel):
@@ -77,6 +78,8 @@ class Settings(BaseModel):
     oauth_scopes: frozenset[str] = frozenset()
     public_url: str | None = None
     tests_dir: Path | None = None
+    agents_file: Path | None = None
+    """Several agents behind one server (see vf_mcp.agents); None: one agent from VOICEFLOW_*."""
     stream: bool | None = None
     """Stream turns over SSE; None (the default) streams whenever a project id is configured."""
     """Where run_conversation finds suite files given by name."""
@@ -218,6 +221,7 @@ class Settings(BaseModel):
             (ENV_OAUTH_CLIENT_SECRET, "oauth_client_secret"),
             (ENV_PUBLIC_URL, "public_url"),
             (ENV_TESTS_DIR, "tests_dir"),
+            (ENV_AGENTS_FILE, "agents_file"),
         ):
             if value := env.get(name, "").strip():
                 raw[field] = value
@@ -282,4 +286,5 @@ _ENV_NAMES = {
     "public_url": ENV_PUBLIC_URL,
     "tests_dir": ENV_TESTS_DIR,
     "stream": ENV_STREAM,
+    "agents_file": ENV_AGENTS_FILE,
 }

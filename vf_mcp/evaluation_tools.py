@@ -14,13 +14,17 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
 from vf_mcp.app_context import AppContext
-from vf_mcp.conversation import USER_ID_MAX_LENGTH, USER_ID_PATTERN, check_user_id
+from vf_mcp.conversation import (
+    USER_ID_MAX_LENGTH,
+    USER_ID_PATTERN,
+    ConversationService,
+    check_user_id,
+)
 from vf_mcp.errors import VoiceflowError
 from vf_mcp.evaluation import (
     RunResult,
     ScriptError,
     Transcript,
-    TranscriptBook,
     run_conversation,
 )
 from vf_mcp.evaluation.prompts import evaluate_agent_prompt
@@ -30,12 +34,11 @@ ToolRegistrar = Callable[..., Callable[[Callable[..., Any]], Callable[..., Any]]
 TRANSCRIPTS_URI = "voiceflow://transcripts/{user_id}"
 
 
-def books_for(context: AppContext, namespace: str | None) -> TranscriptBook:
-    """Each caller (HTTP token) has its own transcripts, like its own conversations."""
-    book = context.transcripts.get(namespace)
-    if book is None:
-        book = context.transcripts[namespace] = TranscriptBook(ttl_seconds=context.ttl_seconds)
-    return book
+def service_for(context: AppContext, agent: str | None) -> ConversationService:
+    try:
+        return context.service_for(agent)
+    except VoiceflowError as exc:
+        raise ToolError(exc.message) from None
 
 
 def register_evaluation(
@@ -67,6 +70,9 @@ def register_evaluation(
                 max_length=200_000,
             ),
         ],
+        agent: Annotated[
+            str | None, Field(description="Which agent to test (default agent if left out)")
+        ] = None,
     ) -> Annotated[CallToolResult, RunResult]:
         """Run a whole scripted conversation test against the agent in one call.
 
@@ -86,7 +92,7 @@ def register_evaluation(
         try:
             result = await run_conversation(
                 script,
-                service=context.service,
+                service=service_for(context, agent),
                 judge=context.judge,
                 tests_dir=tests_dir,
                 on_progress=on_progress,
@@ -119,10 +125,16 @@ def register_evaluation(
                 pattern=USER_ID_PATTERN,
             ),
         ],
+        agent: Annotated[
+            str | None, Field(description="The agent the conversation is with (default agent)")
+        ] = None,
     ) -> Annotated[CallToolResult, Transcript]:
         """The transcript of a conversation this server held: every turn, what the user sent,
         what the agent answered, status, variable changes and latency."""
-        found = books_for(app(ctx), namespace_of(ctx)).get(user_id)
+        try:
+            found = app(ctx).book(namespace_of(ctx), agent).get(user_id)
+        except VoiceflowError as exc:
+            raise ToolError(exc.message) from None
         if found is None:
             raise ToolError(
                 f"No transcript for {user_id!r}: this server has held no conversation with that "
@@ -140,7 +152,7 @@ def register_evaluation(
             check_user_id(user_id)
         except VoiceflowError as exc:
             raise ResourceError(exc.message) from None
-        found = books_for(app(ctx), namespace_of(ctx)).get(user_id)
+        found = app(ctx).book(namespace_of(ctx), None).get(user_id)
         if found is None:
             raise ResourceError(f"No transcript for {user_id!r}")
         return render_transcript(found)

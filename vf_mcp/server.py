@@ -16,6 +16,7 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from vf_mcp import __version__
+from vf_mcp.agents import AgentDirectory, agents_from_settings
 from vf_mcp.app_context import AppContext
 from vf_mcp.config import ENV_TOOLS, Settings
 from vf_mcp.conversation import (
@@ -31,9 +32,10 @@ from vf_mcp.conversation import (
 from vf_mcp.errors import ConfigurationError, InvalidInputError, VoiceflowError
 from vf_mcp.evaluation import judge_from_env
 from vf_mcp.evaluation.live import user_action
-from vf_mcp.evaluation_tools import books_for, register_evaluation
+from vf_mcp.evaluation_tools import register_evaluation
+from vf_mcp.handoff import HandoffResult, hand_off
 from vf_mcp.oauth import oauth_parts
-from vf_mcp.store import ConversationStore, open_store
+from vf_mcp.store import ConversationStore, PrefixedStore, open_store
 from vf_mcp.summary import TurnResult, Verbosity, render_turn
 from vf_mcp.voiceflow.client import VoiceflowClient
 
@@ -53,6 +55,14 @@ Drive a Voiceflow conversational agent as its user.
 Use get_state / update_variables to inspect or preset variables, delete_state to reset.
 """
 
+AgentName = Annotated[
+    str | None,
+    Field(
+        description="Which agent to talk to, when the server has several (see its instructions); "
+        "default: the default agent",
+        max_length=40,
+    ),
+]
 UserId = Annotated[
     str,
     Field(
@@ -83,27 +93,45 @@ def build_server(
     client: VoiceflowClient | None = None,
     store: ConversationStore | None = None,
     heartbeat_seconds: float | None = None,
+    agents: AgentDirectory | None = None,
 ) -> MCPServer[AppContext]:
-    """The MCP server for one agent. A given `client` is used as is and left open."""
+    """The MCP server for the configured agents (`VF_MCP_AGENTS_FILE`, else one agent).
+
+    A given `client` serves the default agent as is and is left open.
+    """
+    directory = agents or agents_from_settings(settings)
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppContext]) -> AsyncIterator[AppContext]:
-        owned = client is None
         memory = store or open_store(
             settings.store_url.get_secret_value() if settings.store_url else None,
             ttl_seconds=settings.store_ttl,
         )
-        vf = client or VoiceflowClient(settings, session_keys=memory)
-        service = ConversationService(vf, memory, settings)
-        if heartbeat_seconds is not None:
-            service.heartbeat_seconds = heartbeat_seconds
+        owned: list[VoiceflowClient] = []
+        services: dict[str, ConversationService] = {}
+        for name, agent in directory.agents.items():
+            # One agent keeps the plain keys; several get a prefix each in the shared store.
+            view = memory if len(directory.agents) == 1 else PrefixedStore(memory, f"{name}/")
+            if client is not None and name == directory.default:
+                vf = client
+            else:
+                vf = VoiceflowClient(agent.settings, session_keys=view)
+                owned.append(vf)
+            services[name] = ConversationService(vf, view, agent.settings)
+            if heartbeat_seconds is not None:
+                services[name].heartbeat_seconds = heartbeat_seconds
         judge = judge_from_env()
         try:
-            yield AppContext(service=service, judge=judge, ttl_seconds=settings.store_ttl)
+            yield AppContext(
+                services=services,
+                default_agent=directory.default,
+                judge=judge,
+                ttl_seconds=settings.store_ttl,
+            )
         finally:
             if judge is not None:
                 await judge.aclose()
-            if owned:
+            for vf in owned:
                 await vf.aclose()
             if store is None:
                 await memory.aclose()
@@ -113,15 +141,18 @@ def build_server(
         "vf-mcp",
         title="Voiceflow agent",
         version=__version__,
-        instructions=INSTRUCTIONS,
+        instructions=_instructions(directory),
         lifespan=lifespan,
         log_level=settings.log_level,
         token_verifier=token_verifier,
         auth=auth,
     )
 
-    def service_of(ctx: Context[AppContext]) -> ConversationService:
-        return ctx.request_context.lifespan_context.service
+    def service_of(ctx: Context[AppContext], agent: str | None = None) -> ConversationService:
+        try:
+            return ctx.request_context.lifespan_context.service_for(agent)
+        except InvalidInputError as exc:
+            raise ToolError(exc.message) from None
 
     def namespace_of(ctx: Context[AppContext]) -> str | None:
         """Each HTTP token gets its own conversations; stdio has one caller and no namespace."""
@@ -195,6 +226,7 @@ def build_server(
             Field(description="Variables to merge into the agent's state before this turn"),
         ] = None,
         environment: Environment = None,
+        agent: AgentName = None,
         verbosity: Annotated[
             Verbosity,
             Field(
@@ -209,7 +241,7 @@ def build_server(
         the agent said, which buttons it offers, what changed, and the status: awaiting_user,
         awaiting_action (send the custom action's result as `action`), ended, handoff or error.
         """
-        service = service_of(ctx)
+        service = service_of(ctx, agent)
         progress = 0
 
         async def on_progress(text: str) -> None:
@@ -239,7 +271,9 @@ def build_server(
                 structured_content=failed.model_dump(mode="json"),
                 is_error=True,
             )
-        await _record(ctx, turn, namespace_of(ctx), message, choice, launch, action, variables)
+        await _record(
+            ctx, agent, turn, namespace_of(ctx), message, choice, launch, action, variables
+        )
         return _result(render_turn(turn, verbosity), turn)
 
     @tool(
@@ -250,11 +284,16 @@ def build_server(
         )
     )
     async def get_state(
-        ctx: Context[AppContext], user_id: UserId, environment: Environment = None
+        ctx: Context[AppContext],
+        user_id: UserId,
+        environment: Environment = None,
+        agent: AgentName = None,
     ) -> Annotated[CallToolResult, StateResult]:
         """Read a conversation's state: its flow stack, runtime storage and variables."""
         result = await _call(
-            service_of(ctx).get_state(user_id, environment=environment, namespace=namespace_of(ctx))
+            service_of(ctx, agent).get_state(
+                user_id, environment=environment, namespace=namespace_of(ctx)
+            )
         )
         return _result(_describe_state("State of", result), result)
 
@@ -275,6 +314,7 @@ def build_server(
             Field(description="The complete state object: stack, storage and variables"),
         ],
         environment: Environment = None,
+        agent: AgentName = None,
     ) -> Annotated[CallToolResult, StateResult]:
         """Replace a conversation's WHOLE state (stack, storage, variables).
 
@@ -283,7 +323,7 @@ def build_server(
         get_state's result and change what you need.
         """
         result = await _call(
-            service_of(ctx).replace_state(
+            service_of(ctx, agent).replace_state(
                 user_id, state, environment=environment, namespace=namespace_of(ctx)
             )
         )
@@ -299,18 +339,21 @@ def build_server(
         )
     )
     async def delete_state(
-        ctx: Context[AppContext], user_id: UserId, environment: Environment = None
+        ctx: Context[AppContext],
+        user_id: UserId,
+        environment: Environment = None,
+        agent: AgentName = None,
     ) -> Annotated[CallToolResult, DeleteResult]:
         """Delete a conversation's state so the next turn starts over.
 
         The runtime keeps the user's variables; the server forgets what it kept for this user.
         """
         result = await _call(
-            service_of(ctx).delete_state(
+            service_of(ctx, agent).delete_state(
                 user_id, environment=environment, namespace=namespace_of(ctx)
             )
         )
-        books_for(ctx.request_context.lifespan_context, namespace_of(ctx)).forget(user_id)
+        ctx.request_context.lifespan_context.book(namespace_of(ctx), agent).forget(user_id)
         return _result(f"Deleted the conversation state of {user_id}.", result)
 
     @tool(
@@ -330,10 +373,11 @@ def build_server(
             Field(description="Variables to set, by name; others are left as they are"),
         ],
         environment: Environment = None,
+        agent: AgentName = None,
     ) -> Annotated[CallToolResult, StateResult]:
         """Merge variables into a conversation's state, e.g. the user's name before launching."""
         result = await _call(
-            service_of(ctx).update_variables(
+            service_of(ctx, agent).update_variables(
                 user_id, variables, environment=environment, namespace=namespace_of(ctx)
             )
         )
@@ -367,6 +411,7 @@ def build_server(
             dict[str, Any] | None,
             Field(description="Extra fields sent in the event action's payload"),
         ] = None,
+        agent: AgentName = None,
     ) -> Annotated[CallToolResult, SessionEventResult]:
         """Send a custom event to a live session of the agent.
 
@@ -375,12 +420,75 @@ def build_server(
         interact(action={"type": "event", ...}) for those. Success does not prove the session
         exists.
         """
-        result = await _call(service_of(ctx).emit_event(session_id, event, payload))
+        result = await _call(service_of(ctx, agent).emit_event(session_id, event, payload))
         return _result(
             f"Event {event!r} sent to session {session_id} "
             f"(runtime answered {result.status_code}).",
             result,
         )
+
+    if len(directory.agents) > 1:  # a handoff needs somewhere to go
+
+        @tool(
+            ToolAnnotations(
+                title="Hand the conversation to another agent",
+                read_only_hint=False,
+                destructive_hint=False,
+                idempotent_hint=False,
+                open_world_hint=True,
+            )
+        )
+        async def handoff(
+            ctx: Context[AppContext],
+            user_id: UserId,
+            to_agent: Annotated[str, Field(description="The agent to take over", max_length=40)],
+            from_agent: AgentName = None,
+            variables: Annotated[
+                list[str] | None,
+                Field(description="Names of variables to carry over from the current agent"),
+            ] = None,
+            target_user_id: Annotated[
+                str | None,
+                Field(
+                    description="user_id on the target agent (default: the same user_id)",
+                    min_length=1,
+                    max_length=USER_ID_MAX_LENGTH,
+                    pattern=USER_ID_PATTERN,
+                ),
+            ] = None,
+        ) -> Annotated[CallToolResult, HandoffResult]:
+            """Move a conversation to another agent of this server.
+
+            Carries the chosen variables and a compact transcript (the variable
+            vf_handoff_transcript, at most 8 KB) into the target agent's state, launches it there,
+            and returns its first turn. Continue with interact(agent=<to_agent>); take the
+            conversation back when its status is ended or handoff.
+            """
+            context = ctx.request_context.lifespan_context
+            namespace = namespace_of(ctx)
+            try:
+                source_name = context.agent_name(from_agent)
+                target_name = context.agent_name(to_agent)
+                result = await hand_off(
+                    source=context.services[source_name],
+                    target=context.services[target_name],
+                    from_agent=source_name,
+                    to_agent=target_name,
+                    user_id=user_id,
+                    transcript=context.book(namespace, source_name).get(user_id),
+                    variables=variables or (),
+                    target_user_id=target_user_id,
+                    namespace=namespace,
+                )
+            except VoiceflowError as exc:
+                raise ToolError(exc.message) from None
+            await _record(ctx, target_name, result.turn, namespace, None, None, True, None, None)
+            carried = ", ".join(result.variables) or "no variables"
+            head = (
+                f"Handed {user_id} from {source_name} to {target_name} as {result.user_id} "
+                f"({carried}; transcript {result.transcript_bytes} bytes)."
+            )
+            return _result(f"{head}\n{render_turn(result.turn)}", result)
 
     register_evaluation(mcp, tool, namespace_of, settings.tests_dir)
     _restrict_tools(mcp, settings, frozenset(registered))
@@ -392,6 +500,7 @@ READ_ONLY_TOOLS = frozenset({"get_state", "transcript"})
 
 async def _record(
     ctx: Context[AppContext],
+    agent: str | None,
     turn: TurnResult,
     namespace: str | None,
     message: str | None,
@@ -402,8 +511,8 @@ async def _record(
 ) -> None:
     """Add the turn to the caller's transcript of this conversation."""
     context = ctx.request_context.lifespan_context
-    memory = await context.service.store.load(scoped(turn.user_id, namespace))
-    book = books_for(context, namespace)
+    memory = await context.service_for(agent).store.load(scoped(turn.user_id, namespace))
+    book = context.book(namespace, agent)
     if launch:
         # A launch starts the conversation over, so it starts a new transcript too.
         book.forget(turn.user_id)
@@ -433,6 +542,16 @@ def _restrict_tools(
         keep &= READ_ONLY_TOOLS
     for name in available - keep:
         mcp.remove_tool(name)
+
+
+def _instructions(directory: AgentDirectory) -> str:
+    if len(directory.agents) == 1:
+        return INSTRUCTIONS
+    return (
+        f"{INSTRUCTIONS}\nThis server reaches several agents: {directory.describe()}. Every tool "
+        f"takes `agent` (default: {directory.default}); a conversation belongs to one agent. "
+        "Move a conversation to another agent with handoff.\n"
+    )
 
 
 def caller_namespace(authorization: str) -> str | None:

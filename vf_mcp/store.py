@@ -168,3 +168,36 @@ def open_store(url: str | None, *, ttl_seconds: float) -> InMemoryStore | RedisS
             f"{ENV_STORE_URL} is set but the redis package is missing: pip install 'vf-mcp[redis]'"
         ) from None
     return RedisStore(url, ttl_seconds=ttl_seconds)
+
+
+class PrefixedStore:
+    """One agent's view of a shared store: every key is prefixed with the agent's name, so the
+    same user id on two agents names two conversations. The owner closes the shared store."""
+
+    def __init__(self, store: ConversationStore, prefix: str) -> None:
+        self._store = store
+        self._prefix = prefix
+
+    async def load(self, key: str) -> ConversationMemory | None:
+        return await self._store.load(self._prefix + key)
+
+    async def save(self, key: str, memory: ConversationMemory) -> None:
+        await self._store.save(self._prefix + key, memory)
+
+    async def forget(self, key: str) -> None:
+        await self._store.forget(self._prefix + key)
+
+    async def aclose(self) -> None:
+        return None
+
+    async def get_session_key(self, slot: str) -> str | None:
+        return await self._store.get_session_key(self._prefix + slot)
+
+    async def set_session_key(self, slot: str, key: str) -> None:
+        await self._store.set_session_key(self._prefix + slot, key)
+
+    async def delete_session_keys(self, user_id: str) -> None:
+        await self._store.delete_session_keys(self._prefix + user_id)
+
+    async def find_session_key(self, user_id: str) -> str | None:
+        return await self._store.find_session_key(self._prefix + user_id)
