@@ -69,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="agent file (YAML or JSON); repeatable; default: the example order-support agent",
     )
+    emulator.add_argument(
+        "--session-ttl",
+        type=float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="lifetime of v4 session keys (default 3600)",
+    )
     return parser
 
 
@@ -88,7 +95,12 @@ def run(argv: Sequence[str] | None = None) -> int:
         if args.command == "emulator":
             from vf_mcp.emulator import serve as serve_emulator
 
-            serve_emulator(port=args.port, host=args.host, agent_paths=args.agent)
+            serve_emulator(
+                port=args.port,
+                host=args.host,
+                agent_paths=args.agent,
+                session_ttl_seconds=args.session_ttl,
+            )
             return 0
         return _serve(args.transport, args.host, args.port)
     except ConfigurationError as exc:
