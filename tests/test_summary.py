@@ -288,6 +288,14 @@ def test_minimal_keeps_only_messages_choices_and_status() -> None:
     result = turn(raw, variables_before={"a": 1}, variables_after={"a": 2})
     text = render_turn(result, "minimal")
     assert text.splitlines()[0] == "Agent: Hi"
+    with_image = turn(
+        [
+            {"type": "visual", "payload": {"image": "https://x/i.png"}},
+            {"type": "text", "payload": {"message": "Hi"}},
+        ]
+    )
+    assert "i.png" not in render_turn(with_image, "minimal")
+    assert "Agent [image]: https://x/i.png" in render_turn(with_image)
     assert text.splitlines()[-1].startswith("Status: awaiting_action")
     assert len(text.splitlines()) == 2
     assert "Variables: a: 1 → 2" in render_turn(result)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from vf_mcp.conversation import ConversationService
 from vf_mcp.errors import InvalidInputError
-from vf_mcp.evaluation import TranscriptBook
-from vf_mcp.evaluation.judge import OpenAIChatClient
+
+if TYPE_CHECKING:
+    from vf_mcp.evaluation.judge import OpenAIChatClient
+    from vf_mcp.evaluation.live import TranscriptBook
 
 
 @dataclass
@@ -40,5 +43,7 @@ class AppContext:
         key = (namespace, self.agent_name(agent))
         book = self.transcripts.get(key)
         if book is None:
+            from vf_mcp.evaluation.live import TranscriptBook
+
             book = self.transcripts[key] = TranscriptBook(ttl_seconds=self.ttl_seconds)
         return book

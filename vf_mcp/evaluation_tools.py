@@ -21,14 +21,7 @@ from vf_mcp.conversation import (
     check_user_id,
 )
 from vf_mcp.errors import VoiceflowError
-from vf_mcp.evaluation import (
-    RunResult,
-    ScriptError,
-    Transcript,
-    run_conversation,
-)
-from vf_mcp.evaluation.prompts import evaluate_agent_prompt
-from vf_mcp.evaluation.render import render_transcript
+from vf_mcp.evaluation.transcript import RunResult, Transcript
 
 ToolRegistrar = Callable[..., Callable[[Callable[..., Any]], Callable[..., Any]]]
 TRANSCRIPTS_URI = "voiceflow://transcripts/{user_id}"
@@ -81,6 +74,10 @@ def register_evaluation(
         (VF_MCP_JUDGE_URL), otherwise they come back as "to_grade" with the transcript: grade
         them yourself (see the evaluate_agent prompt).
         """
+        from vf_mcp.evaluation.api import run_conversation
+        from vf_mcp.evaluation.render import render_transcript
+        from vf_mcp.evaluation.script import ScriptError
+
         context = app(ctx)
         progress = 0
 
@@ -131,6 +128,8 @@ def register_evaluation(
     ) -> Annotated[CallToolResult, Transcript]:
         """The transcript of a conversation this server held: every turn, what the user sent,
         what the agent answered, status, variable changes and latency."""
+        from vf_mcp.evaluation.render import render_transcript
+
         try:
             found = app(ctx).book(namespace_of(ctx), agent).get(user_id)
         except VoiceflowError as exc:
@@ -148,6 +147,8 @@ def register_evaluation(
     @mcp.resource(TRANSCRIPTS_URI, mime_type="text/markdown")
     async def transcript_resource(user_id: str, ctx: Context) -> str:
         """A conversation's transcript, readable as a resource (scoped to the caller)."""
+        from vf_mcp.evaluation.render import render_transcript
+
         try:
             check_user_id(user_id)
         except VoiceflowError as exc:
@@ -162,5 +163,7 @@ def register_evaluation(
         goal: str, persona: str = "", criteria: str = "", max_turns: int = 10
     ) -> str:
         """Act as an LLM judge: hold a conversation with the agent toward a goal, then grade it."""
+        from vf_mcp.evaluation.prompts import evaluate_agent_prompt
+
         wanted = [c.strip() for c in criteria.split(";") if c.strip()] or None
         return evaluate_agent_prompt(goal, persona=persona, criteria=wanted, max_turns=max_turns)

@@ -12,8 +12,7 @@ from pydantic import BaseModel, Field
 
 from vf_mcp.conversation import ConversationService, check_user_id
 from vf_mcp.errors import InvalidInputError
-from vf_mcp.evaluation import Transcript
-from vf_mcp.evaluation.render import render_conversation
+from vf_mcp.evaluation.transcript import Transcript
 from vf_mcp.summary import TurnResult
 
 TRANSCRIPT_VARIABLE = "vf_handoff_transcript"
@@ -36,6 +35,8 @@ def compact_transcript(transcript: Transcript | None, limit: int = MAX_TRANSCRIP
     """The conversation as plain lines, cut from the front so the latest turns survive."""
     if transcript is None or not transcript.turns:
         return ""
+    from vf_mcp.evaluation.render import render_conversation
+
     text = render_conversation(transcript)
     encoded = text.encode()
     if len(encoded) <= limit:

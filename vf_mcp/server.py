@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, TypeVar
@@ -30,8 +31,6 @@ from vf_mcp.conversation import (
     scoped,
 )
 from vf_mcp.errors import ConfigurationError, InvalidInputError, VoiceflowError
-from vf_mcp.evaluation import judge_from_env
-from vf_mcp.evaluation.live import user_action
 from vf_mcp.evaluation_tools import register_evaluation
 from vf_mcp.handoff import HandoffResult, hand_off
 from vf_mcp.oauth import oauth_parts
@@ -120,7 +119,11 @@ def build_server(
             services[name] = ConversationService(vf, view, agent.settings)
             if heartbeat_seconds is not None:
                 services[name].heartbeat_seconds = heartbeat_seconds
-        judge = judge_from_env()
+        judge = None
+        if os.environ.get("VF_MCP_JUDGE_URL"):  # the judge's client is imported only when used
+            from vf_mcp.evaluation import judge_from_env
+
+            judge = judge_from_env()
         try:
             yield AppContext(
                 services=services,
@@ -510,6 +513,8 @@ async def _record(
     variables: dict[str, Any] | None,
 ) -> None:
     """Add the turn to the caller's transcript of this conversation."""
+    from vf_mcp.evaluation.live import user_action
+
     context = ctx.request_context.lifespan_context
     memory = await context.service_for(agent).store.load(scoped(turn.user_id, namespace))
     book = context.book(namespace, agent)

@@ -353,9 +353,11 @@ def render_turn(turn: TurnResult, verbosity: Verbosity = "standard") -> str:
                 parts = [card.title or "(untitled)"]
                 if card.description:
                     parts.append(card.description)
-                if card.image_url:
+                if card.image_url and verbosity != "minimal":
                     parts.append(f"image {card.image_url}")
                 lines.append(f"Agent [card]: {' — '.join(parts)}")
+        elif message.kind in ("image", "audio") and verbosity == "minimal":
+            continue  # minimal is words, buttons and status; media stay in structured content
         elif message.kind in ("image", "audio") and message.media is not None:
             media = message.media
             where = media.url or f"inline {media.media_type or 'data'}, {media.size_bytes} bytes"

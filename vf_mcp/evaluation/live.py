@@ -117,7 +117,8 @@ class TranscriptBook:
             )
         )
         del transcript.turns[: -self._max_turns]
-        transcript.duration_ms = round(sum(t.latency_ms for t in transcript.turns), 1)
+        # A running total: re-summing every turn made long conversations slower per turn.
+        transcript.duration_ms = round((transcript.duration_ms or 0) + turn.latency_ms, 1)
         self._items[turn.user_id] = transcript
         self._items.move_to_end(turn.user_id)
         self._touched[turn.user_id] = time.monotonic()

@@ -7,6 +7,7 @@ seen are kept by `GeneralAction`. Unknown fields pass through everywhere (`extra
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter
@@ -15,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapt
 class WireModel(BaseModel):
     """A model of a Voiceflow wire object: tolerant of extra fields, dumped as it was set."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    # Built on first use, not at import: most of these models are not needed to start serving.
+    model_config = ConfigDict(extra="allow", populate_by_name=True, defer_build=True)
 
     def to_wire(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
@@ -223,12 +225,16 @@ Action = Annotated[
 ]
 """Any action the runtime accepts, parsed into its most specific model."""
 
-_ACTION_ADAPTER: TypeAdapter[Action] = TypeAdapter(Action)
+
+@functools.cache
+def _action_adapter() -> TypeAdapter[Action]:
+    # Built on first use: validating the union is not needed to start serving.
+    return TypeAdapter(Action)
 
 
 def parse_action(raw: dict[str, Any]) -> BaseAction:
     """Validate a raw action object (raises `pydantic.ValidationError` when it is not one)."""
-    return _ACTION_ADAPTER.validate_python(raw)
+    return _action_adapter().validate_python(raw)
 
 
 def launch() -> LaunchAction:

@@ -107,6 +107,7 @@ class VoiceflowClient:
             max_retries=settings.max_retries, deadline=settings.retry_deadline
         )
         self._session_keys = session_keys or InMemorySessionKeys()
+        self._limiter: anyio.CapacityLimiter | None = None
         self._owns_http = http is None
         self._http = http or httpx.AsyncClient(
             timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout),
@@ -114,6 +115,16 @@ class VoiceflowClient:
             transport=transport,
             headers={"User-Agent": f"vf-mcp/{__version__}"},
         )
+
+    max_concurrent_sends: int = 32
+    """Requests being sent at once (until their headers arrive); the rest queue. httpx's pool
+    slows down badly when hundreds of requests wait inside it at once (benchmarks/README.md)."""
+
+    def _send_limiter(self) -> anyio.CapacityLimiter:
+        # Created on first use, inside the event loop that will use it.
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self.max_concurrent_sends)
+        return self._limiter
 
     max_response_bytes: int = 16 * 1_048_576
     """Largest body (or single SSE event) read from the runtime; larger answers are errors."""
@@ -562,7 +573,8 @@ class VoiceflowClient:
         while True:
             error: VoiceflowError
             try:
-                response = await self._http.send(request, stream=True)
+                async with self._send_limiter():
+                    response = await self._http.send(request, stream=True)
             except httpx.HTTPError as exc:
                 error = self._transport_error(method, path, exc)
             else:

@@ -8,6 +8,7 @@ failing the turn: nothing the runtime sends is ever dropped.
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag, TypeAdapter, ValidationError
@@ -41,7 +42,7 @@ class BaseTrace(WireModel):
         if self.paths is None:
             return None
         try:
-            return _PATHS_ADAPTER.validate_python(self.paths)
+            return _paths_adapter().validate_python(self.paths)
         except ValidationError:
             return None
 
@@ -412,8 +413,16 @@ Trace = Annotated[
 ]
 """Any trace, parsed into its most specific model."""
 
-_TRACE_ADAPTER: TypeAdapter[Trace] = TypeAdapter(Trace)
-_PATHS_ADAPTER: TypeAdapter[list[TracePath]] = TypeAdapter(list[TracePath])
+
+@functools.cache
+def _trace_adapter() -> TypeAdapter[Trace]:
+    # Built on first use: 27 models' validators are not needed to start serving.
+    return TypeAdapter(Trace)
+
+
+@functools.cache
+def _paths_adapter() -> TypeAdapter[list[TracePath]]:
+    return TypeAdapter(list[TracePath])
 
 
 def parse_trace(raw: Any) -> BaseTrace:
@@ -427,7 +436,7 @@ def parse_trace(raw: Any) -> BaseTrace:
             "object with a string `type`"
         )
     try:
-        return _TRACE_ADAPTER.validate_python(raw)
+        return _trace_adapter().validate_python(raw)
     except ValidationError:
         return UnknownTrace.model_validate(raw)
 
