@@ -1,0 +1,140 @@
+"""``python -m benchmarks [--quick] [--only SECTION ...] [--output FILE]``: print the tables."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from benchmarks import ROOT, coldstart, concurrency, evaluation, machine, overhead, progress, sizes
+from benchmarks.procs import EmulatorProcess, emulator_process
+from benchmarks.table import render
+from benchmarks.targets import open_targets
+from vf_mcp.logs import configure_logging
+
+SECTIONS = ("overhead", "progress", "sizes", "concurrency", "coldstart", "eval")
+
+
+@dataclass(frozen=True)
+class Plan:
+    overhead_rounds: dict[int, int]
+    progress_rounds: int
+    concurrency: tuple[int, ...]
+    coldstart_runs: int
+
+
+FULL = Plan({0: 100, 50: 30}, 15, (1, 10, 100, 500), 7)
+QUICK = Plan({0: 30, 50: 8}, 5, (1, 10, 100), 3)
+
+
+class Report:
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def add(self, text: str) -> None:
+        print(text, flush=True)
+        self.parts.append(text)
+
+    def section(self, title: str, note: str, headers: Sequence[str], rows: list[list[str]]) -> None:
+        self.add(f"\n### {title}\n\n{note}\n\n{render(headers, rows)}")
+
+
+def _revision() -> str:
+    def git(*args: str) -> str:
+        run = subprocess.run(["git", *args], capture_output=True, text=True, cwd=ROOT)
+        return run.stdout.strip() if run.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = " with uncommitted changes in vf_mcp/" if git("status", "--porcelain", "vf_mcp") else ""
+    return f"{commit}{dirty}"
+
+
+async def _served(report: Report, emulator: EmulatorProcess, plan: Plan, only: set[str]) -> None:
+    if not only & {"overhead", "progress"}:
+        return
+    async with open_targets(emulator.url) as targets:
+        if "overhead" in only:
+            rows = await overhead.measure(targets, emulator, plan.overhead_rounds)
+            report.section(
+                "Overhead per turn",
+                "A `launch` turn (welcome text + 3 buttons) through each target, rounds "
+                "interleaved in random order. added = target - bare httpx (median / p90); "
+                "ratio = vf-mcp added / floor added. Goal applies to the plain turn. Server CPU "
+                "is per turn over the delay-0 rounds (stdio/HTTP children only). * = the floor "
+                "adds under 0.5 ms, so the ratio divides by noise: compare the added ms.",
+                overhead.HEADERS,
+                [r.cells() for r in rows],
+            )
+        if "progress" in only:
+            rows = await progress.measure(targets, plan.progress_rounds)
+            report.section(
+                "Time to first progress (streamed knowledge answer)",
+                "VOICEFLOW_PROJECT_ID set; the example agent's knowledge answer streams in "
+                "chunks 15 ms apart. Gap = first progress notification at the client - first "
+                "trace frame at a bare httpx client, medians of the same run.",
+                progress.HEADERS,
+                [r.cells() for r in rows],
+            )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer rounds (about a minute)")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
+    parser.add_argument("--output", help="also write the report (Markdown) to this file")
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else FULL
+    only = set(args.only or SECTIONS)
+    configure_logging("WARNING")  # before any MCPServer exists: keep its INFO logging off
+    started = time.perf_counter()
+    report = Report()
+    report.add(
+        f"## vf-mcp benchmarks ({'quick' if args.quick else 'full'} run, "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, revision {_revision()})\n"
+    )
+    report.add("\n".join(f"- {line}" for line in machine.describe()))
+    with emulator_process() as emulator:
+        asyncio.run(_served(report, emulator, plan, only))
+        if "sizes" in only:
+            size_rows = asyncio.run(sizes.measure(emulator.url))
+            report.section(
+                "Summary size",
+                "Bytes of the tool's text content over bytes of the raw trace JSON (the runtime's "
+                "plain interact body), summed over the turns.",
+                sizes.HEADERS,
+                [r.cells() for r in size_rows],
+            )
+        if "concurrency" in only:
+            conc_rows = asyncio.run(concurrency.measure(emulator.url, plan.concurrency))
+            report.section(
+                "Concurrency (streamable HTTP, one server process)",
+                "N conversations of 3 plain turns at once; clients are raw JSON-RPC over one "
+                "httpx pool (not mcp.Client); small N repeated to ~300 turns. RSS growth = "
+                "(peak RSS - RSS before this N) / conversations run; CPU from /proc/PID/stat.",
+                concurrency.HEADERS,
+                [r.cells() for r in conc_rows],
+            )
+        if "coldstart" in only:
+            ours, floor = coldstart.measure(emulator.url, plan.coldstart_runs)
+            report.section(
+                "Cold start (stdio)",
+                "Process start -> answer to the first tools/list (after initialize), median.",
+                coldstart.HEADERS,
+                coldstart.rows(ours, floor),
+            )
+        if "eval" in only:
+            report.add(f"\n### Evaluation throughput\n\n{evaluation.measure(emulator.url)}")
+    report.add(f"\nTotal benchmark time: {time.perf_counter() - started:.0f} s")
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as out:
+            out.write("\n".join(report.parts) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
