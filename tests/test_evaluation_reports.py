@@ -27,6 +27,8 @@ from vf_mcp.evaluation.runner import run_suites
 from vf_mcp.evaluation.script import Suite
 from vf_mcp.evaluation.transcript import SCHEMA_PATH, RunResult
 
+DEEPEVAL_VENV_PYTHON = Path(__file__).resolve().parent.parent / ".venv-deepeval" / "bin" / "python"
+
 XSD = etree.XMLSchema(etree.parse(str(Path(__file__).parent / "schemas" / "junit-windyroad.xsd")))
 
 CONTROL_CHARACTERS = {
@@ -124,16 +126,21 @@ def test_deepeval_export_has_the_conversational_test_case_shape(run: RunResult) 
     judged = next(c for c in cases if c["name"].endswith("/helpful_tracking"))
     assert "when the order will arrive" in judged["expected_outcome"]
 
-    python = os.environ.get("VF_MCP_DEEPEVAL_PYTHON")
-    if python:  # the real package, when a Python that has it is named (see the report)
-        code = (
-            "import json,sys\nfrom deepeval.test_case import ConversationalTestCase\n"
-            "for c in json.load(sys.stdin): ConversationalTestCase.model_validate(c)\nprint('ok')"
+    # The real package, in its own venv (its pins clash with ours); scripts/test builds it.
+    python = os.environ.get("VF_MCP_DEEPEVAL_PYTHON") or str(DEEPEVAL_VENV_PYTHON)
+    if not Path(python).exists():
+        pytest.fail(
+            "DeepEval is not installed for the export test: run scripts/test, which creates "
+            ".venv-deepeval, or point VF_MCP_DEEPEVAL_PYTHON at a Python that has deepeval"
         )
-        done = subprocess.run(
-            [python, "-c", code], input=export.to_json(), capture_output=True, text=True, timeout=60
-        )
-        assert done.stdout.strip() == "ok", done.stderr
+    code = (
+        "import json,sys\nfrom deepeval.test_case import ConversationalTestCase\n"
+        "for c in json.load(sys.stdin): ConversationalTestCase.model_validate(c)\nprint('ok')"
+    )
+    done = subprocess.run(
+        [python, "-c", code], input=export.to_json(), capture_output=True, text=True, timeout=60
+    )
+    assert done.stdout.strip() == "ok", done.stderr
 
 
 def test_promptfoo_export_grades_recorded_conversations(run: RunResult) -> None:
