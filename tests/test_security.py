@@ -277,3 +277,16 @@ async def test_oauth_resource_server_mode_only_with_a_configured_issuer(
 def test_oauth_needs_introspection_and_public_url() -> None:
     with pytest.raises(ConfigurationError, match="VF_MCP_OAUTH_INTROSPECTION_URL"):
         Settings.from_env({"VF_MCP_OAUTH_ISSUER": "https://auth.example.com"})
+
+
+def test_stored_transcripts_expire_after_their_ttl() -> None:
+    from vf_mcp.evaluation.live import TranscriptBook, user_action
+    from vf_mcp.summary import TurnResult
+
+    turn = TurnResult(user_id="ttl", status="awaiting_user")
+    keeping = TranscriptBook(ttl_seconds=3600)
+    keeping.record_turn(turn, user_action(launch=True))
+    assert keeping.get("ttl") is not None
+    expiring = TranscriptBook(ttl_seconds=-1)  # already past its TTL when read
+    expiring.record_turn(turn, user_action(launch=True))
+    assert expiring.get("ttl") is None
