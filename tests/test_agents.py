@@ -92,7 +92,7 @@ async def test_one_server_many_agents_and_a_handoff_carrying_variables(
         elsewhere = await client.call_tool(
             "interact", {"user_id": "ada", "agent": "billing", "choice": 1}
         )
-        assert elsewhere.is_error and "offered no buttons" in text_of(elsewhere)
+        assert elsewhere.is_error and "knows of no buttons" in text_of(elsewhere)
         moved = await client.call_tool(
             "handoff", {"user_id": "ada", "to_agent": "billing", "variables": ["order_number"]}
         )

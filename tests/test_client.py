@@ -346,7 +346,7 @@ async def test_missing_project_id_is_a_configuration_error(settings: Settings) -
 
 
 async def test_bad_key_is_401_with_the_response_builder_message(emulator: Emulator) -> None:
-    settings = Settings.validated({"api_key": "VF.DM.wrong", "runtime_url": emulator.url})
+    settings = Settings.validated({"api_key": "VF.DM.wrong.key", "runtime_url": emulator.url})
     emulator.faults.add(
         FaultPlan(
             status=401, body={"code": 401, "status": "Unauthorized", "data": "Auth Key Required"}

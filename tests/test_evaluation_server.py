@@ -138,3 +138,25 @@ def test_vf_mcp_eval_passes_and_fails_with_a_readable_report(
     markdown = report.read_text()
     assert markdown.startswith("#")
     assert "Agent:" in markdown or "agent" in markdown.lower()
+
+
+async def test_run_conversation_refuses_files_outside_and_keys_inside(
+    settings: Settings, tmp_path: Path
+) -> None:
+    secret = tmp_path / "outside" / "secret.yaml"
+    secret.parent.mkdir()
+    secret.write_text("name: secret\ninteractions: []\n")
+    tests_dir = tmp_path / "tests"
+    tests_dir.mkdir()
+    configured = settings.model_copy(update={"tests_dir": tests_dir})
+    escaping = "name: x\ntests:\n  - id: t\n    file: ../outside/secret.yaml\n"
+    keyed = (
+        "name: k\ntests:\n  - id: t\n    simulate:\n      goal: g\n      tester:\n"
+        "        api_key: VF.DM.0123456789abcdef01234567.x\n"
+    )
+    async with Client(build_server(configured)) as client:
+        escape = await client.call_tool("run_conversation", {"script": escaping})
+        with_key = await client.call_tool("run_conversation", {"script": keyed})
+    assert escape.is_error and "outside the tests directory" in text_of(escape)
+    assert with_key.is_error
+    assert "VF.DM.0123" not in text_of(with_key)

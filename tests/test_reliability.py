@@ -6,7 +6,6 @@ and malformed runtime answers become clear errors from our hierarchy.
 
 from __future__ import annotations
 
-import json
 import time
 from contextlib import aclosing
 from typing import Any
@@ -32,7 +31,7 @@ from vf_mcp.errors import (
 )
 from vf_mcp.server import build_server
 from vf_mcp.voiceflow import VoiceflowClient, parse_trace
-from vf_mcp.voiceflow.actions import launch, text
+from vf_mcp.voiceflow.actions import event, launch, text
 from vf_mcp.voiceflow.retry import RetryPolicy
 
 pytestmark = pytest.mark.anyio
@@ -454,7 +453,7 @@ async def test_property_sse_reader_turns_random_bodies_into_errors_or_events(
                 pass
 
 
-def test_tool_error_texts_are_single_lines_with_a_next_step() -> None:
+def test_error_messages_are_single_lines_even_when_upstream_text_is_not() -> None:
     error = ServerError(
         "Voiceflow runtime answered 503\nService Unavailable",
         status_code=503,
@@ -462,8 +461,10 @@ def test_tool_error_texts_are_single_lines_with_a_next_step() -> None:
         method="GET",
         path="/",
     )
+    assert error.message == "Voiceflow runtime answered 503 Service Unavailable"
+    error.add_detail("Failed again after\n2 retries")
     assert "\n" not in error.message
-    assert json.dumps(error.message)
+    assert error.message.endswith("Service Unavailable. Failed again after 2 retries")
 
 
 async def test_a_refused_turn_is_not_called_possibly_run(
@@ -473,3 +474,13 @@ async def test_a_refused_turn_is_not_called_possibly_run(
         await retrying.interact("r10", launch(), environment="nope")
     assert "may already have run" not in caught.value.message
     assert ".." not in caught.value.message
+
+
+async def test_a_stream_larger_than_the_cap_is_refused(stream_settings: Settings) -> None:
+    async with VoiceflowClient(stream_settings) as client:
+        await client.interact("big", launch())
+        client.max_response_bytes = 2048  # all_traces streams far more than this in total
+        with pytest.raises(ResponseError, match="grew past"):
+            async with aclosing(client.interact_stream("big", event("all_traces"))) as stream:
+                async for _ in stream:
+                    pass

@@ -79,7 +79,7 @@ async def test_each_token_has_its_own_conversations(emulator: Emulator) -> None:
                 "interact", {"user_id": "shared-name", "choice": "Track an order"}
             )
     assert peek.structured_content["exists"] is False
-    assert hijack.is_error and "offered no buttons" in text_of(hijack)
+    assert hijack.is_error and "knows of no buttons" in text_of(hijack)
     assert "Sure. What's your order number?" in text_of(still_mine)
     upstream_ids = {
         r.path.split("/")[3] for r in emulator.requests if r.path.startswith("/state/user/")
@@ -271,7 +271,8 @@ async def test_oauth_resource_server_mode_only_with_a_configured_issuer(
     upstream = {
         r.path.split("/")[3] for r in emulator.requests if r.path.startswith("/state/user/")
     }
-    assert all(u.endswith(".o1") and u != "o1" for u in upstream)  # namespaced by the OAuth subject
+    assert upstream  # the turn reached the runtime...
+    assert all(u.endswith(".o1") and u != "o1" for u in upstream)  # ...namespaced by the subject
 
 
 def test_oauth_needs_introspection_and_public_url() -> None:
@@ -290,3 +291,11 @@ def test_stored_transcripts_expire_after_their_ttl() -> None:
     expiring = TranscriptBook(ttl_seconds=-1)  # already past its TTL when read
     expiring.record_turn(turn, user_action(launch=True))
     assert expiring.get("ttl") is None
+
+
+def test_the_namespace_follows_the_token_however_the_scheme_is_written() -> None:
+    from vf_mcp.server import caller_namespace
+
+    assert caller_namespace(f"Bearer {TOKEN_A}") == caller_namespace(f"bearer  {TOKEN_A} ")
+    assert caller_namespace(f"Bearer {TOKEN_A}") != caller_namespace(f"Bearer {TOKEN_B}")
+    assert caller_namespace("Basic abc") is None

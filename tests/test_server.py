@@ -143,7 +143,7 @@ async def test_a_fresh_user_id_is_generated_and_reported(settings: Settings) -> 
 async def test_choice_errors_list_the_valid_options(settings: Settings) -> None:
     async with Client(build_server(settings)) as client:
         none_yet = await call(client, "interact", user_id="c1", choice="Track an order")
-        assert none_yet.is_error and "offered no buttons" in text_of(none_yet)
+        assert none_yet.is_error and "knows of no buttons" in text_of(none_yet)
         await call(client, "interact", user_id="c1", launch=True)
         wrong = await call(client, "interact", user_id="c1", choice="Refund")
         assert wrong.is_error
@@ -364,7 +364,7 @@ async def test_state_tools(settings: Settings, emulator: Emulator, project_id: s
         assert deleted.structured_content == {"user_id": "s1", "deleted": True}
         # The server forgot the buttons it kept for s1.
         after = await call(client, "interact", user_id="s1", choice=1)
-        assert after.is_error and "offered no buttons" in text_of(after)
+        assert after.is_error and "knows of no buttons" in text_of(after)
 
 
 async def test_emit_event_tool(stream_settings: Settings, emulator: Emulator) -> None:

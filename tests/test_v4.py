@@ -131,3 +131,33 @@ async def test_session_keys_never_leave_the_server(
     for item in seen:
         assert "vfsk_" not in item
         assert CANARY_SECRET not in item
+
+
+async def test_concurrent_first_turns_share_one_session_start(
+    v4: Settings, emulator: Emulator
+) -> None:
+    import anyio
+
+    results: list[Any] = []
+    async with Client(build_server(v4)) as client:
+
+        async def turn() -> None:
+            results.append(await client.call_tool("interact", {"user_id": "same", "launch": True}))
+
+        async with anyio.create_task_group() as group:
+            for _ in range(4):
+                group.start_soon(turn)
+    assert all(not r.is_error for r in results), [text_of(r) for r in results if r.is_error]
+    assert len(session_starts(emulator)) == 1
+
+
+async def test_a_user_id_that_extends_another_never_reaches_its_session(
+    v4: Settings, emulator: Emulator
+) -> None:
+    async with Client(build_server(v4)) as client:
+        await client.call_tool("interact", {"user_id": "bob@acme.com", "launch": True})
+        other = await client.call_tool("emit_event", {"session_id": "bob", "event": "go"})
+        await client.call_tool("delete_state", {"user_id": "bob"})
+        mine = await client.call_tool("emit_event", {"session_id": "bob@acme.com", "event": "go"})
+    assert other.is_error and "No v4 session is open for 'bob'" in text_of(other)
+    assert not mine.is_error  # deleting "bob" left bob@acme.com's session alone

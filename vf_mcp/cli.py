@@ -39,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="MCP server for driving a Voiceflow agent through its runtime API. "
         "With no command it serves MCP (needs VOICEFLOW_API_KEY).",
         epilog="Environment: VOICEFLOW_API_KEY, VOICEFLOW_PROJECT_ID, VOICEFLOW_ENVIRONMENT, "
-        "VOICEFLOW_RUNTIME_URL, VOICEFLOW_TIMEOUT, VF_MCP_LOG_LEVEL. Try `vf-mcp demo` first.",
+        "VOICEFLOW_RUNTIME_URL, VOICEFLOW_TIMEOUT, VF_MCP_LOG_LEVEL, and more (access, store, "
+        "agents, judge): see the Configuration table in README.md. Try `vf-mcp demo` first.",
     )
     parser.add_argument("--version", action="version", version=f"vf-mcp {__version__}")
     _add_serve_options(parser)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -14,6 +15,9 @@ from vf_mcp.errors import ConfigurationError
 DEFAULT_RUNTIME_URL = "https://general-runtime.voiceflow.com"
 DEFAULT_ENVIRONMENT = "development"
 DEFAULT_HANDOFF_ACTIONS = ("handoff", "talk_to_agent")
+
+# VF.DM.<id>.<secret>: the docs' shape; the id is 24 hex upstream, any alphanumerics here.
+_DM_KEY = re.compile(r"^VF\.DM\.[A-Za-z0-9]+\.[A-Za-z0-9_\-]+$")
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
@@ -107,11 +111,12 @@ class Settings(BaseModel):
         value = key.get_secret_value().strip()
         if not value:
             return None
-        if not value.startswith("VF.DM."):
+        if not _DM_KEY.match(value):
             # Never echo the value: a pasted workspace key is still a secret.
             raise ValueError(
-                f"{ENV_API_KEY} is not a Voiceflow Dialog Manager API key (those start with "
-                "'VF.DM.'); copy the agent's key from Voiceflow > Agent > Integrations > API keys"
+                f"{ENV_API_KEY} is not a Voiceflow Dialog Manager API key (those look like "
+                "'VF.DM.<id>.<secret>'); copy the agent's key from Voiceflow > Agent > "
+                "Integrations > API keys"
             )
         return SecretStr(value)
 

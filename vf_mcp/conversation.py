@@ -117,8 +117,10 @@ def resolve_choice(choice: str | int, offered: list[Choice]) -> Choice:
     """Find the button `choice` names: its 1-based number, or its label (case-insensitive)."""
     if not offered:
         raise InvalidInputError(
-            "The agent's last turn offered no buttons, so there is nothing to choose; send a "
-            "`message` instead (or `launch` to start over)"
+            "This server knows of no buttons offered in this conversation's last turn (it offered "
+            "none, or another server process or a restart served it: VF_MCP_STORE_URL shares "
+            "that memory), so there is nothing to choose; send a `message`, the button's "
+            "`request` as `action`, or `launch` to start over"
         )
     options = ", ".join(f"{c.number}) {c.label}" for c in offered)
     wanted = choice.strip() if isinstance(choice, str) else choice
@@ -381,9 +383,16 @@ class ConversationService:
         return StateResult(user_id=user_id, exists=True, state=state)
 
     async def emit_event(
-        self, session_id: str, event: str, payload: Mapping[str, Any] | None = None
+        self,
+        session_id: str,
+        event: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        namespace: str | None = None,
     ) -> SessionEventResult:
-        """Session ids name live socket sessions the runtime created, so they are not scoped."""
+        """Legacy session ids name live sessions the runtime created, so they are not scoped; on
+        v4 `session_id` is one of the caller's user ids, whose session key is looked up in the
+        caller's namespace."""
         check_user_id(session_id)
         if not event.strip():
             raise InvalidInputError("`event` is empty: give the name of a custom event")
@@ -391,7 +400,9 @@ class ConversationService:
         action = EventAction.model_validate(
             {"type": "event", "payload": {**(payload or {}), "event": {"name": event}}}
         )
-        result: EventResult = await self.client.emit_event(session_id, action)
+        result: EventResult = await self.client.emit_event(
+            session_id, action, session_owner=scoped(session_id, namespace)
+        )
         return SessionEventResult(
             session_id=session_id,
             event=event,

@@ -23,7 +23,7 @@ class VoiceflowError(Exception):
 
     def add_detail(self, detail: str) -> None:
         """Append a sentence (for example how often the call was retried) to the message."""
-        self.message = redact(f"{self.message.rstrip('.')}. {detail}")
+        self.message = redact(" ".join(f"{self.message.rstrip('.')}. {detail}".split()))
         self.args = (self.message,)
 
 

@@ -93,6 +93,7 @@ def register_evaluation(
                 judge=context.judge,
                 tests_dir=tests_dir,
                 on_progress=on_progress,
+                allow_keys=False,
             )
         except ScriptError as exc:
             raise ToolError(str(exc)) from None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import sys
 from typing import Any
 
 from mcp.server import MCPServer
@@ -119,6 +120,8 @@ def serve_http(server: MCPServer[Any], settings: Settings, *, host: str, port: i
             host,
             ENV_ALLOWED_HOSTS,
         )
+    shown = f"[{host}]" if ":" in host else host
+    print(f"vf-mcp: serving MCP at http://{shown}:{port}{MCP_PATH}", file=sys.stderr, flush=True)
     # log_config=None: uvicorn's own handlers would bypass our one-line, key-masking handler.
     uvicorn.run(
         http_app(server, settings, host=host),

@@ -28,6 +28,7 @@ from vf_mcp.conversation import (
     DeleteResult,
     SessionEventResult,
     StateResult,
+    new_user_id,
     scoped,
 )
 from vf_mcp.errors import ConfigurationError, InvalidInputError, VoiceflowError
@@ -162,7 +163,7 @@ def build_server(
         if settings.oauth:
             access = get_access_token()
             who = access.subject or access.client_id if access else None
-            return caller_namespace(f"oauth:{who}") if who else None
+            return namespace_for(f"oauth:{who}") if who else None
         if not settings.auth_tokens:
             return None
         headers = ctx.headers or {}
@@ -245,6 +246,8 @@ def build_server(
         awaiting_action (send the custom action's result as `action`), ended, handoff or error.
         """
         service = service_of(ctx, agent)
+        # Chosen here, so even a failed first turn tells the caller which id to check.
+        user_id = user_id or new_user_id()
         progress = 0
 
         async def on_progress(text: str) -> None:
@@ -268,7 +271,7 @@ def build_server(
         except InvalidInputError as exc:
             raise ToolError(exc.message) from None
         except VoiceflowError as exc:
-            failed = TurnResult(user_id=user_id or "(none)", status="error", error=exc.message)
+            failed = TurnResult(user_id=user_id, status="error", error=exc.message)
             return CallToolResult(
                 content=[TextContent(type="text", text=f"Error: {exc.message}")],
                 structured_content=failed.model_dump(mode="json"),
@@ -423,7 +426,11 @@ def build_server(
         interact(action={"type": "event", ...}) for those. Success does not prove the session
         exists.
         """
-        result = await _call(service_of(ctx, agent).emit_event(session_id, event, payload))
+        result = await _call(
+            service_of(ctx, agent).emit_event(
+                session_id, event, payload, namespace=namespace_of(ctx)
+            )
+        )
         return _result(
             f"Event {event!r} sent to session {session_id} "
             f"(runtime answered {result.status_code}).",
@@ -561,10 +568,14 @@ def _instructions(directory: AgentDirectory) -> str:
 
 def caller_namespace(authorization: str) -> str | None:
     """A stable, non-reversible namespace for the bearer token in an Authorization header."""
-    token = authorization.removeprefix("Bearer ").strip()
-    if not token:
-        return None
-    return "t" + hashlib.sha256(token.encode()).hexdigest()[:12]
+    scheme, _, token = authorization.strip().partition(" ")
+    token = token.strip() if scheme.lower() == "bearer" else ""
+    return namespace_for(token) if token else None
+
+
+def namespace_for(identity: str) -> str:
+    """A short, stable, non-reversible name for a caller's token or OAuth subject."""
+    return "t" + hashlib.sha256(identity.encode()).hexdigest()[:12]
 
 
 async def _call(operation: Awaitable[_T]) -> _T:

@@ -10,6 +10,7 @@ from vf_mcp.evaluation.connection import ServiceFactory
 from vf_mcp.evaluation.judge import JudgeSettings, OpenAIChatClient
 from vf_mcp.evaluation.loader import load_script
 from vf_mcp.evaluation.runner import DEFAULT_CONCURRENCY, ProgressCallback, run_suites
+from vf_mcp.evaluation.script import ScriptError
 from vf_mcp.evaluation.transcript import RunResult
 
 ENV_TESTS_DIR = "VF_MCP_TESTS_DIR"
@@ -29,6 +30,7 @@ async def run_conversation(
     tests_dir: Path | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
     on_progress: ProgressCallback | None = None,
+    allow_keys: bool = True,
 ) -> RunResult:
     """Run a script given inline (YAML or JSON) or as a file name under `tests_dir`.
 
@@ -36,6 +38,14 @@ async def run_conversation(
     endpoint or another agent's key). Raises `ScriptError` for a script that cannot be read.
     """
     suites = load_script(script, tests_dir=tests_dir)
+    if not allow_keys:
+        for suite in suites:
+            if _holds_key(suite.model_dump()):
+                raise ScriptError(
+                    f"{suite.name}: the script holds an API key; keys are never accepted through "
+                    "a tool call. Configure the tester agent on the server (VF_MCP_AGENTS_FILE) "
+                    "and run the suite with `vf-mcp eval` instead"
+                )
     return await run_suites(
         suites,
         ServiceFactory.reusing(service),
@@ -43,3 +53,11 @@ async def run_conversation(
         concurrency=concurrency,
         on_progress=on_progress,
     )
+
+
+def _holds_key(value: object) -> bool:
+    if isinstance(value, dict):
+        return any((k in ("api_key", "apiKey") and v) or _holds_key(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_key(v) for v in value)
+    return False

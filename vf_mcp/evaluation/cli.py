@@ -95,8 +95,27 @@ def main(argv: list[str]) -> int:
     _write(args.junit, junit_xml(run, allow_ungraded=args.allow_ungraded))
     _write(args.json, json_report(run))
     _write(args.markdown, markdown_report(run, allow_ungraded=args.allow_ungraded))
+    for line in failure_lines(run, allow_ungraded=args.allow_ungraded):
+        print(line)
     print(summary_line(run))
     return 0 if run.succeeded(allow_ungraded=args.allow_ungraded) else 1
+
+
+def failure_lines(run: RunResult, *, allow_ungraded: bool) -> list[str]:
+    """Why the run did not pass, one line per test, so a terminal says it without a report."""
+    lines = []
+    for test in run.transcripts:
+        if test.outcome in ("failed", "error"):
+            check = test.first_failure()
+            why = f"{check.label}: {check.evidence}" if check else (test.error or "see the report")
+            lines.append(f"{test.outcome.upper()} {test.suite} / {test.name}: {why[:300]}")
+    ungraded = sum(1 for t in run.transcripts if t.outcome == "to_grade")
+    if ungraded and not allow_ungraded:
+        lines.append(
+            f"{ungraded} test(s) need a judge model: set VF_MCP_JUDGE_URL and VF_MCP_JUDGE_MODEL "
+            "(and VF_MCP_JUDGE_API_KEY), or pass --allow-ungraded to accept them ungraded"
+        )
+    return lines
 
 
 def summary_line(run: RunResult) -> str:

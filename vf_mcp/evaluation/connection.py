@@ -51,8 +51,11 @@ class ServiceFactory:
             return
         update: dict[str, object] = {}
         if streaming is False:
-            # The stream endpoint needs the project id; without it every turn uses plain interact.
-            update["project_id"] = None
+            # Plain interact: legacy needs no project id, but a v4 session cannot start without
+            # one, so v4 turns streaming off instead.
+            update["stream"] = False
+            if self.settings.api_version != "v4":
+                update["project_id"] = None
         if api_key is not None:
             update["api_key"] = api_key
         settings = self.settings.model_copy(update=update)

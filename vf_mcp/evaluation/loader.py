@@ -17,7 +17,7 @@ import yaml
 from pydantic import ValidationError
 
 from vf_mcp.evaluation import voiceflow_cli
-from vf_mcp.evaluation.script import ScriptError, Suite
+from vf_mcp.evaluation.script import ScriptError, Suite, resolve_under
 
 SUITE_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -85,15 +85,6 @@ def load_path(path: Path) -> list[Suite]:
     if not path.exists():
         raise ScriptError(f"{path}: no such file or directory")
     return [load_file(path)]
-
-
-def resolve_under(root: Path, name: str) -> Path:
-    """`name` inside `root`, refusing anything that leaves it (.., absolute paths, symlinks out)."""
-    base = root.resolve()
-    candidate = (base / name).resolve()
-    if candidate != base and base not in candidate.parents:
-        raise ScriptError(f"{name!r} is outside the tests directory")
-    return candidate
 
 
 def load_script(script: str, *, tests_dir: Path | None = None) -> list[Suite]:

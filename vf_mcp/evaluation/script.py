@@ -30,6 +30,7 @@ voiceflow-cli files are tolerant instead (see `voiceflow_cli`).
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from jsonpath_ng.exceptions import JsonPathParserError
@@ -426,3 +427,12 @@ def _slug(text: str) -> str:
 
 class ScriptError(ValueError):
     """A script or imported file cannot be run; the message names the file and the field."""
+
+
+def resolve_under(root: Path, name: str) -> Path:
+    """`name` inside `root`, refusing anything that leaves it (.., absolute paths, symlinks out)."""
+    base = root.resolve()
+    candidate = (base / name).resolve()
+    if candidate != base and base not in candidate.parents:
+        raise ScriptError(f"{name!r} is outside the tests directory")
+    return candidate

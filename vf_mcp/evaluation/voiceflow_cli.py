@@ -37,6 +37,7 @@ from vf_mcp.evaluation.script import (
     TurnStep,
     VoiceflowCliCheck,
     VoiceflowTester,
+    resolve_under,
 )
 
 SUITE_KEYS = {
@@ -111,7 +112,8 @@ def import_suite_data(data: Mapping[str, Any], *, base_dir: Path, source: str) -
         file = str(entry["file"])
         if not file.endswith(".yaml"):
             raise ScriptError(f"{source}: tests[{i}].file {file!r}: file is not a YAML file")
-        path = (base_dir / file).resolve()
+        # A suite names its test files; none may point outside the suite's own directory.
+        path = resolve_under(base_dir, file)
         test_data = _read_yaml(path)
         if not isinstance(test_data, dict):
             raise ScriptError(f"{path}: a voiceflow-cli test must be a mapping")

@@ -7,7 +7,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
-from contextlib import aclosing
+from contextlib import aclosing, suppress
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -108,6 +108,7 @@ class VoiceflowClient:
         )
         self._session_keys = session_keys or InMemorySessionKeys()
         self._limiter: anyio.CapacityLimiter | None = None
+        self._session_locks: dict[str, anyio.Lock] = {}
         self._owns_http = http is None
         self._http = http or httpx.AsyncClient(
             timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout),
@@ -269,11 +270,14 @@ class VoiceflowClient:
             ended = False
             try:
                 async for sse in events:
-                    if len(sse.data) > self.max_response_bytes:
+                    if (
+                        len(sse.data) > self.max_response_bytes
+                        or response.num_bytes_downloaded > self.max_response_bytes
+                    ):
                         raise ResponseError(
-                            f"An event in the stream of POST {path} is larger than "
+                            f"The stream of POST {path} grew past "
                             f"{self.max_response_bytes // 1_048_576} MiB, so the turn's answer "
-                            "was not read"
+                            "was not read further"
                         )
                     if sse.event == "trace":
                         trace = parse_trace(_loads(sse.data))
@@ -286,8 +290,9 @@ class VoiceflowClient:
                     # Other event names (keep-alives, future additions) carry nothing for us.
                 if ended:
                     # Read the last bytes of the body so the connection goes back to the pool
-                    # and the parser finishes, instead of both being torn down half-read.
-                    with anyio.move_on_after(_DRAIN_SECONDS):
+                    # and the parser finishes, instead of both being torn down half-read. The
+                    # answer is complete: a failure now must not be reported as a broken turn.
+                    with anyio.move_on_after(_DRAIN_SECONDS), suppress(httpx.HTTPError, SSEError):
                         async for _ in events:
                             pass
             except SSEError as exc:
@@ -307,17 +312,25 @@ class VoiceflowClient:
     # -- v4 sessions -------------------------------------------------------------------------------
 
     async def _v4_session_key(
-        self, user_id: str, environment: str | None, *, renew: bool = False
+        self, user_id: str, environment: str | None, *, refused: str | None = None
     ) -> str:
         """The user's v4 session key: the stored one, or a new session started with the API key.
 
         `POST /v4/project/{projectID}[/environment/{environmentID}]/session`; with no environment
-        configured or given, the project's traffic split picks one.
+        configured or given, the project's traffic split picks one. One start at a time per user:
+        a new session ends the previous one, so concurrent turns must share a start, and a turn
+        whose key was `refused` uses a key another turn renewed meanwhile.
         """
         environment = environment or self._settings.v4_environment
         slot = session_slot(user_id, environment)
-        if not renew and (key := await self._session_keys.get_session_key(slot)) is not None:
-            return key
+        lock = self._session_locks.setdefault(slot, anyio.Lock())
+        async with lock:
+            key = await self._session_keys.get_session_key(slot)
+            if key is not None and key != refused:
+                return key
+            return await self._v4_start_session(slot, user_id, environment)
+
+    async def _v4_start_session(self, slot: str, user_id: str, environment: str | None) -> str:
         project = _segment(self._project_id(None, "starting a v4 session"))
         path = f"/v4/project/{project}/session"
         if environment:
@@ -344,21 +357,21 @@ class VoiceflowClient:
         accept: str = "application/json",
     ) -> httpx.Response:
         """Send in the user's session; a key the runtime refuses is renewed once, transparently."""
-        for renew in (False, True):
-            key = await self._v4_session_key(user_id, environment, renew=renew)
+        refused: str | None = None
+        while True:
+            key = await self._v4_session_key(user_id, environment, refused=refused)
             headers = {"Authorization": key, "Accept": accept}
             try:
                 return await self._send("POST", path, json_body=body, params=None, headers=headers)
             except AuthenticationError as exc:
-                await self._session_keys.delete_session_keys(user_id)
-                if renew:
+                if refused is not None:
                     exc.add_detail(
                         "A new session was started and its key was refused too, so the API key "
                         "or project is at fault, not an expired session"
                     )
                     raise
-                _log.info("a v4 session key was refused; starting a new session")
-        raise AssertionError("unreachable")
+                refused = key
+                _log.info("a v4 session key was refused; renewing the session")
 
     async def _v4_interact(
         self,
@@ -447,7 +460,12 @@ class VoiceflowClient:
     # -- session -----------------------------------------------------------------------------------
 
     async def emit_event(
-        self, session_id: str, action: BaseAction, *, project_id: str | None = None
+        self,
+        session_id: str,
+        action: BaseAction,
+        *,
+        project_id: str | None = None,
+        session_owner: str | None = None,
     ) -> EventResult:
         """`POST /v2/project/{projectID}/session/{sessionID}/event`: send an action to a session.
 
@@ -460,7 +478,7 @@ class VoiceflowClient:
         shown = None
         if self.api_version == "v4":
             # v4 targets the session by its key (answered 201); `session_id` is our user id.
-            found = await self._session_keys.find_session_key(session_id)
+            found = await self._session_keys.find_session_key(session_owner or session_id)
             if found is None:
                 raise InvalidInputError(
                     f"No v4 session is open for {session_id!r}: start one with a turn first "

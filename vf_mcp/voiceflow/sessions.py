@@ -7,9 +7,11 @@ several workers share them.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Protocol
 
-_SEPARATOR = "@"
+# User ids may contain `@` (emails) but never `/`, so `/` cannot make one user's prefix another's.
+_SEPARATOR = "/"
 
 
 def session_slot(user_id: str, environment: str | None) -> str:
@@ -37,14 +39,20 @@ class SessionKeyStore(Protocol):
 
 
 class InMemorySessionKeys:
-    def __init__(self) -> None:
-        self._keys: dict[str, str] = {}
+    """Session keys in process, the least recently set dropped first beyond `max_keys`."""
+
+    def __init__(self, *, max_keys: int = 10_000) -> None:
+        self._keys: OrderedDict[str, str] = OrderedDict()
+        self._max_keys = max_keys
 
     async def get_session_key(self, slot: str) -> str | None:
         return self._keys.get(slot)
 
     async def set_session_key(self, slot: str, key: str) -> None:
         self._keys[slot] = key
+        self._keys.move_to_end(slot)
+        while len(self._keys) > self._max_keys:
+            self._keys.popitem(last=False)
 
     async def delete_session_keys(self, user_id: str) -> None:
         for slot in [s for s in self._keys if s.startswith(slot_prefix(user_id))]:
