@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
+from tests.sse_frames import parse_sse, stream_traces
 from vf_mcp.emulator import (
     DEFAULT_AGENT_PATH,
     AgentDefinition,
@@ -81,42 +81,12 @@ def press(client: httpx.Client, user: str, traces: list[dict[str, Any]], label: 
     return interact(client, user, request)
 
 
-@dataclass(frozen=True)
-class SSEEvent:
-    event: str | None
-    id: str | None
-    data: str | None
-
-    def json(self) -> Any:
-        assert self.data is not None
-        return json.loads(self.data, strict=False)
-
-
-def parse_sse(raw: bytes) -> list[SSEEvent]:
-    """Split on the SSE framing only (\\n), never on other control characters."""
-    events = []
-    for block in raw.decode("utf-8").split("\n\n"):
-        if not block:
-            continue
-        fields: dict[str, str] = {}
-        for line in block.split("\n"):
-            name, _, value = line.partition(": ")
-            assert name in ("event", "id", "data"), line
-            fields[name] = value
-        events.append(SSEEvent(fields.get("event"), fields.get("id"), fields.get("data")))
-    return events
-
-
 def stream(
     client: httpx.Client, project: str, user: str, action: Any, query: str = "", **body: Any
 ) -> tuple[httpx.Response, bytes]:
     url = f"/v2/project/{project}/user/{user}/interact/stream{query}"
     with client.stream("POST", url, json={"action": action, **body}) as response:
         return response, response.read()
-
-
-def stream_traces(raw: bytes) -> list[dict[str, Any]]:
-    return [e.json() for e in parse_sse(raw) if e.event == "trace"]
 
 
 def event(name: str) -> dict[str, Any]:

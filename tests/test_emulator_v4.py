@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.sse_frames import parse_sse, stream_traces
 from vf_mcp.emulator import AgentDefinition, Emulator, FaultPlan, load_agent, running_emulator
 
 REPO = Path(__file__).resolve().parents[1]
@@ -88,36 +88,6 @@ def v4_stream(
     url = f"/v4/interact/stream{query}"
     with http.stream("POST", url, json={"action": action, **body}, headers=headers) as response:
         return response, response.read()
-
-
-@dataclass(frozen=True)
-class SSEEvent:
-    event: str | None
-    id: str | None
-    data: str | None
-
-    def json(self) -> Any:
-        assert self.data is not None
-        return json.loads(self.data, strict=False)
-
-
-def parse_sse(raw: bytes) -> list[SSEEvent]:
-    """Split on the SSE framing only (\\n), never on other control characters."""
-    events = []
-    for block in raw.decode("utf-8").split("\n\n"):
-        if not block:
-            continue
-        fields: dict[str, str] = {}
-        for line in block.split("\n"):
-            name, _, value = line.partition(": ")
-            assert name in ("event", "id", "data"), line
-            fields[name] = value
-        events.append(SSEEvent(fields.get("event"), fields.get("id"), fields.get("data")))
-    return events
-
-
-def stream_traces(raw: bytes) -> list[dict[str, Any]]:
-    return [e.json() for e in parse_sse(raw) if e.event == "trace"]
 
 
 def texts(traces: list[dict[str, Any]]) -> list[str]:
