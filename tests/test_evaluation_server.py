@@ -160,3 +160,14 @@ async def test_run_conversation_refuses_files_outside_and_keys_inside(
     assert escape.is_error and "outside the tests directory" in text_of(escape)
     assert with_key.is_error
     assert "VF.DM.0123" not in text_of(with_key)
+
+
+async def test_an_unknown_check_is_named_with_the_valid_ones(settings: Settings) -> None:
+    script = (
+        "name: x\ntests:\n  - id: t\n    turns:\n      - launch: true\n"
+        "        expect:\n          - criterion: hi\n"
+    )
+    async with Client(build_server(settings)) as client:
+        result = await client.call_tool("run_conversation", {"script": script})
+    assert result.is_error
+    assert "unknown check ['criterion']: use one of variable, contains" in text_of(result)

@@ -216,7 +216,7 @@ _SHORTHAND: dict[str, tuple[str, str]] = {
 
 
 def expand_check(item: Any) -> Any:
-    """Turn `{contains: "x"}` into `{type: contains, value: "x"}`; leave anything else as is."""
+    """Turn `{contains: "x"}` into `{type: contains, value: "x"}`; refuse an unknown check."""
     if not isinstance(item, dict) or "type" in item:
         return item
     # `variable` first: `{variable: $.x, equals: 1}` is a variable check, not a text check.
@@ -227,7 +227,11 @@ def expand_check(item: Any) -> Any:
             if kind == "variable" and isinstance(value, dict):
                 return {"type": kind, **value, **rest}
             return {"type": kind, field: value, **rest}
-    return item
+    # Without this, pydantic's answer is "Unable to extract tag using discriminator 'type'".
+    raise ValueError(
+        f"unknown check {sorted(item)!r}: use one of {', '.join(_SHORTHAND)} "
+        "(see examples/evals/README.md)"
+    )
 
 
 def describe_check(check: Check) -> str:
