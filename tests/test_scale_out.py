@@ -92,3 +92,21 @@ async def test_an_unreachable_store_is_a_clear_error_without_the_url(settings: S
     await store.aclose()
     assert "VF_MCP_STORE_URL" in caught.value.message
     assert "hunter2secret" not in caught.value.message
+
+
+async def test_a_store_failure_after_the_turn_ran_keeps_the_answer(settings: Settings) -> None:
+    from mcp import Client as MCPClient
+
+    from vf_mcp.server import build_server
+    from vf_mcp.store import InMemoryStore
+
+    class FailingSaves(InMemoryStore):
+        async def save(self, key: str, memory: ConversationMemory) -> None:
+            raise StoreError("Could not save the conversation in the Redis store (ConnectionError)")
+
+    async with MCPClient(build_server(settings, store=FailingSaves())) as client:
+        result = await client.call_tool("interact", {"user_id": "sf", "launch": True})
+    assert not result.is_error
+    assert "Hi! I'm the Acme order assistant" in text_of(result)
+    assert "Warning: Could not save the conversation" in text_of(result)
+    assert result.structured_content["warnings"]

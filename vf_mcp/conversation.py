@@ -19,7 +19,7 @@ import anyio
 from pydantic import BaseModel, Field
 
 from vf_mcp.config import Settings
-from vf_mcp.errors import InvalidInputError
+from vf_mcp.errors import InvalidInputError, StoreError
 from vf_mcp.store import ConversationMemory, ConversationStore
 from vf_mcp.summary import Choice, TurnResult, Verbosity, summarize_turn
 from vf_mcp.voiceflow.actions import (
@@ -265,12 +265,19 @@ class ConversationService:
             handoff_actions=self.settings.handoff_actions,
             verbosity=verbosity,
         )
-        await self.store.save(
-            upstream,
-            ConversationMemory(
-                choices=turn.choices, variables=after if after is not None else before
-            ),
-        )
+        try:
+            await self.store.save(
+                upstream,
+                ConversationMemory(
+                    choices=turn.choices, variables=after if after is not None else before
+                ),
+            )
+        except StoreError as exc:
+            # The turn ran: losing its answer would invite the caller to run it twice.
+            turn.warnings.append(
+                f"{exc.message}; this turn's buttons were not remembered, so answer them with "
+                "`message` or the button's `request` as `action`"
+            )
         return turn
 
     async def _stream_turn(

@@ -31,7 +31,7 @@ from vf_mcp.conversation import (
     new_user_id,
     scoped,
 )
-from vf_mcp.errors import ConfigurationError, InvalidInputError, VoiceflowError
+from vf_mcp.errors import ConfigurationError, InvalidInputError, StoreError, VoiceflowError
 from vf_mcp.evaluation_tools import register_evaluation
 from vf_mcp.handoff import HandoffResult, hand_off
 from vf_mcp.oauth import oauth_parts
@@ -523,7 +523,10 @@ async def _record(
     from vf_mcp.evaluation.live import user_action
 
     context = ctx.request_context.lifespan_context
-    memory = await context.service_for(agent).store.load(scoped(turn.user_id, namespace))
+    try:
+        memory = await context.service_for(agent).store.load(scoped(turn.user_id, namespace))
+    except StoreError:
+        memory = None  # the transcript just lacks this turn's variables
     book = context.book(namespace, agent)
     if launch:
         # A launch starts the conversation over, so it starts a new transcript too.

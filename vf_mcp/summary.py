@@ -128,6 +128,9 @@ class TurnResult(BaseModel):
         default_factory=dict, description="Trace types we do not render, with counts"
     )
     latency_ms: float = 0.0
+    warnings: list[str] = Field(
+        default_factory=list, description="Problems after the turn ran; the turn itself stands"
+    )
     traces: list[dict[str, Any]] | None = Field(
         default=None, description="The raw traces (verbosity=debug only)"
     )
@@ -390,5 +393,6 @@ def render_turn(turn: TurnResult, verbosity: Verbosity = "standard") -> str:
         status = f"handoff to {turn.handoff}"
     elif turn.status == "error" and turn.error:
         status = f"error: {turn.error}"
+    lines.extend(f"Warning: {warning}" for warning in turn.warnings)
     lines.append(f"Status: {status} · user_id {turn.user_id} · {turn.latency_ms:.0f} ms")
     return "\n".join(lines)
