@@ -152,3 +152,28 @@ def test_the_handoff_transcript_is_capped_and_keeps_the_latest_turns() -> None:
     assert text.startswith("[earlier turns omitted]")
     assert "answer 199" in text and "answer 1\n" not in text
     assert compact_transcript(None) == ""
+
+
+async def test_two_agents_on_one_project_keep_separate_runtime_conversations(
+    base: Settings, two_agents: Emulator, tmp_path: Path
+) -> None:
+    path = tmp_path / "agents.yaml"
+    path.write_text(
+        "agents:\n"
+        "  dev:\n    api_key_env: SUPPORT_VOICEFLOW_KEY\n"
+        "    project_id: 6650f0c2a1b2c3d4e5f60718\n"
+        "  prod:\n    api_key_env: SUPPORT_VOICEFLOW_KEY\n"
+        "    project_id: 6650f0c2a1b2c3d4e5f60718\n    environment: production\n"
+    )
+    directory = load_agents(path, base, KEYS)
+    async with Client(build_server(base, agents=directory)) as client:
+        await client.call_tool("interact", {"user_id": "ada", "agent": "dev", "launch": True})
+        await client.call_tool("interact", {"user_id": "ada", "agent": "prod", "launch": True})
+        picked = await client.call_tool(
+            "interact", {"user_id": "ada", "agent": "dev", "choice": "Track an order"}
+        )
+    assert "order number" in text_of(picked)
+    users = {
+        r.path.split("/user/")[1].split("/")[0] for r in two_agents.requests if "/user/" in r.path
+    }
+    assert users == {"dev.ada", "prod.ada"}

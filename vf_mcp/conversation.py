@@ -157,11 +157,17 @@ class ConversationService:
         settings: Settings,
         *,
         heartbeat_seconds: float = HEARTBEAT_SECONDS,
+        id_prefix: str = "",
     ) -> None:
         self.client = client
         self.store = store
         self.settings = settings
         self.heartbeat_seconds = heartbeat_seconds
+        self.id_prefix = id_prefix
+
+    def upstream_id(self, user_id: str, namespace: str | None) -> str:
+        """The id the runtime and the store see for one caller's `user_id` on this agent."""
+        return self.id_prefix + scoped(user_id, namespace)
 
     @property
     def streams(self) -> bool:
@@ -235,7 +241,7 @@ class ConversationService:
         user_id = check_user_id(user_id) if user_id is not None else new_user_id()
         variables = check_variables(variables)
         environment = check_environment(environment)
-        upstream = scoped(user_id, namespace)
+        upstream = self.upstream_id(user_id, namespace)
         memory = await self.store.load(upstream)
         request = self.build_action(
             offered=memory.choices if memory else [],
@@ -341,7 +347,7 @@ class ConversationService:
     ) -> StateResult:
         check_user_id(user_id)
         state = await self.client.get_state(
-            scoped(user_id, namespace), environment=check_environment(environment)
+            self.upstream_id(user_id, namespace), environment=check_environment(environment)
         )
         return StateResult(user_id=user_id, exists=state is not None, state=state)
 
@@ -356,7 +362,7 @@ class ConversationService:
         check_user_id(user_id)
         check_environment(environment)
         parsed = _parse_state(state)
-        upstream = scoped(user_id, namespace)
+        upstream = self.upstream_id(user_id, namespace)
         saved = await self.client.replace_state(upstream, parsed, environment=environment)
         await self._remember_variables(upstream, saved.variables, keep_choices=False)
         return StateResult(user_id=user_id, exists=True, state=saved)
@@ -365,7 +371,7 @@ class ConversationService:
         self, user_id: str, *, environment: str | None = None, namespace: str | None = None
     ) -> DeleteResult:
         check_user_id(user_id)
-        upstream = scoped(user_id, namespace)
+        upstream = self.upstream_id(user_id, namespace)
         await self.client.delete_state(upstream, environment=check_environment(environment))
         await self.store.forget(upstream)
         await self.store.delete_session_keys(upstream)
@@ -384,7 +390,7 @@ class ConversationService:
         if not variables:
             raise InvalidInputError("`variables` is empty: give at least one name and value")
         variables = check_variables(variables) or {}
-        upstream = scoped(user_id, namespace)
+        upstream = self.upstream_id(user_id, namespace)
         state = await self.client.update_variables(upstream, variables, environment=environment)
         await self._remember_variables(upstream, state.variables, keep_choices=True)
         return StateResult(user_id=user_id, exists=True, state=state)
@@ -408,7 +414,7 @@ class ConversationService:
             {"type": "event", "payload": {**(payload or {}), "event": {"name": event}}}
         )
         result: EventResult = await self.client.emit_event(
-            session_id, action, session_owner=scoped(session_id, namespace)
+            session_id, action, session_owner=self.upstream_id(session_id, namespace)
         )
         return SessionEventResult(
             session_id=session_id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import os
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, TypeVar
@@ -29,7 +30,6 @@ from vf_mcp.conversation import (
     SessionEventResult,
     StateResult,
     new_user_id,
-    scoped,
 )
 from vf_mcp.errors import ConfigurationError, InvalidInputError, StoreError, VoiceflowError
 from vf_mcp.evaluation_tools import register_evaluation
@@ -109,6 +109,9 @@ def build_server(
         )
         owned: list[VoiceflowClient] = []
         services: dict[str, ConversationService] = {}
+        projects = Counter(
+            (a.settings.runtime_url, a.settings.project_id) for a in directory.agents.values()
+        )
         for name, agent in directory.agents.items():
             # One agent keeps the plain keys; several get a prefix each in the shared store.
             view = memory if len(directory.agents) == 1 else PrefixedStore(memory, f"{name}/")
@@ -117,7 +120,11 @@ def build_server(
             else:
                 vf = VoiceflowClient(agent.settings, session_keys=view)
                 owned.append(vf)
-            services[name] = ConversationService(vf, view, agent.settings)
+            # Agents on one project share its runtime state per user id: keep them apart there too.
+            shared = projects[(agent.settings.runtime_url, agent.settings.project_id)] > 1
+            services[name] = ConversationService(
+                vf, view, agent.settings, id_prefix=f"{name}." if shared else ""
+            )
             if heartbeat_seconds is not None:
                 services[name].heartbeat_seconds = heartbeat_seconds
         judge = None
@@ -524,7 +531,8 @@ async def _record(
 
     context = ctx.request_context.lifespan_context
     try:
-        memory = await context.service_for(agent).store.load(scoped(turn.user_id, namespace))
+        service = context.service_for(agent)
+        memory = await service.store.load(service.upstream_id(turn.user_id, namespace))
     except StoreError:
         memory = None  # the transcript just lacks this turn's variables
     book = context.book(namespace, agent)
