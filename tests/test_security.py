@@ -71,6 +71,7 @@ async def test_each_token_has_its_own_conversations(emulator: Emulator) -> None:
             await alice.call_tool("interact", {"user_id": "shared-name", "launch": True})
             async with as_caller(f"{base}/mcp", TOKEN_B) as mallory:
                 peek = await mallory.call_tool("get_state", {"user_id": "shared-name"})
+                read = await mallory.call_tool("transcript", {"user_id": "shared-name"})
                 hijack = await mallory.call_tool(
                     "interact", {"user_id": "shared-name", "choice": 1}
                 )
@@ -79,6 +80,7 @@ async def test_each_token_has_its_own_conversations(emulator: Emulator) -> None:
                 "interact", {"user_id": "shared-name", "choice": "Track an order"}
             )
     assert peek.structured_content["exists"] is False
+    assert read.is_error and "No transcript" in text_of(read)
     assert hijack.is_error and "knows of no buttons" in text_of(hijack)
     assert "Sure. What's your order number?" in text_of(still_mine)
     upstream_ids = {
