@@ -112,7 +112,12 @@ class VoiceflowClient:
         self._owns_http = http is None
         self._http = http or httpx.AsyncClient(
             timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout),
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+            # Idle connections are dropped before the common 5 s server keep-alive ends, so a
+            # turn is never written into a connection the server is closing at that moment
+            # (a POST that fails that way cannot safely be retried).
+            limits=httpx.Limits(
+                max_connections=200, max_keepalive_connections=50, keepalive_expiry=4.0
+            ),
             transport=transport,
             headers={"User-Agent": f"vf-mcp/{__version__}"},
         )
