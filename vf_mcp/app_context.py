@@ -23,10 +23,6 @@ class AppContext:
     """Transcripts of the conversations held here, per (caller namespace, agent)."""
     ttl_seconds: float = 86_400
 
-    @property
-    def service(self) -> ConversationService:
-        return self.services[self.default_agent]
-
     def agent_name(self, agent: str | None) -> str:
         name = agent or self.default_agent
         if name not in self.services:
