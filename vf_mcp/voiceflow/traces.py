@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from typing import Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, Tag, TypeAdapter, ValidationError
+from pydantic import Discriminator, Field, PrivateAttr, Tag, TypeAdapter, ValidationError
 
 from vf_mcp.errors import ResponseError
 from vf_mcp.voiceflow.actions import WireModel
@@ -32,9 +32,17 @@ class BaseTrace(WireModel):
     time: Any = None
     paths: Any = None
     default_path: Any = Field(default=None, alias="defaultPath")
+    # The object exactly as the runtime sent it (its values, its key order): a model re-dumped
+    # would turn `"delay": 1000` into `1000.0` and reorder keys.
+    _raw: dict[str, Any] | None = PrivateAttr(default=None)
 
     def to_wire(self) -> dict[str, Any]:
         return {"type": self.type, **super().to_wire()}
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        """The trace as received from the runtime (or, for a trace built in code, its wire form)."""
+        return self._raw if self._raw is not None else self.to_wire()
 
     @property
     def action_paths(self) -> list[TracePath] | None:
@@ -435,10 +443,13 @@ def parse_trace(raw: Any) -> BaseTrace:
             f"The runtime sent something that is not a trace ({str(raw)[:80]!r}); expected an "
             "object with a string `type`"
         )
+    trace: BaseTrace
     try:
-        return _trace_adapter().validate_python(raw)
+        trace = _trace_adapter().validate_python(raw)
     except ValidationError:
-        return UnknownTrace.model_validate(raw)
+        trace = UnknownTrace.model_validate(raw)
+    trace._raw = raw
+    return trace
 
 
 def parse_traces(raw: Any) -> list[BaseTrace]:
