@@ -49,6 +49,14 @@ def test_a_key_of_the_wrong_shape_is_refused_without_being_shown() -> None:
     assert CANARY_SECRET not in result.stderr + result.stdout
 
 
+@pytest.mark.parametrize("value", ["0", "-1", "many"])
+def test_a_bad_summary_budget_stops_the_start_in_one_line(value: str) -> None:
+    result = vf_mcp(env={"VOICEFLOW_API_KEY": CANARY_KEY, "VF_MCP_SUMMARY_MAX_CHARS": value})
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "VF_MCP_SUMMARY_MAX_CHARS" in lines[0]
+
+
 def test_http_on_a_public_address_is_refused() -> None:
     result = vf_mcp(
         "--transport", "http", "--host", "0.0.0.0", env={"VOICEFLOW_API_KEY": CANARY_KEY}

@@ -56,11 +56,20 @@ def test_a_key_of_another_shape_is_refused_without_echoing_it() -> None:
         ("VOICEFLOW_TIMEOUT", "-1", "VOICEFLOW_TIMEOUT"),
         ("VOICEFLOW_RUNTIME_URL", "ftp://x", "VOICEFLOW_RUNTIME_URL must be an http(s) URL"),
         ("VF_MCP_LOG_LEVEL", "loud", "VF_MCP_LOG_LEVEL"),
+        ("VF_MCP_SUMMARY_MAX_CHARS", "0", "VF_MCP_SUMMARY_MAX_CHARS='0' is not a whole number"),
+        ("VF_MCP_SUMMARY_MAX_CHARS", "-5", "VF_MCP_SUMMARY_MAX_CHARS='-5' is not a whole"),
+        ("VF_MCP_SUMMARY_MAX_CHARS", "2.5", "VF_MCP_SUMMARY_MAX_CHARS='2.5' is not a whole"),
+        ("VF_MCP_SUMMARY_MAX_CHARS", "lots", "at least 500"),
     ],
 )
 def test_bad_values_name_the_variable(name: str, value: str, expected: str) -> None:
     with pytest.raises(ConfigurationError, match=expected.replace("(", r"\(").replace(")", r"\)")):
         Settings.from_env({name: value})
+
+
+def test_the_summary_budget_defaults_to_8000_characters() -> None:
+    assert Settings.from_env({}).summary_max_chars == 8000
+    assert Settings.from_env({"VF_MCP_SUMMARY_MAX_CHARS": " 1200 "}).summary_max_chars == 1200
 
 
 def test_the_key_is_absent_from_repr_str_and_dumps() -> None:

@@ -47,6 +47,9 @@ ENV_PUBLIC_URL = "VF_MCP_PUBLIC_URL"
 ENV_TESTS_DIR = "VF_MCP_TESTS_DIR"
 ENV_STREAM = "VF_MCP_STREAM"
 ENV_AGENTS_FILE = "VF_MCP_AGENTS_FILE"
+ENV_SUMMARY_MAX_CHARS = "VF_MCP_SUMMARY_MAX_CHARS"
+DEFAULT_SUMMARY_MAX_CHARS = 8000
+MIN_SUMMARY_MAX_CHARS = 500
 
 
 class Settings(BaseModel):
@@ -82,11 +85,13 @@ class Settings(BaseModel):
     oauth_scopes: frozenset[str] = frozenset()
     public_url: str | None = None
     tests_dir: Path | None = None
+    """Where run_conversation finds suite files given by name."""
     agents_file: Path | None = None
     """Several agents behind one server (see vf_mcp.agents); None: one agent from VOICEFLOW_*."""
     stream: bool | None = None
     """Stream turns over SSE; None (the default) streams whenever a project id is configured."""
-    """Where run_conversation finds suite files given by name."""
+    summary_max_chars: int = Field(default=DEFAULT_SUMMARY_MAX_CHARS, ge=MIN_SUMMARY_MAX_CHARS)
+    """The longest text a turn's summary may be; the structured content always has everything."""
 
     @property
     def default_environment(self) -> str:
@@ -203,6 +208,13 @@ class Settings(BaseModel):
                     f"{ENV_MAX_RETRIES}={value!r} is not a whole number; set it to e.g. 3 (0: off)"
                 )
             raw["max_retries"] = int(value)
+        if value := env.get(ENV_SUMMARY_MAX_CHARS, "").strip():
+            if not value.isdigit() or int(value) < MIN_SUMMARY_MAX_CHARS:
+                raise ConfigurationError(
+                    f"{ENV_SUMMARY_MAX_CHARS}={value!r} is not a whole number of at least "
+                    f"{MIN_SUMMARY_MAX_CHARS}; set it to e.g. {DEFAULT_SUMMARY_MAX_CHARS}"
+                )
+            raw["summary_max_chars"] = int(value)
         if value := env.get(ENV_LOG_LEVEL, "").strip():
             raw["log_level"] = value.upper()
         if value := env.get(ENV_HANDOFF_ACTIONS, "").strip():
@@ -292,4 +304,5 @@ _ENV_NAMES = {
     "tests_dir": ENV_TESTS_DIR,
     "stream": ENV_STREAM,
     "agents_file": ENV_AGENTS_FILE,
+    "summary_max_chars": ENV_SUMMARY_MAX_CHARS,
 }

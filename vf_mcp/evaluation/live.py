@@ -25,6 +25,7 @@ from vf_mcp.evaluation.transcript import (
     reply_from_turn,
 )
 from vf_mcp.summary import Choice, TurnResult
+from vf_mcp.voiceflow.variables import without_bookkeeping
 
 
 def user_action(
@@ -112,7 +113,11 @@ class TranscriptBook:
                 agent=reply_from_turn(turn),
                 status=turn.status,
                 variables_changed=deltas_from_turn(turn),
-                variables=dict(variables_after) if variables_after is not None else None,
+                variables=(
+                    without_bookkeeping(dict(variables_after))
+                    if variables_after is not None
+                    else None
+                ),
                 latency_ms=turn.latency_ms,
             )
         )

@@ -24,6 +24,7 @@ from vf_mcp.evaluation.transcript import (
     reply_from_turn,
 )
 from vf_mcp.summary import Choice, TurnResult
+from vf_mcp.voiceflow.variables import without_bookkeeping
 
 MAX_RATE_LIMIT_RETRIES = 5
 MAX_WAIT_S = 60.0
@@ -190,4 +191,7 @@ def _wait(retry_after: float | None, attempt: int) -> float:
 def _plain(value: dict[str, Any] | None) -> dict[str, Any] | None:
     import json
 
-    return None if value is None else json.loads(json.dumps(value, default=str))
+    # The runtime's per-turn conversation memory would repeat the transcript in every turn.
+    return (
+        None if value is None else json.loads(json.dumps(without_bookkeeping(value), default=str))
+    )

@@ -1,0 +1,38 @@
+"""Which variables a turn changed: the agent's own, and (for debugging) the runtime's."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+from vf_mcp.summary.models import VariableChange
+from vf_mcp.voiceflow.variables import is_runtime_variable, is_unset
+
+
+class VariableDiff(NamedTuple):
+    agent: list[VariableChange]
+    """The variables the agent's flows set."""
+    runtime: list[VariableChange]
+    """Built-in and bookkeeping variables the runtime rewrote."""
+
+
+def diff_variables(
+    before: Mapping[str, Any] | None, after: Mapping[str, Any] | None
+) -> VariableDiff | None:
+    """Changed variables, each list sorted by name; None when the state after the turn is unknown.
+
+    A variable absent or `null` before and at the runtime's `0` default after did not change:
+    the runtime simply filled in its default for a declared variable.
+    """
+    if after is None:
+        return None
+    before = before or {}
+    agent: list[VariableChange] = []
+    runtime: list[VariableChange] = []
+    for name in sorted(set(before) | set(after)):
+        old, new = before.get(name), after.get(name)
+        if old == new or (old is None and is_unset(new)):
+            continue
+        change = VariableChange(name=name, before=old, after=new)
+        (runtime if is_runtime_variable(name) else agent).append(change)
+    return VariableDiff(agent=agent, runtime=runtime)
