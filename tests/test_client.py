@@ -20,6 +20,7 @@ from vf_mcp.errors import (
     ConnectError,
     NotFoundError,
     RateLimitError,
+    RouteNotFoundError,
     ServerError,
     StreamInterruptedError,
     VoiceflowError,
@@ -408,6 +409,73 @@ async def test_validation_error_body_is_summarized(vf: VoiceflowClient) -> None:
             "u", State.model_validate({"stack": [], "storage": {}, "variables": {}, "bogus": 1})
         )
     assert caught.value.status_code == 400
+
+
+EXPRESS_404 = (
+    '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>Error</title>\n'
+    "</head>\n<body>\n<pre>Cannot POST /v2/project/p/user/u/interact/stream</pre>\n</body>\n"
+    "</html>\n"
+)
+
+
+async def test_the_empty_key_validation_body_reads_as_one_clean_sentence(
+    vf: VoiceflowClient, emulator: Emulator
+) -> None:
+    body = {
+        "errors": {
+            "": {
+                "message": "data should have required property 'stack', "
+                "data should have required property 'storage'"
+            }
+        }
+    }
+    emulator.faults.add(FaultPlan(status=400, body=body))
+    with pytest.raises(BadRequestError) as caught:
+        await vf.get_state("u")
+    assert caught.value.upstream_message == (
+        "data should have required property 'stack', data should have required property 'storage'"
+    )
+    assert ": :" not in caught.value.message and ": data should" in caught.value.message
+
+
+async def test_an_html_404_is_a_missing_route_never_an_environment_problem(
+    vf: VoiceflowClient, emulator: Emulator
+) -> None:
+    emulator.faults.add(
+        FaultPlan(status=404, body=EXPRESS_404, content_type="text/html; charset=utf-8")
+    )
+    with pytest.raises(RouteNotFoundError) as caught:
+        await vf.get_state("u")
+    message = caught.value.message
+    assert "this runtime has no such route" in message
+    assert "Cannot POST /v2/project/p/user/u/interact/stream" in message
+    assert "<" not in message and "environment" not in message.lower()
+
+
+async def test_the_runtimes_own_404_still_points_at_the_environment(
+    vf: VoiceflowClient, emulator: Emulator
+) -> None:
+    emulator.faults.add(
+        FaultPlan(
+            status=404,
+            body={"code": 404, "data": "Model not found. Ensure project is properly rendered."},
+        )
+    )
+    with pytest.raises(NotFoundError) as caught:
+        await vf.get_state("u")
+    assert not isinstance(caught.value, RouteNotFoundError)
+    assert "'development' exists only after" in caught.value.message
+
+
+async def test_other_html_error_pages_are_summarized_without_markup(
+    vf: VoiceflowClient, emulator: Emulator
+) -> None:
+    page = "<html><head><title>502 Bad Gateway</title></head><body><h1>nginx</h1></body></html>"
+    emulator.faults.add(FaultPlan(status=502, body=page, content_type="text/html", times=-1))
+    with pytest.raises(ServerError) as caught:
+        await vf.interact("u", LaunchAction())
+    assert "502 Bad Gateway" in caught.value.upstream_message
+    assert "<" not in caught.value.message
 
 
 async def test_unreachable_runtime_is_a_connect_error() -> None:

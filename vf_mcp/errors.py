@@ -66,6 +66,11 @@ class NotFoundError(APIError):
     """404: the project version or environment does not exist (never run or published)."""
 
 
+class RouteNotFoundError(NotFoundError):
+    """404 with a body that is not the runtime's JSON: the runtime has no such route at all
+    (an older or private deployment), so the request was not run."""
+
+
 class RateLimitError(APIError):
     """429: the runtime's rate limit for this key or project was hit."""
 

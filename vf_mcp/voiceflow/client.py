@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import email.utils
+import html
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing, suppress
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 from urllib.parse import quote
 
 import anyio
@@ -29,6 +31,7 @@ from vf_mcp.errors import (
     RateLimitError,
     ResponseError,
     ResponseTimeoutError,
+    RouteNotFoundError,
     ServerError,
     StreamInterruptedError,
     TransportError,
@@ -448,7 +451,11 @@ class VoiceflowClient:
         return self._state(data, "PUT", path)
 
     async def delete_state(self, user_id: str, *, environment: str | None = None) -> None:
-        """`DELETE /state/user/{userID}`: reset the conversation (the runtime keeps variables)."""
+        """`DELETE /state/user/{userID}`: forget the conversation.
+
+        Voiceflow's open-source runtime removes the whole record, variables included (the next
+        GET is `{}`); the hosted service's docs say the user's variables are kept.
+        """
         path = f"/state/user/{_segment(user_id)}"
         await self._request("DELETE", path, environment=environment)
 
@@ -589,7 +596,9 @@ class VoiceflowClient:
         request = self._http.build_request(
             method, self._base_url + path, json=json_body, params=params, headers=headers
         )
-        # A path may hold a credential (a v4 session key): messages and logs show `shown_path`.
+        # A path may hold a credential (a v4 session key): messages and logs show `shown_path`,
+        # and the runtime's own words must not echo the real one either.
+        hidden = path if shown_path else None
         path = shown_path or path
         started = time.monotonic()
         retries = 0
@@ -607,7 +616,7 @@ class VoiceflowClient:
                     body = await self._read_body(response, method, path)
                 finally:
                     await response.aclose()
-                error = self._api_error(response, body, method, path)
+                error = self._api_error(response, body, method, path, hidden=hidden)
             wait = self._retry.next_delay(
                 retries + 1, error, idempotent=idempotent, elapsed=time.monotonic() - started
             )
@@ -678,52 +687,76 @@ class VoiceflowClient:
             "get_state before repeating a turn"
         )
 
-    def _api_error(self, response: httpx.Response, body: bytes, method: str, path: str) -> APIError:
+    def _api_error(
+        self,
+        response: httpx.Response,
+        body: bytes,
+        method: str,
+        path: str,
+        *,
+        hidden: str | None = None,
+    ) -> APIError:
         status = response.status_code
-        upstream, request_id = _upstream_message(body, response.reason_phrase)
+        answer = _upstream_answer(body, response.headers.get("content-type", ""))
         retry_after = _retry_after(response.headers.get("Retry-After"))
-        cls: type[APIError]
+        cls, hint = _error_kind(status, method, runtime_json=answer.runtime_json)
         if status == 429:
-            cls = RateLimitError
             wait = f"{retry_after:g} s" if retry_after is not None else "a moment"
             hint = f"Wait {wait} before trying again, or slow down"
-        elif status in (401, 403):
-            cls = AuthenticationError
-            hint = (
-                f"Check {ENV_API_KEY} (the agent's VF.DM. key) and, for streaming and events, "
-                f"{ENV_PROJECT_ID}"
-            )
-        elif status == 404:
-            cls = NotFoundError
-            hint = (
-                "Check the environment: 'development' exists only after the agent was run once "
-                "in Voiceflow, 'production' only after it was published"
-            )
-        elif status in (400, 409, 413, 422):
-            cls = BadRequestError
-            hint = "Fix the request as the message says (environment, version id, body or action)"
-        elif status == 408 or status >= 500:
-            cls = ServerError
-            hint = (
-                "The runtime failed on its side; try again shortly"
-                if method in IDEMPOTENT_METHODS
-                else "The runtime failed on its side and the turn may or may not have run, so "
-                "check get_state before repeating it"
-            )
-        else:
-            cls = APIError
-            hint = "See the runtime's message"
+        upstream = answer.message or response.reason_phrase or "no message"
+        if hidden:
+            upstream = upstream.replace(hidden, path)
+        said = (
+            f"this runtime has no such route ({upstream})"
+            if cls is RouteNotFoundError
+            else upstream
+        )
         reason = response.reason_phrase or "error"
         return cls(
             f"Voiceflow runtime answered {status} {reason} to {method} {path}: "
-            f"{upstream.rstrip('.')}. {hint}",
+            f"{said.rstrip('.')}. {hint}",
             status_code=status,
             upstream_message=upstream,
             method=method,
             path=path,
             retry_after=retry_after,
-            request_id=request_id,
+            request_id=answer.request_id,
         )
+
+
+def _error_kind(status: int, method: str, *, runtime_json: bool) -> tuple[type[APIError], str]:
+    """The error class for a status, and what to do about it."""
+    if status == 429:
+        return RateLimitError, ""
+    if status in (401, 403):
+        return AuthenticationError, (
+            f"Check {ENV_API_KEY} (the agent's VF.DM. key) and, for streaming and events, "
+            f"{ENV_PROJECT_ID}"
+        )
+    if status == 404 and not runtime_json:
+        # Express answers an unknown route with its own HTML page, never the runtime's JSON:
+        # the environment is not the problem, the route is.
+        return RouteNotFoundError, (
+            f"Check that {ENV_RUNTIME_URL} is the runtime's base URL and that this runtime "
+            "offers the endpoint (older and private deployments may not)"
+        )
+    if status == 404:
+        return NotFoundError, (
+            "Check the environment: 'development' exists only after the agent was run once "
+            "in Voiceflow, 'production' only after it was published"
+        )
+    if status in (400, 409, 413, 422):
+        return BadRequestError, (
+            "Fix the request as the message says (environment, version id, body or action)"
+        )
+    if status == 408 or status >= 500:
+        return ServerError, (
+            "The runtime failed on its side; try again shortly"
+            if method in IDEMPOTENT_METHODS
+            else "The runtime failed on its side and the turn may or may not have run, so "
+            "check get_state before repeating it"
+        )
+    return APIError, "See the runtime's message"
 
 
 def _interrupted(path: str, how: str) -> StreamInterruptedError:
@@ -757,37 +790,69 @@ def _body_text(body: bytes) -> str:
     return data if isinstance(data, str) else text[:200]
 
 
-def _upstream_message(body: bytes, reason: str) -> tuple[str, str | None]:
-    """The error message from either documented body shape, or the text (voiceflow-api.md §9.1)."""
+class _UpstreamAnswer(NamedTuple):
+    message: str | None
+    """One line of plain text: the runtime's message, never markup."""
+    request_id: str | None
+    runtime_json: bool
+    """Whether the body is one of the runtime's JSON error shapes (voiceflow-api.md §9.1)."""
+
+
+_RUNTIME_ERROR_KEYS = ("data", "message", "errors", "code", "details")
+
+
+def _upstream_answer(body: bytes, content_type: str) -> _UpstreamAnswer:
+    """The error message from any of the runtime's body shapes, or a plain-text summary."""
     text = body.decode("utf-8", errors="replace").strip()
     try:
         data = _loads(text) if text else None
     except ValueError:
         data = None
-    request_id: str | None = None
-    message: str | None = None
     if isinstance(data, dict):
         rid = data.get("requestID")
         request_id = rid if isinstance(rid, str) else None
-        for key in ("data", "message", "error"):
-            value = data.get(key)
-            if isinstance(value, str) and value.strip():
-                message = value.strip()
-                break
-        if message is None and isinstance(data.get("errors"), dict):
-            message = "; ".join(
-                f"{field}: {detail.get('message', detail) if isinstance(detail, dict) else detail}"
-                for field, detail in data["errors"].items()
-            )
-        if message is None and data.get("details") is not None:
-            message = json.dumps(data["details"])[:300]
-        if message is None and isinstance(data.get("data"), dict | list):
-            message = json.dumps(data["data"])[:300]
-    elif isinstance(data, str) and data.strip():
-        message = data.strip()
-    if message is None:
-        message = text[:300] if text else (reason or "no message")
-    return " ".join(message.split())[:500], request_id
+        runtime_json = any(key in data for key in _RUNTIME_ERROR_KEYS)
+        return _UpstreamAnswer(_json_message(data), request_id, runtime_json)
+    if isinstance(data, str) and data.strip():
+        return _UpstreamAnswer(_one_line(data), None, True)
+    if "html" in content_type.lower() or text.startswith("<"):
+        return _UpstreamAnswer(_html_message(text), None, False)
+    return _UpstreamAnswer(_one_line(text) if text else None, None, False)
+
+
+def _json_message(data: dict[str, Any]) -> str | None:
+    for key in ("data", "message", "error"):
+        value = data.get(key)
+        if isinstance(value, str) and value.strip():
+            return _one_line(value)
+    errors = data.get("errors")
+    if isinstance(errors, dict):
+        # Validation bodies key each message by the field; the whole body's key is "".
+        parts = []
+        for field, detail in errors.items():
+            said = detail.get("message", detail) if isinstance(detail, dict) else detail
+            parts.append(f"{field}: {said}" if field else str(said))
+        return _one_line("; ".join(parts))
+    for key in ("details", "data"):
+        if isinstance(data.get(key), dict | list):
+            return _one_line(json.dumps(data[key])[:300])
+    return None
+
+
+_PRE = re.compile(r"<pre[^>]*>(.*?)</pre>", re.IGNORECASE | re.DOTALL)
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]+>")
+
+
+def _html_message(text: str) -> str:
+    """What an HTML error page says (Express: `<pre>Cannot POST /path</pre>`), without markup."""
+    found = _PRE.search(text) or _TITLE.search(text)
+    said = _one_line(html.unescape(_TAG.sub(" ", found.group(1)))) if found else ""
+    return said or "an HTML page, not the runtime's JSON"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:500]
 
 
 def _retry_after(value: str | None) -> float | None:

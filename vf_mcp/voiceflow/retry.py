@@ -74,7 +74,7 @@ def explain(error: VoiceflowError, *, retries: int, idempotent: bool, policy: Re
         error.add_detail(f"Failed again after {retries} retr{'y' if retries == 1 else 'ies'}")
     elif not idempotent and _may_have_run(error):
         error.add_detail("Not retried: the runtime may already have run it")
-    elif policy.max_retries == 0:
+    elif policy.max_retries == 0 and policy.may_retry(error, idempotent=idempotent):
         error.add_detail("Not retried: retries are off (VOICEFLOW_MAX_RETRIES=0)")
     elif isinstance(error, APIError) and error.retry_after is not None:
         error.add_detail("Not retried: the wait asked for is longer than the retry deadline")
