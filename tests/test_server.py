@@ -115,7 +115,7 @@ async def test_full_conversation_reaches_a_handoff(
         summary = text_of(third)
         assert "Agent: Order 1001 has shipped and should arrive on Friday." in summary
         if any_settings.api_version == "legacy":
-            assert 'order_number: null → "1001"' in summary
+            assert 'order_number: unset → "1001"' in summary
         else:  # v4 returns no state with the turn: the diff is unknown, never fetched
             assert third.structured_content["variables_changed"] is None
         assert "Choices: 1) Track another order  2) Talk to a person  3) That's all" in summary
@@ -124,7 +124,9 @@ async def test_full_conversation_reaches_a_handoff(
     assert result["status"] == "handoff"
     assert result["custom_actions"][0]["name"] == "talk_to_agent"
     assert result["custom_actions"][0]["payload"]["order_number"] == "1001"
-    assert "Status: handoff to custom action talk_to_agent · user_id " in text_of(fourth)
+    assert text_of(fourth).endswith("Status: handoff to custom action talk_to_agent")
+    assert f"new user_id {user_id}" in text_of(first), "the id the server chose is shown once"
+    assert user_id not in text_of(second), "the caller already holds the id"
     # One upstream request per turn: the state for the diff came in the same request.
     assert len(turn_requests(emulator)) == 4
     if any_settings.api_version == "v4":  # plus the one session start
@@ -224,7 +226,7 @@ async def test_no_reply_status(settings: Settings) -> None:
         await call(client, "interact", user_id="nr", launch=True)
         asked = await call(client, "interact", user_id="nr", choice="Track an order")
         assert asked.structured_content["no_reply_timeout"] == 30
-        assert "awaiting_user (no-reply after 30 s)" in text_of(asked)
+        assert "awaiting_user (no-reply 30 s)" in text_of(asked)
         again = await call(client, "interact", user_id="nr", action={"type": "no-reply"})
     assert "Are you still there? What's your order number?" in text_of(again)
 
@@ -358,7 +360,13 @@ async def test_state_tools(settings: Settings, emulator: Emulator, project_id: s
         whole["variables"] = {"only": 1}
         replaced = await call(client, "replace_state", user_id="s1", state=whole)
         assert replaced.structured_content["state"]["variables"] == {"only": 1}
-        bad = await call(client, "replace_state", user_id="s1", state={"stack": "nope"})
+        sent = len(emulator.requests)
+        partial = await call(client, "replace_state", user_id="s1", state={"variables": {}})
+        assert partial.is_error and "'stack' and 'storage'" in text_of(partial)
+        assert len(emulator.requests) == sent, "a partial state is refused before any request"
+        bad = await call(
+            client, "replace_state", user_id="s1", state={"stack": "nope", "storage": {}}
+        )
         assert bad.is_error and "send the whole object" in text_of(bad)
         deleted = await call(client, "delete_state", user_id="s1")
         assert deleted.structured_content == {"user_id": "s1", "deleted": True}

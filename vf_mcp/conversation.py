@@ -18,8 +18,8 @@ from typing import Any
 import anyio
 from pydantic import BaseModel, Field
 
-from vf_mcp.config import Settings
-from vf_mcp.errors import InvalidInputError, StoreError
+from vf_mcp.config import ENV_STREAM, Settings
+from vf_mcp.errors import ConfigurationError, InvalidInputError, RouteNotFoundError, StoreError
 from vf_mcp.store import ConversationMemory, ConversationStore
 from vf_mcp.summary import Choice, TurnResult, Verbosity, summarize_turn
 from vf_mcp.voiceflow.actions import (
@@ -63,6 +63,33 @@ class SessionEventResult(BaseModel):
     event: str
     status_code: int
     runtime_message: str
+
+
+STREAM_OFF = (
+    "This runtime has no v2 stream route (it answered 404 route-not-found, so the turn did not "
+    "run there), so this turn and every later one go to the plain interact endpoint: streaming "
+    f"and progress notifications are off for this runtime; set {ENV_STREAM}=false to skip the "
+    "attempt"
+)
+
+
+class StreamRoutes:
+    """The runtimes found to lack the v2 stream route, by runtime URL, for the server's life.
+
+    One instance is shared by every agent of a server, so agents on one runtime learn it once.
+    """
+
+    def __init__(self) -> None:
+        self._missing: set[str] = set()
+
+    def available(self, runtime_url: str) -> bool:
+        return runtime_url not in self._missing
+
+    def mark_missing(self, runtime_url: str) -> bool:
+        """Remember the runtime lacks the route; True the first time (the one to warn about)."""
+        first = runtime_url not in self._missing
+        self._missing.add(runtime_url)
+        return first
 
 
 def scoped(user_id: str, namespace: str | None) -> str:
@@ -158,12 +185,14 @@ class ConversationService:
         *,
         heartbeat_seconds: float = HEARTBEAT_SECONDS,
         id_prefix: str = "",
+        stream_routes: StreamRoutes | None = None,
     ) -> None:
         self.client = client
         self.store = store
         self.settings = settings
         self.heartbeat_seconds = heartbeat_seconds
         self.id_prefix = id_prefix
+        self.stream_routes = stream_routes or StreamRoutes()
 
     def upstream_id(self, user_id: str, namespace: str | None) -> str:
         """The id the runtime and the store see for one caller's `user_id` on this agent."""
@@ -172,10 +201,12 @@ class ConversationService:
     @property
     def streams(self) -> bool:
         """Turns go over SSE when a project id is configured (the stream endpoint needs it),
-        unless VF_MCP_STREAM turns streaming off."""
-        if self.settings.stream is not None:
-            return self.settings.stream and bool(self.settings.project_id)
-        return bool(self.settings.project_id)
+        unless VF_MCP_STREAM turns streaming off or the runtime turned out to lack the route."""
+        if self.settings.stream is False or not self.settings.project_id:
+            return False
+        return self.settings.stream is True or self.stream_routes.available(
+            self.settings.runtime_url
+        )
 
     @staticmethod
     def build_action(
@@ -252,15 +283,10 @@ class ConversationService:
         )
         before = memory.variables if memory else None
         started = time.perf_counter()
-        if self.streams:
-            traces, after = await self._stream_turn(
-                upstream, request, variables, environment, on_progress
-            )
-        else:
-            result = await self.client.interact(
-                upstream, request, variables=variables, environment=environment, verbose=True
-            )
-            traces, after = list(result.traces), result.state.variables if result.state else None
+        warnings: list[str] = []
+        traces, after = await self._run_turn(
+            upstream, request, variables, environment, on_progress, warnings
+        )
         latency_ms = (time.perf_counter() - started) * 1000
         turn = summarize_turn(
             user_id,
@@ -271,6 +297,7 @@ class ConversationService:
             handoff_actions=self.settings.handoff_actions,
             verbosity=verbosity,
         )
+        turn.warnings[:0] = warnings
         try:
             await self.store.save(
                 upstream,
@@ -285,6 +312,37 @@ class ConversationService:
                 "`message` or the button's `request` as `action`"
             )
         return turn
+
+    async def _run_turn(
+        self,
+        user_id: str,
+        request: BaseAction,
+        variables: Mapping[str, Any] | None,
+        environment: str | None,
+        on_progress: ProgressCallback | None,
+        warnings: list[str],
+    ) -> tuple[list[BaseTrace], dict[str, Any] | None]:
+        """One upstream request: streamed when possible, else the plain interact endpoint."""
+        if self.streams:
+            try:
+                return await self._stream_turn(
+                    user_id, request, variables, environment, on_progress
+                )
+            except RouteNotFoundError as exc:
+                if self.client.api_version == "v4":
+                    raise
+                if self.settings.stream is True:
+                    raise ConfigurationError(
+                        f"The runtime at {self.settings.runtime_url} has no v2 stream route "
+                        f"({exc.upstream_message}), and {ENV_STREAM}=true requires it: unset "
+                        f"{ENV_STREAM} to fall back to the plain interact endpoint"
+                    ) from None
+                if self.stream_routes.mark_missing(self.settings.runtime_url):
+                    warnings.append(STREAM_OFF)
+        result = await self.client.interact(
+            user_id, request, variables=variables, environment=environment, verbose=True
+        )
+        return list(result.traces), result.state.variables if result.state else None
 
     async def _stream_turn(
         self,
@@ -361,6 +419,14 @@ class ConversationService:
     ) -> StateResult:
         check_user_id(user_id)
         check_environment(environment)
+        missing = [key for key in ("stack", "storage") if key not in state]
+        if missing:
+            raise InvalidInputError(
+                f"`state` lacks {' and '.join(repr(k) for k in missing)}: replace_state sends "
+                "the WHOLE state, and the runtime refuses one without both 'stack' and "
+                "'storage'; start from get_state's result, or use update_variables to change "
+                "variables only"
+            )
         parsed = _parse_state(state)
         upstream = self.upstream_id(user_id, namespace)
         saved = await self.client.replace_state(upstream, parsed, environment=environment)

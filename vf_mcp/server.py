@@ -29,6 +29,7 @@ from vf_mcp.conversation import (
     DeleteResult,
     SessionEventResult,
     StateResult,
+    StreamRoutes,
     new_user_id,
 )
 from vf_mcp.errors import ConfigurationError, InvalidInputError, StoreError, VoiceflowError
@@ -38,6 +39,7 @@ from vf_mcp.oauth import oauth_parts
 from vf_mcp.store import ConversationStore, PrefixedStore, open_store
 from vf_mcp.summary import TurnResult, Verbosity, render_turn
 from vf_mcp.voiceflow.client import VoiceflowClient
+from vf_mcp.voiceflow.variables import is_runtime_variable
 
 INSTRUCTIONS = """\
 Drive a Voiceflow conversational agent as its user.
@@ -109,6 +111,7 @@ def build_server(
         )
         owned: list[VoiceflowClient] = []
         services: dict[str, ConversationService] = {}
+        stream_routes = StreamRoutes()
         projects = Counter(
             (a.settings.runtime_url, a.settings.project_id) for a in directory.agents.values()
         )
@@ -123,7 +126,11 @@ def build_server(
             # Agents on one project share its runtime state per user id: keep them apart there too.
             shared = projects[(agent.settings.runtime_url, agent.settings.project_id)] > 1
             services[name] = ConversationService(
-                vf, view, agent.settings, id_prefix=f"{name}." if shared else ""
+                vf,
+                view,
+                agent.settings,
+                id_prefix=f"{name}." if shared else "",
+                stream_routes=stream_routes,
             )
             if heartbeat_seconds is not None:
                 services[name].heartbeat_seconds = heartbeat_seconds
@@ -254,6 +261,7 @@ def build_server(
         """
         service = service_of(ctx, agent)
         # Chosen here, so even a failed first turn tells the caller which id to check.
+        chosen = user_id is None
         user_id = user_id or new_user_id()
         progress = 0
 
@@ -279,15 +287,19 @@ def build_server(
             raise ToolError(exc.message) from None
         except VoiceflowError as exc:
             failed = TurnResult(user_id=user_id, status="error", error=exc.message)
+            which = f" (new user_id {user_id})" if chosen else ""
             return CallToolResult(
-                content=[TextContent(type="text", text=f"Error: {exc.message}")],
+                content=[TextContent(type="text", text=f"Error{which}: {exc.message}")],
                 structured_content=failed.model_dump(mode="json"),
                 is_error=True,
             )
         await _record(
             ctx, agent, turn, namespace_of(ctx), message, choice, launch, action, variables
         )
-        return _result(render_turn(turn, verbosity), turn)
+        text = render_turn(
+            turn, verbosity, show_user_id=chosen, max_chars=settings.summary_max_chars
+        )
+        return _result(text, turn)
 
     @tool(
         ToolAnnotations(
@@ -331,9 +343,10 @@ def build_server(
     ) -> Annotated[CallToolResult, StateResult]:
         """Replace a conversation's WHOLE state (stack, storage, variables).
 
-        Warning: anything left out is wiped. A partial state (only `variables`, say) erases the
-        flow position and the rest; to change variables only, use update_variables. Start from
-        get_state's result and change what you need.
+        `state` must hold both `stack` and `storage` (the runtime refuses a partial state, and
+        so does this tool, before sending anything); anything left out is wiped. To change
+        variables only, use update_variables. Start from get_state's result and change what you
+        need.
         """
         result = await _call(
             service_of(ctx, agent).replace_state(
@@ -359,7 +372,9 @@ def build_server(
     ) -> Annotated[CallToolResult, DeleteResult]:
         """Delete a conversation's state so the next turn starts over.
 
-        The runtime keeps the user's variables; the server forgets what it kept for this user.
+        On Voiceflow's open-source runtime this removes the whole record, variables included;
+        Voiceflow's hosted docs say the user's variables are kept. Either way the server
+        forgets the buttons and transcript it kept for this user.
         """
         result = await _call(
             service_of(ctx, agent).delete_state(
@@ -505,7 +520,8 @@ def build_server(
                 f"Handed {user_id} from {source_name} to {target_name} as {result.user_id} "
                 f"({carried}; transcript {result.transcript_bytes} bytes)."
             )
-            return _result(f"{head}\n{render_turn(result.turn)}", result)
+            turn_text = render_turn(result.turn, max_chars=settings.summary_max_chars)
+            return _result(f"{head}\n{turn_text}", result)
 
     register_evaluation(mcp, tool, namespace_of, settings.tests_dir)
     _restrict_tools(mcp, settings, frozenset(registered))
@@ -610,9 +626,12 @@ def _describe_state(prefix: str, result: StateResult) -> str:
     state = result.state
     top = state.stack[-1] if state.stack else None
     where = f"at node {top.node_id}" if top and top.node_id else "with no active flow"
-    names = ", ".join(sorted(state.variables)[:20])
-    more = "" if len(state.variables) <= 20 else f" and {len(state.variables) - 20} more"
-    return (
-        f"{prefix} {result.user_id}: {len(state.stack)} stack frame(s), {where}; "
-        f"{len(state.variables)} variable(s): {names}{more}."
-    )
+    head = f"{prefix} {result.user_id}: {len(state.stack)} stack frame(s), {where}"
+    # The agent's own variables by name; the runtime's built-ins and bookkeeping only counted.
+    own = sorted(name for name in state.variables if not is_runtime_variable(name))
+    runtime = len(state.variables) - len(own)
+    kept = f" (and {runtime} the runtime keeps)" if runtime else ""
+    if not own:
+        return f"{head}; no variables{kept}."
+    names = ", ".join(own[:20]) + ("" if len(own) <= 20 else f" and {len(own) - 20} more")
+    return f"{head}; variables: {names}{kept}."
