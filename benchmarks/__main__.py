@@ -102,6 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(_served(report, emulator, plan, only))
         if "sizes" in only:
             size_rows = asyncio.run(sizes.measure(emulator.url))
+            size_rows.append(asyncio.run(sizes.measure_recorded()))
             report.section(
                 "Summary size",
                 "Bytes of the tool's text content over bytes of the raw trace JSON (the runtime's "
