@@ -14,9 +14,9 @@ from vf_mcp.agents import load_agents
 from vf_mcp.config import Settings
 from vf_mcp.emulator import Emulator, load_agent, running_emulator
 from vf_mcp.errors import ConfigurationError
-from vf_mcp.evaluation.transcript import Transcript
 from vf_mcp.handoff import MAX_TRANSCRIPT_BYTES, compact_transcript
 from vf_mcp.server import build_server
+from vf_mcp.transcripts.models import Transcript
 
 pytestmark = pytest.mark.anyio
 
@@ -121,7 +121,7 @@ async def test_one_server_many_agents_and_a_handoff_carrying_variables(
 def test_the_handoff_transcript_is_capped_and_keeps_the_latest_turns() -> None:
     from datetime import UTC, datetime
 
-    from vf_mcp.evaluation.transcript import (
+    from vf_mcp.transcripts.models import (
         AgentReply,
         TranscriptMessage,
         TranscriptTurn,

@@ -23,7 +23,7 @@ from vf_mcp.errors import (
     RouteNotFoundError,
     ServerError,
     StreamInterruptedError,
-    VoiceflowError,
+    VfMcpError,
 )
 from vf_mcp.voiceflow import (
     StateEvent,
@@ -383,7 +383,6 @@ async def test_429_carries_retry_after(vf: VoiceflowClient, emulator: Emulator) 
     with pytest.raises(RateLimitError) as caught:
         await vf.get_state("u")
     assert caught.value.retry_after == 7
-    assert caught.value.retryable
     assert "Wait 7 s" in caught.value.message
 
 
@@ -493,7 +492,7 @@ async def test_the_key_never_leaks_into_errors_reprs_or_logs(
     caplog.set_level(logging.DEBUG)
     # An upstream that echoes the key back in its error body.
     emulator.faults.add(FaultPlan(status=401, body={"data": f"bad key {CANARY_KEY}"}, times=2))
-    errors: list[VoiceflowError] = []
+    errors: list[VfMcpError] = []
     for call in (vf.get_state("u"), vf.interact("u", launch())):
         with pytest.raises(APIError) as caught:
             await call

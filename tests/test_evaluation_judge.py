@@ -9,10 +9,10 @@ import pytest
 
 from tests.evaluation_fixtures import JUDGE_KEY, FakeJudge, judge_client, running_judge, verdict
 from vf_mcp.config import Settings
+from vf_mcp.errors import JudgeError
 from vf_mcp.evaluation.connection import ServiceFactory
 from vf_mcp.evaluation.judge import (
     ChatMessage,
-    JudgeError,
     JudgeSettings,
     parse_user_reply,
     parse_verdict,

@@ -6,10 +6,10 @@ import pytest
 
 from vf_mcp.config import Settings
 from vf_mcp.conversation import ConversationService
-from vf_mcp.evaluation.live import TranscriptBook, user_action
 from vf_mcp.evaluation.prompts import evaluate_agent_prompt
-from vf_mcp.evaluation.render import render_transcript
 from vf_mcp.store import InMemoryStore
+from vf_mcp.transcripts.book import TranscriptBook, user_action
+from vf_mcp.transcripts.render import render_transcript
 from vf_mcp.voiceflow import VoiceflowClient
 
 pytestmark = pytest.mark.anyio

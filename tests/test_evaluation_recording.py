@@ -23,7 +23,7 @@ from vf_mcp.evaluation.connection import ServiceFactory
 from vf_mcp.evaluation.recording import Recorder, Replayer
 from vf_mcp.evaluation.runner import run_suite
 from vf_mcp.evaluation.script import Suite
-from vf_mcp.evaluation.transcript import SuiteResult
+from vf_mcp.transcripts.models import SuiteResult
 
 pytestmark = pytest.mark.anyio
 

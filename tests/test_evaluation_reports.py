@@ -25,7 +25,7 @@ from vf_mcp.evaluation.loader import load_path
 from vf_mcp.evaluation.reports import json_report, junit_xml, markdown_report
 from vf_mcp.evaluation.runner import run_suites
 from vf_mcp.evaluation.script import Suite
-from vf_mcp.evaluation.transcript import SCHEMA_PATH, RunResult
+from vf_mcp.transcripts.models import SCHEMA_PATH, RunResult
 
 DEEPEVAL_VENV_PYTHON = Path(__file__).resolve().parent.parent / ".venv-deepeval" / "bin" / "python"
 
@@ -187,9 +187,9 @@ async def test_voiceflow_cli_export_runs_again_through_our_importer(
 
 
 def test_the_shipped_schema_is_the_one_the_models_generate() -> None:
-    from vf_mcp.evaluation.transcript import render_schema
+    from vf_mcp.transcripts.models import render_schema
 
     assert SCHEMA_PATH.read_text() == render_schema(), (
         "the v1 models changed: if on purpose, run "
-        "python -c 'import vf_mcp.evaluation.transcript as t; t.write_schema()'"
+        "python -c 'import vf_mcp.transcripts.models as t; t.write_schema()'"
     )

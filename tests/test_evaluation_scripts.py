@@ -9,10 +9,11 @@ import pytest
 from tests.evaluation_fixtures import EXAMPLES
 from vf_mcp.config import Settings
 from vf_mcp.emulator import Emulator, FaultPlan
+from vf_mcp.errors import ScriptError
 from vf_mcp.evaluation.connection import ServiceFactory
 from vf_mcp.evaluation.loader import load_path, load_script
 from vf_mcp.evaluation.runner import ProgressEvent, run_suite
-from vf_mcp.evaluation.script import ScriptError, Suite
+from vf_mcp.evaluation.script import Suite
 
 pytestmark = pytest.mark.anyio
 

@@ -19,10 +19,11 @@ from tests.evaluation_fixtures import (
 )
 from vf_mcp.config import Settings
 from vf_mcp.emulator import Emulator
+from vf_mcp.errors import ScriptError
 from vf_mcp.evaluation.connection import ServiceFactory
 from vf_mcp.evaluation.loader import load_path
 from vf_mcp.evaluation.runner import run_suite
-from vf_mcp.evaluation.script import ScriptError, VoiceflowCliCheck
+from vf_mcp.evaluation.script import VoiceflowCliCheck
 from vf_mcp.evaluation.voiceflow_cli import import_suite_file
 
 pytestmark = pytest.mark.anyio

@@ -27,12 +27,12 @@ from vf_mcp.errors import (
     ResponseTimeoutError,
     ServerError,
     StreamInterruptedError,
-    VoiceflowError,
+    VfMcpError,
 )
+from vf_mcp.retry import RetryPolicy
 from vf_mcp.server import build_server
 from vf_mcp.voiceflow import VoiceflowClient, parse_trace
 from vf_mcp.voiceflow.actions import event, launch, text
-from vf_mcp.voiceflow.retry import RetryPolicy
 
 pytestmark = pytest.mark.anyio
 
@@ -244,7 +244,7 @@ async def test_connections_return_to_idle_after_every_kind_of_failure(
     async with VoiceflowClient(stream_settings, retry=FAST) as client:
         emulator.faults.add(FaultPlan(status=500, times=2))
         for call in (client.get_state("i1"), client.interact("i1", launch())):
-            with pytest.raises(VoiceflowError):
+            with pytest.raises(VfMcpError):
                 await call
         emulator.faults.add(
             FaultPlan(match={"path_contains": "/interact/stream"}, cut_stream_after_events=1)
@@ -356,7 +356,7 @@ JSON = st.recursive(
 def test_property_trace_parser_never_escapes_the_error_hierarchy(raw: Any) -> None:
     try:
         trace = parse_trace(raw)
-    except VoiceflowError:
+    except VfMcpError:
         return
     assert trace.to_wire()["type"] == raw["type"]
 
@@ -449,7 +449,7 @@ async def test_property_sse_reader_turns_random_bodies_into_errors_or_events(
                 async with aclosing(client.interact_stream("p", launch())) as stream:
                     async for _ in stream:
                         pass
-            except VoiceflowError:
+            except VfMcpError:
                 pass
 
 
@@ -470,7 +470,7 @@ def test_error_messages_are_single_lines_even_when_upstream_text_is_not() -> Non
 async def test_a_refused_turn_is_not_called_possibly_run(
     retrying: VoiceflowClient, emulator: Emulator
 ) -> None:
-    with pytest.raises(VoiceflowError) as caught:
+    with pytest.raises(VfMcpError) as caught:
         await retrying.interact("r10", launch(), environment="nope")
     assert "may already have run" not in caught.value.message
     assert ".." not in caught.value.message

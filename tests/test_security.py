@@ -283,8 +283,8 @@ def test_oauth_needs_introspection_and_public_url() -> None:
 
 
 def test_stored_transcripts_expire_after_their_ttl() -> None:
-    from vf_mcp.evaluation.live import TranscriptBook, user_action
     from vf_mcp.summary import TurnResult
+    from vf_mcp.transcripts.book import TranscriptBook, user_action
 
     turn = TurnResult(user_id="ttl", status="awaiting_user")
     keeping = TranscriptBook(ttl_seconds=3600)

@@ -10,7 +10,7 @@ from vf_mcp.errors import InvalidInputError
 
 if TYPE_CHECKING:
     from vf_mcp.evaluation.judge import OpenAIChatClient
-    from vf_mcp.evaluation.live import TranscriptBook
+    from vf_mcp.transcripts.book import TranscriptBook
 
 
 @dataclass
@@ -39,7 +39,7 @@ class AppContext:
         key = (namespace, self.agent_name(agent))
         book = self.transcripts.get(key)
         if book is None:
-            from vf_mcp.evaluation.live import TranscriptBook
+            from vf_mcp.transcripts.book import TranscriptBook
 
             book = self.transcripts[key] = TranscriptBook(ttl_seconds=self.ttl_seconds)
         return book

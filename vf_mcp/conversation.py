@@ -2,7 +2,7 @@
 
 `ConversationService` resolves a turn's arguments (message, choice by label or number, launch, or a
 raw action) into one upstream request, remembers what the next turn needs, and summarizes the
-answer. It raises only `VoiceflowError`s and knows nothing of MCP: the server dispatches to it.
+answer. It raises only `VfMcpError`s and knows nothing of MCP: the server dispatches to it.
 """
 
 from __future__ import annotations

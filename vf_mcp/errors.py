@@ -1,7 +1,30 @@
 """One exception hierarchy for everything vf-mcp raises.
 
+```
+VfMcpError                      every error vf-mcp raises
+├── ConfigurationError          settings, the agents file: fixed by the operator
+├── InvalidInputError           an argument of a tool or a client call
+│   └── ScriptError             a test suite that cannot be read or run
+├── StoreError                  the conversation store (Redis) failed
+└── UpstreamError               a remote service (the Voiceflow runtime, the judge) failed
+    ├── APIError                it answered with an HTTP error status
+    │   ├── BadRequestError         400, 409, 413, 422: it refused the request
+    │   ├── AuthenticationError     401, 403
+    │   ├── NotFoundError           404: no such environment or version
+    │   │   └── RouteNotFoundError  404 without the runtime's JSON: no such route at all
+    │   ├── RateLimitError          429
+    │   └── ServerError             5xx, 408
+    ├── TransportError          it could not be reached, or the connection broke
+    │   ├── ConnectError            no connection: nothing was sent
+    │   └── ResponseTimeoutError    no answer in time
+    ├── ResponseError           it answered 2xx with something that cannot be understood
+    │   └── StreamInterruptedError  a stream ended before its closing event
+    └── JudgeError              the judge model's answer is not a usable verdict or reply
+```
+
 Every message is one line that says what happened, why, and what to do next, and never holds a key:
-messages are passed through `redact` when the exception is built.
+messages are passed through `redact` when the exception is built. The front ends map these to their
+protocol's errors in one table each (`vf_mcp.tools.errors` for MCP).
 """
 
 from __future__ import annotations
@@ -9,10 +32,8 @@ from __future__ import annotations
 from vf_mcp.redaction import redact
 
 
-class VoiceflowError(Exception):
+class VfMcpError(Exception):
     """Base class of every error raised by vf-mcp."""
-
-    retryable: bool = False
 
     def __init__(self, message: str) -> None:
         self.message = redact(" ".join(message.split()))
@@ -27,12 +48,28 @@ class VoiceflowError(Exception):
         self.args = (self.message,)
 
 
-class ConfigurationError(VoiceflowError):
+class ConfigurationError(VfMcpError):
     """The configuration (environment variables or config file) is missing or invalid."""
 
 
-class APIError(VoiceflowError):
-    """The Voiceflow runtime answered with an HTTP error status."""
+class InvalidInputError(VfMcpError):
+    """A tool or client argument is invalid; the message lists what would be valid."""
+
+
+class ScriptError(InvalidInputError):
+    """A script or imported file cannot be run; the message names the file and the field."""
+
+
+class StoreError(VfMcpError):
+    """The conversation store (Redis) could not be reached or answered with an error."""
+
+
+class UpstreamError(VfMcpError):
+    """A remote service vf-mcp depends on (the Voiceflow runtime, the judge model) failed."""
+
+
+class APIError(UpstreamError):
+    """The remote service answered with an HTTP error status."""
 
     def __init__(
         self,
@@ -72,40 +109,40 @@ class RouteNotFoundError(NotFoundError):
 
 
 class RateLimitError(APIError):
-    """429: the runtime's rate limit for this key or project was hit."""
-
-    retryable = True
+    """429: the rate limit for this key or project was hit; the request did not run."""
 
 
 class ServerError(APIError):
-    """5xx or 408: the runtime failed or timed out on its side."""
+    """5xx or 408: the remote service failed or timed out on its side."""
 
 
-class TransportError(VoiceflowError):
-    """The runtime could not be reached or the connection broke before an answer arrived."""
+class TransportError(UpstreamError):
+    """The service could not be reached or the connection broke before an answer arrived."""
 
 
 class ConnectError(TransportError):
-    """No connection could be opened, so the request certainly did not reach the runtime."""
-
-    retryable = True
+    """No connection could be opened, so the request certainly did not reach the service."""
 
 
 class ResponseTimeoutError(TransportError):
-    """The runtime did not answer (or went silent mid-stream) within the configured timeout."""
+    """The service did not answer (or went silent mid-stream) within the configured timeout."""
 
 
-class ResponseError(VoiceflowError):
-    """The runtime answered 2xx but the body could not be understood (malformed JSON or SSE)."""
+class ResponseError(UpstreamError):
+    """The service answered 2xx but the body could not be understood (malformed JSON or SSE)."""
 
 
 class StreamInterruptedError(ResponseError):
     """A streamed turn ended before the runtime's closing `end` event: the answer is incomplete."""
 
 
-class InvalidInputError(VoiceflowError):
-    """A tool or client argument is invalid; the message lists what would be valid."""
+class JudgeError(UpstreamError):
+    """The judge model answered, but with no usable verdict or simulated-user reply."""
 
 
-class StoreError(VoiceflowError):
-    """The conversation store (Redis) could not be reached or answered with an error."""
+def error_classes() -> list[type[VfMcpError]]:
+    """Every class of the hierarchy, root first (for the front ends' mapping tables' tests)."""
+    found: list[type[VfMcpError]] = [VfMcpError]
+    for cls in found:
+        found.extend(sub for sub in cls.__subclasses__() if sub not in found)
+    return found

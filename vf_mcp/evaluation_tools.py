@@ -20,8 +20,8 @@ from vf_mcp.conversation import (
     ConversationService,
     check_user_id,
 )
-from vf_mcp.errors import VoiceflowError
-from vf_mcp.evaluation.transcript import RunResult, Transcript
+from vf_mcp.errors import VfMcpError
+from vf_mcp.transcripts.models import RunResult, Transcript
 
 ToolRegistrar = Callable[..., Callable[[Callable[..., Any]], Callable[..., Any]]]
 TRANSCRIPTS_URI = "voiceflow://transcripts/{user_id}"
@@ -30,7 +30,7 @@ TRANSCRIPTS_URI = "voiceflow://transcripts/{user_id}"
 def service_for(context: AppContext, agent: str | None) -> ConversationService:
     try:
         return context.service_for(agent)
-    except VoiceflowError as exc:
+    except VfMcpError as exc:
         raise ToolError(exc.message) from None
 
 
@@ -74,9 +74,9 @@ def register_evaluation(
         (VF_MCP_JUDGE_URL), otherwise they come back as "to_grade" with the transcript: grade
         them yourself (see the evaluate_agent prompt).
         """
+        from vf_mcp.errors import ScriptError
         from vf_mcp.evaluation.api import run_conversation
-        from vf_mcp.evaluation.render import render_transcript
-        from vf_mcp.evaluation.script import ScriptError
+        from vf_mcp.transcripts.render import render_transcript
 
         context = app(ctx)
         progress = 0
@@ -97,7 +97,7 @@ def register_evaluation(
             )
         except ScriptError as exc:
             raise ToolError(str(exc)) from None
-        except VoiceflowError as exc:
+        except VfMcpError as exc:
             raise ToolError(exc.message) from None
         text = "\n\n".join(render_transcript(t) for t in result.transcripts) or "No tests ran."
         return CallToolResult(
@@ -129,11 +129,11 @@ def register_evaluation(
     ) -> Annotated[CallToolResult, Transcript]:
         """The transcript of a conversation this server held: every turn, what the user sent,
         what the agent answered, status, variable changes and latency."""
-        from vf_mcp.evaluation.render import render_transcript
+        from vf_mcp.transcripts.render import render_transcript
 
         try:
             found = app(ctx).book(namespace_of(ctx), agent).get(user_id)
-        except VoiceflowError as exc:
+        except VfMcpError as exc:
             raise ToolError(exc.message) from None
         if found is None:
             raise ToolError(
@@ -148,11 +148,11 @@ def register_evaluation(
     @mcp.resource(TRANSCRIPTS_URI, mime_type="text/markdown")
     async def transcript_resource(user_id: str, ctx: Context) -> str:
         """A conversation's transcript, readable as a resource (scoped to the caller)."""
-        from vf_mcp.evaluation.render import render_transcript
+        from vf_mcp.transcripts.render import render_transcript
 
         try:
             check_user_id(user_id)
-        except VoiceflowError as exc:
+        except VfMcpError as exc:
             raise ResourceError(exc.message) from None
         found = app(ctx).book(namespace_of(ctx), None).get(user_id)
         if found is None:

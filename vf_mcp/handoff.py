@@ -12,8 +12,8 @@ from pydantic import BaseModel, Field
 
 from vf_mcp.conversation import ConversationService, check_user_id
 from vf_mcp.errors import InvalidInputError
-from vf_mcp.evaluation.transcript import Transcript
 from vf_mcp.summary import TurnResult
+from vf_mcp.transcripts.models import Transcript
 
 TRANSCRIPT_VARIABLE = "vf_handoff_transcript"
 SOURCE_VARIABLE = "vf_handoff_from"
@@ -35,7 +35,7 @@ def compact_transcript(transcript: Transcript | None, limit: int = MAX_TRANSCRIP
     """The conversation as plain lines, cut from the front so the latest turns survive."""
     if transcript is None or not transcript.turns:
         return ""
-    from vf_mcp.evaluation.render import render_conversation
+    from vf_mcp.transcripts.render import render_conversation
 
     text = render_conversation(transcript)
     encoded = text.encode()

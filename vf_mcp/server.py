@@ -32,7 +32,7 @@ from vf_mcp.conversation import (
     StreamRoutes,
     new_user_id,
 )
-from vf_mcp.errors import ConfigurationError, InvalidInputError, StoreError, VoiceflowError
+from vf_mcp.errors import ConfigurationError, InvalidInputError, StoreError, VfMcpError
 from vf_mcp.evaluation_tools import register_evaluation
 from vf_mcp.handoff import HandoffResult, hand_off
 from vf_mcp.oauth import oauth_parts
@@ -285,7 +285,7 @@ def build_server(
             )
         except InvalidInputError as exc:
             raise ToolError(exc.message) from None
-        except VoiceflowError as exc:
+        except VfMcpError as exc:
             failed = TurnResult(user_id=user_id, status="error", error=exc.message)
             which = f" (new user_id {user_id})" if chosen else ""
             return CallToolResult(
@@ -512,7 +512,7 @@ def build_server(
                     target_user_id=target_user_id,
                     namespace=namespace,
                 )
-            except VoiceflowError as exc:
+            except VfMcpError as exc:
                 raise ToolError(exc.message) from None
             await _record(ctx, target_name, result.turn, namespace, None, None, True, None, None)
             carried = ", ".join(result.variables) or "no variables"
@@ -543,7 +543,7 @@ async def _record(
     variables: dict[str, Any] | None,
 ) -> None:
     """Add the turn to the caller's transcript of this conversation."""
-    from vf_mcp.evaluation.live import user_action
+    from vf_mcp.transcripts.book import user_action
 
     context = ctx.request_context.lifespan_context
     try:
@@ -609,7 +609,7 @@ async def _call(operation: Awaitable[_T]) -> _T:
     """Await a service call, turning our errors into messages the model can act on."""
     try:
         return await operation
-    except VoiceflowError as exc:
+    except VfMcpError as exc:
         raise ToolError(exc.message) from None
 
 

@@ -26,7 +26,6 @@ _EXPORTS = {
     "ProgressEvent": "runner",
     "run_suite": "runner",
     "run_suites": "runner",
-    "ScriptError": "script",
     "Suite": "script",
     "RunResult": "transcript",
     "SuiteResult": "transcript",
@@ -45,11 +44,11 @@ if TYPE_CHECKING:
     from vf_mcp.evaluation.api import judge_from_env, run_conversation
     from vf_mcp.evaluation.connection import ServiceFactory
     from vf_mcp.evaluation.judge import ChatModel, JudgeSettings, OpenAIChatClient
-    from vf_mcp.evaluation.live import TranscriptBook
     from vf_mcp.evaluation.loader import load_path, load_script
     from vf_mcp.evaluation.runner import ProgressEvent, run_suite, run_suites
-    from vf_mcp.evaluation.script import ScriptError, Suite
-    from vf_mcp.evaluation.transcript import RunResult, SuiteResult, Transcript
+    from vf_mcp.evaluation.script import Suite
+    from vf_mcp.transcripts.book import TranscriptBook
+    from vf_mcp.transcripts.models import RunResult, SuiteResult, Transcript
 
 __all__ = [
     "ChatModel",
@@ -57,7 +56,6 @@ __all__ = [
     "OpenAIChatClient",
     "ProgressEvent",
     "RunResult",
-    "ScriptError",
     "ServiceFactory",
     "Suite",
     "SuiteResult",

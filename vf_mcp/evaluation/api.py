@@ -6,12 +6,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from vf_mcp.conversation import ConversationService
+from vf_mcp.errors import ScriptError
 from vf_mcp.evaluation.connection import ServiceFactory
 from vf_mcp.evaluation.judge import JudgeSettings, OpenAIChatClient
 from vf_mcp.evaluation.loader import load_script
 from vf_mcp.evaluation.runner import DEFAULT_CONCURRENCY, ProgressCallback, run_suites
-from vf_mcp.evaluation.script import ScriptError
-from vf_mcp.evaluation.transcript import RunResult
+from vf_mcp.transcripts.models import RunResult
 
 ENV_TESTS_DIR = "VF_MCP_TESTS_DIR"
 

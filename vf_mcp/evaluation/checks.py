@@ -28,7 +28,7 @@ from vf_mcp.evaluation.script import (
     VoiceflowCliCheck,
     describe_check,
 )
-from vf_mcp.evaluation.transcript import CheckResult, JudgeVerdict, TranscriptTurn
+from vf_mcp.transcripts.models import CheckResult, JudgeVerdict, TranscriptTurn
 
 DeterministicCheck = (
     ContainsCheck

@@ -16,15 +16,15 @@ import anyio
 from pydantic import SecretStr
 
 from vf_mcp.config import Settings
-from vf_mcp.errors import ConfigurationError
+from vf_mcp.errors import ConfigurationError, JudgeError, ScriptError
 from vf_mcp.evaluation.connection import ServiceFactory
-from vf_mcp.evaluation.judge import ChatModel, JudgeError, JudgeSettings, OpenAIChatClient
+from vf_mcp.evaluation.judge import ChatModel, JudgeSettings, OpenAIChatClient
 from vf_mcp.evaluation.loader import load_path
 from vf_mcp.evaluation.recording import Recorder, Replayer
 from vf_mcp.evaluation.reports import json_report, junit_xml, markdown_report
 from vf_mcp.evaluation.runner import DEFAULT_CONCURRENCY, ProgressEvent, run_suites
-from vf_mcp.evaluation.script import ScriptError, Suite
-from vf_mcp.evaluation.transcript import RunResult
+from vf_mcp.evaluation.script import Suite
+from vf_mcp.transcripts.models import RunResult
 
 REPLAY_PLACEHOLDER_KEY = "VF.DM.000000000000000000000000.replay"
 

@@ -18,8 +18,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from vf_mcp.evaluation.render import agent_lines, describe_user, render_turns
-from vf_mcp.evaluation.transcript import RunResult, Transcript, TranscriptTurn
+from vf_mcp.transcripts.models import RunResult, Transcript, TranscriptTurn
+from vf_mcp.transcripts.render import agent_lines, describe_user, render_turns
 
 # -- DeepEval -----------------------------------------------------------------------------------
 

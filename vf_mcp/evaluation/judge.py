@@ -9,37 +9,37 @@ bare PASS/FAIL/YES/NO.
 
 from __future__ import annotations
 
-import email.utils
 import json
 import os
 import re
-import time
 from collections.abc import Mapping
 from typing import Any, Literal, Protocol
 
-import anyio
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from vf_mcp import __version__
+from vf_mcp.errors import (
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    ConnectError,
+    JudgeError,
+    NotFoundError,
+    RateLimitError,
+    ResponseTimeoutError,
+    ServerError,
+    TransportError,
+    UpstreamError,
+)
 from vf_mcp.evaluation import prompts
-from vf_mcp.evaluation.transcript import JudgeVerdict
-from vf_mcp.redaction import redact
+from vf_mcp.retry import RetryPolicy, parse_retry_after, send_with_retries
+from vf_mcp.transcripts.models import JudgeVerdict
 
 ENV_JUDGE_URL = "VF_MCP_JUDGE_URL"
 ENV_JUDGE_MODEL = "VF_MCP_JUDGE_MODEL"
 ENV_JUDGE_API_KEY = "VF_MCP_JUDGE_API_KEY"
 ENV_JUDGE_TIMEOUT = "VF_MCP_JUDGE_TIMEOUT"
-MAX_RATE_LIMIT_WAITS = 4
-MAX_RETRY_AFTER_S = 60.0
-
-
-class JudgeError(Exception):
-    """The judge model could not be reached or gave no usable answer."""
-
-    def __init__(self, message: str) -> None:
-        self.message = redact(" ".join(message.split()))
-        super().__init__(self.message)
 
 
 class JudgeSettings(BaseModel):
@@ -107,12 +107,21 @@ class ChatModel(Protocol):
 
 
 class OpenAIChatClient:
-    """`POST {url}/chat/completions` with `{model, messages, temperature}`; returns the content."""
+    """`POST {url}/chat/completions` with `{model, messages, temperature}`; returns the content.
+
+    Failures are retried by the same policy as runtime calls (`vf_mcp.retry`): a completion has
+    no side effect, so timeouts, 429 and 502-504 are retried, honouring `Retry-After`.
+    """
 
     def __init__(
-        self, settings: JudgeSettings, *, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        settings: JudgeSettings,
+        *,
+        retry: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._settings = settings
+        self._retry = retry or RetryPolicy()
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(settings.timeout, connect=10.0),
             transport=transport,
@@ -144,41 +153,68 @@ class OpenAIChatClient:
         headers = {"Content-Type": "application/json"}
         if self._settings.api_key is not None:
             headers["Authorization"] = f"Bearer {self._settings.api_key.get_secret_value()}"
-        waits = 0
-        while True:
-            try:
-                response = await self._http.post(
-                    self._settings.endpoint, json=body, headers=headers
-                )
-            except httpx.HTTPError as exc:
-                raise JudgeError(
-                    f"Could not reach the judge at {self._settings.url} for {purpose} "
-                    f"({type(exc).__name__}); check {ENV_JUDGE_URL}"
-                ) from None
-            if response.status_code == 429 and waits < MAX_RATE_LIMIT_WAITS:
-                waits += 1
-                await anyio.sleep(_retry_after(response.headers.get("Retry-After"), waits))
-                continue
-            if response.status_code >= 400:
-                raise JudgeError(
-                    f"The judge answered {response.status_code} to {purpose}: "
-                    f"{response.text.strip()[:200]}; check {ENV_JUDGE_MODEL} and "
-                    f"{ENV_JUDGE_API_KEY}"
-                )
-            return _content(response, purpose)
-
-
-def _retry_after(value: str | None, attempt: int) -> float:
-    if value:
+        request = self._http.build_request(
+            "POST", self._settings.endpoint, json=body, headers=headers
+        )
+        response = await send_with_retries(
+            self._http,
+            request,
+            policy=self._retry,
+            idempotent=True,
+            transport_error=lambda exc: self._transport_error(exc, purpose),
+            status_error=lambda response: self._status_error(response, purpose),
+            what=f"the judge's {purpose}",
+        )
         try:
-            return min(max(0.0, float(value)), MAX_RETRY_AFTER_S)
-        except ValueError:
-            try:
-                when = email.utils.parsedate_to_datetime(value).timestamp()
-                return min(max(0.0, when - time.time()), MAX_RETRY_AFTER_S)
-            except (TypeError, ValueError):
-                pass
-    return min(2.0 ** (attempt - 1), MAX_RETRY_AFTER_S)
+            await response.aread()
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc, purpose) from None
+        finally:
+            await response.aclose()
+        return _content(response, purpose)
+
+    def _transport_error(self, exc: httpx.HTTPError, purpose: str) -> UpstreamError:
+        cls: type[TransportError] = TransportError
+        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+            cls = ConnectError
+        elif isinstance(exc, httpx.TimeoutException):
+            cls = ResponseTimeoutError
+        return cls(
+            f"Could not get the judge's {purpose} from {self._settings.url} "
+            f"({type(exc).__name__}); check {ENV_JUDGE_URL} and the network"
+        )
+
+    async def _status_error(self, response: httpx.Response, purpose: str) -> UpstreamError:
+        try:
+            text = (await response.aread()).decode("utf-8", errors="replace")
+        except httpx.HTTPError:
+            text = ""
+        finally:
+            await response.aclose()
+        status = response.status_code
+        cls = _STATUS_ERRORS.get(status, ServerError if status >= 500 else BadRequestError)
+        said = " ".join(text.split())[:200] or response.reason_phrase
+        hint = (
+            "wait, or lower the suite's concurrency"
+            if status == 429
+            else f"check {ENV_JUDGE_MODEL} and {ENV_JUDGE_API_KEY}"
+        )
+        return cls(
+            f"The judge answered {status} to its {purpose}: {said}; {hint}",
+            status_code=status,
+            upstream_message=said,
+            method="POST",
+            path="/chat/completions",
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+        )
+
+
+_STATUS_ERRORS: dict[int, type[APIError]] = {
+    401: AuthenticationError,
+    403: AuthenticationError,
+    404: NotFoundError,
+    429: RateLimitError,
+}
 
 
 def _content(response: httpx.Response, purpose: str) -> str:

@@ -16,8 +16,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from vf_mcp.errors import ScriptError
 from vf_mcp.evaluation import voiceflow_cli
-from vf_mcp.evaluation.script import ScriptError, Suite, resolve_under
+from vf_mcp.evaluation.script import Suite, resolve_under
 
 SUITE_SUFFIXES = (".yaml", ".yml", ".json")
 

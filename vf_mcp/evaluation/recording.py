@@ -21,8 +21,9 @@ from urllib.parse import unquote
 import httpx
 from pydantic import BaseModel, Field
 
+from vf_mcp.errors import JudgeError
 from vf_mcp.evaluation.context import Scope, current_scope
-from vf_mcp.evaluation.judge import ChatMessage, ChatModel, JudgeError
+from vf_mcp.evaluation.judge import ChatMessage, ChatModel
 from vf_mcp.redaction import redact
 
 USER_TOKEN = "{user_id}"

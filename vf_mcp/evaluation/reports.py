@@ -12,8 +12,8 @@ import re
 import socket
 import xml.etree.ElementTree as ET
 
-from vf_mcp.evaluation.render import render_check, render_transcript
-from vf_mcp.evaluation.transcript import RunResult, SuiteResult, Transcript
+from vf_mcp.transcripts.models import RunResult, SuiteResult, Transcript
+from vf_mcp.transcripts.render import render_check, render_transcript
 
 # XML 1.0 allows TAB, LF, CR and everything from U+0020 except surrogates and U+FFFE/U+FFFF;
 # agent output can carry raw control characters, which would make the file unreadable.

@@ -18,11 +18,11 @@ import anyio
 from pydantic import BaseModel, JsonValue
 
 from vf_mcp.conversation import ConversationService
+from vf_mcp.errors import UpstreamError
 from vf_mcp.evaluation import checks as checking
 from vf_mcp.evaluation.connection import ServiceFactory
 from vf_mcp.evaluation.context import Scope, scope
-from vf_mcp.evaluation.judge import ChatModel, JudgeError, grade_criterion, grade_similarity
-from vf_mcp.evaluation.render import describe_user, render_turns
+from vf_mcp.evaluation.judge import ChatModel, grade_criterion, grade_similarity
 from vf_mcp.evaluation.script import (
     Check,
     JudgeCheck,
@@ -32,7 +32,8 @@ from vf_mcp.evaluation.script import (
     describe_check,
 )
 from vf_mcp.evaluation.simulator import Simulator
-from vf_mcp.evaluation.transcript import (
+from vf_mcp.evaluation.turns import ConversationDriver
+from vf_mcp.transcripts.models import (
     CheckResult,
     JudgeVerdict,
     RunResult,
@@ -42,7 +43,7 @@ from vf_mcp.evaluation.transcript import (
     TranscriptTurn,
     decide_outcome,
 )
-from vf_mcp.evaluation.turns import ConversationDriver
+from vf_mcp.transcripts.render import describe_user, render_turns
 
 DEFAULT_CONCURRENCY = 4
 
@@ -247,7 +248,7 @@ class _TestRun:
                 transcript.turns = self.turns
             if not transcript.error and not any(t.error for t in transcript.turns):
                 transcript.checks += await self.conversation_checks()
-        except JudgeError as exc:
+        except UpstreamError as exc:  # the judge failed, or answered unusably
             transcript.turns = self.turns
             transcript.error = f"judge: {exc.message}"
         except Exception as exc:  # one broken test must not take the others down

@@ -45,7 +45,8 @@ from pydantic import (
     model_validator,
 )
 
-from vf_mcp.evaluation.transcript import TurnStatus, UserAction, UserActionKind
+from vf_mcp.errors import ScriptError
+from vf_mcp.transcripts.models import TurnStatus, UserAction, UserActionKind
 
 OnFailure = Literal["stop", "continue"]
 Dialect = Literal["vf-mcp", "voiceflow-cli"]
@@ -427,10 +428,6 @@ class Suite(_Model):
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text.strip()).strip("_") or "test"
-
-
-class ScriptError(ValueError):
-    """A script or imported file cannot be run; the message names the file and the field."""
 
 
 def resolve_under(root: Path, name: str) -> Path:

@@ -16,19 +16,20 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from vf_mcp.errors import UpstreamError
 from vf_mcp.evaluation import prompts
 from vf_mcp.evaluation.context import Scope, scope
-from vf_mcp.evaluation.judge import ChatMessage, ChatModel, JudgeError, grade_goal, parse_user_reply
-from vf_mcp.evaluation.render import render_turns as _conversation
+from vf_mcp.evaluation.judge import ChatMessage, ChatModel, grade_goal, parse_user_reply
 from vf_mcp.evaluation.script import Simulation, TurnStep
-from vf_mcp.evaluation.transcript import (
+from vf_mcp.evaluation.turns import ConversationDriver
+from vf_mcp.transcripts.models import (
     CheckResult,
     JudgeVerdict,
     SimulationInfo,
     StopReason,
     TranscriptTurn,
 )
-from vf_mcp.evaluation.turns import ConversationDriver
+from vf_mcp.transcripts.render import render_turns as _conversation
 
 TurnCallback = Callable[[TranscriptTurn], Awaitable[None]]
 
@@ -100,7 +101,7 @@ class Simulator:
                 reason = None
             else:
                 reason = await self._play(self.chat)
-        except JudgeError as exc:
+        except UpstreamError as exc:  # the judge failed, or answered unusably
             info.stop_reason = "error"
             return SimulationOutcome(
                 turns=self.turns, info=info, goal=self._goal_result(None), error=exc.message
@@ -114,7 +115,7 @@ class Simulator:
         if verdict is None and self.chat is not None and error is None:
             try:
                 verdict = await self._judge_goal(self.chat, final=True)
-            except JudgeError as exc:
+            except UpstreamError as exc:  # the judge failed, or answered unusably
                 return SimulationOutcome(
                     turns=self.turns, info=info, goal=self._goal_result(None), error=exc.message
                 )

@@ -14,16 +14,16 @@ import anyio
 from pydantic import JsonValue
 
 from vf_mcp.conversation import ConversationService, resolve_choice
-from vf_mcp.errors import RateLimitError, VoiceflowError
+from vf_mcp.errors import RateLimitError, VfMcpError
 from vf_mcp.evaluation.context import Scope, scope
 from vf_mcp.evaluation.script import TurnStep
-from vf_mcp.evaluation.transcript import (
+from vf_mcp.summary import Choice, TurnResult
+from vf_mcp.transcripts.models import (
     TranscriptChoice,
     TranscriptTurn,
     deltas_from_turn,
     reply_from_turn,
 )
-from vf_mcp.summary import Choice, TurnResult
 from vf_mcp.voiceflow.variables import without_bookkeeping
 
 MAX_RATE_LIMIT_RETRIES = 5
@@ -104,7 +104,7 @@ class ConversationDriver:
                         return self._failed(index, step, user, exc, retries, started)
                     retries += 1
                     await anyio.sleep(_wait(exc.retry_after, retries))
-                except VoiceflowError as exc:
+                except VfMcpError as exc:
                     return self._failed(index, step, user, exc, retries, started)
         return await self._record(index, step, user, result, retries)
 
@@ -140,7 +140,7 @@ class ConversationDriver:
         index: int,
         step: TurnStep,
         user: Any,
-        exc: VoiceflowError,
+        exc: VfMcpError,
         retries: int,
         started: float,
     ) -> TranscriptTurn:
@@ -157,7 +157,7 @@ class ConversationDriver:
         offered = [Choice(number=c.number, label=c.label, request={}) for c in self.last_choices]
         try:
             return resolve_choice(choice, offered).label
-        except VoiceflowError:
+        except VfMcpError:
             return None
 
     def _button_request(self, label: str) -> dict[str, Any] | None:

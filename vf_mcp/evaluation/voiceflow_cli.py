@@ -29,8 +29,8 @@ from typing import Any
 import yaml
 from pydantic import SecretStr, ValidationError
 
+from vf_mcp.errors import ScriptError
 from vf_mcp.evaluation.script import (
-    ScriptError,
     ScriptTest,
     Simulation,
     Suite,

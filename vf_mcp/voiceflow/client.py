@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import email.utils
 import html
 import json
 import logging
@@ -35,10 +34,16 @@ from vf_mcp.errors import (
     ServerError,
     StreamInterruptedError,
     TransportError,
-    VoiceflowError,
+    VfMcpError,
+)
+from vf_mcp.retry import (
+    IDEMPOTENT_METHODS,
+    Attempts,
+    RetryPolicy,
+    parse_retry_after,
+    send_with_retries,
 )
 from vf_mcp.voiceflow.actions import BaseAction
-from vf_mcp.voiceflow.retry import IDEMPOTENT_METHODS, RetryPolicy, explain
 from vf_mcp.voiceflow.sessions import InMemorySessionKeys, SessionKeyStore, session_slot
 from vf_mcp.voiceflow.state import InteractConfig, State
 from vf_mcp.voiceflow.traces import BaseTrace, Trace, parse_trace, parse_traces
@@ -176,16 +181,20 @@ class VoiceflowClient:
         config: InteractConfig | None = None,
         environment: str | None = None,
         verbose: bool = True,
+        attempts: Attempts | None = None,
     ) -> InteractResult:
         """Run one turn: `POST /state/user/{userID}/interact`.
 
         `variables` are merged into the stored state before the turn. With `verbose` (the default)
         the state after the turn comes back in the same request, so no extra GET is needed.
         On the v4 generation (`VOICEFLOW_API_VERSION=v4`) it is `POST /v4/interact` in the user's
-        session instead, and the state is not returned (`state` is None).
+        session instead, and the state is not returned (`state` is None). `attempts` counts how
+        often the request was sent (retries included).
         """
         if self.api_version == "v4":
-            return await self._v4_interact(user_id, action, variables, config, environment)
+            return await self._v4_interact(
+                user_id, action, variables, config, environment, attempts
+            )
         body: dict[str, Any] = {"action": action.to_wire()}
         if config is not None:
             body["config"] = config.to_wire()
@@ -194,7 +203,7 @@ class VoiceflowClient:
         path = f"/state/user/{_segment(user_id)}/interact"
         params = {"verbose": "true"} if verbose else None
         data = await self._request_json(
-            "POST", path, json_body=body, params=params, environment=environment
+            "POST", path, json_body=body, params=params, environment=environment, attempts=attempts
         )
         try:
             if isinstance(data, list):
@@ -223,6 +232,7 @@ class VoiceflowClient:
         audio_encoding: str | None = None,
         modality: Modality | None = None,
         session_id: str | None = None,
+        attempts: Attempts | None = None,
     ) -> AsyncIterator[StreamEvent]:
         """Run one turn over SSE: `POST /v2/project/{projectID}/user/{userID}/interact/stream`.
 
@@ -234,7 +244,9 @@ class VoiceflowClient:
         body's config); a `state` event is yielded only if the runtime sends one.
         """
         if self.api_version == "v4":
-            v4 = self._v4_stream(user_id, action, variables, environment, completion_events)
+            v4 = self._v4_stream(
+                user_id, action, variables, environment, completion_events, attempts
+            )
             async with aclosing(v4) as events:
                 async for event in events:
                     yield event
@@ -265,6 +277,7 @@ class VoiceflowClient:
             json_body=body,
             params=params,
             headers=self._headers(accept="text/event-stream"),
+            attempts=attempts,
         )
         # Closing this generator must close the inner one (and its response) at once.
         async with aclosing(self._read_stream(response, path)) as events:
@@ -363,6 +376,7 @@ class VoiceflowClient:
         environment: str | None,
         *,
         accept: str = "application/json",
+        attempts: Attempts | None = None,
     ) -> httpx.Response:
         """Send in the user's session; a key the runtime refuses is renewed once, transparently."""
         refused: str | None = None
@@ -370,7 +384,9 @@ class VoiceflowClient:
             key = await self._v4_session_key(user_id, environment, refused=refused)
             headers = {"Authorization": key, "Accept": accept}
             try:
-                return await self._send("POST", path, json_body=body, params=None, headers=headers)
+                return await self._send(
+                    "POST", path, json_body=body, params=None, headers=headers, attempts=attempts
+                )
             except AuthenticationError as exc:
                 if refused is not None:
                     exc.add_detail(
@@ -388,6 +404,7 @@ class VoiceflowClient:
         variables: Mapping[str, Any] | None,
         config: InteractConfig | None,
         environment: str | None,
+        attempts: Attempts | None,
     ) -> InteractResult:
         body: dict[str, Any] = {"action": action.to_wire()}
         if variables:
@@ -395,7 +412,7 @@ class VoiceflowClient:
         if config is not None:
             body["config"] = config.to_wire()
         path = "/v4/interact"
-        response = await self._v4_send(path, user_id, body, environment)
+        response = await self._v4_send(path, user_id, body, environment, attempts=attempts)
         try:
             raw = await self._read_body(response, "POST", path)
         finally:
@@ -415,6 +432,7 @@ class VoiceflowClient:
         variables: Mapping[str, Any] | None,
         environment: str | None,
         completion_events: bool,
+        attempts: Attempts | None,
     ) -> AsyncIterator[StreamEvent]:
         body: dict[str, Any] = {"action": action.to_wire()}
         if variables:
@@ -422,7 +440,9 @@ class VoiceflowClient:
         if completion_events:
             body["config"] = {"completionEvents": True}
         path = "/v4/interact/stream"
-        response = await self._v4_send(path, user_id, body, environment, accept="text/event-stream")
+        response = await self._v4_send(
+            path, user_id, body, environment, accept="text/event-stream", attempts=attempts
+        )
         # Closing this generator must close the inner one (and its response) at once.
         async with aclosing(self._read_stream(response, path)) as events:
             async for event in events:
@@ -535,10 +555,13 @@ class VoiceflowClient:
         json_body: Any = None,
         params: Mapping[str, str] | None = None,
         environment: str | None = None,
+        attempts: Attempts | None = None,
     ) -> tuple[httpx.Response, bytes]:
         """One call whose whole (size-capped) body is read: the response and its bytes."""
         headers = self._headers(environment=environment or self.environment)
-        return await self._call(method, path, json_body=json_body, params=params, headers=headers)
+        return await self._call(
+            method, path, json_body=json_body, params=params, headers=headers, attempts=attempts
+        )
 
     async def _call(
         self,
@@ -549,9 +572,16 @@ class VoiceflowClient:
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str],
         shown_path: str | None = None,
+        attempts: Attempts | None = None,
     ) -> tuple[httpx.Response, bytes]:
         response = await self._send(
-            method, path, json_body=json_body, params=params, headers=headers, shown_path=shown_path
+            method,
+            path,
+            json_body=json_body,
+            params=params,
+            headers=headers,
+            shown_path=shown_path,
+            attempts=attempts,
         )
         try:
             return response, await self._read_body(response, method, shown_path or path)
@@ -585,6 +615,7 @@ class VoiceflowClient:
         params: Mapping[str, str] | None,
         headers: Mapping[str, str],
         shown_path: str | None = None,
+        attempts: Attempts | None = None,
     ) -> httpx.Response:
         """Send one call, retrying it only where the retry policy says it is safe.
 
@@ -592,40 +623,32 @@ class VoiceflowClient:
         run (429, or no connection could be opened). The response comes back unread (streamed):
         the caller reads it, within the size cap, and closes it.
         """
-        idempotent = method in IDEMPOTENT_METHODS
         request = self._http.build_request(
             method, self._base_url + path, json=json_body, params=params, headers=headers
         )
         # A path may hold a credential (a v4 session key): messages and logs show `shown_path`,
         # and the runtime's own words must not echo the real one either.
         hidden = path if shown_path else None
-        path = shown_path or path
-        started = time.monotonic()
-        retries = 0
-        while True:
-            error: VoiceflowError
+        shown = shown_path or path
+
+        async def status_error(response: httpx.Response) -> VfMcpError:
             try:
-                async with self._send_limiter():
-                    response = await self._http.send(request, stream=True)
-            except httpx.HTTPError as exc:
-                error = self._transport_error(method, path, exc)
-            else:
-                if response.status_code < 400:
-                    return response
-                try:
-                    body = await self._read_body(response, method, path)
-                finally:
-                    await response.aclose()
-                error = self._api_error(response, body, method, path, hidden=hidden)
-            wait = self._retry.next_delay(
-                retries + 1, error, idempotent=idempotent, elapsed=time.monotonic() - started
-            )
-            if wait is None:
-                explain(error, retries=retries, idempotent=idempotent, policy=self._retry)
-                raise error
-            retries += 1
-            _log.info("retrying %s %s in %.2f s after: %s", method, path, wait, error.message)
-            await anyio.sleep(wait)
+                body = await self._read_body(response, method, shown)
+            finally:
+                await response.aclose()
+            return self._api_error(response, body, method, shown, hidden=hidden)
+
+        return await send_with_retries(
+            self._http,
+            request,
+            policy=self._retry,
+            idempotent=method in IDEMPOTENT_METHODS,
+            transport_error=lambda exc: self._transport_error(method, shown, exc),
+            status_error=status_error,
+            limiter=self._send_limiter(),
+            attempts=attempts,
+            what=f"{method} {shown}",
+        )
 
     async def _request_json(
         self,
@@ -635,9 +658,15 @@ class VoiceflowClient:
         json_body: Any = None,
         params: Mapping[str, str] | None = None,
         environment: str | None = None,
+        attempts: Attempts | None = None,
     ) -> Any:
         _, body = await self._request(
-            method, path, json_body=json_body, params=params, environment=environment
+            method,
+            path,
+            json_body=json_body,
+            params=params,
+            environment=environment,
+            attempts=attempts,
         )
         if not body.strip():
             return None
@@ -698,7 +727,7 @@ class VoiceflowClient:
     ) -> APIError:
         status = response.status_code
         answer = _upstream_answer(body, response.headers.get("content-type", ""))
-        retry_after = _retry_after(response.headers.get("Retry-After"))
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
         cls, hint = _error_kind(status, method, runtime_json=answer.runtime_json)
         if status == 429:
             wait = f"{retry_after:g} s" if retry_after is not None else "a moment"
@@ -853,21 +882,6 @@ def _html_message(text: str) -> str:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())[:500]
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 __all__ = [

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from vf_mcp.evaluation.transcript import CheckResult, Transcript, TranscriptTurn, UserAction
+from vf_mcp.transcripts.models import CheckResult, Transcript, TranscriptTurn, UserAction
 
 _MARKS = {"passed": "PASS", "failed": "FAIL", "to_grade": "TO GRADE", "error": "ERROR"}
 _MARKS["not_run"] = "NOT RUN"

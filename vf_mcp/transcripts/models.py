@@ -20,7 +20,7 @@ from vf_mcp.summary import TurnResult
 SCHEMA_VERSION: Final = "vf-mcp/transcript/v1"
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "transcript-v1.json"
 SCHEMA_ID = (
-    "https://github.com/vf-mcp/vf-mcp/blob/main/vf_mcp/evaluation/schemas/transcript-v1.json"
+    "https://github.com/vf-mcp/vf-mcp/blob/main/vf_mcp/transcripts/schemas/transcript-v1.json"
 )
 
 TurnStatus = Literal["awaiting_user", "awaiting_action", "ended", "handoff", "error"]

@@ -15,8 +15,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from vf_mcp.conversation import resolve_choice
-from vf_mcp.errors import VoiceflowError
-from vf_mcp.evaluation.transcript import (
+from vf_mcp.errors import VfMcpError
+from vf_mcp.summary import Choice, TurnResult
+from vf_mcp.transcripts.models import (
     Transcript,
     TranscriptTurn,
     UserAction,
@@ -24,7 +25,6 @@ from vf_mcp.evaluation.transcript import (
     deltas_from_turn,
     reply_from_turn,
 )
-from vf_mcp.summary import Choice, TurnResult
 from vf_mcp.voiceflow.variables import without_bookkeeping
 
 
@@ -104,7 +104,7 @@ class TranscriptBook:
                 for c in transcript.turns[-1].agent.choices
             ]
             # The turn ran, so the choice resolves unless turns were recorded out of order.
-            with suppress(VoiceflowError):
+            with suppress(VfMcpError):
                 user = user.model_copy(update={"text": resolve_choice(user.choice, offered).label})
         transcript.turns.append(
             TranscriptTurn(
