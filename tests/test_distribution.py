@@ -139,9 +139,11 @@ def test_versions_agree_everywhere(manifest: dict[str, Any], package: dict[str, 
 
 
 def config_env_names() -> set[str]:
-    """Every environment variable vf_mcp/config.py reads: its `ENV_*` constants."""
-    names = {value for key, value in vars(config).items() if key.startswith("ENV_")}
-    assert names, "vf_mcp.config defines no ENV_* constants"
+    """Every environment variable `Settings` reads (its declarations), which are also exactly
+    config.py's `ENV_*` constants (the names the rest of the code uses in messages)."""
+    names = set(config.env_names().values())
+    constants = {value for key, value in vars(config).items() if key.startswith("ENV_")}
+    assert names == constants
     return names
 
 
@@ -155,7 +157,7 @@ def test_server_json_declares_exactly_the_variables_the_server_reads(
 
 
 def settings_field(env_name: str) -> str:
-    fields = {env: field for field, env in config._ENV_NAMES.items()}
+    fields = {env: field for field, env in config.env_names().items()}
     assert env_name in fields, f"vf_mcp.config maps no Settings field to {env_name}"
     return fields[env_name]
 

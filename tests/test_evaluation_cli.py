@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,12 @@ import pytest
 from tests.canary import CANARY_KEY
 from tests.evaluation_fixtures import EXAMPLES, FakeJudge, running_judge, verdict
 from vf_mcp.emulator import Emulator
-from vf_mcp.evaluation.cli import main
+from vf_mcp.evaluation.cli import main as eval_main
+
+
+def main(argv: list[str]) -> int:
+    """`vf-mcp eval` as the CLI runs it: with the process environment the tests set."""
+    return eval_main(argv, os.environ)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 
 from tests.evaluation_fixtures import JUDGE_KEY, FakeJudge, judge_client, running_judge, verdict
 from vf_mcp.config import Settings
-from vf_mcp.errors import JudgeError
+from vf_mcp.errors import ConfigurationError, JudgeError
 from vf_mcp.evaluation.connection import ServiceFactory
 from vf_mcp.evaluation.judge import (
     ChatMessage,
@@ -123,20 +123,22 @@ def test_replies_are_parsed_leniently() -> None:
     assert parse_user_reply("###GOAL_MET###").done
 
 
-def test_judge_settings_from_the_environment() -> None:
-    assert JudgeSettings.from_env({}) is None
-    settings = JudgeSettings.from_env(
-        {
-            "VF_MCP_JUDGE_URL": "http://127.0.0.1:9/v1/",
-            "VF_MCP_JUDGE_MODEL": "m",
-            "VF_MCP_JUDGE_API_KEY": JUDGE_KEY,
-        }
+def test_judge_settings_come_from_the_settings() -> None:
+    assert JudgeSettings.from_settings(Settings.from_env({})) is None
+    settings = JudgeSettings.from_settings(
+        Settings.from_env(
+            {
+                "VF_MCP_JUDGE_URL": "http://127.0.0.1:9/v1/",
+                "VF_MCP_JUDGE_MODEL": "m",
+                "VF_MCP_JUDGE_API_KEY": JUDGE_KEY,
+            }
+        )
     )
     assert settings is not None
     assert settings.endpoint == "http://127.0.0.1:9/v1/chat/completions"
     assert JUDGE_KEY not in repr(settings) and JUDGE_KEY not in str(settings)
-    with pytest.raises(JudgeError, match="VF_MCP_JUDGE_MODEL"):
-        JudgeSettings.from_env({"VF_MCP_JUDGE_URL": "http://127.0.0.1:9/v1"})
+    with pytest.raises(ConfigurationError, match="VF_MCP_JUDGE_MODEL"):
+        Settings.from_env({"VF_MCP_JUDGE_URL": "http://127.0.0.1:9/v1"})
 
 
 def customer(text: str) -> str:

@@ -85,6 +85,8 @@ async def test_replay_with_no_runtime_and_no_judge_gives_the_same_verdicts(
     stream_settings: Settings, emulator: Emulator, tmp_path: Path
 ) -> None:
     suite = Suite.model_validate(SUITE)
+    # The client waits a 429 out (Retry-After 0) and sends the turn again: retries are on here.
+    stream_settings = stream_settings.model_copy(update={"max_retries": 3})
     judge = FakeJudge(
         [
             ("You play the USER", shopper),

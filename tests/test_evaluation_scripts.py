@@ -215,11 +215,32 @@ async def test_a_429_is_waited_out_and_the_turn_sent_again(
             "tests": [{"id": "t", "turns": [{"launch": True, "expect": [{"contains": "Hi!"}]}]}],
         }
     )
-    [test] = (await run_suite(suite, ServiceFactory(any_settings))).tests
+    retrying = any_settings.model_copy(update={"max_retries": 3})
+    [test] = (await run_suite(suite, ServiceFactory(retrying))).tests
     assert test.outcome == "passed"
     assert test.turns[0].rate_limit_retries == 2
     turns = [r for r in emulator.requests if r.path.endswith(("/interact", "/interact/stream"))]
     assert len(turns) == 3
+
+
+async def test_a_turn_rate_limited_for_good_is_sent_at_most_max_retries_plus_one_times(
+    settings: Settings, emulator: Emulator
+) -> None:
+    # The client's retry loop is the only one: the driver used to wrap it in its own, so one
+    # scripted turn sent (3+1) x (5+1) = 24 requests and the transcript claimed 5.
+    emulator.faults.add(
+        FaultPlan.model_validate(
+            {"match": {"path_contains": "/interact"}, "times": -1, "status": 429, "retry_after": 0}
+        )
+    )
+    suite = suite_of({"name": "r", "tests": [{"id": "t", "turns": [{"launch": True}]}]})
+    retrying = settings.model_copy(update={"max_retries": 3})
+    [test] = (await run_suite(suite, ServiceFactory(retrying))).tests
+    sent = [r for r in emulator.requests if r.path.endswith("/interact")]
+    assert len(sent) == retrying.max_retries + 1
+    assert test.outcome == "error"
+    assert test.turns[0].rate_limit_retries == 3
+    assert "after 3 retries" in (test.turns[0].error or "")
 
 
 async def test_a_runtime_error_ends_the_test_as_an_error(

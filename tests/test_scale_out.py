@@ -14,7 +14,8 @@ from tests.processes import free_port, http_server, server_env
 from vf_mcp.config import Settings
 from vf_mcp.emulator import Emulator
 from vf_mcp.errors import StoreError
-from vf_mcp.store import ConversationMemory, RedisStore
+from vf_mcp.store import ConversationMemory
+from vf_mcp.store.redis import redis_store
 
 pytestmark = pytest.mark.anyio
 
@@ -70,41 +71,52 @@ async def test_one_conversation_across_two_workers_and_a_restart_of_both(
 async def test_every_key_has_a_ttl_and_forget_removes_it(redis_url: str) -> None:
     from redis.asyncio import Redis
 
-    store = RedisStore(redis_url, ttl_seconds=120, prefix="test-ttl:")
-    await store.save("u1", ConversationMemory(variables={"a": 1}))
+    store = redis_store(redis_url, ttl_seconds=120, prefix="test-ttl:")
+    await store.memory.save("u1", ConversationMemory(variables={"a": 1}))
+    await store.session_keys.set_session_key("u1", "main", "vfsk_secret")
     redis = Redis.from_url(redis_url)
     try:
-        ttl = await redis.ttl("test-ttl:u1")
-        assert 0 < ttl <= 120
-        loaded = await store.load("u1")
+        for key in ("test-ttl:conversation:u1", "test-ttl:session:u1"):
+            ttl = await redis.ttl(key)
+            assert 0 < ttl <= 120, key
+        loaded = await store.memory.load("u1")
         assert loaded is not None and loaded.variables == {"a": 1}
-        await store.forget("u1")
-        assert await store.load("u1") is None
+        assert await store.session_keys.get_session_key("u1", "main") == "vfsk_secret"
+        assert await store.session_keys.get_session_key("u1", None) is None
+        assert await store.session_keys.current_session_key("u1") == "vfsk_secret"
+        await store.memory.forget("u1")
+        await store.session_keys.delete_session_keys("u1")
+        assert await store.memory.load("u1") is None
+        assert await store.session_keys.current_session_key("u1") is None
+        assert await redis.keys("test-ttl:*") == []
     finally:
         await redis.aclose()
         await store.aclose()
 
 
 async def test_an_unreachable_store_is_a_clear_error_without_the_url(settings: Settings) -> None:
-    store = RedisStore("redis://:hunter2secret@127.0.0.1:9/0", ttl_seconds=60)
+    store = redis_store("redis://:hunter2secret@127.0.0.1:9/0", ttl_seconds=60)
     with pytest.raises(StoreError) as caught:
-        await store.load("u")
+        await store.memory.load("u")
     await store.aclose()
     assert "VF_MCP_STORE_URL" in caught.value.message
     assert "hunter2secret" not in caught.value.message
 
 
 async def test_a_store_failure_after_the_turn_ran_keeps_the_answer(settings: Settings) -> None:
+    from dataclasses import replace
+
     from mcp import Client as MCPClient
 
     from vf_mcp.server import build_server
-    from vf_mcp.store import InMemoryStore
+    from vf_mcp.store.memory import InMemoryMemory, in_memory_store
 
-    class FailingSaves(InMemoryStore):
+    class FailingSaves(InMemoryMemory):
         async def save(self, key: str, memory: ConversationMemory) -> None:
             raise StoreError("Could not save the conversation in the Redis store (ConnectionError)")
 
-    async with MCPClient(build_server(settings, store=FailingSaves())) as client:
+    store = replace(in_memory_store(), memory=FailingSaves())
+    async with MCPClient(build_server(settings, store=store)) as client:
         result = await client.call_tool("interact", {"user_id": "sf", "launch": True})
     assert not result.is_error
     assert "Hi! I'm the Acme order assistant" in text_of(result)

@@ -282,22 +282,27 @@ def test_oauth_needs_introspection_and_public_url() -> None:
         Settings.from_env({"VF_MCP_OAUTH_ISSUER": "https://auth.example.com"})
 
 
-def test_stored_transcripts_expire_after_their_ttl() -> None:
-    from vf_mcp.summary import TurnResult
-    from vf_mcp.transcripts.book import TranscriptBook, user_action
+async def test_stored_transcripts_expire_after_their_ttl() -> None:
+    from datetime import UTC, datetime
 
-    turn = TurnResult(user_id="ttl", status="awaiting_user")
-    keeping = TranscriptBook(ttl_seconds=3600)
-    keeping.record_turn(turn, user_action(launch=True))
-    assert keeping.get("ttl") is not None
-    expiring = TranscriptBook(ttl_seconds=-1)  # already past its TTL when read
-    expiring.record_turn(turn, user_action(launch=True))
-    assert expiring.get("ttl") is None
+    from vf_mcp.store.memory import InMemoryTranscripts
+    from vf_mcp.transcripts.models import Transcript, TranscriptTurn, UserAction
+
+    head = Transcript(
+        suite="live", test_id="ttl", name="ttl", started_at=datetime.now(UTC), outcome="passed"
+    )
+    turn = TranscriptTurn(index=1, user=UserAction(kind="launch"))
+    keeping = InMemoryTranscripts(ttl_seconds=3600)
+    await keeping.append("ttl", head, turn)
+    assert await keeping.load("ttl") is not None
+    expiring = InMemoryTranscripts(ttl_seconds=-1)  # already past its TTL when read
+    await expiring.append("ttl", head, turn)
+    assert await expiring.load("ttl") is None
 
 
 def test_the_namespace_follows_the_token_however_the_scheme_is_written() -> None:
-    from vf_mcp.server import caller_namespace
+    from vf_mcp.callers import bearer_namespace
 
-    assert caller_namespace(f"Bearer {TOKEN_A}") == caller_namespace(f"bearer  {TOKEN_A} ")
-    assert caller_namespace(f"Bearer {TOKEN_A}") != caller_namespace(f"Bearer {TOKEN_B}")
-    assert caller_namespace("Basic abc") is None
+    assert bearer_namespace(f"Bearer {TOKEN_A}") == bearer_namespace(f"bearer  {TOKEN_A} ")
+    assert bearer_namespace(f"Bearer {TOKEN_A}") != bearer_namespace(f"Bearer {TOKEN_B}")
+    assert bearer_namespace("Basic abc") is None

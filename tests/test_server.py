@@ -280,7 +280,7 @@ async def test_progress_arrives_before_the_result_on_a_slow_streamed_answer(
 
 
 @pytest.mark.parametrize(
-    ("fault", "arguments", "expected"),
+    ("fault", "arguments", "expected", "kind"),
     [
         (
             FaultPlan(
@@ -289,10 +289,11 @@ async def test_progress_arrives_before_the_result_on_a_slow_streamed_answer(
             ),
             {},
             "401 Unauthorized",
+            "unauthorized",
         ),
-        (FaultPlan(status=429, retry_after=3), {}, "429"),
-        (FaultPlan(status=503), {}, "503"),
-        (None, {"environment": "nope"}, "Cannot resolve version alias"),
+        (FaultPlan(status=429, retry_after=3), {}, "429", "rate_limited"),
+        (FaultPlan(status=503), {}, "503", "upstream"),
+        (None, {"environment": "nope"}, "Cannot resolve version alias", "refused"),
     ],
     ids=["401", "429", "503", "400"],
 )
@@ -302,6 +303,7 @@ async def test_upstream_errors_reach_the_model_with_status_and_message(
     fault: FaultPlan | None,
     arguments: dict[str, Any],
     expected: str,
+    kind: str,
 ) -> None:
     if settings.api_version == "v4" and expected.startswith("Cannot resolve"):
         expected = "Environment nope does not exist"  # v4 picks the environment at session start
@@ -314,7 +316,9 @@ async def test_upstream_errors_reach_the_model_with_status_and_message(
         )
     assert result.is_error
     assert expected in text_of(result)
-    assert result.structured_content["status"] == "error"
+    if settings.api_version == "v4" and kind == "refused":
+        kind = "not_found"
+    assert result.structured_content == {"error": {"kind": kind, "message": text_of(result)}}
     assert text_of(result) != "Error executing tool interact"
     if state is not None:
         assert state.is_error

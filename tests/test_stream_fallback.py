@@ -15,10 +15,10 @@ from mcp.types import CallToolResult
 
 from tests.test_client import EXPRESS_404
 from vf_mcp.config import Settings
-from vf_mcp.conversation import STREAM_OFF, ConversationService, StreamRoutes
+from vf_mcp.conversation import STREAM_OFF, ConversationService, StreamRoutes, TurnRequest
 from vf_mcp.emulator import Emulator, FaultPlan
 from vf_mcp.server import build_server
-from vf_mcp.store import InMemoryStore
+from vf_mcp.store.memory import in_memory_store
 from vf_mcp.voiceflow import VoiceflowClient
 
 pytestmark = pytest.mark.anyio
@@ -73,12 +73,14 @@ async def test_agents_on_one_runtime_learn_it_once(
     no_stream_route(emulator)
     routes = StreamRoutes()
     async with VoiceflowClient(stream_settings) as vf:
-        store = InMemoryStore()
+        store = in_memory_store()
         first = ConversationService(vf, store, stream_settings, stream_routes=routes)
         second = ConversationService(vf, store, stream_settings, stream_routes=routes)
-        assert (await first.interact(user_id="a", launch=True)).warnings == [STREAM_OFF]
+        launched = await first.interact(TurnRequest(user_id="a", launch=True))
+        assert launched.result.warnings == [STREAM_OFF]
         assert second.streams is False
-        assert (await second.interact(user_id="b", launch=True)).warnings == []
+        again = await second.interact(TurnRequest(user_id="b", launch=True))
+        assert again.result.warnings == []
     assert sum(p.endswith("/interact/stream") for p in turn_paths(emulator)) == 1
 
 

@@ -8,7 +8,6 @@ the file. Without a file there is one agent, `default`, configured by the VOICEF
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -89,11 +88,39 @@ def single_agent(settings: Settings) -> AgentDirectory:
     )
 
 
-def load_agents(
-    path: Path, base: Settings, environ: Mapping[str, str] | None = None
-) -> AgentDirectory:
-    """Read the agents file; each agent inherits `base` and overrides what its entry sets."""
-    env = os.environ if environ is None else environ
+def load_agents(path: Path, base: Settings, environ: Mapping[str, str]) -> AgentDirectory:
+    """Read the agents file; each agent inherits `base` and overrides what its entry sets.
+
+    Each agent's key is read from the variable of `environ` its entry names.
+    """
+    parsed = _read_agents_file(path)
+    default = parsed.default or next(iter(parsed.agents))
+    if default not in parsed.agents:
+        raise ConfigurationError(
+            f"{path}: default agent {default!r} is not one of {', '.join(parsed.agents)}"
+        )
+    missing = [
+        f"{entry.api_key_env} (agent {name})"
+        for name, entry in parsed.agents.items()
+        if not environ.get(entry.api_key_env, "").strip()
+    ]
+    if missing:
+        raise ConfigurationError(
+            f"{path} names keys that are not set: {', '.join(missing)}; export them"
+        )
+    base_fields = base.model_dump(exclude={"api_key"}, exclude_none=True)
+    agents = {
+        name: Agent(
+            name=name,
+            description=entry.description,
+            settings=Settings.validated({**base_fields, **_overrides(entry, environ)}),
+        )
+        for name, entry in parsed.agents.items()
+    }
+    return AgentDirectory(agents=agents, default=default)
+
+
+def _read_agents_file(path: Path) -> AgentsFile:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -114,43 +141,27 @@ def load_agents(
                     "`api_key_env` to the name of an environment variable that holds it"
                 )
     try:
-        parsed = AgentsFile.model_validate(raw)
+        return AgentsFile.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors(include_input=False, include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"])
         raise ConfigurationError(f"{path}: {where}: {first['msg']}") from None
-    default = parsed.default or next(iter(parsed.agents))
-    if default not in parsed.agents:
-        raise ConfigurationError(
-            f"{path}: default agent {default!r} is not one of {', '.join(parsed.agents)}"
-        )
-    agents: dict[str, Agent] = {}
-    missing = []
-    for name, entry in parsed.agents.items():
-        key = env.get(entry.api_key_env, "").strip()
-        if not key:
-            missing.append(f"{entry.api_key_env} (agent {name})")
-            continue
-        overrides: dict[str, object] = {
-            "api_key": key,
-            **({"project_id": entry.project_id} if entry.project_id else {}),
-            **({"environment": entry.environment} if entry.environment else {}),
-            **({"runtime_url": entry.runtime_url} if entry.runtime_url else {}),
-            **({"api_version": entry.api_version} if entry.api_version else {}),
-        }
-        base_fields = base.model_dump(exclude={"api_key"}, exclude_none=True)
-        agent_settings = Settings.validated({**base_fields, **overrides})
-        agents[name] = Agent(name=name, description=entry.description, settings=agent_settings)
-    if missing:
-        raise ConfigurationError(
-            f"{path} names keys that are not set: {', '.join(missing)}; export them"
-        )
-    return AgentDirectory(agents=agents, default=default)
 
 
-def agents_from_settings(
-    settings: Settings, environ: Mapping[str, str] | None = None
-) -> AgentDirectory:
+def _overrides(entry: AgentEntry, environ: Mapping[str, str]) -> dict[str, object]:
+    chosen = {
+        "project_id": entry.project_id,
+        "environment": entry.environment,
+        "runtime_url": entry.runtime_url,
+        "api_version": entry.api_version,
+    }
+    return {
+        "api_key": environ[entry.api_key_env].strip(),
+        **{name: value for name, value in chosen.items() if value},
+    }
+
+
+def agents_from_settings(settings: Settings, environ: Mapping[str, str]) -> AgentDirectory:
     if settings.agents_file is None:
         return single_agent(settings)
     return load_agents(settings.agents_file, settings, environ)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import os
 import sys
 from collections.abc import Sequence
 
@@ -86,7 +87,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         # The evaluation CLI owns its options; hand it everything after the command name.
         from vf_mcp.evaluation.cli import main as eval_main
 
-        return eval_main(arguments[1:])
+        return eval_main(arguments[1:], os.environ)
     args = build_parser().parse_args(arguments)
     try:
         if args.command == "demo":
@@ -107,8 +108,25 @@ def run(argv: Sequence[str] | None = None) -> int:
     except ConfigurationError as exc:
         print(f"vf-mcp: {exc.message}", file=sys.stderr)
         return 2
+    except BaseExceptionGroup as group:
+        # A misconfiguration found while the server starts arrives inside anyio's task groups.
+        found = _configuration_error(group)
+        if found is None:
+            raise
+        print(f"vf-mcp: {found.message}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _configuration_error(error: BaseException) -> ConfigurationError | None:
+    if isinstance(error, ConfigurationError):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            if (found := _configuration_error(inner)) is not None:
+                return found
+    return None
 
 
 def is_loopback(host: str) -> bool:
@@ -124,12 +142,12 @@ def _serve(transport: str, host: str, port: int) -> int:
     from vf_mcp.config import Settings
     from vf_mcp.logs import configure_logging
 
-    settings = Settings.from_env()
+    settings = Settings.from_env(os.environ)
     configure_logging(settings.log_level)
     from vf_mcp.agents import agents_from_settings
 
     # Fails at start, in one line, when a key (the one agent's, or any named agent's) is missing.
-    agents = agents_from_settings(settings)
+    agents = agents_from_settings(settings, os.environ)
     if settings.agents_file is None:
         settings.require_api_key()
     if (

@@ -1,20 +1,36 @@
-"""Settings read once from the environment, with the names every doc and client relies on."""
+"""Settings read once from the environment, declared in one table.
+
+Each field of `Settings` names the environment variable it is read from, its description and the
+default shown to people: the same declaration drives reading (`Settings.from_env`), the one-line
+errors that name the variable to fix, the README's configuration table (`settings_table`) and the
+MCP Registry manifest's variables (checked by tests/test_distribution.py). Only the CLI reads the
+process environment; everything below it is handed a `Settings`.
+"""
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from vf_mcp.errors import ConfigurationError
 
 DEFAULT_RUNTIME_URL = "https://general-runtime.voiceflow.com"
 DEFAULT_ENVIRONMENT = "development"
 DEFAULT_HANDOFF_ACTIONS = ("handoff", "talk_to_agent")
+DEFAULT_SUMMARY_MAX_CHARS = 8000
+MIN_SUMMARY_MAX_CHARS = 500
 
 # VF.DM.<id>.<secret>: the docs' shape; the id is 24 hex upstream, any alphanumerics here.
 _DM_KEY = re.compile(r"^VF\.DM\.[A-Za-z0-9]+\.[A-Za-z0-9_\-]+$")
@@ -32,66 +48,233 @@ ENV_MAX_RETRIES = "VOICEFLOW_MAX_RETRIES"
 ENV_RETRY_DEADLINE = "VOICEFLOW_RETRY_DEADLINE"
 ENV_LOG_LEVEL = "VF_MCP_LOG_LEVEL"
 ENV_HANDOFF_ACTIONS = "VF_MCP_HANDOFF_ACTIONS"
+ENV_SUMMARY_MAX_CHARS = "VF_MCP_SUMMARY_MAX_CHARS"
+ENV_STREAM = "VF_MCP_STREAM"
 ENV_AUTH_TOKENS = "VF_MCP_AUTH_TOKENS"
 ENV_ALLOWED_HOSTS = "VF_MCP_ALLOWED_HOSTS"
 ENV_TOOLS = "VF_MCP_TOOLS"
 ENV_READ_ONLY = "VF_MCP_READ_ONLY"
 ENV_STORE_URL = "VF_MCP_STORE_URL"
 ENV_STORE_TTL = "VF_MCP_STORE_TTL"
+ENV_AGENTS_FILE = "VF_MCP_AGENTS_FILE"
+ENV_TESTS_DIR = "VF_MCP_TESTS_DIR"
+ENV_JUDGE_URL = "VF_MCP_JUDGE_URL"
+ENV_JUDGE_MODEL = "VF_MCP_JUDGE_MODEL"
+ENV_JUDGE_API_KEY = "VF_MCP_JUDGE_API_KEY"
+ENV_JUDGE_TIMEOUT = "VF_MCP_JUDGE_TIMEOUT"
 ENV_OAUTH_ISSUER = "VF_MCP_OAUTH_ISSUER"
 ENV_OAUTH_INTROSPECTION_URL = "VF_MCP_OAUTH_INTROSPECTION_URL"
 ENV_OAUTH_CLIENT_ID = "VF_MCP_OAUTH_CLIENT_ID"
 ENV_OAUTH_CLIENT_SECRET = "VF_MCP_OAUTH_CLIENT_SECRET"
 ENV_OAUTH_SCOPES = "VF_MCP_OAUTH_SCOPES"
+ENV_OAUTH_AUDIENCE = "VF_MCP_OAUTH_AUDIENCE"
 ENV_PUBLIC_URL = "VF_MCP_PUBLIC_URL"
-ENV_TESTS_DIR = "VF_MCP_TESTS_DIR"
-ENV_STREAM = "VF_MCP_STREAM"
-ENV_AGENTS_FILE = "VF_MCP_AGENTS_FILE"
-ENV_SUMMARY_MAX_CHARS = "VF_MCP_SUMMARY_MAX_CHARS"
-DEFAULT_SUMMARY_MAX_CHARS = 8000
-MIN_SUMMARY_MAX_CHARS = 500
+
+
+def setting(default: Any, env: str, description: str, *, shown: str = "", **rules: Any) -> Any:
+    """A field read from `env`; `shown` is the default as the README table gives it."""
+    extra = {"env": env, "shown": shown or _shown(default)}
+    return Field(default, description=description, json_schema_extra=extra, **rules)
+
+
+def _shown(default: Any) -> str:
+    if default is None or default == () or default == frozenset():
+        return "unset"
+    if isinstance(default, frozenset | tuple):
+        return ",".join(sorted(default))
+    if isinstance(default, bool):
+        return str(default).lower()
+    if isinstance(default, float) and default.is_integer():
+        return str(int(default))
+    return str(default)
 
 
 class Settings(BaseModel):
-    """Everything vf-mcp needs to reach one Voiceflow agent.
-
-    The key is a `SecretStr`, so it never shows in a repr, a validation error or a log line.
-    """
+    """Everything vf-mcp needs; secrets are `SecretStr`, never in a repr, error or log line."""
 
     model_config = ConfigDict(frozen=True)
 
-    api_key: SecretStr | None = None
-    project_id: str | None = None
-    environment: str | None = None
-    """The configured environment; None means `development` on legacy, the traffic split on v4."""
-    api_version: Literal["legacy", "v4"] = "legacy"
-    runtime_url: str = DEFAULT_RUNTIME_URL
-    timeout: float = Field(default=30.0, gt=0, le=600)
-    connect_timeout: float = Field(default=10.0, gt=0, le=120)
-    max_retries: int = Field(default=3, ge=0, le=10)
-    retry_deadline: float = Field(default=30.0, gt=0, le=600)
-    log_level: LogLevel = "WARNING"
-    handoff_actions: frozenset[str] = frozenset(DEFAULT_HANDOFF_ACTIONS)
-    auth_tokens: tuple[SecretStr, ...] = ()
-    allowed_hosts: tuple[str, ...] = ()
-    tools: frozenset[str] | None = None
-    read_only: bool = False
-    store_url: SecretStr | None = None
-    store_ttl: float = Field(default=86_400.0, gt=0)
-    oauth_issuer: str | None = None
-    oauth_introspection_url: str | None = None
-    oauth_client_id: str | None = None
-    oauth_client_secret: SecretStr | None = None
-    oauth_scopes: frozenset[str] = frozenset()
-    public_url: str | None = None
-    tests_dir: Path | None = None
-    """Where run_conversation finds suite files given by name."""
-    agents_file: Path | None = None
-    """Several agents behind one server (see vf_mcp.agents); None: one agent from VOICEFLOW_*."""
-    stream: bool | None = None
-    """Stream turns over SSE; None (the default) streams whenever a project id is configured."""
-    summary_max_chars: int = Field(default=DEFAULT_SUMMARY_MAX_CHARS, ge=MIN_SUMMARY_MAX_CHARS)
-    """The longest text a turn's summary may be; the structured content always has everything."""
+    api_key: SecretStr | None = setting(
+        None,
+        ENV_API_KEY,
+        "The agent's Dialog Manager API key, `VF.DM.…`. Keys of another shape (`VF.WS.…`) are "
+        "refused at start. Not needed for `demo` and `emulator`.",
+        shown="(required to serve)",
+    )
+    project_id: str | None = setting(
+        None,
+        ENV_PROJECT_ID,
+        "The agent's project ID (agent settings). Needed by the streaming interact, v4 and "
+        "session-event endpoints. When set, turns stream over SSE and the server sends MCP "
+        "progress notifications as the agent answers.",
+    )
+    environment: str | None = setting(
+        None,
+        ENV_ENVIRONMENT,
+        "`development`, `staging`, `production`, any environment alias or a version ID. Each "
+        "tool call can override it with `environment`. On v4, unset lets the project's traffic "
+        "split pick.",
+        shown="development",
+    )
+    api_version: Literal["legacy", "v4"] = setting(
+        "legacy",
+        ENV_API_VERSION,
+        "Which runtime generation to use: `legacy` (`/state/user/…/interact` and the v2 "
+        "stream) or `v4` (sessions started with the key, then `/v4/interact[/stream]` with a "
+        "session key, renewed transparently). The tools and results are the same on both.",
+    )
+    runtime_url: str = setting(
+        DEFAULT_RUNTIME_URL,
+        ENV_RUNTIME_URL,
+        "The runtime's base URL: a private cloud (`https://general-runtime.<cloud>.voiceflow."
+        "com`), a self-hosted runtime, or the emulator.",
+    )
+    timeout: float = setting(
+        30.0,
+        ENV_TIMEOUT,
+        "Seconds to wait for an answer (for a streamed turn: the longest silence between two "
+        "events).",
+        gt=0,
+        le=600,
+    )
+    connect_timeout: float = setting(
+        10.0, ENV_CONNECT_TIMEOUT, "Seconds to wait for a connection.", gt=0, le=120
+    )
+    max_retries: int = setting(
+        3,
+        ENV_MAX_RETRIES,
+        "Retries of a failed runtime or judge call, only where repeating it is safe (see "
+        "Security and reliability); `0` turns them off.",
+        ge=0,
+        le=10,
+    )
+    retry_deadline: float = setting(
+        30.0,
+        ENV_RETRY_DEADLINE,
+        "No retry is started once this many seconds have passed since the first attempt.",
+        gt=0,
+        le=600,
+    )
+    log_level: LogLevel = setting(
+        "WARNING",
+        ENV_LOG_LEVEL,
+        "Log level on stderr: `DEBUG`, `INFO`, `WARNING`, `ERROR`. Lines are plain, one per "
+        "record, and anything shaped like a key is masked.",
+    )
+    handoff_actions: frozenset[str] = setting(
+        frozenset(DEFAULT_HANDOFF_ACTIONS),
+        ENV_HANDOFF_ACTIONS,
+        "Custom action names that mean the agent handed the conversation off (status `handoff`).",
+    )
+    summary_max_chars: int = setting(
+        DEFAULT_SUMMARY_MAX_CHARS,
+        ENV_SUMMARY_MAX_CHARS,
+        "The longest text one turn's summary may be; a longer turn says what it left out, and "
+        "the structured content keeps everything.",
+        ge=MIN_SUMMARY_MAX_CHARS,
+    )
+    stream: bool | None = setting(
+        None,
+        ENV_STREAM,
+        "`false` sends turns to the plain interact endpoint even with a project ID; `true` "
+        "insists on the v2 stream (no fallback on a runtime without it). Unset: stream when a "
+        "project ID is set, and fall back once the runtime turns out to lack the route.",
+        shown="auto",
+    )
+    auth_tokens: tuple[SecretStr, ...] = setting(
+        (),
+        ENV_AUTH_TOKENS,
+        "HTTP only: comma-separated bearer tokens (16+ characters). Required to bind a "
+        "non-loopback address.",
+    )
+    allowed_hosts: tuple[str, ...] = setting(
+        (),
+        ENV_ALLOWED_HOSTS,
+        "HTTP only: host names clients use besides `127.0.0.1`/`localhost` (DNS-rebinding "
+        "protection stays on).",
+    )
+    tools: frozenset[str] | None = setting(
+        None, ENV_TOOLS, "Comma-separated allow-list of tools to expose.", shown="all"
+    )
+    read_only: bool = setting(
+        False,
+        ENV_READ_ONLY,
+        "`1` exposes only the tools that change nothing (`get_state`, `transcript`).",
+    )
+    store_url: SecretStr | None = setting(
+        None,
+        ENV_STORE_URL,
+        "`redis://…` store shared by several workers and kept across restarts (needs "
+        "`vf-mcp[redis]`).",
+        shown="in memory",
+    )
+    store_ttl: float = setting(
+        86_400.0,
+        ENV_STORE_TTL,
+        "Seconds the server keeps what it remembers about a conversation (buttons, variables, "
+        "v4 session, transcript).",
+        gt=0,
+    )
+    agents_file: Path | None = setting(
+        None,
+        ENV_AGENTS_FILE,
+        "Several agents behind one server: a YAML/JSON file naming each agent's project, "
+        "environment, runtime URL, API generation and the environment variable holding its key "
+        "(see `examples/agents.yaml`). Every tool then takes `agent`, and `handoff` moves a "
+        "conversation between agents.",
+    )
+    tests_dir: Path | None = setting(
+        None,
+        ENV_TESTS_DIR,
+        "Directory `run_conversation` reads suite files from when given a file name (nothing "
+        "outside it is read).",
+    )
+    judge_url: str | None = setting(
+        None,
+        ENV_JUDGE_URL,
+        "An OpenAI-compatible chat-completions endpoint (base URL) that grades judged criteria "
+        "and plays simulated users. Needs the next one.",
+    )
+    judge_model: str | None = setting(None, ENV_JUDGE_MODEL, "The judge's model name.")
+    judge_api_key: SecretStr | None = setting(
+        None, ENV_JUDGE_API_KEY, "The judge's key, sent as `Authorization: Bearer`."
+    )
+    judge_timeout: float = setting(
+        60.0, ENV_JUDGE_TIMEOUT, "Seconds per judge request.", gt=0, le=600
+    )
+    oauth_issuer: str | None = setting(
+        None,
+        ENV_OAUTH_ISSUER,
+        "HTTP only: an OAuth issuer; turns on the SDK's resource-server mode (tokens checked by "
+        "introspection, protected-resource metadata published). Needs the introspection URL "
+        "and the public URL.",
+    )
+    oauth_introspection_url: str | None = setting(
+        None,
+        ENV_OAUTH_INTROSPECTION_URL,
+        "The issuer's RFC 7662 introspection endpoint.",
+    )
+    oauth_client_id: str | None = setting(
+        None, ENV_OAUTH_CLIENT_ID, "Client id the server authenticates to introspection with."
+    )
+    oauth_client_secret: SecretStr | None = setting(None, ENV_OAUTH_CLIENT_SECRET, "Its secret.")
+    oauth_scopes: frozenset[str] = setting(
+        frozenset(), ENV_OAUTH_SCOPES, "Scopes every OAuth token must carry."
+    )
+    oauth_audience: bool = setting(
+        False,
+        ENV_OAUTH_AUDIENCE,
+        "`true` also checks that each token was issued for this server (its `aud` claim holds "
+        "the public URL: RFC 8707 resource indicators).",
+    )
+    public_url: str | None = setting(
+        None,
+        ENV_PUBLIC_URL,
+        "The MCP endpoint URL clients use, e.g. `https://mcp.example.com/mcp` (the OAuth "
+        "resource).",
+    )
+
+    # -- derived -----------------------------------------------------------------------------------
 
     @property
     def default_environment(self) -> str:
@@ -107,6 +290,68 @@ class Settings(BaseModel):
     def oauth(self) -> bool:
         """Whether HTTP mode is an OAuth resource server of a configured issuer."""
         return self.oauth_issuer is not None
+
+    def require_api_key(self) -> str:
+        """The key's value, or a `ConfigurationError` that says what to set."""
+        if self.api_key is None:
+            raise ConfigurationError(
+                f"{ENV_API_KEY} is not set: export your agent's Dialog Manager API key "
+                "(VF.DM....), or run `vf-mcp demo` to try vf-mcp against the bundled emulator"
+            )
+        return self.api_key.get_secret_value()
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Read every declared variable from `environ`; empty values count as unset.
+
+        Raises `ConfigurationError` with one line naming each variable to fix.
+        """
+        raw = {
+            name: value
+            for name in cls.model_fields
+            if (value := environ.get(env_name(name), "").strip())
+        }
+        return cls.validated(raw)
+
+    @classmethod
+    def validated(cls, raw: Mapping[str, object]) -> Settings:
+        """Build settings, turning pydantic's multi-line errors into one `ConfigurationError`."""
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            problems = [_problem(error) for error in exc.errors(include_url=False)]
+            raise ConfigurationError("; ".join(problems)) from None
+
+    # -- parsing the environment's strings ----------------------------------------------------
+
+    @field_validator("handoff_actions", "tools", "oauth_scopes", mode="before")
+    @classmethod
+    def _name_set(cls, value: Any) -> Any:
+        return frozenset(_split(value)) if isinstance(value, str) else value
+
+    @field_validator("auth_tokens", "allowed_hosts", mode="before")
+    @classmethod
+    def _name_list(cls, value: Any) -> Any:
+        return tuple(_split(value)) if isinstance(value, str) else value
+
+    @field_validator("api_version", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("environment")
+    @classmethod
+    def _environment(cls, env: str | None) -> str | None:
+        return (env or "").strip() or None
+
+    # -- checks ------------------------------------------------------------------------------
 
     @field_validator("api_key")
     @classmethod
@@ -142,8 +387,35 @@ class Settings(BaseModel):
             raise ValueError(f"{ENV_STORE_URL} must be a redis:// or rediss:// URL")
         return url
 
+    @field_validator("runtime_url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        url = url.strip().rstrip("/")
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(
+                f"{ENV_RUNTIME_URL} must be an http(s) URL such as {DEFAULT_RUNTIME_URL}"
+            )
+        return url
+
+    @field_validator("judge_url")
+    @classmethod
+    def _judge_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        url = url.strip().rstrip("/")
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(
+                f"{ENV_JUDGE_URL} must be an http(s) URL, e.g. https://api.openai.com/v1"
+            )
+        return url
+
     @model_validator(mode="after")
-    def _oauth_complete(self) -> Settings:
+    def _complete(self) -> Settings:
+        if self.judge_url is not None and not self.judge_model:
+            raise ValueError(
+                f"{ENV_JUDGE_URL} is set but {ENV_JUDGE_MODEL} is not: name the judge's model, "
+                "e.g. gpt-4o-mini"
+            )
         if self.oauth_issuer is not None and self.oauth_introspection_url is None:
             raise ValueError(
                 f"{ENV_OAUTH_ISSUER} is set but {ENV_OAUTH_INTROSPECTION_URL} is not: set the "
@@ -156,153 +428,66 @@ class Settings(BaseModel):
             )
         return self
 
-    @field_validator("runtime_url")
-    @classmethod
-    def _http_url(cls, url: str) -> str:
-        url = url.strip().rstrip("/")
-        if not url.startswith(("http://", "https://")):
-            raise ValueError(
-                f"{ENV_RUNTIME_URL} must be an http(s) URL such as {DEFAULT_RUNTIME_URL}"
-            )
-        return url
 
-    @field_validator("environment")
-    @classmethod
-    def _environment(cls, env: str | None) -> str | None:
-        return (env or "").strip() or None
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read the settings from `environ` (default: the process environment).
-
-        Raises `ConfigurationError` with one line per problem, naming the variable to fix.
-        """
-        env = os.environ if environ is None else environ
-        raw: dict[str, object] = {}
-        if value := env.get(ENV_API_KEY):
-            raw["api_key"] = value
-        if value := env.get(ENV_PROJECT_ID, "").strip():
-            raw["project_id"] = value
-        if value := env.get(ENV_ENVIRONMENT, "").strip():
-            raw["environment"] = value
-        if value := env.get(ENV_API_VERSION, "").strip():
-            raw["api_version"] = value.lower()
-        if value := env.get(ENV_RUNTIME_URL):
-            raw["runtime_url"] = value
-        for name, field in (
-            (ENV_TIMEOUT, "timeout"),
-            (ENV_CONNECT_TIMEOUT, "connect_timeout"),
-            (ENV_RETRY_DEADLINE, "retry_deadline"),
-            (ENV_STORE_TTL, "store_ttl"),
-        ):
-            if value := env.get(name, "").strip():
-                try:
-                    raw[field] = float(value)
-                except ValueError:
-                    raise ConfigurationError(
-                        f"{name}={value!r} is not a number of seconds; set it to e.g. 30"
-                    ) from None
-        if value := env.get(ENV_MAX_RETRIES, "").strip():
-            if not value.isdigit():
-                raise ConfigurationError(
-                    f"{ENV_MAX_RETRIES}={value!r} is not a whole number; set it to e.g. 3 (0: off)"
-                )
-            raw["max_retries"] = int(value)
-        if value := env.get(ENV_SUMMARY_MAX_CHARS, "").strip():
-            if not value.isdigit() or int(value) < MIN_SUMMARY_MAX_CHARS:
-                raise ConfigurationError(
-                    f"{ENV_SUMMARY_MAX_CHARS}={value!r} is not a whole number of at least "
-                    f"{MIN_SUMMARY_MAX_CHARS}; set it to e.g. {DEFAULT_SUMMARY_MAX_CHARS}"
-                )
-            raw["summary_max_chars"] = int(value)
-        if value := env.get(ENV_LOG_LEVEL, "").strip():
-            raw["log_level"] = value.upper()
-        if value := env.get(ENV_HANDOFF_ACTIONS, "").strip():
-            raw["handoff_actions"] = _names(value)
-        if value := env.get(ENV_AUTH_TOKENS, "").strip():
-            raw["auth_tokens"] = tuple(_names(value, ordered=True))
-        if value := env.get(ENV_ALLOWED_HOSTS, "").strip():
-            raw["allowed_hosts"] = tuple(_names(value, ordered=True))
-        if value := env.get(ENV_TOOLS, "").strip():
-            raw["tools"] = _names(value)
-        if value := env.get(ENV_READ_ONLY, "").strip():
-            raw["read_only"] = value.lower() in ("1", "true", "yes", "on")
-        if value := env.get(ENV_STREAM, "").strip():
-            raw["stream"] = value.lower() in ("1", "true", "yes", "on")
-        if value := env.get(ENV_STORE_URL, "").strip():
-            raw["store_url"] = value
-        for name, field in (
-            (ENV_OAUTH_ISSUER, "oauth_issuer"),
-            (ENV_OAUTH_INTROSPECTION_URL, "oauth_introspection_url"),
-            (ENV_OAUTH_CLIENT_ID, "oauth_client_id"),
-            (ENV_OAUTH_CLIENT_SECRET, "oauth_client_secret"),
-            (ENV_PUBLIC_URL, "public_url"),
-            (ENV_TESTS_DIR, "tests_dir"),
-            (ENV_AGENTS_FILE, "agents_file"),
-        ):
-            if value := env.get(name, "").strip():
-                raw[field] = value
-        if value := env.get(ENV_OAUTH_SCOPES, "").strip():
-            raw["oauth_scopes"] = frozenset(value.replace(",", " ").split())
-        return cls.validated(raw)
-
-    @classmethod
-    def validated(cls, raw: Mapping[str, object]) -> Settings:
-        """Build settings, turning pydantic's multi-line errors into one `ConfigurationError`."""
-        from pydantic import ValidationError
-
-        try:
-            return cls.model_validate(raw)
-        except ValidationError as exc:
-            problems = []
-            for error in exc.errors(include_input=False, include_url=False):
-                message = str(error["msg"]).removeprefix("Value error, ")
-                loc = error["loc"]
-                name = _ENV_NAMES.get(str(loc[0]), str(loc[0])) if loc else ""
-                problems.append(message if name in message else f"{name}: {message}")
-            raise ConfigurationError("; ".join(problems)) from None
-
-    def require_api_key(self) -> str:
-        """The key's value, or a `ConfigurationError` that says what to set."""
-        if self.api_key is None:
-            raise ConfigurationError(
-                f"{ENV_API_KEY} is not set: export your agent's Dialog Manager API key "
-                "(VF.DM....), or run `vf-mcp demo` to try vf-mcp against the bundled emulator"
-            )
-        return self.api_key.get_secret_value()
+def env_name(field: str) -> str:
+    """The environment variable a `Settings` field is read from."""
+    extra = Settings.model_fields[field].json_schema_extra
+    assert isinstance(extra, dict)
+    return str(extra["env"])
 
 
-def _names(value: str, *, ordered: bool = False) -> Any:
-    items = [item.strip() for item in value.split(",") if item.strip()]
-    return items if ordered else frozenset(items)
+def env_names() -> dict[str, str]:
+    """Every variable `Settings` reads, by field name, in declaration order."""
+    return {name: env_name(name) for name in Settings.model_fields}
 
 
-_ENV_NAMES = {
-    "api_key": ENV_API_KEY,
-    "project_id": ENV_PROJECT_ID,
-    "environment": ENV_ENVIRONMENT,
-    "api_version": ENV_API_VERSION,
-    "runtime_url": ENV_RUNTIME_URL,
-    "timeout": ENV_TIMEOUT,
-    "connect_timeout": ENV_CONNECT_TIMEOUT,
-    "log_level": ENV_LOG_LEVEL,
-    "handoff_actions": ENV_HANDOFF_ACTIONS,
-    "max_retries": ENV_MAX_RETRIES,
-    "retry_deadline": ENV_RETRY_DEADLINE,
-    "auth_tokens": ENV_AUTH_TOKENS,
-    "allowed_hosts": ENV_ALLOWED_HOSTS,
-    "tools": ENV_TOOLS,
-    "read_only": ENV_READ_ONLY,
-    "store_url": ENV_STORE_URL,
-    "store_ttl": ENV_STORE_TTL,
-    "oauth_issuer": ENV_OAUTH_ISSUER,
-    "oauth_introspection_url": ENV_OAUTH_INTROSPECTION_URL,
-    "oauth_client_id": ENV_OAUTH_CLIENT_ID,
-    "oauth_client_secret": ENV_OAUTH_CLIENT_SECRET,
-    "oauth_scopes": ENV_OAUTH_SCOPES,
-    "public_url": ENV_PUBLIC_URL,
-    "tests_dir": ENV_TESTS_DIR,
-    "stream": ENV_STREAM,
-    "agents_file": ENV_AGENTS_FILE,
-    "summary_max_chars": ENV_SUMMARY_MAX_CHARS,
+def settings_table() -> str:
+    """The README's configuration table, made from the declarations above."""
+    rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
+    for field in Settings.model_fields.values():
+        extra = field.json_schema_extra
+        assert isinstance(extra, dict)
+        rows.append(f"| `{extra['env']}` | {extra['shown']} | {field.description} |")
+    return "\n".join(rows)
+
+
+def _split(value: str) -> list[str]:
+    return [item.strip() for item in value.replace(" ", ",").split(",") if item.strip()]
+
+
+_PLAIN = {
+    "int_parsing": "is not a whole number",
+    "int_from_float": "is not a whole number",
+    "float_parsing": "is not a number",
+    "bool_parsing": "is not true or false (use 1/0, true/false, yes/no)",
 }
+_BOUNDS = {
+    "greater_than": "must be greater than {gt}",
+    "greater_than_equal": "must be at least {ge}",
+    "less_than": "must be less than {lt}",
+    "less_than_equal": "must be at most {le}",
+}
+
+
+def _problem(error: Any) -> str:
+    """One clause naming the variable, what was wrong, and (for bounds and choices) what is not."""
+    message = str(error["msg"]).removeprefix("Value error, ")
+    loc = error["loc"]
+    if not loc or str(loc[0]) not in Settings.model_fields:
+        return message
+    env = env_name(str(loc[0]))
+    if env in message:
+        return message
+    given = error.get("input")
+    secret = "SecretStr" in str(Settings.model_fields[str(loc[0])].annotation)
+    shown = "" if secret else f"={given!r}"
+    kind = error["type"]
+    extra = Settings.model_fields[str(loc[0])].json_schema_extra
+    default = extra.get("shown", "") if isinstance(extra, dict) else ""
+    if kind in _PLAIN:
+        return f"{env}{shown} {_PLAIN[kind]}; leave it unset for the default ({default})"
+    if kind in _BOUNDS:
+        return f"{env}{shown} {_BOUNDS[kind].format(**error.get('ctx', {}))}"
+    if kind == "literal_error":
+        return f"{env}{shown} must be one of {error.get('ctx', {}).get('expected', '')}"
+    return f"{env}: {message}"

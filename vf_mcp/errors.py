@@ -35,6 +35,9 @@ from vf_mcp.redaction import redact
 class VfMcpError(Exception):
     """Base class of every error raised by vf-mcp."""
 
+    retries: int = 0
+    """How often the failed call was sent again first (set by `vf_mcp.retry`)."""
+
     def __init__(self, message: str) -> None:
         self.message = redact(" ".join(message.split()))
         super().__init__(self.message)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, Field
 
-from vf_mcp.conversation import ConversationService, check_user_id
+from vf_mcp.conversation import ConversationService, TurnOutcome, TurnRequest, check_user_id
 from vf_mcp.errors import InvalidInputError
 from vf_mcp.summary import TurnResult
 from vf_mcp.transcripts.models import Transcript
@@ -57,7 +57,8 @@ async def hand_off(
     variables: Sequence[str] = (),
     target_user_id: str | None = None,
     namespace: str | None = None,
-) -> HandoffResult:
+) -> tuple[HandoffResult, TurnOutcome]:
+    """Carry the conversation over; the result, and the target's first turn for its transcript."""
     if from_agent == to_agent:
         raise InvalidInputError(
             f"The conversation is already with {to_agent!r}; pick another agent"
@@ -81,12 +82,15 @@ async def hand_off(
         {**carried, TRANSCRIPT_VARIABLE: context, SOURCE_VARIABLE: from_agent},
         namespace=namespace,
     )
-    turn = await target.interact(user_id=destination, launch=True, namespace=namespace)
-    return HandoffResult(
+    outcome = await target.interact(
+        TurnRequest(user_id=destination, launch=True), namespace=namespace
+    )
+    handed = HandoffResult(
         from_agent=from_agent,
         to_agent=to_agent,
         user_id=destination,
         variables=sorted(carried),
         transcript_bytes=len(context.encode()),
-        turn=turn,
+        turn=outcome.result,
     )
+    return handed, outcome

@@ -120,6 +120,7 @@ async def send_with_retries(
             retries + 1, error, idempotent=idempotent, elapsed=time.monotonic() - started
         )
         if wait is None:
+            error.retries = retries
             explain(error, retries=retries, idempotent=idempotent, policy=policy)
             raise error
         retries += 1

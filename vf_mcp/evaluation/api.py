@@ -1,32 +1,23 @@
-"""The entry points the MCP server needs: run a script inline, build the judge from the env."""
+"""The entry point the MCP server needs: run a script given inline or by file name."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 
 from vf_mcp.conversation import ConversationService
 from vf_mcp.errors import ScriptError
 from vf_mcp.evaluation.connection import ServiceFactory
-from vf_mcp.evaluation.judge import JudgeSettings, OpenAIChatClient
+from vf_mcp.evaluation.judge import ChatModel
 from vf_mcp.evaluation.loader import load_script
 from vf_mcp.evaluation.runner import DEFAULT_CONCURRENCY, ProgressCallback, run_suites
 from vf_mcp.transcripts.models import RunResult
-
-ENV_TESTS_DIR = "VF_MCP_TESTS_DIR"
-
-
-def judge_from_env(environ: Mapping[str, str] | None = None) -> OpenAIChatClient | None:
-    """The configured judge client (close it with `aclose`), or None when none is configured."""
-    settings = JudgeSettings.from_env(environ)
-    return OpenAIChatClient(settings) if settings is not None else None
 
 
 async def run_conversation(
     script: str,
     *,
     service: ConversationService,
-    judge: OpenAIChatClient | None = None,
+    judge: ChatModel | None = None,
     tests_dir: Path | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
     on_progress: ProgressCallback | None = None,

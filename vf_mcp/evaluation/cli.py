@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
@@ -16,7 +17,7 @@ import anyio
 from pydantic import SecretStr
 
 from vf_mcp.config import Settings
-from vf_mcp.errors import ConfigurationError, JudgeError, ScriptError
+from vf_mcp.errors import ConfigurationError, ScriptError
 from vf_mcp.evaluation.connection import ServiceFactory
 from vf_mcp.evaluation.judge import ChatModel, JudgeSettings, OpenAIChatClient
 from vf_mcp.evaluation.loader import load_path
@@ -24,6 +25,7 @@ from vf_mcp.evaluation.recording import Recorder, Replayer
 from vf_mcp.evaluation.reports import json_report, junit_xml, markdown_report
 from vf_mcp.evaluation.runner import DEFAULT_CONCURRENCY, ProgressEvent, run_suites
 from vf_mcp.evaluation.script import Suite
+from vf_mcp.retry import RetryPolicy
 from vf_mcp.transcripts.models import RunResult
 
 REPLAY_PLACEHOLDER_KEY = "VF.DM.000000000000000000000000.replay"
@@ -57,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], environ: Mapping[str, str]) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -69,8 +71,8 @@ def main(argv: list[str]) -> int:
         return 2
     try:
         suites = [suite for path in args.paths for suite in load_path(path)]
-        settings = Settings.from_env()
-        judge_settings = JudgeSettings.from_env()
+        settings = Settings.from_env(environ)
+        judge_settings = JudgeSettings.from_settings(settings)
         if args.replay is not None:
             replayer = Replayer(args.replay)
             if settings.api_key is None:
@@ -81,7 +83,7 @@ def main(argv: list[str]) -> int:
         else:
             replayer = None
             settings.require_api_key()
-    except (ScriptError, ConfigurationError, JudgeError, FileNotFoundError) as exc:
+    except (ScriptError, ConfigurationError, FileNotFoundError) as exc:
         print(f"vf-mcp eval: {exc}", file=sys.stderr)
         return 1
     for suite in suites:
@@ -154,7 +156,8 @@ async def _run(
     factory = ServiceFactory(settings, transport=transport)
     if judge_settings is None:
         return await _with_progress(suites, factory, None, concurrency)
-    async with OpenAIChatClient(judge_settings) as client:
+    policy = RetryPolicy(max_retries=settings.max_retries, deadline=settings.retry_deadline)
+    async with OpenAIChatClient(judge_settings, retry=policy) as client:
         judge: ChatModel = recorder.chat(client) if recorder is not None else client
         return await _with_progress(suites, factory, judge, concurrency)
 

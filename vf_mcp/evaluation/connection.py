@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from vf_mcp.config import Settings
 from vf_mcp.conversation import ConversationService
-from vf_mcp.store import InMemoryStore
+from vf_mcp.store.memory import in_memory_store
 from vf_mcp.voiceflow.client import VoiceflowClient
 
 
@@ -59,5 +59,8 @@ class ServiceFactory:
         if api_key is not None:
             update["api_key"] = api_key
         settings = self.settings.model_copy(update=update)
-        async with VoiceflowClient(settings, transport=self.transport) as client:
-            yield ConversationService(client, InMemoryStore(), settings)
+        store = in_memory_store()
+        async with VoiceflowClient(
+            settings, transport=self.transport, session_keys=store.session_keys
+        ) as client:
+            yield ConversationService(client, store, settings)

@@ -1,7 +1,7 @@
 """The LLM judge: an OpenAI-compatible chat-completions client and the grading built on it.
 
-Configured by environment variables (`VF_MCP_JUDGE_URL`, `VF_MCP_JUDGE_MODEL`,
-`VF_MCP_JUDGE_API_KEY`). The key is a `SecretStr`: never logged, never in an error message.
+Configured by `Settings` (`VF_MCP_JUDGE_URL`, `VF_MCP_JUDGE_MODEL`, `VF_MCP_JUDGE_API_KEY`,
+`VF_MCP_JUDGE_TIMEOUT`). The key is a `SecretStr`: never logged, never in an error message.
 Any model that speaks `POST {url}/chat/completions` works (OpenAI, Azure-style gateways, vLLM,
 Ollama, LiteLLM...). Replies are parsed leniently: JSON, fenced JSON, JSON inside prose, or a
 bare PASS/FAIL/YES/NO.
@@ -10,15 +10,14 @@ bare PASS/FAIL/YES/NO.
 from __future__ import annotations
 
 import json
-import os
 import re
-from collections.abc import Mapping
 from typing import Any, Literal, Protocol
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from vf_mcp import __version__
+from vf_mcp.config import ENV_JUDGE_API_KEY, ENV_JUDGE_MODEL, ENV_JUDGE_URL, Settings
 from vf_mcp.errors import (
     APIError,
     AuthenticationError,
@@ -36,13 +35,10 @@ from vf_mcp.evaluation import prompts
 from vf_mcp.retry import RetryPolicy, parse_retry_after, send_with_retries
 from vf_mcp.transcripts.models import JudgeVerdict
 
-ENV_JUDGE_URL = "VF_MCP_JUDGE_URL"
-ENV_JUDGE_MODEL = "VF_MCP_JUDGE_MODEL"
-ENV_JUDGE_API_KEY = "VF_MCP_JUDGE_API_KEY"
-ENV_JUDGE_TIMEOUT = "VF_MCP_JUDGE_TIMEOUT"
-
 
 class JudgeSettings(BaseModel):
+    """The judge's part of `Settings`, as the chat client needs it."""
+
     model_config = ConfigDict(frozen=True)
 
     url: str
@@ -50,16 +46,6 @@ class JudgeSettings(BaseModel):
     api_key: SecretStr | None = None
     timeout: float = Field(default=60.0, gt=0, le=600)
     temperature: float = 0.0
-
-    @field_validator("url")
-    @classmethod
-    def _http(cls, url: str) -> str:
-        url = url.strip().rstrip("/")
-        if not url.startswith(("http://", "https://")):
-            raise ValueError(
-                f"{ENV_JUDGE_URL} must be an http(s) URL, e.g. https://api.openai.com/v1"
-            )
-        return url
 
     @property
     def endpoint(self) -> str:
@@ -69,25 +55,16 @@ class JudgeSettings(BaseModel):
         return f"{self.url}/chat/completions"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> JudgeSettings | None:
-        """The judge's settings, or None when `VF_MCP_JUDGE_URL` is not set (no judge)."""
-        env = os.environ if environ is None else environ
-        url = env.get(ENV_JUDGE_URL, "").strip()
-        if not url:
+    def from_settings(cls, settings: Settings) -> JudgeSettings | None:
+        """The configured judge, or None when `VF_MCP_JUDGE_URL` is not set (no judge)."""
+        if settings.judge_url is None or settings.judge_model is None:
             return None
-        model = env.get(ENV_JUDGE_MODEL, "").strip()
-        if not model:
-            raise JudgeError(f"{ENV_JUDGE_URL} is set but {ENV_JUDGE_MODEL} is not: name the model")
-        raw: dict[str, Any] = {"url": url, "model": model}
-        if key := env.get(ENV_JUDGE_API_KEY, "").strip():
-            raw["api_key"] = key
-        if timeout := env.get(ENV_JUDGE_TIMEOUT, "").strip():
-            raw["timeout"] = timeout
-        try:
-            return cls.model_validate(raw)
-        except ValueError as exc:
-            first = str(exc).splitlines()
-            raise JudgeError(f"judge settings are invalid: {first[-1] if first else exc}") from None
+        return cls(
+            url=settings.judge_url,
+            model=settings.judge_model,
+            api_key=settings.judge_api_key,
+            timeout=settings.judge_timeout,
+        )
 
 
 class ChatMessage(BaseModel):

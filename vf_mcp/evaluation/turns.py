@@ -1,8 +1,8 @@
 """Running one scripted turn on a `ConversationService` and recording it as a `TranscriptTurn`.
 
-A 429 means the turn did not run, so it is waited out (the runtime's Retry-After, else a short
-backoff) and sent again. Any other error ends the turn with the error recorded: the runner decides
-what that means for the test.
+Retries are the client's alone (`vf_mcp.retry`): a 429 or a connection that could not be opened
+is sent again there, within VOICEFLOW_MAX_RETRIES, and the turn's record says how often. Any other
+error ends the turn with the error recorded: the runner decides what that means for the test.
 """
 
 from __future__ import annotations
@@ -10,24 +10,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import anyio
 from pydantic import JsonValue
 
-from vf_mcp.conversation import ConversationService, resolve_choice
-from vf_mcp.errors import RateLimitError, VfMcpError
+from vf_mcp.conversation import ConversationService, TurnOutcome, TurnRequest, resolve_choice
+from vf_mcp.errors import VfMcpError
 from vf_mcp.evaluation.context import Scope, scope
 from vf_mcp.evaluation.script import TurnStep
-from vf_mcp.summary import Choice, TurnResult
-from vf_mcp.transcripts.models import (
-    TranscriptChoice,
-    TranscriptTurn,
-    deltas_from_turn,
-    reply_from_turn,
-)
-from vf_mcp.voiceflow.variables import without_bookkeeping
-
-MAX_RATE_LIMIT_RETRIES = 5
-MAX_WAIT_S = 60.0
+from vf_mcp.summary import Choice
+from vf_mcp.transcripts.models import TranscriptChoice, TranscriptTurn, UserAction, transcript_turn
 
 
 class ConversationDriver:
@@ -42,7 +32,6 @@ class ConversationDriver:
         test: str,
         environment: str | None = None,
         role: str = "target",
-        max_rate_limit_retries: int = MAX_RATE_LIMIT_RETRIES,
     ) -> None:
         self.service = service
         self.user_id = user_id
@@ -50,7 +39,6 @@ class ConversationDriver:
         self.test = test
         self.environment = environment
         self.role = role
-        self.max_rate_limit_retries = max_rate_limit_retries
         # voiceflow-cli's memory of buttons: the last `choice` trace's buttons, kept until another
         # choice trace replaces them (unlike the service, which keeps only the last turn's).
         self.remembered_buttons: list[dict[str, Any]] = []
@@ -64,92 +52,60 @@ class ConversationDriver:
     ) -> TranscriptTurn:
         merged = {**(variables or {}), **step.variables} or None
         user = step.user_action(merged)
-        kwargs: dict[str, Any] = {}
+        request = TurnRequest(user_id=self.user_id, variables=merged, environment=self.environment)
         if step.launch:
-            kwargs["launch"] = True
+            request = request.model_copy(update={"launch": True})
         elif step.message is not None:
-            kwargs["message"] = step.message
+            request = request.model_copy(update={"message": step.message})
         elif step.choice is not None:
-            kwargs["choice"] = step.choice
+            request = request.model_copy(update={"choice": step.choice})
             user = user.model_copy(update={"text": self._choice_label(step.choice)})
-        elif step.event is not None:
-            kwargs["action"] = {"type": "event", "payload": {"event": {"name": step.event}}}
-            user = user.model_copy(update={"action": kwargs["action"]})
-        elif step.button is not None:
-            request = self._button_request(step.button)
-            if request is None:
-                return TranscriptTurn(
-                    index=index, step_id=step.id, user=user, error=self._no_button(step.button)
-                )
-            kwargs["action"] = request
-            user = user.model_copy(update={"action": request})
         else:
-            kwargs["action"] = dict(step.action or {})
-
+            action = self._step_action(step)
+            if action is None:
+                return TranscriptTurn(
+                    index=index, step_id=step.id, user=user, error=self._no_button(str(step.button))
+                )
+            request = request.model_copy(update={"action": action})
+            user = user.model_copy(update={"action": action})
         started = time.perf_counter()
-        retries = 0
         with scope(self.scope(index)):
-            while True:
-                try:
-                    result = await self.service.interact(
-                        user_id=self.user_id,
-                        variables=merged,
-                        environment=self.environment,
-                        verbosity="debug",
-                        **kwargs,
-                    )
-                    break
-                except RateLimitError as exc:
-                    if retries >= self.max_rate_limit_retries:
-                        return self._failed(index, step, user, exc, retries, started)
-                    retries += 1
-                    await anyio.sleep(_wait(exc.retry_after, retries))
-                except VfMcpError as exc:
-                    return self._failed(index, step, user, exc, retries, started)
-        return await self._record(index, step, user, result, retries)
+            try:
+                outcome = await self.service.interact(request)
+            except VfMcpError as exc:
+                return self._failed(index, step, user, exc, started)
+        return self._record(index, step, user, outcome)
 
-    async def _record(
-        self, index: int, step: TurnStep, user: Any, result: TurnResult, retries: int
+    def _step_action(self, step: TurnStep) -> dict[str, Any] | None:
+        """The raw action of an event, button or action step (None: no such button)."""
+        if step.event is not None:
+            return {"type": "event", "payload": {"event": {"name": step.event}}}
+        if step.button is not None:
+            return self._button_request(step.button)
+        return dict(step.action or {})
+
+    def _record(
+        self, index: int, step: TurnStep, user: UserAction, outcome: TurnOutcome
     ) -> TranscriptTurn:
-        reply = reply_from_turn(result)
-        for trace in reply.traces or []:
-            payload = trace.get("payload")
-            if trace.get("type") == "choice" and isinstance(payload, dict):
+        for trace in outcome.traces:
+            payload = trace.raw.get("payload")
+            if trace.type == "choice" and isinstance(payload, dict):
                 buttons = payload.get("buttons")
                 if isinstance(buttons, list):
                     self.remembered_buttons = [b for b in buttons if isinstance(b, dict)]
-        self.last_choices = reply.choices
-        # The service keeps the full variables after each turn (from the same response), so the
-        # checks need no extra state request.
-        memory = await self.service.store.load(self.user_id)
-        variables = memory.variables if memory is not None else None
-        return TranscriptTurn(
-            index=index,
-            step_id=step.id,
-            user=user,
-            agent=reply,
-            status=result.status,
-            variables_changed=deltas_from_turn(result),
-            variables=_plain(variables),
-            latency_ms=result.latency_ms,
-            rate_limit_retries=retries,
-        )
+        turn = transcript_turn(outcome, user, index=index, step_id=step.id, keep_traces=True)
+        self.last_choices = turn.agent.choices
+        return turn
 
     def _failed(
-        self,
-        index: int,
-        step: TurnStep,
-        user: Any,
-        exc: VfMcpError,
-        retries: int,
-        started: float,
+        self, index: int, step: TurnStep, user: UserAction, exc: VfMcpError, started: float
     ) -> TranscriptTurn:
         return TranscriptTurn(
             index=index,
             step_id=step.id,
             user=user,
             latency_ms=round((time.perf_counter() - started) * 1000, 1),
-            rate_limit_retries=retries,
+            rate_limit_retries=exc.retries,
             error=f"{type(exc).__name__}: {exc.message}",
         )
 
@@ -180,18 +136,3 @@ class ConversationDriver:
             for b in self.remembered_buttons
         ]
         return f"no button labelled exactly {label!r}; labels: {', '.join(map(repr, labels))}"
-
-
-def _wait(retry_after: float | None, attempt: int) -> float:
-    if retry_after is not None:
-        return min(max(retry_after, 0.0), MAX_WAIT_S)
-    return min(0.5 * 2.0 ** (attempt - 1), MAX_WAIT_S)
-
-
-def _plain(value: dict[str, Any] | None) -> dict[str, Any] | None:
-    import json
-
-    # The runtime's per-turn conversation memory would repeat the transcript in every turn.
-    return (
-        None if value is None else json.loads(json.dumps(without_bookkeeping(value), default=str))
-    )

@@ -1,140 +1,92 @@
-"""Transcripts of conversations driven turn by turn (the `interact` tool), for the
-`voiceflow://transcripts/{user_id}` resource and the `transcript` tool.
+"""Transcripts of conversations driven turn by turn (the `interact` and `handoff` tools), for the
+`transcript` tool, the `voiceflow://transcripts/{user_id}` resource and `handoff`.
 
-The server calls `record_turn` after each `interact` and `forget` on `delete_state`; a bounded,
-least-recently-used map keeps memory flat however many conversations a server sees.
+`TranscriptBook` decides what a turn's record is and when a transcript starts over (a launch);
+where transcripts live is a `TranscriptStore` (in process, or shared by several workers).
 """
 
 from __future__ import annotations
 
-import time
-from collections import OrderedDict
-from collections.abc import Mapping
-from contextlib import suppress
 from datetime import UTC, datetime
-from typing import Any
+from typing import Protocol
 
-from vf_mcp.conversation import resolve_choice
-from vf_mcp.errors import VfMcpError
-from vf_mcp.summary import Choice, TurnResult
-from vf_mcp.transcripts.models import (
-    Transcript,
-    TranscriptTurn,
-    UserAction,
-    UserActionKind,
-    deltas_from_turn,
-    reply_from_turn,
-)
-from vf_mcp.voiceflow.variables import without_bookkeeping
+from vf_mcp.conversation import TurnOutcome, TurnRequest
+from vf_mcp.summary import Choice
+from vf_mcp.transcripts.models import Transcript, TranscriptTurn, UserAction, transcript_turn
+
+MAX_TURNS = 500
 
 
-def user_action(
-    *,
-    message: str | None = None,
-    choice: str | int | None = None,
-    launch: bool = False,
-    action: Mapping[str, Any] | None = None,
-    variables: Mapping[str, Any] | None = None,
-) -> UserAction:
-    """The transcript form of `interact`'s arguments."""
-    vars_ = dict(variables) if variables else None
-    if launch:
-        return UserAction(kind="launch", variables=vars_)
-    if message is not None:
-        return UserAction(kind="message", text=message, variables=vars_)
-    if choice is not None:
-        return UserAction(kind="choice", choice=choice, variables=vars_)
-    raw = dict(action or {})
+class TranscriptStore(Protocol):
+    """Where live transcripts are kept: appended turn by turn, each bounded to its last turns."""
+
+    async def append(self, key: str, head: Transcript, turn: TranscriptTurn) -> None:
+        """Add `turn`; `head` (a transcript with no turns) starts the record if there is none."""
+        ...
+
+    async def load(self, key: str) -> Transcript | None: ...
+
+    async def forget(self, key: str) -> None: ...
+
+
+def user_action(request: TurnRequest, pressed: Choice | None = None) -> UserAction:
+    """The transcript form of a turn request (with the label of the button it pressed)."""
+    variables = dict(request.variables) if request.variables else None
+    if request.launch:
+        return UserAction(kind="launch", variables=variables)
+    if request.message is not None:
+        return UserAction(kind="message", text=request.message, variables=variables)
+    if request.choice is not None:
+        label = pressed.label if pressed is not None else None
+        return UserAction(kind="choice", choice=request.choice, text=label, variables=variables)
+    raw = dict(request.action or {})
     if raw.get("type") == "event":
         event = (raw.get("payload") or {}).get("event", {})
         name = event.get("name") if isinstance(event, dict) else None
-        return UserAction(kind="event", text=name, action=raw, variables=vars_)
-    kind: UserActionKind = "intent" if raw.get("type") == "intent" else "action"
-    return UserAction(kind=kind, action=raw, variables=vars_)
+        return UserAction(kind="event", text=name, action=raw, variables=variables)
+    kind = "intent" if raw.get("type") == "intent" else "action"
+    return UserAction(kind=kind, action=raw, variables=variables)
+
+
+def book_key(namespace: str | None, agent: str, user_id: str) -> str:
+    """Each caller (HTTP token) has its own transcripts per agent, like its conversations."""
+    return f"{namespace or '-'}/{agent}/{user_id}"
 
 
 class TranscriptBook:
-    """The transcripts of live conversations, by user id."""
+    """The transcripts of live conversations, by caller, agent and user id."""
 
-    def __init__(
+    def __init__(self, store: TranscriptStore) -> None:
+        self._store = store
+
+    async def record(
         self,
+        outcome: TurnOutcome,
         *,
-        max_conversations: int = 1000,
-        max_turns: int = 500,
-        ttl_seconds: float = 86_400,
+        agent: str,
+        namespace: str | None = None,
+        keep_traces: bool = False,
     ) -> None:
-        self._items: OrderedDict[str, Transcript] = OrderedDict()
-        self._touched: dict[str, float] = {}
-        self._max = max_conversations
-        self._max_turns = max_turns
-        self._ttl = ttl_seconds
-
-    def _expire(self) -> None:
-        # Oldest first: stop at the first conversation still within its TTL.
-        now = time.monotonic()
-        while self._items:
-            oldest = next(iter(self._items))
-            if now - self._touched.get(oldest, now) <= self._ttl:
-                break
-            self.forget(oldest)
-
-    def record_turn(
-        self,
-        turn: TurnResult,
-        user: UserAction,
-        *,
-        variables_after: Mapping[str, Any] | None = None,
-        environment: str | None = None,
-    ) -> Transcript:
-        self._expire()
-        transcript = self._items.get(turn.user_id)
-        if transcript is None:
-            transcript = Transcript(
-                suite="live",
-                test_id=turn.user_id,
-                name=f"conversation {turn.user_id}",
-                user_id=turn.user_id,
-                environment=environment,
-                started_at=datetime.now(UTC),
-                outcome="passed",
-            )
-        if user.kind == "choice" and user.choice is not None and transcript.turns:
-            offered = [
-                Choice(number=c.number, label=c.label, request={})
-                for c in transcript.turns[-1].agent.choices
-            ]
-            # The turn ran, so the choice resolves unless turns were recorded out of order.
-            with suppress(VfMcpError):
-                user = user.model_copy(update={"text": resolve_choice(user.choice, offered).label})
-        transcript.turns.append(
-            TranscriptTurn(
-                index=len(transcript.turns) + 1,
-                user=user,
-                agent=reply_from_turn(turn),
-                status=turn.status,
-                variables_changed=deltas_from_turn(turn),
-                variables=(
-                    without_bookkeeping(dict(variables_after))
-                    if variables_after is not None
-                    else None
-                ),
-                latency_ms=turn.latency_ms,
-            )
+        """Add a turn; a launch starts the conversation over, so it starts a new transcript."""
+        key = book_key(namespace, agent, outcome.user_id)
+        if outcome.action.type == "launch":
+            await self._store.forget(key)
+        head = Transcript(
+            suite="live",
+            test_id=outcome.user_id,
+            name=f"conversation {outcome.user_id}",
+            user_id=outcome.user_id,
+            environment=outcome.request.environment,
+            started_at=datetime.now(UTC),
+            outcome="passed",
         )
-        del transcript.turns[: -self._max_turns]
-        # A running total: re-summing every turn made long conversations slower per turn.
-        transcript.duration_ms = round((transcript.duration_ms or 0) + turn.latency_ms, 1)
-        self._items[turn.user_id] = transcript
-        self._items.move_to_end(turn.user_id)
-        self._touched[turn.user_id] = time.monotonic()
-        while len(self._items) > self._max:
-            self.forget(next(iter(self._items)))
-        return transcript
+        user = user_action(outcome.request, outcome.pressed)
+        await self._store.append(key, head, transcript_turn(outcome, user, keep_traces=keep_traces))
 
-    def get(self, user_id: str) -> Transcript | None:
-        self._expire()
-        return self._items.get(user_id)
+    async def get(
+        self, user_id: str, *, agent: str, namespace: str | None = None
+    ) -> Transcript | None:
+        return await self._store.load(book_key(namespace, agent, user_id))
 
-    def forget(self, user_id: str) -> None:
-        self._items.pop(user_id, None)
-        self._touched.pop(user_id, None)
+    async def forget(self, user_id: str, *, agent: str, namespace: str | None = None) -> None:
+        await self._store.forget(book_key(namespace, agent, user_id))

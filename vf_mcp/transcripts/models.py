@@ -15,7 +15,9 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from vf_mcp.conversation import TurnOutcome
 from vf_mcp.summary import TurnResult
+from vf_mcp.voiceflow.variables import without_bookkeeping
 
 SCHEMA_VERSION: Final = "vf-mcp/transcript/v1"
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "transcript-v1.json"
@@ -137,7 +139,11 @@ class TranscriptTurn(_Record):
         default=None, description="All the agent's variables after the turn"
     )
     latency_ms: float = 0.0
-    rate_limit_retries: int = Field(default=0, description="429 answers waited out first")
+    rate_limit_retries: int = Field(
+        default=0,
+        description="Times the turn was sent again first: the runtime refused it with a 429, "
+        "or no connection could be opened",
+    )
     error: str | None = None
     checks: list[CheckResult] = Field(default_factory=list)
 
@@ -226,8 +232,8 @@ def decide_outcome(transcript: Transcript) -> TestOutcome:
     return "passed"
 
 
-def reply_from_turn(turn: TurnResult) -> AgentReply:
-    """The agent's side of a `TurnResult`, in transcript terms."""
+def reply_from_turn(turn: TurnResult, traces: list[dict[str, Any]] | None = None) -> AgentReply:
+    """The agent's side of a `TurnResult`, in transcript terms, with `traces` when kept."""
     messages = []
     for message in turn.messages:
         url = message.media.url if message.media is not None else None
@@ -252,7 +258,35 @@ def reply_from_turn(turn: TurnResult) -> AgentReply:
             )
             for a in turn.custom_actions
         ],
-        traces=[_json(t) for t in turn.traces] if turn.traces is not None else None,
+        traces=[_json(t) for t in traces] if traces is not None else None,
+    )
+
+
+def transcript_turn(
+    outcome: TurnOutcome,
+    user: UserAction,
+    *,
+    index: int = 1,
+    step_id: str | None = None,
+    keep_traces: bool = False,
+) -> TranscriptTurn:
+    """One turn's record, from everything the turn produced: no second look at any store.
+
+    `keep_traces` keeps the runtime's traces as received; the variables never carry the
+    runtime's per-turn bookkeeping (its memory of the conversation).
+    """
+    result = outcome.result
+    after = outcome.variables_after
+    return TranscriptTurn(
+        index=index,
+        step_id=step_id,
+        user=user,
+        agent=reply_from_turn(result, [t.raw for t in outcome.traces] if keep_traces else None),
+        status=result.status,
+        variables_changed=deltas_from_turn(result),
+        variables=_json(without_bookkeeping(after)) if after is not None else None,
+        latency_ms=result.latency_ms,
+        rate_limit_retries=outcome.retries,
     )
 
 

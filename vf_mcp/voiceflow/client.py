@@ -44,7 +44,7 @@ from vf_mcp.retry import (
     send_with_retries,
 )
 from vf_mcp.voiceflow.actions import BaseAction
-from vf_mcp.voiceflow.sessions import InMemorySessionKeys, SessionKeyStore, session_slot
+from vf_mcp.voiceflow.sessions import InMemorySessionKeys, KeyedLocks, SessionKeyStore
 from vf_mcp.voiceflow.state import InteractConfig, State
 from vf_mcp.voiceflow.traces import BaseTrace, Trace, parse_trace, parse_traces
 
@@ -116,7 +116,7 @@ class VoiceflowClient:
         )
         self._session_keys = session_keys or InMemorySessionKeys()
         self._limiter: anyio.CapacityLimiter | None = None
-        self._session_locks: dict[str, anyio.Lock] = {}
+        self._session_starts = KeyedLocks()
         self._owns_http = http is None
         self._http = http or httpx.AsyncClient(
             timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout),
@@ -343,15 +343,14 @@ class VoiceflowClient:
         whose key was `refused` uses a key another turn renewed meanwhile.
         """
         environment = environment or self._settings.v4_environment
-        slot = session_slot(user_id, environment)
-        lock = self._session_locks.setdefault(slot, anyio.Lock())
-        async with lock:
-            key = await self._session_keys.get_session_key(slot)
+        # Per user, not per environment: any start ends the user's previous session.
+        async with self._session_starts.hold(user_id):
+            key = await self._session_keys.get_session_key(user_id, environment)
             if key is not None and key != refused:
                 return key
-            return await self._v4_start_session(slot, user_id, environment)
+            return await self._v4_start_session(user_id, environment)
 
-    async def _v4_start_session(self, slot: str, user_id: str, environment: str | None) -> str:
+    async def _v4_start_session(self, user_id: str, environment: str | None) -> str:
         project = _segment(self._project_id(None, "starting a v4 session"))
         path = f"/v4/project/{project}/session"
         if environment:
@@ -365,7 +364,7 @@ class VoiceflowClient:
             key = None
         if not isinstance(key, str) or not key:
             raise self._malformed("POST", path, "no sessionKey in the answer")
-        await self._session_keys.set_session_key(slot, key)
+        await self._session_keys.set_session_key(user_id, environment, key)
         return key
 
     async def _v4_send(
@@ -510,7 +509,7 @@ class VoiceflowClient:
         shown = None
         if self.api_version == "v4":
             # v4 targets the session by its key (answered 201); `session_id` is our user id.
-            found = await self._session_keys.find_session_key(session_owner or session_id)
+            found = await self._session_keys.current_session_key(session_owner or session_id)
             if found is None:
                 raise InvalidInputError(
                     f"No v4 session is open for {session_id!r}: start one with a turn first "

@@ -1,66 +1,98 @@
-"""Where v4 session keys are kept between turns.
+"""Where v4 session keys are kept between turns, and one start at a time per user.
 
 A session key is a credential bound to one user and environment: it is stored, never shown. The
-client keeps them in process by default; the MCP server passes its conversation store instead, so
-several workers share them.
+client keeps them in process by default; the MCP server passes its store instead, so several
+workers share them. Keys are kept per user: the runtime ends a user's previous session whenever a
+new one starts for that user id, whatever the environment, so the session the user's last turn ran
+on is the only live one (`current`).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Protocol
 
-# User ids may contain `@` (emails) but never `/`, so `/` cannot make one user's prefix another's.
-_SEPARATOR = "/"
-
-
-def session_slot(user_id: str, environment: str | None) -> str:
-    """The key under which one user's session in one environment is kept."""
-    return f"{user_id}{_SEPARATOR}{environment or ''}"
-
-
-def slot_prefix(user_id: str) -> str:
-    """Every slot of `user_id` starts with this, whatever the environment."""
-    return f"{user_id}{_SEPARATOR}"
+import anyio
 
 
 class SessionKeyStore(Protocol):
-    async def get_session_key(self, slot: str) -> str | None: ...
+    async def get_session_key(self, user_id: str, environment: str | None) -> str | None:
+        """The user's key for `environment` (None: the traffic split), if it is the current one."""
+        ...
 
-    async def set_session_key(self, slot: str, key: str) -> None: ...
+    async def set_session_key(self, user_id: str, environment: str | None, key: str) -> None:
+        """Keep `key` as the user's current session (any other of the user's keys is dead)."""
+        ...
+
+    async def current_session_key(self, user_id: str) -> str | None:
+        """The key of the session the user's last turn ran on, whatever its environment."""
+        ...
 
     async def delete_session_keys(self, user_id: str) -> None:
         """Forget every session key of `user_id`."""
         ...
 
-    async def find_session_key(self, user_id: str) -> str | None:
-        """Any live session key of `user_id`, whatever its environment."""
-        ...
+
+class _UserSession:
+    __slots__ = ("environment", "key")
+
+    def __init__(self, environment: str | None, key: str) -> None:
+        self.environment = environment
+        self.key = key
 
 
 class InMemorySessionKeys:
-    """Session keys in process, the least recently set dropped first beyond `max_keys`."""
+    """Session keys in process, the least recently set user dropped first beyond `max_users`."""
 
-    def __init__(self, *, max_keys: int = 10_000) -> None:
-        self._keys: OrderedDict[str, str] = OrderedDict()
-        self._max_keys = max_keys
+    def __init__(self, *, max_users: int = 10_000) -> None:
+        self._sessions: OrderedDict[str, _UserSession] = OrderedDict()
+        self._max_users = max_users
 
-    async def get_session_key(self, slot: str) -> str | None:
-        return self._keys.get(slot)
+    async def get_session_key(self, user_id: str, environment: str | None) -> str | None:
+        session = self._sessions.get(user_id)
+        return session.key if session is not None and session.environment == environment else None
 
-    async def set_session_key(self, slot: str, key: str) -> None:
-        self._keys[slot] = key
-        self._keys.move_to_end(slot)
-        while len(self._keys) > self._max_keys:
-            self._keys.popitem(last=False)
+    async def set_session_key(self, user_id: str, environment: str | None, key: str) -> None:
+        self._sessions[user_id] = _UserSession(environment, key)
+        self._sessions.move_to_end(user_id)
+        while len(self._sessions) > self._max_users:
+            self._sessions.popitem(last=False)
+
+    async def current_session_key(self, user_id: str) -> str | None:
+        session = self._sessions.get(user_id)
+        return session.key if session is not None else None
 
     async def delete_session_keys(self, user_id: str) -> None:
-        for slot in [s for s in self._keys if s.startswith(slot_prefix(user_id))]:
-            del self._keys[slot]
-
-    async def find_session_key(self, user_id: str) -> str | None:
-        prefix = slot_prefix(user_id)
-        return next((k for slot, k in self._keys.items() if slot.startswith(prefix)), None)
+        self._sessions.pop(user_id, None)
 
     def __repr__(self) -> str:
-        return f"InMemorySessionKeys({len(self._keys)} session(s))"
+        return f"InMemorySessionKeys({len(self._sessions)} user(s))"
+
+
+class KeyedLocks:
+    """One lock per key, dropped as soon as nobody holds or waits for it: the map stays as small
+    as the number of keys in use right now, however many keys were ever used."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[anyio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (None, 0))
+        if lock is None:
+            lock = anyio.Lock()
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)

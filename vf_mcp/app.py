@@ -1,0 +1,127 @@
+"""The composition root: everything a server holds for its life, opened from one `Settings`.
+
+`open_app` opens the store, one Voiceflow client per agent (one connection pool each), the judge
+when one is configured and the transcript book, and closes all it opened, in reverse order. The
+MCP server's lifespan opens it; so can any other front end, and tests, without MCP.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from vf_mcp.agents import AgentDirectory, single_agent
+from vf_mcp.config import Settings
+from vf_mcp.conversation import ConversationService, StreamRoutes
+from vf_mcp.errors import InvalidInputError
+from vf_mcp.retry import RetryPolicy
+from vf_mcp.store import Store, open_store
+from vf_mcp.transcripts.book import TranscriptBook
+from vf_mcp.voiceflow.client import VoiceflowClient
+
+if TYPE_CHECKING:
+    from vf_mcp.evaluation.judge import OpenAIChatClient
+
+
+@dataclass
+class App:
+    settings: Settings
+    directory: AgentDirectory
+    services: dict[str, ConversationService]
+    """One conversation service per agent, by agent name."""
+    store: Store
+    transcripts: TranscriptBook
+    judge: OpenAIChatClient | None = None
+
+    @property
+    def default_agent(self) -> str:
+        return self.directory.default
+
+    def agent_name(self, agent: str | None) -> str:
+        name = agent or self.directory.default
+        if name not in self.services:
+            raise InvalidInputError(
+                f"There is no agent {name!r}; agents: {', '.join(sorted(self.services))}"
+            )
+        return name
+
+    def service_for(self, agent: str | None) -> ConversationService:
+        return self.services[self.agent_name(agent)]
+
+
+@asynccontextmanager
+async def open_app(
+    settings: Settings,
+    directory: AgentDirectory | None = None,
+    *,
+    client: VoiceflowClient | None = None,
+    store: Store | None = None,
+    heartbeat_seconds: float | None = None,
+) -> AsyncIterator[App]:
+    """Open everything; a given `client` serves the default agent and a given `store` is used,
+    and both are left open for their owner."""
+    directory = directory or single_agent(settings)
+    async with AsyncExitStack() as stack:
+        if store is None:
+            store = open_store(
+                settings.store_url.get_secret_value() if settings.store_url else None,
+                ttl_seconds=settings.store_ttl,
+            )
+            stack.push_async_callback(store.aclose)
+        services = await _open_services(stack, directory, store, client)
+        if heartbeat_seconds is not None:
+            for service in services.values():
+                service.heartbeat_seconds = heartbeat_seconds
+        yield App(
+            settings=settings,
+            directory=directory,
+            services=services,
+            store=store,
+            transcripts=TranscriptBook(store.transcripts),
+            judge=await _open_judge(stack, settings),
+        )
+
+
+async def _open_services(
+    stack: AsyncExitStack,
+    directory: AgentDirectory,
+    store: Store,
+    client: VoiceflowClient | None,
+) -> dict[str, ConversationService]:
+    routes = StreamRoutes()
+    projects = Counter(
+        (a.settings.runtime_url, a.settings.project_id) for a in directory.agents.values()
+    )
+    services: dict[str, ConversationService] = {}
+    for name, agent in directory.agents.items():
+        # One agent keeps the plain keys; several get a prefix each in the shared store.
+        view = store if len(directory.agents) == 1 else store.for_agent(name)
+        if client is not None and name == directory.default:
+            vf = client
+        else:
+            vf = VoiceflowClient(agent.settings, session_keys=view.session_keys)
+            stack.push_async_callback(vf.aclose)
+        # Agents on one project share its runtime state per user id: keep them apart there too.
+        shared = projects[(agent.settings.runtime_url, agent.settings.project_id)] > 1
+        services[name] = ConversationService(
+            vf, view, agent.settings, id_prefix=f"{name}." if shared else "", stream_routes=routes
+        )
+    return services
+
+
+async def _open_judge(stack: AsyncExitStack, settings: Settings) -> OpenAIChatClient | None:
+    if settings.judge_url is None:
+        return None
+    # The judge's client is imported only when one is configured: stdio start-up stays light.
+    from vf_mcp.evaluation.judge import JudgeSettings, OpenAIChatClient
+
+    judge_settings = JudgeSettings.from_settings(settings)
+    if judge_settings is None:
+        return None
+    policy = RetryPolicy(max_retries=settings.max_retries, deadline=settings.retry_deadline)
+    judge = OpenAIChatClient(judge_settings, retry=policy)
+    stack.push_async_callback(judge.aclose)
+    return judge

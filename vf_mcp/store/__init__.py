@@ -1,0 +1,82 @@
+"""What the server keeps between calls, as small protocols composed into one `Store`.
+
+Per conversation (the upstream user id): the buttons of the last turn (so `choice` can send a
+button's stored request) and the last known variables (for the next turn's diff), and, on v4, the
+user's session key. In process by default (`memory`), in Redis for several workers and restarts
+(`redis`). Every key expires after the configured TTL.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pydantic import BaseModel, Field
+
+from vf_mcp.summary import Choice
+from vf_mcp.voiceflow.sessions import SessionKeyStore
+
+if TYPE_CHECKING:
+    from vf_mcp.transcripts.book import TranscriptStore
+
+
+class ConversationMemory(BaseModel):
+    """What the server keeps about one conversation."""
+
+    choices: list[Choice] = Field(default_factory=list)
+    variables: dict[str, Any] | None = None
+    updated_at: float = Field(default_factory=time.time)
+
+
+class MemoryStore(Protocol):
+    """The server's memory of each conversation, by upstream user id."""
+
+    async def load(self, key: str) -> ConversationMemory | None: ...
+
+    async def save(self, key: str, memory: ConversationMemory) -> None: ...
+
+    async def forget(self, key: str) -> None: ...
+
+
+class Closeable(Protocol):
+    async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Store:
+    """Everything a deployment keeps: conversation memory, v4 session keys and live transcripts."""
+
+    memory: MemoryStore
+    session_keys: SessionKeyStore
+    transcripts: TranscriptStore
+    backend: Closeable
+
+    def for_agent(self, name: str) -> Store:
+        """One agent's view of a shared store: its keys are its own, the backend is shared."""
+        from vf_mcp.store.prefixed import PrefixedMemory, PrefixedSessionKeys
+
+        prefix = f"{name}/"
+        return Store(
+            memory=PrefixedMemory(self.memory, prefix),
+            session_keys=PrefixedSessionKeys(self.session_keys, prefix),
+            transcripts=self.transcripts,  # their keys already name the agent
+            backend=self.backend,
+        )
+
+    async def aclose(self) -> None:
+        await self.backend.aclose()
+
+
+def open_store(url: str | None, *, ttl_seconds: float) -> Store:
+    """The store a deployment configured: Redis for `redis://` URLs, else in process."""
+    if url is None:
+        from vf_mcp.store.memory import in_memory_store
+
+        return in_memory_store(ttl_seconds=ttl_seconds)
+    from vf_mcp.store.redis import redis_store
+
+    return redis_store(url, ttl_seconds=ttl_seconds)
+
+
+__all__ = ["Closeable", "ConversationMemory", "MemoryStore", "Store", "open_store"]

@@ -1,0 +1,98 @@
+"""The store in process: bounded, expiring, least recently used conversations dropped first."""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+
+from vf_mcp.store import ConversationMemory, Store
+from vf_mcp.transcripts.models import Transcript, TranscriptTurn
+from vf_mcp.voiceflow.sessions import InMemorySessionKeys
+
+
+class InMemoryMemory:
+    """Conversation memory in a bounded dict; entries older than the TTL are forgotten."""
+
+    def __init__(self, *, max_conversations: int = 10_000, ttl_seconds: float = 86_400) -> None:
+        self._items: OrderedDict[str, ConversationMemory] = OrderedDict()
+        self._max = max_conversations
+        self._ttl = ttl_seconds
+
+    async def load(self, key: str) -> ConversationMemory | None:
+        memory = self._items.get(key)
+        if memory is None:
+            return None
+        if time.time() - memory.updated_at > self._ttl:
+            del self._items[key]
+            return None
+        self._items.move_to_end(key)
+        return memory
+
+    async def save(self, key: str, memory: ConversationMemory) -> None:
+        self._items[key] = memory
+        self._items.move_to_end(key)
+        while len(self._items) > self._max:
+            self._items.popitem(last=False)
+
+    async def forget(self, key: str) -> None:
+        self._items.pop(key, None)
+
+    async def aclose(self) -> None:
+        self._items.clear()
+
+    def __repr__(self) -> str:
+        return f"InMemoryMemory({len(self._items)} conversation(s))"
+
+
+class InMemoryTranscripts:
+    """Live transcripts in process: bounded in conversations and turns, expiring after the TTL."""
+
+    def __init__(
+        self, *, max_conversations: int = 1000, max_turns: int = 500, ttl_seconds: float = 86_400
+    ) -> None:
+        self._items: OrderedDict[str, Transcript] = OrderedDict()
+        self._touched: dict[str, float] = {}
+        self._max = max_conversations
+        self._max_turns = max_turns
+        self._ttl = ttl_seconds
+
+    async def append(self, key: str, head: Transcript, turn: TranscriptTurn) -> None:
+        self._expire()
+        transcript = self._items.get(key) or head.model_copy(deep=True)
+        transcript.turns.append(turn.model_copy(update={"index": len(transcript.turns) + 1}))
+        del transcript.turns[: -self._max_turns]
+        # A running total: re-summing every turn made long conversations slower per turn.
+        transcript.duration_ms = round(transcript.duration_ms + turn.latency_ms, 1)
+        self._items[key] = transcript
+        self._items.move_to_end(key)
+        self._touched[key] = time.monotonic()
+        while len(self._items) > self._max:
+            await self.forget(next(iter(self._items)))
+
+    async def load(self, key: str) -> Transcript | None:
+        self._expire()
+        return self._items.get(key)
+
+    async def forget(self, key: str) -> None:
+        self._items.pop(key, None)
+        self._touched.pop(key, None)
+
+    def _expire(self) -> None:
+        # Oldest first: stop at the first conversation still within its TTL.
+        now = time.monotonic()
+        while self._items:
+            oldest = next(iter(self._items))
+            if now - self._touched.get(oldest, now) <= self._ttl:
+                break
+            self._items.pop(oldest, None)
+            self._touched.pop(oldest, None)
+
+
+def in_memory_store(*, ttl_seconds: float = 86_400) -> Store:
+    memory = InMemoryMemory(ttl_seconds=ttl_seconds)
+    return Store(
+        memory=memory,
+        session_keys=InMemorySessionKeys(),
+        transcripts=InMemoryTranscripts(ttl_seconds=ttl_seconds),
+        backend=memory,
+    )

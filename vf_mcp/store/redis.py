@@ -1,0 +1,130 @@
+"""The store in Redis, so several workers (and restarts) share conversations and v4 sessions.
+
+Conversation memory is one JSON string per conversation; a user's v4 session is one hash
+(`environment`, `key`): the runtime keeps one live session per user, so there is one to keep, and
+reading or forgetting it never scans the keyspace. Every key carries the TTL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+from vf_mcp.config import ENV_STORE_URL
+from vf_mcp.errors import ConfigurationError, StoreError
+from vf_mcp.store import ConversationMemory, Store
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+PREFIX = "vf-mcp:"
+_NO_ENVIRONMENT = ""  # a hash field cannot be None: the traffic split's session
+
+
+class RedisBackend:
+    """One connection pool for every part of the store, and the errors they all share."""
+
+    def __init__(self, url: str, *, ttl_seconds: float, prefix: str = PREFIX) -> None:
+        from redis.asyncio import Redis
+
+        self.redis: Redis = Redis.from_url(url)
+        self.ttl = max(1, int(ttl_seconds))
+        self.prefix = prefix
+
+    @asynccontextmanager
+    async def errors(self, what: str) -> AsyncIterator[None]:
+        from redis.exceptions import RedisError
+
+        try:
+            yield
+        except RedisError as exc:
+            # The URL may hold a password, so the message names the variable, not the value.
+            raise StoreError(
+                f"Could not {what} in the Redis store ({type(exc).__name__}); check that the "
+                f"server in {ENV_STORE_URL} is running and reachable"
+            ) from None
+
+    async def aclose(self) -> None:
+        await self.redis.aclose()
+
+
+class RedisMemory:
+    def __init__(self, backend: RedisBackend) -> None:
+        self._backend = backend
+        self._prefix = backend.prefix + "conversation:"
+
+    async def load(self, key: str) -> ConversationMemory | None:
+        async with self._backend.errors("read the conversation"):
+            data = await self._backend.redis.get(self._prefix + key)
+        return None if data is None else ConversationMemory.model_validate_json(data)
+
+    async def save(self, key: str, memory: ConversationMemory) -> None:
+        async with self._backend.errors("save the conversation"):
+            await self._backend.redis.set(
+                self._prefix + key, memory.model_dump_json(), ex=self._backend.ttl
+            )
+
+    async def forget(self, key: str) -> None:
+        async with self._backend.errors("forget the conversation"):
+            await self._backend.redis.delete(self._prefix + key)
+
+
+class RedisSessionKeys:
+    def __init__(self, backend: RedisBackend) -> None:
+        self._backend = backend
+        self._prefix = backend.prefix + "session:"
+
+    async def get_session_key(self, user_id: str, environment: str | None) -> str | None:
+        async with self._backend.errors("read the v4 session"):
+            stored, key = await self._backend.redis.hmget(
+                self._prefix + user_id, ["environment", "key"]
+            )
+        if key is None or _text(stored) != (environment or _NO_ENVIRONMENT):
+            return None
+        return _text(key)
+
+    async def set_session_key(self, user_id: str, environment: str | None, key: str) -> None:
+        name = self._prefix + user_id
+        fields = {"environment": environment or _NO_ENVIRONMENT, "key": key}
+        async with (
+            self._backend.errors("save the v4 session"),
+            self._backend.redis.pipeline(transaction=True) as pipe,
+        ):
+            pipe.hset(name, mapping=fields)
+            pipe.expire(name, self._backend.ttl)
+            await pipe.execute()
+
+    async def current_session_key(self, user_id: str) -> str | None:
+        async with self._backend.errors("read the v4 session"):
+            key = await self._backend.redis.hget(self._prefix + user_id, "key")
+        return None if key is None else _text(key)
+
+    async def delete_session_keys(self, user_id: str) -> None:
+        async with self._backend.errors("forget the v4 session"):
+            await self._backend.redis.delete(self._prefix + user_id)
+
+
+def _text(value: bytes | str | None) -> str | None:
+    if value is None:
+        return None
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def redis_store(url: str, *, ttl_seconds: float, prefix: str = PREFIX) -> Store:
+    try:
+        import redis  # noqa: F401
+    except ImportError:
+        raise ConfigurationError(
+            f"{ENV_STORE_URL} is set but the redis package is missing: pip install 'vf-mcp[redis]'"
+        ) from None
+    from vf_mcp.store.memory import InMemoryTranscripts
+
+    backend = RedisBackend(url, ttl_seconds=ttl_seconds, prefix=prefix)
+    return Store(
+        memory=RedisMemory(backend),
+        session_keys=RedisSessionKeys(backend),
+        # Still per worker: `transcript` and `handoff` see the turns this worker served.
+        transcripts=InMemoryTranscripts(ttl_seconds=ttl_seconds),
+        backend=backend,
+    )

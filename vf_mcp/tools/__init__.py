@@ -1,0 +1,45 @@
+"""The MCP tools, at a glance: each a module-level function of a screenful, dispatching to the
+conversation service (`conversation`, `state`, `session`, `handoff`) or to evaluation and
+transcripts (`evaluation`). `TOOLS` is the registry every tool is chosen from before registration.
+"""
+
+from __future__ import annotations
+
+from vf_mcp.tools.args import reads, writes
+from vf_mcp.tools.conversation import interact
+from vf_mcp.tools.evaluation import run_conversation, transcript
+from vf_mcp.tools.handoff import handoff
+from vf_mcp.tools.registry import ToolSpec, choose, register
+from vf_mcp.tools.session import emit_event
+from vf_mcp.tools.state import delete_state, get_state, replace_state, update_variables
+
+TOOLS: tuple[ToolSpec, ...] = (
+    ToolSpec("interact", interact, writes("Talk to the Voiceflow agent")),
+    ToolSpec("get_state", get_state, reads("Read the conversation state")),
+    ToolSpec(
+        "replace_state",
+        replace_state,
+        writes("Replace the whole conversation state", destructive=True, idempotent=True),
+    ),
+    ToolSpec(
+        "delete_state",
+        delete_state,
+        writes("Reset the conversation", destructive=True, idempotent=True),
+    ),
+    ToolSpec(
+        "update_variables",
+        update_variables,
+        writes("Merge variables into the conversation", idempotent=True),
+    ),
+    ToolSpec("emit_event", emit_event, writes("Emit a session event")),
+    ToolSpec(
+        "handoff",
+        handoff,
+        writes("Hand the conversation to another agent"),
+        needs_agents=True,
+    ),
+    ToolSpec("run_conversation", run_conversation, writes("Run a scripted conversation test")),
+    ToolSpec("transcript", transcript, reads("Read a conversation's transcript", open_world=False)),
+)
+
+__all__ = ["TOOLS", "ToolSpec", "choose", "register"]

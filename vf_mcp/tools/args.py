@@ -1,0 +1,76 @@
+"""Argument types and annotation presets every tool shares, declared once."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from mcp.types import ToolAnnotations
+from pydantic import Field
+
+from vf_mcp.conversation import ENVIRONMENT_PATTERN, USER_ID_MAX_LENGTH, USER_ID_PATTERN
+from vf_mcp.summary import Verbosity
+
+UserId = Annotated[
+    str,
+    Field(
+        description="Conversation handle returned by a previous interact call",
+        min_length=1,
+        max_length=USER_ID_MAX_LENGTH,
+        pattern=USER_ID_PATTERN,
+    ),
+]
+NewOrUserId = Annotated[
+    str | None,
+    Field(
+        description="Conversation handle from an earlier result; leave out to start a new "
+        "conversation (a fresh id is returned)",
+        min_length=1,
+        max_length=USER_ID_MAX_LENGTH,
+        pattern=USER_ID_PATTERN,
+    ),
+]
+AgentName = Annotated[
+    str | None,
+    Field(
+        description="Which agent to talk to, when the server has several (see its "
+        "instructions); default: the default agent",
+        max_length=40,
+    ),
+]
+Environment = Annotated[
+    str | None,
+    Field(
+        description="Agent environment: development (default), production, staging, an alias "
+        "or a version id",
+        max_length=64,
+        pattern=ENVIRONMENT_PATTERN,
+    ),
+]
+Variables = Annotated[
+    dict[str, Any] | None,
+    Field(description="Variables to merge into the agent's state before this turn"),
+]
+TurnVerbosity = Annotated[
+    Verbosity,
+    Field(
+        description="minimal: messages, choices, status; standard: also custom actions, "
+        "variable changes and unshown traces; debug: also the raw traces and the runtime's "
+        "own variables"
+    ),
+]
+
+
+def reads(title: str, *, open_world: bool = True) -> ToolAnnotations:
+    """A tool that changes nothing."""
+    return ToolAnnotations(title=title, read_only_hint=True, open_world_hint=open_world)
+
+
+def writes(title: str, *, destructive: bool = False, idempotent: bool = False) -> ToolAnnotations:
+    """A tool that changes the conversation on the runtime."""
+    return ToolAnnotations(
+        title=title,
+        read_only_hint=False,
+        destructive_hint=destructive,
+        idempotent_hint=idempotent,
+        open_world_hint=True,
+    )

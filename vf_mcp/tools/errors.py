@@ -1,0 +1,123 @@
+"""The one mapping from vf-mcp's errors to what an MCP client sees.
+
+Every error a tool meets becomes a tool result the model can read and act on (`is_error`, the
+one-line message as text, and `{"error": {"kind", "message"}}` as structured content), never the
+SDK's bare "Error executing tool". `ERROR_KINDS` names every class of the hierarchy
+(vf_mcp/errors.py); tests/test_tools_errors.py proves none is missing.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal, ParamSpec
+
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
+from mcp.types import CallToolResult, TextContent
+
+from vf_mcp.errors import (
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    ConnectError,
+    InvalidInputError,
+    JudgeError,
+    NotFoundError,
+    RateLimitError,
+    ResponseError,
+    ResponseTimeoutError,
+    RouteNotFoundError,
+    ScriptError,
+    ServerError,
+    StoreError,
+    StreamInterruptedError,
+    TransportError,
+    UpstreamError,
+    VfMcpError,
+)
+
+ErrorKind = Literal[
+    "invalid_input",
+    "not_found",
+    "configuration",
+    "unauthorized",
+    "refused",
+    "rate_limited",
+    "unavailable",
+    "timeout",
+    "upstream",
+    "store",
+    "internal",
+]
+
+ERROR_KINDS: dict[type[VfMcpError], ErrorKind] = {
+    VfMcpError: "internal",
+    ConfigurationError: "configuration",
+    InvalidInputError: "invalid_input",
+    ScriptError: "invalid_input",
+    StoreError: "store",
+    UpstreamError: "upstream",
+    APIError: "upstream",
+    BadRequestError: "refused",
+    AuthenticationError: "unauthorized",
+    NotFoundError: "not_found",
+    RouteNotFoundError: "not_found",
+    RateLimitError: "rate_limited",
+    ServerError: "upstream",
+    TransportError: "unavailable",
+    ConnectError: "unavailable",
+    ResponseTimeoutError: "timeout",
+    ResponseError: "upstream",
+    StreamInterruptedError: "upstream",
+    JudgeError: "upstream",
+}
+
+
+def kind_of(error: VfMcpError) -> ErrorKind:
+    """The kind of the most specific mapped class of `error`."""
+    for cls in type(error).__mro__:
+        if cls in ERROR_KINDS:
+            return ERROR_KINDS[cls]  # type: ignore[index]
+    return "internal"
+
+
+def error_result(error: VfMcpError) -> CallToolResult:
+    return CallToolResult(
+        content=[TextContent(type="text", text=error.message)],
+        structured_content={"error": {"kind": kind_of(error), "message": error.message}},
+        is_error=True,
+    )
+
+
+def resource_error(error: VfMcpError) -> ResourceError:
+    """Resources answer protocol errors: a missing one is the SDK's not-found (-32602)."""
+    if kind_of(error) == "not_found":
+        return ResourceNotFoundError(error.message)
+    return ResourceError(error.message)
+
+
+P = ParamSpec("P")
+
+
+def answers_errors(
+    tool: Callable[P, Awaitable[CallToolResult]],
+) -> Callable[P, Awaitable[CallToolResult]]:
+    """Wrap a tool so every vf-mcp error reaches the client as a readable error result."""
+
+    @functools.wraps(tool)
+    async def wrapped(*args: P.args, **kwargs: P.kwargs) -> CallToolResult:
+        try:
+            return await tool(*args, **kwargs)
+        except VfMcpError as error:
+            return error_result(error)
+
+    return wrapped
+
+
+def result(text: str, model: Any) -> CallToolResult:
+    """A successful tool result: the text a model reads and the structured content."""
+    return CallToolResult(
+        content=[TextContent(type="text", text=text)],
+        structured_content=model.model_dump(mode="json", by_alias=True),
+    )

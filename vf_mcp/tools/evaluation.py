@@ -1,0 +1,113 @@
+"""Evaluation and transcripts: `run_conversation`, `transcript`, its resource and the
+`evaluate_agent` prompt. Thin dispatch to `vf_mcp.evaluation` and `vf_mcp.transcripts`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from mcp.types import CallToolResult
+from pydantic import Field
+
+from vf_mcp.app import App
+from vf_mcp.conversation import check_user_id
+from vf_mcp.errors import InvalidInputError, VfMcpError
+from vf_mcp.tools.args import AgentName, UserId
+from vf_mcp.tools.calls import call_of
+from vf_mcp.tools.errors import resource_error, result
+from vf_mcp.transcripts.models import RunResult, Transcript
+
+TRANSCRIPTS_URI = "voiceflow://transcripts/{user_id}"
+
+
+async def run_conversation(
+    ctx: Context[App],
+    script: Annotated[
+        str,
+        Field(
+            description="A test suite as YAML or JSON text (vf-mcp or voiceflow-cli format), "
+            "or the name of a suite file in the server's tests directory (VF_MCP_TESTS_DIR)",
+            max_length=200_000,
+        ),
+    ],
+    agent: Annotated[
+        str | None, Field(description="Which agent to test (default agent if left out)")
+    ] = None,
+) -> Annotated[CallToolResult, RunResult]:
+    """Run a whole scripted conversation test against the agent in one call.
+
+    Each test runs on a fresh user id; every turn's checks come back with pass/fail and
+    evidence. Criteria that need a judge are graded when a judge is configured
+    (VF_MCP_JUDGE_URL), otherwise they come back as "to_grade" with the transcript: grade
+    them yourself (see the evaluate_agent prompt).
+    """
+    from vf_mcp.evaluation.api import run_conversation as run
+    from vf_mcp.transcripts.render import render_transcript
+
+    call = call_of(ctx)
+    steps = 0
+
+    async def on_progress(event: Any) -> None:
+        nonlocal steps
+        steps += 1
+        await ctx.report_progress(steps, None, event.text)
+
+    ran = await run(
+        script,
+        service=call.service(agent),
+        judge=call.app.judge,
+        tests_dir=call.app.settings.tests_dir,
+        on_progress=on_progress,
+        allow_keys=False,
+    )
+    text = "\n\n".join(render_transcript(t) for t in ran.transcripts) or "No tests ran."
+    return result(text, ran)
+
+
+async def transcript(
+    ctx: Context[App], user_id: UserId, agent: AgentName = None
+) -> Annotated[CallToolResult, Transcript]:
+    """The transcript of a conversation this server held: every turn, what the user sent,
+    what the agent answered, status, variable changes and latency."""
+    from vf_mcp.transcripts.render import render_transcript
+
+    call = call_of(ctx)
+    found = await call.app.transcripts.get(
+        user_id, agent=call.agent(agent), namespace=call.namespace
+    )
+    if found is None:
+        raise InvalidInputError(
+            f"No transcript for {user_id!r}: this server has held no conversation with that "
+            "user_id (or it expired); start one with interact"
+        )
+    return result(render_transcript(found), found)
+
+
+def register_resources_and_prompts(mcp: MCPServer[App]) -> None:
+    @mcp.resource(TRANSCRIPTS_URI, mime_type="text/markdown")
+    async def transcript_resource(user_id: str, ctx: Context) -> str:  # type: ignore[type-arg]
+        """A conversation's transcript, readable as a resource (scoped to the caller)."""
+        from vf_mcp.transcripts.render import render_transcript
+
+        try:
+            check_user_id(user_id)
+            call = call_of(ctx)
+            found = await call.app.transcripts.get(
+                user_id, agent=call.agent(None), namespace=call.namespace
+            )
+        except VfMcpError as error:
+            raise resource_error(error) from None
+        if found is None:
+            raise resource_error(InvalidInputError(f"No transcript for {user_id!r}"))
+        return render_transcript(found)
+
+    @mcp.prompt()
+    def evaluate_agent(
+        goal: str, persona: str = "", criteria: str = "", max_turns: int = 10
+    ) -> str:
+        """Act as an LLM judge: hold a conversation with the agent toward a goal, then grade it."""
+        from vf_mcp.evaluation.prompts import evaluate_agent_prompt
+
+        wanted = [c.strip() for c in criteria.split(";") if c.strip()] or None
+        return evaluate_agent_prompt(goal, persona=persona, criteria=wanted, max_turns=max_turns)

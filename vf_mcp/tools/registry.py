@@ -1,0 +1,68 @@
+"""Every tool the server can offer, as specs chosen before registration.
+
+A deployment's allow-list (`VF_MCP_TOOLS`) and read-only mode (`VF_MCP_READ_ONLY`) pick from the
+specs; only the chosen ones are ever registered, so nothing is offered and then taken back. A new
+front-end feature (run handles, view tools, A2A skills) adds specs here and obeys the same rules.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from mcp.server import MCPServer
+from mcp.types import CallToolResult, ToolAnnotations
+
+from vf_mcp.config import ENV_TOOLS, Settings
+from vf_mcp.errors import ConfigurationError
+from vf_mcp.tools.errors import answers_errors
+
+ToolFunction = Callable[..., Awaitable[CallToolResult]]
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    name: str
+    function: ToolFunction
+    annotations: ToolAnnotations
+    needs_agents: bool = False
+    """Offered only when the server reaches several agents (a handoff needs somewhere to go)."""
+
+    @property
+    def read_only(self) -> bool:
+        return bool(self.annotations.read_only_hint)
+
+    @property
+    def description(self) -> str:
+        return inspect.cleandoc(self.function.__doc__ or "")
+
+
+def choose(
+    specs: Sequence[ToolSpec], settings: Settings, *, several_agents: bool
+) -> list[ToolSpec]:
+    """The specs this deployment offers, in order; an unknown name in the allow-list is an error."""
+    available = [spec for spec in specs if several_agents or not spec.needs_agents]
+    names = {spec.name for spec in available}
+    if settings.tools is not None and (unknown := settings.tools - names):
+        raise ConfigurationError(
+            f"{ENV_TOOLS} names unknown tools ({', '.join(sorted(unknown))}); "
+            f"choose from {', '.join(sorted(names))}"
+        )
+    return [
+        spec
+        for spec in available
+        if (settings.tools is None or spec.name in settings.tools)
+        and (spec.read_only or not settings.read_only)
+    ]
+
+
+def register(mcp: MCPServer[Any], specs: Sequence[ToolSpec]) -> None:
+    for spec in specs:
+        mcp.add_tool(
+            answers_errors(spec.function),
+            name=spec.name,
+            description=spec.description,
+            annotations=spec.annotations,
+        )
