@@ -13,6 +13,7 @@ from .agent import (
 )
 from .engine import Pause, Turn, TurnOptions, run_turn
 from .faults import FaultMatch, FaultPlan, FaultRegistry
+from .options import OptionError, RouteSet, StateSemantics
 from .recording import RecordedRequest, RecordedSessionEvent
 from .runner import Emulator, running_emulator, serve
 from .sessions import SessionBinding
@@ -25,10 +26,13 @@ __all__ = [
     "FaultMatch",
     "FaultPlan",
     "FaultRegistry",
+    "OptionError",
     "Pause",
     "RecordedRequest",
     "RecordedSessionEvent",
+    "RouteSet",
     "SessionBinding",
+    "StateSemantics",
     "Turn",
     "TurnOptions",
     "default_agent",
