@@ -77,6 +77,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="lifetime of v4 session keys (default 3600)",
     )
+    emulator.add_argument(
+        "--state-semantics",
+        default="recorded",
+        metavar="{recorded,hosted}",
+        help="recorded: DELETE of a state removes its variables too, as the open-source runtime "
+        "does (default); hosted: DELETE keeps the user's variables, as the hosted docs say",
+    )
+    emulator.add_argument(
+        "--routes",
+        default="hosted",
+        metavar="{hosted,open-source}",
+        help="hosted: also serve the v2 stream, v4 and session events (default); "
+        "open-source: only the open-source runtime's routes, the others answer 404",
+    )
     return parser
 
 
@@ -94,21 +108,33 @@ def run(argv: Sequence[str] | None = None) -> int:
 
             return run_demo(stream=not args.no_stream)
         if args.command == "emulator":
-            from vf_mcp.emulator import serve as serve_emulator
-
-            serve_emulator(
-                port=args.port,
-                host=args.host,
-                agent_paths=args.agent,
-                session_ttl_seconds=args.session_ttl,
-            )
-            return 0
+            return _emulator(args)
         return _serve(args.transport, args.host, args.port)
     except ConfigurationError as exc:
         print(f"vf-mcp: {exc.message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _emulator(args: argparse.Namespace) -> int:
+    from vf_mcp.emulator import serve as serve_emulator
+    from vf_mcp.emulator.options import OptionError, route_set, state_semantics
+
+    try:
+        semantics, routes = state_semantics(args.state_semantics), route_set(args.routes)
+    except OptionError as exc:
+        print(f"vf-mcp emulator: {exc}", file=sys.stderr)
+        return 2
+    serve_emulator(
+        port=args.port,
+        host=args.host,
+        agent_paths=args.agent,
+        session_ttl_seconds=args.session_ttl,
+        state_semantics=semantics,
+        routes=routes,
+    )
+    return 0
 
 
 def is_loopback(host: str) -> bool:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 
-from . import serve
+from . import options, serve
 from .sessions import DEFAULT_SESSION_TTL_S
+
+PROG = "python -m vf_mcp.emulator"
 
 
 def _positive_seconds(text: str) -> float:
@@ -16,10 +19,26 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m vf_mcp.emulator", description="Voiceflow runtime emulator"
+def add_mode_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--state-semantics`` and ``--routes``, shared with ``vf-mcp emulator``."""
+    parser.add_argument(
+        "--state-semantics",
+        default="recorded",
+        metavar="{" + ",".join(options.STATE_SEMANTICS) + "}",
+        help="recorded: DELETE removes variables too, as the open-source runtime does "
+        "(default); hosted: DELETE keeps the user's variables, as the hosted docs say",
     )
+    parser.add_argument(
+        "--routes",
+        default="hosted",
+        metavar="{" + ",".join(options.ROUTE_SETS) + "}",
+        help="hosted: also serve the v2 stream, v4 and session events (default); "
+        "open-source: only the open-source runtime's routes (the others are 404)",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog=PROG, description="Voiceflow runtime emulator")
     parser.add_argument("--port", type=int, default=0, help="port to listen on (0 = any free)")
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default loopback)")
     parser.add_argument(
@@ -32,8 +51,22 @@ def main(argv: Sequence[str] | None = None) -> None:
         metavar="SECONDS",
         help="lifetime of v4 session keys (default 3600)",
     )
+    add_mode_arguments(parser)
     args = parser.parse_args(argv)
-    serve(args.port, args.agent, host=args.host, session_ttl_seconds=args.session_ttl)
+    try:
+        semantics = options.state_semantics(args.state_semantics)
+        routes = options.route_set(args.routes)
+    except options.OptionError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    serve(
+        args.port,
+        args.agent,
+        host=args.host,
+        session_ttl_seconds=args.session_ttl,
+        state_semantics=semantics,
+        routes=routes,
+    )
 
 
 if __name__ == "__main__":
