@@ -339,7 +339,7 @@ def create_app(core: EmulatorCore) -> Starlette:
         routes += _hosted_routes(core)
     routes += _control_routes(core)
     handlers = {404: _express_not_found, 405: _express_not_found}
-    return Starlette(routes=routes, exception_handlers=handlers)  # type: ignore[arg-type]
+    return Starlette(routes=routes, exception_handlers=handlers)
 
 
 def _hosted_routes(core: EmulatorCore) -> list[Route]:

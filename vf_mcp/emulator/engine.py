@@ -157,13 +157,13 @@ class Turn(Waiting):
             state: State = {"stack": [self._new_frame(agent.flow_id)], "storage": {}}
             state["variables"] = variables
         else:
-            stack = stored.get("stack")
+            stack, storage = stored.get("stack"), stored.get("storage")
             frames = [f for f in stack if isinstance(f, dict)] if isinstance(stack, list) else []
-            storage, variables = stored.get("storage"), stored.get("variables")
+            kept = stored.get("variables")
             state = {
                 "stack": copy.deepcopy(frames),
                 "storage": copy.deepcopy(storage) if isinstance(storage, dict) else {},
-                "variables": copy.deepcopy(variables) if isinstance(variables, dict) else {},
+                "variables": copy.deepcopy(kept) if isinstance(kept, dict) else {},
             }
         self._state = state
         deep_merge(self._vars, self._options.variables)
@@ -177,8 +177,8 @@ class Turn(Waiting):
     def _new_session(self) -> None:
         variables = {**defaults(self._agent), **self._vars}
         sessions = variables.get("sessions")
-        usable = isinstance(sessions, int | float) and not isinstance(sessions, bool)
-        variables["sessions"] = (sessions if usable else 0) + 1
+        counted = isinstance(sessions, int | float) and not isinstance(sessions, bool)
+        variables["sessions"] = (sessions if counted and sessions is not None else 0) + 1
         variables["user_id"] = self._options.user_id
         self._state["variables"] = variables
         self._state["stack"] = [self._new_frame(self._agent.flow_id)]
@@ -187,7 +187,7 @@ class Turn(Waiting):
         if not self._stack:
             return None
         frame = self._top()
-        diagram = self._diagrams.get(frame.get("diagramID"))
+        diagram = self._diagram_of(frame)
         node = diagram.nodes.get(frame.get("nodeID") or "") if diagram else None
         if node is None:
             return None
@@ -238,13 +238,15 @@ class Turn(Waiting):
     ) -> dict[str, Any]:
         if not isinstance(waiting, CaptureStep) or waiting.intent is None or not waiting.entity:
             return request
-        payload = request.get("payload") if isinstance(request.get("payload"), dict) else {}
-        assert isinstance(payload, dict)
-        query = payload.get("query") if isinstance(payload.get("query"), str) else (text or "")
+        raw = request.get("payload")
+        payload: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        asked = payload.get("query")
+        query: str = asked if isinstance(asked, str) else (text or "")
         intent = payload.get("intent")
         name = intent.get("name") if isinstance(intent, Mapping) else None
-        entities = payload.get("entities") if isinstance(payload.get("entities"), list) else []
-        value = next(
+        found = payload.get("entities")
+        entities: list[Any] = found if isinstance(found, list) else []
+        value: Any = next(
             (
                 e.get("value")
                 for e in entities
@@ -305,7 +307,7 @@ class Turn(Waiting):
             if top.get("diagramID") == self._agent.version:
                 self._stack.clear()  # only the base frame is left: the conversation is over
                 return
-            diagram = self._diagrams.get(top.get("diagramID"))
+            diagram = self._diagram_of(top)
             if diagram is None:
                 # A frame on a diagram this agent does not have: the runtime fails the turn
                 # quietly, answers no traces and the conversation stays where it was.

@@ -147,7 +147,8 @@ def _to_number(value: Any) -> int | float:
         result = float(value) if not isinstance(value, int | float) else value
     except (TypeError, ValueError) as exc:
         raise ExpressionError(f"cannot read {value!r} as a number") from exc
-    return _tidy(result)
+    tidy: int | float = _tidy(result)
+    return tidy
 
 
 _FUNCTIONS: dict[str, Callable[..., Any]] = {
@@ -309,25 +310,25 @@ class _Evaluator:
                 return -_number(self.run(operand), "-")
             case ast.UnaryOp(operand=operand):
                 return _number(self.run(operand), "+")
-            case ast.BoolOp(op=ast.And(), values=values):
+            case ast.BoolOp(op=ast.And(), values=operands):
                 result: Any = True
-                for value in values:
-                    result = self.run(value)
+                for item in operands:
+                    result = self.run(item)
                     if not truthy(result):
                         return result
                 return result
-            case ast.BoolOp(values=values):
+            case ast.BoolOp(values=operands):
                 result = False
-                for value in values:
-                    result = self.run(value)
+                for item in operands:
+                    result = self.run(item)
                     if truthy(result):
                         return result
                 return result
-            case ast.Compare(left=left, ops=ops, comparators=comparators):
-                current = self.run(left)
-                for op, comparator in zip(ops, comparators, strict=True):
+            case ast.Compare(left=first, ops=comparisons, comparators=comparators):
+                current = self.run(first)
+                for comparison, comparator in zip(comparisons, comparators, strict=True):
                     following = self.run(comparator)
-                    if not _COMPARE[type(op)](current, following):
+                    if not _COMPARE[type(comparison)](current, following):
                         return False
                     current = following
                 return True
@@ -337,8 +338,13 @@ class _Evaluator:
                 return _lookup(self.run(container), self.run(index))
             case ast.List(elts=items) | ast.Tuple(elts=items):
                 return [self.run(item) for item in items]
-            case ast.Dict(keys=keys, values=values):
-                return {_key(self.run(k)): self.run(v) for k, v in zip(keys, values, strict=True)}
+            case ast.Dict(keys=keys, values=entries):
+                # `_check` has refused `**` unpacking, the only source of a missing key.
+                return {
+                    _key(self.run(k)): self.run(v)
+                    for k, v in zip(keys, entries, strict=True)
+                    if k is not None
+                }
             case ast.Call(func=ast.Name(id=name), args=args):
                 try:
                     return _FUNCTIONS[name](*(self.run(arg) for arg in args))

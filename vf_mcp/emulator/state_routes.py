@@ -75,7 +75,8 @@ async def patch_variables(core: EmulatorCore, call: Call) -> Response:
     if state is None:
         # Recorded: the runtime merges into an empty record, so only the variables exist.
         state = {} if core.state_semantics == "recorded" else blank_state(agent, user)
-    variables = state.get("variables") if isinstance(state.get("variables"), dict) else {}
+    kept = state.get("variables")
+    variables: dict[str, Any] = kept if isinstance(kept, dict) else {}
     state["variables"] = {**variables, **call.body}
     core.store.put(agent.project_id, user, state)
     return json_response(state)

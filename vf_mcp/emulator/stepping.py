@@ -122,28 +122,31 @@ class StepRunner(TurnBase):
         ]
 
     def _card(self, step: CardStep) -> Trace | None:
-        payload = {
+        description = self._description(step.description)
+        payload: dict[str, Any] = {
             "imageUrl": render(step.image_url, self._vars),
-            "description": self._description(step.description),
+            "description": description,
             "buttons": self._buttons(step.buttons),
             "title": render(step.title, self._vars),
         }
-        shown = payload["title"] or payload["buttons"] or payload["imageUrl"]
-        if not shown and not payload["description"]["text"]:
+        if not (
+            payload["title"] or payload["buttons"] or payload["imageUrl"] or description["text"]
+        ):
             return None
         return self._trace("cardV2", payload)
 
     def _carousel(self, step: CarouselStep) -> Trace | None:
-        cards = []
+        cards: list[dict[str, Any]] = []
         for card in step.cards:
-            item = {
+            description = self._description(card.description)
+            item: dict[str, Any] = {
                 "id": card.id,
                 "title": render(card.title, self._vars),
                 "imageUrl": render(card.image_url, self._vars),
-                "description": self._description(card.description),
+                "description": description,
                 "buttons": self._buttons(card.buttons),
             }
-            if item["title"] or item["imageUrl"] or item["buttons"] or item["description"]["text"]:
+            if item["title"] or item["imageUrl"] or item["buttons"] or description["text"]:
                 cards.append(item)
         if not cards:
             return None

@@ -106,6 +106,10 @@ class TurnBase:
     def _top(self) -> Frame:
         return self._stack[-1]
 
+    def _diagram_of(self, frame: Frame) -> Diagram | None:
+        diagram_id = frame.get("diagramID")
+        return self._diagrams.get(diagram_id) if isinstance(diagram_id, str) else None
+
     @staticmethod
     def _frame_storage(frame: Frame) -> dict[str, Any]:
         storage = frame.get("storage")

@@ -8,7 +8,6 @@ no-match prompts (``reprompt``).
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from typing import Any
@@ -30,7 +29,7 @@ from .steps import (
     WaitingStep,
 )
 from .templating import render, render_value
-from .traces import Trace, entity_filling
+from .traces import Trace, entity_filling, new_id
 from .turnbase import (
     ARMED_NO_REPLY,
     CALLED_COMMAND,
@@ -202,15 +201,20 @@ class Waiting(StepRunner):
 
     def _handoff_trace(self, step: HandoffStep) -> Trace:
         if step.mode == "live_agent":
-            payload = {
-                "conversationID": _conversation_id(),
-                "message": render(step.message, self._vars),
-                "event": "chat_started",
-            }
-            return self._trace("live-agent-handoff", payload)
-        payload = {"reason": step.reason, **{v: self._vars.get(v) for v in step.variables}}
+            return self._trace(
+                "live-agent-handoff",
+                {
+                    "conversationID": new_id(),
+                    "message": render(step.message, self._vars),
+                    "event": "chat_started",
+                },
+            )
+        carried: dict[str, Any] = {v: self._vars.get(v) for v in step.variables}
         return self._trace(
-            step.action_name, payload, defaultPath=0, paths=[{"event": {"type": "done"}}]
+            step.action_name,
+            {"reason": step.reason, **carried},
+            defaultPath=0,
+            paths=[{"event": {"type": "done"}}],
         )
 
     # -- a request lands on the waiting step -------------------------------------------------
@@ -358,7 +362,7 @@ class Waiting(StepRunner):
             if node is not None:
                 return (yield from self._push(node))
         for index in range(len(self._stack) - 1, -1, -1):
-            diagram = self._diagrams.get(self._stack[index].get("diagramID"))
+            diagram = self._diagram_of(self._stack[index])
             if diagram is None:
                 continue
             for command in diagram.commands:
@@ -439,13 +443,3 @@ def _extract(said: str, pattern: str | None) -> str:
     if found is None:
         return said
     return (found.group(1) if found.re.groups else found.group(0)).strip()
-
-
-def _conversation_id() -> str:
-    from .traces import new_id
-
-    return new_id()
-
-
-def copy_request(request: Mapping[str, Any]) -> dict[str, Any]:
-    return copy.deepcopy(dict(request))
