@@ -327,7 +327,7 @@ def test_typing_a_button_label_presses_it(client: httpx.Client) -> None:
     assert texts(pressed) == ["What would you like to know?"]
 
 
-@pytest.mark.parametrize("action", [{"payload": 1}, "launch", {"type": ""}])
+@pytest.mark.parametrize("action", [{"payload": 1}, "launch", {"type": ""}, {}])
 def test_a_request_without_a_type_crashes_like_the_runtime(
     client: httpx.Client, action: Any
 ) -> None:

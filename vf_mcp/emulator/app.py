@@ -66,7 +66,9 @@ async def _interact(core: EmulatorCore, call: Call) -> Response:
     agent = agent_for(core, request)
     check_version(core, agent, request)
     body = object_body(call)
-    action = _runtime_request(body.get("action") or body.get("request"))
+    # `request` is the deprecated name; the runtime reads `action ?? request`.
+    given = body.get("action")
+    action = _runtime_request(given if given is not None else body.get("request"))
     config = body.get("config") or {}
     if not isinstance(config, dict):
         raise invalid(config="must be an object")
