@@ -30,8 +30,8 @@ from .steps import (
     GotoStep,
     HandoffStep,
     IfStep,
-    Step,
     WaitingStep,
+    waits,
 )
 from .templating import render, render_value
 from .traces import Trace
@@ -67,12 +67,6 @@ def blank_state(agent: AgentDefinition, user_id: str) -> State:
     """A state with no conversation yet: what a hosted PATCH on a new user starts from."""
     variables = initialise(agent, {**defaults(agent), "user_id": user_id})
     return {"stack": [], "storage": {}, "variables": variables}
-
-
-def _waits(step: Step) -> bool:
-    if isinstance(step, CardStep | CarouselStep):
-        return step.blocking
-    return isinstance(step, ChoiceStep | CaptureStep | CustomActionStep | HandoffStep)
 
 
 def _wire_command(command: Command, diagram_id: str) -> dict[str, Any]:
@@ -195,7 +189,7 @@ class Turn(Waiting):
         if not isinstance(index, int) or not 0 <= index < len(node.steps):
             return None
         step = node.steps[index]
-        return step if _waits(step) else None  # type: ignore[return-value]
+        return step if waits(step) else None  # type: ignore[return-value]
 
     def _understand(self, kind: str | None) -> dict[str, Any] | None:
         """The request the flow sees: text through the NLU, entities through the dialog manager."""
@@ -390,7 +384,7 @@ class Turn(Waiting):
             # The first step to run takes the request. Steps that do not listen for one only
             # let the stack's commands have it, and otherwise stop the turn where they are.
             self._pending = False
-            if _waits(step):
+            if waits(step):
                 return (yield from self._resume(step))  # type: ignore[arg-type]
             if isinstance(step, IfStep) and not step.legacy:
                 return (yield from self._run_plain_step(step))

@@ -448,12 +448,10 @@ WaitingStep = ChoiceStep | CaptureStep | CustomActionStep | HandoffStep | CardSt
 
 
 def waits(step: Step) -> bool:
-    """Whether the conversation stops at this step for the next request."""
+    """Whether a request can land on this step: the steps the conversation stops at."""
     if isinstance(step, CardStep | CarouselStep):
         return step.blocking
-    if isinstance(step, CustomActionStep):
-        return True  # it may flow on (stop: false), but a request can still land on it
-    return isinstance(step, ChoiceStep | CaptureStep | HandoffStep)
+    return isinstance(step, ChoiceStep | CaptureStep | CustomActionStep | HandoffStep)
 
 
 def step_targets(step: Step) -> list[str]:
