@@ -58,6 +58,11 @@ def project(emu: Emulator) -> str:
     return emu.agents[0].project_id
 
 
+def visible(traces: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What the interact endpoint's default filter leaves of an engine turn."""
+    return [t for t in traces if t["type"] not in ("block", "debug", "flow")]
+
+
 def interact(client: httpx.Client, user: str, action: Any, **body: Any) -> list[dict[str, Any]]:
     response = client.post(f"/state/user/{user}/interact", json={"action": action, **body})
     assert response.status_code == 200, response.text
@@ -128,9 +133,25 @@ def test_busy_port_fails_fast_in_the_callers_thread(server: Emulator) -> None:
 def test_engine_runs_a_turn_without_http() -> None:
     agent = load_agent(EXAMPLE)
     traces, state = run_turn(agent, None, {"type": "launch"}, TurnOptions(user_id="pure"))
-    assert [t["type"] for t in traces] == ["text", "choice"]
-    assert state["variables"]["sessions"] == 1
-    assert state["stack"][0]["diagramID"]
+    # The engine gives every trace; the endpoints filter (block, debug, flow by default).
+    assert [t["type"] for t in traces] == [
+        "flow", "block", "debug", "block", "text", "block", "choice",
+    ]  # fmt: skip
+    assert [t["payload"].get("blockID") for t in traces if t["type"] == "block"] == [
+        "start",
+        "welcome",
+        "main_menu",
+    ]
+    assert state["variables"]["sessions"] == 2  # a new user's first launch, as recorded
+    assert state["stack"][0] == {
+        "nodeID": None,
+        "diagramID": agent.version,
+        "storage": {"isBase": True},
+        "commands": [],
+        "variables": {},
+    }
+    assert state["stack"][1]["nodeID"] == "main_menu"
+    assert set(state) == {"stack", "storage", "variables"}
 
 
 # -- auth and environments --------------------------------------------------------------------
@@ -240,8 +261,9 @@ def test_launch_track_order_and_capture(client: httpx.Client, emu: Emulator) -> 
 
     asked = press(client, "ann", welcome, "Track an order")
     assert texts(asked) == ["Sure. What's your order number?"]
-    assert [t["type"] for t in asked] == ["text", "no-reply"]
-    assert asked[1]["payload"] == {"timeout": 30}
+    assert [t["type"] for t in asked] == ["path", "text", "no-reply"]
+    assert asked[0]["payload"] == {"path": "choice:1"}
+    assert asked[2]["payload"] == {"timeout": 30}
 
     missing = interact(client, "ann", {"type": "text", "payload": "9999"})
     assert texts(missing) == ["I couldn't find order 9999. Please check the number and try again."]
@@ -257,7 +279,7 @@ def test_launch_track_order_and_capture(client: httpx.Client, emu: Emulator) -> 
     assert state is not None
     assert state["variables"]["order_number"] == "1001"
     assert state["variables"]["order_status"] == "shipped"
-    assert state["variables"]["sessions"] == 1
+    assert state["variables"]["sessions"] == 2
     assert state["variables"]["last_utterance"] == "It's 1001"
 
     again = press(client, "ann", found, "Track another order")
@@ -270,6 +292,9 @@ def test_launch_track_order_and_capture(client: httpx.Client, emu: Emulator) -> 
     assert bye[-1]["type"] == "end"
     restarted = interact(client, "ann", {"type": "text", "payload": "hello again"})
     assert texts(restarted) == ["Hi! I'm the Acme order assistant. What can I do for you?"]
+    after = emu.state("ann")
+    assert after is not None
+    assert after["variables"]["sessions"] == 3  # an ended conversation starts a new session
 
 
 def test_unrecognised_text_reprompts_with_the_same_buttons(client: httpx.Client) -> None:
@@ -309,7 +334,8 @@ def test_knowledge_answers_and_fallback(client: httpx.Client) -> None:
     assert texts(press(client, "ed", welcome, "Ask a question")) == ["What would you like to know?"]
     answer = interact(client, "ed", {"type": "text", "payload": "How long does shipping take?"})
     assert texts(answer)[0].startswith("Standard shipping takes 3-5 business days")
-    assert answer[0]["payload"]["ai"] is True
+    assert answer[0]["payload"] == {"path": "capture"}
+    assert answer[1]["payload"]["ai"] is True
     assert [b["name"] for b in buttons(answer)] == [
         "Ask another question",
         "Talk to a person",
@@ -329,7 +355,8 @@ def test_talk_to_a_person_waits_for_the_custom_action(client: httpx.Client) -> N
     assert texts(handoff) == ["Connecting you to a person now. Please hold on."]
     action = handoff[-1]
     assert action["type"] == "talk_to_agent"
-    assert action["payload"] == {"reason": "customer_request", "order_number": None}
+    # A declared variable nobody set is 0, the runtime's "not set yet".
+    assert action["payload"] == {"reason": "customer_request", "order_number": 0}
     assert action["paths"] == [{"event": {"type": "done"}}]
     assert action["defaultPath"] == 0
     back = interact(client, "flo", {"type": "done"})
@@ -348,7 +375,8 @@ def test_handoff_payload_carries_the_order_number(client: httpx.Client) -> None:
 def test_custom_event_interrupts_and_returns_to_the_menu(client: httpx.Client) -> None:
     welcome = interact(client, "hal", {"type": "launch"})
     shipped = interact(client, "hal", event("order_shipped"))
-    assert [t["type"] for t in shipped] == ["text"]
+    assert [t["type"] for t in shipped] == ["path", "text"]
+    assert shipped[0]["payload"] == {"path": "push"}
     assert texts(shipped) == ["Good news: your order has shipped!"]
     assert texts(press(client, "hal", welcome, "Track an order")) == [
         "Sure. What's your order number?"
@@ -401,13 +429,14 @@ def test_credit_error_debug_trace_is_not_excluded_by_default(
         interact(client, "lu", event("credit_error")),
         stream_traces(stream(client, project, "lu", event("credit_error"))[1]),
     ):
-        assert [t["type"] for t in traces] == ["debug", "end"]
-        assert traces[0]["payload"]["level"] == "error"
-        assert traces[0]["payload"]["message"] == (
+        assert [t["type"] for t in traces] == ["path", "debug", "end"]
+        assert traces[1]["payload"]["level"] == "error"
+        assert traces[1]["payload"]["message"] == (
             "credit_limit_reached: your workspace is out of AI credits"
         )
     explicit = interact(client, "lu", event("credit_error"), config={"excludeTypes": ["debug"]})
-    assert [t["type"] for t in explicit] == ["end"]
+    # An explicit list replaces the default one: block and flow traces come through now.
+    assert [t["type"] for t in explicit] == ["block", "path", "flow", "block", "end"]
 
 
 def test_stop_types_stop_at_a_non_stopping_custom_action() -> None:
@@ -428,16 +457,25 @@ def test_stop_types_stop_at_a_non_stopping_custom_action() -> None:
     )
     launch = {"type": "launch"}
     flowing, _ = run_turn(agent, None, launch, TurnOptions(user_id="x"))
-    assert [t["type"] for t in flowing] == ["Pay Credit Card", "text", "end"]
+    assert [t["type"] for t in visible(flowing)] == ["Pay Credit Card", "text", "end"]
     stopped, state = run_turn(
         agent, None, launch, TurnOptions(user_id="x", stop_types=frozenset({"Pay Credit Card"}))
     )
-    assert [t["type"] for t in stopped] == ["Pay Credit Card"]
+    assert [t["type"] for t in visible(stopped)] == ["Pay Credit Card"]
     resumed, _ = run_turn(agent, state, {"type": "done"}, TurnOptions(user_id="x"))
     assert texts(resumed) == ["paid"]
 
 
 # -- state endpoints --------------------------------------------------------------------------
+
+
+def validation_message(response: httpx.Response) -> str:
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert list(body) == ["errors"]
+    assert list(body["errors"]) == [""]  # the whole body failed, hence the empty key
+    message: str = body["errors"][""]["message"]
+    return message
 
 
 def test_state_get_put_delete_patch(client: httpx.Client) -> None:
@@ -449,48 +487,109 @@ def test_state_get_put_delete_patch(client: httpx.Client) -> None:
     assert state["stack"][-1]["nodeID"] == "after_order"
     assert state["variables"]["order_number"] == "1001"
 
+    # The runtime's own state does not pass its PUT schema: the base frame's nodeID is null.
+    round_trip = client.put("/state/user/mo", json=state)
+    assert validation_message(round_trip) == "data.stack[0].nodeID should be string"
+
     state["variables"]["order_number"] = "1002"
-    put = client.put(
-        "/state/user/mo", json={k: state[k] for k in ("stack", "storage", "variables")}
-    )
+    state["stack"] = state["stack"][1:]  # without the base frame, which the runtime re-adds
+    put = client.put("/state/user/mo", json=state)
     assert put.status_code == 200
-    assert put.json()["variables"]["order_number"] == "1002"
+    assert put.json() == state
+    assert put.headers["content-type"] == "application/json; charset=utf-8"
 
     deleted = client.delete("/state/user/mo")
     assert deleted.status_code == 200
     assert deleted.content == b""
-    after = client.get("/state/user/mo").json()
-    assert after["stack"] == []
-    assert after["storage"] == {}
-    assert after["variables"]["order_number"] == "1002"  # variables survive a reset
+    assert deleted.headers["content-type"].startswith("application/json")
+    assert client.get("/state/user/mo").json() == {}  # the whole record, variables too
 
     patched = client.patch("/state/user/mo/variables", json={"order_status": "lost", "vip": True})
     assert patched.status_code == 200
-    assert patched.json()["variables"]["vip"] is True
-    assert patched.json()["variables"]["order_number"] == "1002"
-    assert set(patched.json()) >= {"stack", "storage", "variables"}
+    assert patched.json() == {"variables": {"order_status": "lost", "vip": True}}
+    assert client.get("/state/user/mo").json() == patched.json()
 
     restarted = interact(client, "mo", {"type": "text", "payload": "hi"})
     assert texts(restarted) == ["Hi! I'm the Acme order assistant. What can I do for you?"]
+    after = client.get("/state/user/mo").json()
+    assert after["variables"]["vip"] is True
+    assert after["variables"]["sessions"] == 1
+    assert after["variables"]["order_number"] == 0
 
 
-def test_put_state_rejects_other_shapes(client: httpx.Client) -> None:
-    extra = client.put(
-        "/state/user/ned", json={"stack": [], "storage": {}, "variables": {}, "turn": {}}
-    )
-    assert extra.status_code == 400
-    assert extra.json() == {"errors": {"turn": {"message": "is not allowed"}}}
-    frame = client.put("/state/user/ned", json={"stack": [{}], "storage": {}, "variables": {}})
-    assert frame.status_code == 400
-    assert "stack[0].diagramID" in frame.json()["errors"]
-    missing = client.put("/state/user/ned", json={"stack": []})
-    assert set(missing.json()["errors"]) == {"storage", "variables"}
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            {"variables": {}},
+            "data should have required property 'stack', "
+            "data should have required property 'storage'",
+        ),
+        (
+            {"stack": [], "storage": {}},
+            "data should have required property 'variables'",
+        ),
+        (
+            {"stack": [], "storage": {}, "variables": {}, "turn": {}, "x": 1},
+            "data should NOT have additional properties, "
+            "data should NOT have additional properties",
+        ),
+        (
+            {"stack": [{}, 3], "storage": [], "variables": None},
+            "data.stack[0] should have required property 'diagramID', "
+            "data.stack[1] should be object, data.storage should be object, "
+            "data.variables should be object",
+        ),
+        (
+            {
+                "stack": [{"diagramID": 7, "nodeID": None, "commands": [1], "storage": "s"}],
+                "storage": {},
+                "variables": {},
+            },
+            "data.stack[0].nodeID should be string, data.stack[0].diagramID should be string, "
+            "data.stack[0].storage should be object, data.stack[0].commands[0] should be object",
+        ),
+        ("nope", "data should be object"),
+        (None, "data should have required property 'stack', "
+         "data should have required property 'storage', "
+         "data should have required property 'variables'"),
+    ],
+    ids=["partial", "no-variables", "extra-keys", "bad-types", "bad-frame", "not-object", "empty"],
+)  # fmt: skip
+def test_put_state_is_validated_like_the_runtime(
+    client: httpx.Client, emu: Emulator, body: Any, message: str
+) -> None:
+    content = b"" if body is None else json.dumps(body).encode()  # None: no body at all
+    response = client.put("/state/user/ned", content=content)
+    assert validation_message(response) == message
+    assert emu.state("ned") is None  # a rejected PUT stores nothing, not even part of it
 
 
-def test_patch_on_a_new_user_creates_state(client: httpx.Client) -> None:
+def test_patch_on_a_new_user_stores_only_the_variables(client: httpx.Client) -> None:
     patched = client.patch("/state/user/ola/variables", json={"order_number": "1001"})
-    assert patched.json()["variables"]["order_number"] == "1001"
-    assert patched.json()["stack"] == []
+    assert patched.json() == {"variables": {"order_number": "1001"}}
+    not_an_object = client.patch("/state/user/ola/variables", json=[1])
+    assert validation_message(not_an_object) == "Invalid value"
+
+
+def test_hosted_state_semantics_keep_variables_on_delete() -> None:
+    with (
+        running_emulator([load_agent(EXAMPLE)], state_semantics="hosted") as emu,
+        httpx.Client(base_url=emu.url, headers={"Authorization": KEY}) as http,
+    ):
+        assert emu.state_semantics == "hosted"
+        http.post("/state/user/mo/interact", json={"action": {"type": "launch"}})
+        http.patch("/state/user/mo/variables", json={"order_number": "1002"})
+        assert http.delete("/state/user/mo").status_code == 200
+        after = http.get("/state/user/mo").json()
+        assert after["stack"] == []
+        assert after["storage"] == {}
+        assert after["variables"]["order_number"] == "1002"  # variables survive the reset
+        fresh = http.patch("/state/user/new/variables", json={"vip": True}).json()
+        assert set(fresh) == {"stack", "storage", "variables"}
+        assert fresh["stack"] == []
+        assert fresh["variables"]["vip"] is True
+        assert fresh["variables"]["user_id"] == "new"
 
 
 # -- SSE --------------------------------------------------------------------------------------
@@ -507,8 +606,8 @@ def test_sse_framing_with_state_and_end(client: httpx.Client, project: str) -> N
     assert raw.endswith(b"event: end\nid: 4\n\n")
     assert events[-1].data is None
     assert events[0].json()["payload"]["message"].startswith("Hi!")
-    assert events[2].json()["variables"]["sessions"] == 1
-    assert events[2].json()["stack"][0]["nodeID"] == "main_menu"
+    assert events[2].json()["variables"]["sessions"] == 2
+    assert events[2].json()["stack"][-1]["nodeID"] == "main_menu"
 
 
 def test_stream_variables_merge_and_no_state_event_by_default(
@@ -769,10 +868,15 @@ def test_engine_step_types_in_isolation() -> None:
     )
     options = TurnOptions(user_id="steps")
     first, state = run_turn(agent, None, {"type": "launch"}, options)
+    first = visible(first)
     assert [t["type"] for t in first] == ["speak", "text", "live-agent-handoff"]
     assert first[0]["payload"]["message"] == "Hello gold"
     assert first[1]["payload"] == {
-        "slate": first[1]["payload"]["slate"],
+        "slate": {
+            "id": first[1]["payload"]["slate"]["id"],
+            "content": [{"children": [{"text": "hi gold, {unknown}"}]}],
+            "messageDelayMilliseconds": 250,
+        },
         "message": "hi gold, {unknown}",
         "delay": 250,
     }
@@ -782,12 +886,12 @@ def test_engine_step_types_in_isolation() -> None:
     chatting, state = run_turn(
         agent, state, {"type": "live-agent-handoff", "payload": {"type": "message"}}, options
     )
-    assert chatting == []
+    assert visible(chatting) == []  # only the block of the waiting node
     returned = {"type": "live-agent-handoff", "payload": {"type": "return_to_voiceflow"}}
     back, state = run_turn(agent, state, returned, options)
     assert texts(back) == ["welcome back"]
     assert back[-1]["type"] == "end"
-    assert state["stack"] == []
+    assert state["stack"] == []  # out of steps: the base frame goes too
 
     looping, state = run_turn(
         agent, None, {"type": "launch"}, TurnOptions(user_id="loop", variables={"tier": None})

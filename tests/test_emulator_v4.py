@@ -233,9 +233,9 @@ def test_credit_exhaustion_is_delivered_on_both_v4_routes(
     key = start_session(client, project, "gus")
     _, raw = v4_stream(anonymous, key, event("credit_error"))
     for traces in (v4_traces(anonymous, key, event("credit_error")), stream_traces(raw)):
-        assert [t["type"] for t in traces] == ["debug", "end"]
-        assert traces[0]["payload"]["level"] == "error"
-        assert "credit_limit_reached" in traces[0]["payload"]["message"]
+        assert [t["type"] for t in traces] == ["path", "debug", "end"]
+        assert traces[1]["payload"]["level"] == "error"
+        assert "credit_limit_reached" in traces[1]["payload"]["message"]
 
 
 def test_stream_framing_ends_with_empty_object_and_has_no_state_event(
@@ -308,13 +308,13 @@ def test_variables_merge_and_state_is_shared_with_legacy_routes(
     assert legacy_state["variables"]["order_number"] == "1001"
     assert legacy_state["variables"]["vf_user_timezone"] == "America/New_York"
     assert legacy_state["variables"]["user_id"] == "kim"
-    assert legacy_state["variables"]["sessions"] == 1
+    assert legacy_state["variables"]["sessions"] == 2  # a new user's first launch
     assert legacy_state == emu.state("kim")
 
     # The legacy route carries on the same conversation, and the v4 stream sees its changes.
     client.patch("/state/user/kim/variables", json={"order_number": "2002"})
     legacy = client.post("/state/user/kim/interact", json={"action": ASK}).json()
-    assert [t["type"] for t in legacy] == ["text"]
+    assert [t["type"] for t in legacy] == ["path", "text"]
     _, raw = v4_stream(anonymous, key, QUESTION, variables={"extra": 1})
     assert "return" in texts(stream_traces(raw))[0].lower()
     final = emu.state("kim")

@@ -7,7 +7,6 @@ they use.
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import os
 import sys
 from collections.abc import Sequence
@@ -59,24 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
         add_help=False,
         help="run conversation test suites against the agent (vf-mcp eval --help)",
     )
-    emulator = commands.add_parser(
-        "emulator", help="run the Voiceflow-compatible runtime emulator on loopback"
-    )
-    emulator.add_argument("--port", type=int, default=0, help="port (default: any free port)")
-    emulator.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    emulator.add_argument(
-        "--agent",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="agent file (YAML or JSON); repeatable; default: the example order-support agent",
-    )
-    emulator.add_argument(
-        "--session-ttl",
-        type=float,
-        default=3600.0,
-        metavar="SECONDS",
-        help="lifetime of v4 session keys (default 3600)",
+    from vf_mcp.emulator.__main__ import add_arguments as add_emulator_arguments
+
+    add_emulator_arguments(
+        commands.add_parser(
+            "emulator", help="run the Voiceflow-compatible runtime emulator on loopback"
+        )
     )
     return parser
 
@@ -95,15 +82,9 @@ def run(argv: Sequence[str] | None = None) -> int:
 
             return run_demo(stream=not args.no_stream)
         if args.command == "emulator":
-            from vf_mcp.emulator import serve as serve_emulator
+            from vf_mcp.emulator.__main__ import run as run_emulator
 
-            serve_emulator(
-                port=args.port,
-                host=args.host,
-                agent_paths=args.agent,
-                session_ttl_seconds=args.session_ttl,
-            )
-            return 0
+            return run_emulator(args, prog="vf-mcp emulator")
         return _serve(args.transport, args.host, args.port)
     except ConfigurationError as exc:
         print(f"vf-mcp: {exc.message}", file=sys.stderr)
@@ -129,17 +110,9 @@ def _configuration_error(error: BaseException) -> ConfigurationError | None:
     return None
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def _serve(transport: str, host: str, port: int) -> int:
     from vf_mcp.config import Settings
+    from vf_mcp.http import is_loopback
     from vf_mcp.logs import configure_logging
 
     settings = Settings.from_env(os.environ)

@@ -9,6 +9,7 @@ listed in `VF_MCP_ALLOWED_HOSTS`.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
 import logging
 import sys
@@ -27,6 +28,16 @@ MCP_PATH = "/mcp"
 HEALTH_PATH = "/healthz"
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 _log = logging.getLogger(__name__)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a bind address only this machine can reach (the one answer, for every check)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def transport_security(settings: Settings) -> TransportSecuritySettings:
@@ -113,7 +124,7 @@ def http_app(server: MCPServer[Any], settings: Settings, *, host: str = "127.0.0
 def serve_http(server: MCPServer[Any], settings: Settings, *, host: str, port: int) -> None:
     import uvicorn
 
-    if host not in ("127.0.0.1", "localhost", "::1") and not settings.allowed_hosts:
+    if not is_loopback(host) and not settings.allowed_hosts:
         _log.warning(
             "Serving on %s, but only loopback Host headers are accepted; set %s to the host "
             "name clients use (DNS-rebinding protection stays on)",

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 
-from . import serve
+from . import options
 from .sessions import DEFAULT_SESSION_TTL_S
+
+PROG = "python -m vf_mcp.emulator"
 
 
 def _positive_seconds(text: str) -> float:
@@ -16,14 +19,17 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m vf_mcp.emulator", description="Voiceflow runtime emulator"
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Every emulator option, declared once for ``python -m vf_mcp.emulator`` and
+    ``vf-mcp emulator``."""
     parser.add_argument("--port", type=int, default=0, help="port to listen on (0 = any free)")
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default loopback)")
     parser.add_argument(
-        "--agent", action="append", default=[], metavar="FILE", help="agent file (repeatable)"
+        "--agent",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="agent file (YAML or JSON); repeatable; default: the example order-support agent",
     )
     parser.add_argument(
         "--session-ttl",
@@ -32,8 +38,47 @@ def main(argv: Sequence[str] | None = None) -> None:
         metavar="SECONDS",
         help="lifetime of v4 session keys (default 3600)",
     )
-    args = parser.parse_args(argv)
-    serve(args.port, args.agent, host=args.host, session_ttl_seconds=args.session_ttl)
+    parser.add_argument(
+        "--state-semantics",
+        default="recorded",
+        metavar="{" + ",".join(options.STATE_SEMANTICS) + "}",
+        help="recorded: DELETE removes variables too, as the open-source runtime does "
+        "(default); hosted: DELETE keeps the user's variables, as the hosted docs say",
+    )
+    parser.add_argument(
+        "--routes",
+        default="hosted",
+        metavar="{" + ",".join(options.ROUTE_SETS) + "}",
+        help="hosted: also serve the v2 stream, v4 and session events (default); "
+        "open-source: only the open-source runtime's routes (the others are 404)",
+    )
+
+
+def run(args: argparse.Namespace, *, prog: str = PROG) -> int:
+    """Serve with the parsed options; a bad value is one line on stderr and exit code 2."""
+    try:
+        semantics = options.state_semantics(args.state_semantics)
+        routes = options.route_set(args.routes)
+    except options.OptionError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
+    from .runner import serve
+
+    serve(
+        args.port,
+        args.agent,
+        host=args.host,
+        session_ttl_seconds=args.session_ttl,
+        state_semantics=semantics,
+        routes=routes,
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog=PROG, description="Voiceflow runtime emulator")
+    add_arguments(parser)
+    raise SystemExit(run(parser.parse_args(argv)))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Agent-file models and loader: the emulator's own description of a conversational agent.
 
-The format is deliberately small. An agent is a set of nodes, each a list of steps run in order;
-some steps wait for the user (``choice``, ``capture``, ``custom_action``, ``handoff``) and the
-conversation resumes there on the next request.
+The format is deliberately small. An agent is a set of nodes, each a list of steps run in order
+(see :mod:`.steps`); some steps wait for the user and the conversation resumes there on the next
+request. Nodes live in the main diagram or in a component (another diagram a ``flow`` step
+runs), and every id a step or command mentions is checked when the file loads.
 """
 
 from __future__ import annotations
@@ -10,187 +11,122 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .steps import (
+    ActionPath,
+    Branch,
+    Button,
+    CaptureStep,
+    CardStep,
+    CarouselStep,
+    ChoiceStep,
+    CodeStep,
+    ConditionStep,
+    CustomActionStep,
+    EndStep,
+    FlowStep,
+    GotoStep,
+    HandoffStep,
+    IfStep,
+    KnowledgeStep,
+    NoReplyStep,
+    RandomStep,
+    RawStep,
+    SetStep,
+    SpeakStep,
+    Step,
+    TextStep,
+    VisualStep,
+    WaitingStep,
+    step_targets,
+)
+
 HEX24 = re.compile(r"^[0-9a-fA-F]{24}$")
 DEFAULT_ENVIRONMENTS: tuple[str, ...] = ("development", "production", "staging", "main")
 DEFAULT_AGENT_PATH = Path(__file__).parent / "agents" / "order_support.yaml"
+DEFAULT_START_BLOCK = "start"
+# Built-in variables every state carries, in the order the runtime declares them.
+BUILTIN_VARIABLES: tuple[str, ...] = (
+    "sessions",
+    "user_id",
+    "timestamp",
+    "platform",
+    "locale",
+    "intent_confidence",
+    "last_utterance",
+    "last_response",
+)
+
+__all__ = [
+    "BUILTIN_VARIABLES",
+    "DEFAULT_AGENT_PATH",
+    "DEFAULT_ENVIRONMENTS",
+    "HEX24",
+    "ActionPath",
+    "AgentDefinition",
+    "AgentFileError",
+    "Branch",
+    "Button",
+    "CaptureStep",
+    "CardStep",
+    "CarouselStep",
+    "ChoiceStep",
+    "CodeStep",
+    "Command",
+    "Component",
+    "ConditionStep",
+    "CustomActionStep",
+    "Diagram",
+    "EndStep",
+    "FlowStep",
+    "GotoStep",
+    "HandoffStep",
+    "IfStep",
+    "IntentRoute",
+    "KnowledgeEntry",
+    "KnowledgeStep",
+    "NoReplyStep",
+    "Node",
+    "RandomStep",
+    "RawStep",
+    "SetStep",
+    "SpeakStep",
+    "Step",
+    "TextStep",
+    "VisualStep",
+    "WaitingStep",
+    "default_agent",
+    "load_agent",
+]
 
 
 class _Model(BaseModel):
-    # Typos in a hand-written agent file should fail loudly instead of being ignored.
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class TextStep(_Model):
-    type: Literal["text"]
-    message: str
-    delay: int | None = Field(default=None, ge=0)
+def _check_hex24(value: str | None) -> str | None:
+    if value is not None and not HEX24.match(value):
+        raise ValueError("must be a 24-character hex id")
+    return value
 
 
-class SpeakStep(_Model):
-    type: Literal["speak"]
-    message: str
-    src: str | None = None
-    voice: str | None = None
-
-
-class Button(_Model):
-    label: str
-    goto: str | None = None
-    # Overrides the default ``path-<goto>`` request, e.g. an intent or text request.
-    request: dict[str, Any] | None = None
-
-    @model_validator(mode="after")
-    def _needs_target(self) -> Button:
-        if self.goto is None and self.request is None:
-            raise ValueError(f"button {self.label!r} needs `goto` or `request`")
-        if self.request is not None and not isinstance(self.request.get("type"), str):
-            raise ValueError(f"button {self.label!r}: `request.type` must be a string")
-        return self
-
-    def wire_request(self) -> dict[str, Any]:
-        if self.request is not None:
-            return self.request
-        return {"type": f"path-{self.goto}", "payload": {"label": self.label}}
-
-
-class ChoiceStep(_Model):
-    type: Literal["choice"]
-    buttons: list[Button] = Field(min_length=1)
-    no_match: str = "Sorry, I didn't get that."
-
-
-class CaptureStep(_Model):
-    type: Literal["capture"]
-    variable: str
-    # Regex applied to the reply; group 1 (or the whole match) is stored, else the raw reply.
-    extract: str | None = None
-
-    @field_validator("extract")
-    @classmethod
-    def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            re.compile(value)
-        return value
-
-
-class Branch(_Model):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    goto: str
-    equals: Any = None
-    in_: list[Any] | None = Field(default=None, alias="in")
-    exists: bool | None = None
-
-    @model_validator(mode="after")
-    def _one_test(self) -> Branch:
-        tests = self.model_fields_set & {"equals", "in_", "exists"}
-        if len(tests) != 1:
-            raise ValueError("a branch needs exactly one of `equals`, `in`, `exists`")
-        return self
-
-
-class ConditionStep(_Model):
-    type: Literal["condition"]
-    variable: str
-    branches: list[Branch] = Field(min_length=1)
-    # No default means "carry on with the next step".
-    default: str | None = None
-
-
-class SetStep(_Model):
-    type: Literal["set"]
-    variables: dict[str, Any]
-
-
-class ActionPath(_Model):
-    event: str
-    goto: str | None = None
-    label: str | None = None
-
-
-class CustomActionStep(_Model):
-    type: Literal["custom_action"]
-    name: str
-    payload: Any = None
-    paths: list[ActionPath] = Field(default_factory=lambda: [ActionPath(event="done")])
-    default_path: int = 0
-    stop: bool = True
-
-
-class KnowledgeStep(_Model):
-    type: Literal["knowledge"]
-    question: str = "{last_utterance}"
-    fallback: str = "I'm not sure about that."
-    chunk_words: int = Field(default=4, ge=1)
-    chunk_delay_ms: int = Field(default=0, ge=0)
-
-
-class HandoffStep(_Model):
-    type: Literal["handoff"]
-    mode: Literal["custom_action", "live_agent"] = "custom_action"
-    action_name: str = "talk_to_agent"
-    reason: str = "customer_request"
-    variables: list[str] = Field(default_factory=list)
-    message: str = "You are now chatting with a live agent."
-    on_done: str | None = None
-
-
-class EndStep(_Model):
-    type: Literal["end"]
-
-
-class RawStep(_Model):
-    type: Literal["raw"]
-    traces: list[dict[str, Any]] = Field(min_length=1)
-
-    @field_validator("traces")
-    @classmethod
-    def _typed(cls, traces: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        for trace in traces:
-            if not isinstance(trace.get("type"), str):
-                raise ValueError("every raw trace needs a string `type`")
-        return traces
-
-
-class GotoStep(_Model):
-    type: Literal["goto"]
-    node: str
-
-
-class NoReplyStep(_Model):
-    type: Literal["no_reply"]
-    timeout: int = Field(default=30, ge=1)
-    goto: str | None = None
-
-
-Step = Annotated[
-    TextStep
-    | SpeakStep
-    | ChoiceStep
-    | CaptureStep
-    | ConditionStep
-    | SetStep
-    | CustomActionStep
-    | KnowledgeStep
-    | HandoffStep
-    | EndStep
-    | RawStep
-    | GotoStep
-    | NoReplyStep,
-    Field(discriminator="type"),
-]
-WaitingStep = ChoiceStep | CaptureStep | CustomActionStep | HandoffStep
+def _derived_id(*parts: str) -> str:
+    """A stable 24-hex id for files that do not give one (stack frames need ids)."""
+    return hashlib.sha1(":".join(parts).encode()).hexdigest()[:24]
 
 
 class Node(_Model):
     name: str | None = None
     steps: list[Step] = Field(min_length=1)
+    # Where the flow goes after the last step (the runtime's `nextId`); none ends the diagram.
+    next: str | None = None
 
 
 class KnowledgeEntry(_Model):
@@ -201,10 +137,54 @@ class KnowledgeEntry(_Model):
 
 
 class IntentRoute(_Model):
-    goto: str
+    """An intent the emulator's NLU knows; with ``goto`` it is also a global jump command."""
+
+    goto: str | None = None
     # entity name -> variable; every mapped variable is overwritten (null when the entity is absent)
     entities: dict[str, str] = Field(default_factory=dict)
+    # `{entity}` marks where an entity's value goes ("make it a {pizza_size} please").
     utterances: list[str] = Field(default_factory=list)
+
+
+class Command(_Model):
+    """A jump command of the main diagram: a request of this type (or this intent) at any
+    waiting step that does not handle it itself goes to ``goto``."""
+
+    request: str | None = None
+    intent: str | None = None
+    goto: str
+
+    @model_validator(mode="after")
+    def _one_event(self) -> Command:
+        if (self.request is None) == (self.intent is None):
+            raise ValueError("a command needs exactly one of `request`, `intent`")
+        return self
+
+
+class Component(_Model):
+    diagram_id: str
+    name: str
+    start: str
+    start_block: str = DEFAULT_START_BLOCK
+    nodes: dict[str, Node] = Field(min_length=1)
+
+    @field_validator("diagram_id")
+    @classmethod
+    def _hex24(cls, value: str) -> str:
+        _check_hex24(value)
+        return value
+
+
+@dataclass(frozen=True)
+class Diagram:
+    """A diagram as the engine sees it (the main one or a component)."""
+
+    diagram_id: str
+    name: str
+    start: str
+    start_block: str
+    nodes: dict[str, Node]
+    commands: tuple[Command, ...] = ()
 
 
 class AgentDefinition(_Model):
@@ -212,20 +192,25 @@ class AgentDefinition(_Model):
     name: str
     api_key: str | None = None
     environments: list[str] = Field(default_factory=lambda: list(DEFAULT_ENVIRONMENTS))
+    version_id: str | None = None
     diagram_id: str | None = None
     start: str
+    start_block: str = DEFAULT_START_BLOCK
+    # Declared variables and their defaults; null means "no default" (the state starts at 0).
     variables: dict[str, Any] = Field(default_factory=dict)
     knowledge_base: list[KnowledgeEntry] = Field(default_factory=list)
     events: dict[str, str] = Field(default_factory=dict)
     intents: dict[str, IntentRoute] = Field(default_factory=dict)
+    # Custom entity types: name -> the values it recognises. Each is also a variable.
+    entities: dict[str, list[str]] = Field(default_factory=dict)
+    commands: list[Command] = Field(default_factory=list)
+    components: dict[str, Component] = Field(default_factory=dict)
     nodes: dict[str, Node] = Field(min_length=1)
 
-    @field_validator("project_id", "diagram_id")
+    @field_validator("project_id", "diagram_id", "version_id")
     @classmethod
     def _hex24(cls, value: str | None) -> str | None:
-        if value is not None and not HEX24.match(value):
-            raise ValueError("must be a 24-character hex id")
-        return value
+        return _check_hex24(value)
 
     @field_validator("api_key")
     @classmethod
@@ -243,41 +228,119 @@ class AgentDefinition(_Model):
 
     @model_validator(mode="after")
     def _references_resolve(self) -> AgentDefinition:
-        missing = sorted({ref for ref in self._node_references() if ref not in self.nodes})
-        if missing:
-            raise ValueError(f"unknown node id(s) referenced: {', '.join(missing)}")
+        problems = list(self._problems())
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
+
+    # -- derived views ----------------------------------------------------------------------
 
     @property
     def flow_id(self) -> str:
-        """Stack frames need a ``diagramID``; derive a stable one when the file has none."""
-        if self.diagram_id:
-            return self.diagram_id
-        return hashlib.sha1(self.project_id.encode()).hexdigest()[:24]
+        """The main diagram's id (derived from the project id when the file has none)."""
+        return self.diagram_id or _derived_id(self.project_id)
 
-    def _node_references(self) -> list[str]:
-        refs = [self.start, *self.events.values(), *(r.goto for r in self.intents.values())]
-        for node in self.nodes.values():
+    @property
+    def version(self) -> str:
+        """The version id: the base stack frame's ``diagramID``."""
+        return self.version_id or _derived_id("version", self.project_id)
+
+    @property
+    def main(self) -> Diagram:
+        commands = [
+            *self.commands,
+            *(Command(intent=name, goto=r.goto) for name, r in self.intents.items() if r.goto),
+        ]
+        return Diagram(
+            diagram_id=self.flow_id,
+            name="ROOT",
+            start=self.start,
+            start_block=self.start_block,
+            nodes=self.nodes,
+            commands=tuple(commands),
+        )
+
+    def diagrams(self) -> dict[str, Diagram]:
+        found = {self.flow_id: self.main}
+        for component in self.components.values():
+            found[component.diagram_id] = Diagram(
+                diagram_id=component.diagram_id,
+                name=component.name,
+                start=component.start,
+                start_block=component.start_block,
+                nodes=component.nodes,
+            )
+        return found
+
+    def declared_variables(self) -> list[str]:
+        """Every name a fresh state carries: entities, built-ins, then the file's variables."""
+        return list(dict.fromkeys([*self.entities, *BUILTIN_VARIABLES, *self.variables]))
+
+    # -- validation -------------------------------------------------------------------------
+
+    def _problems(self) -> Iterator[str]:
+        diagrams = [(self.flow_id, "the main diagram", self.start, self.nodes)]
+        for key, component in self.components.items():
+            diagrams.append(
+                (component.diagram_id, f"component {key!r}", component.start, component.nodes)
+            )
+        ids = [diagram_id for diagram_id, *_ in diagrams]
+        if len(set(ids)) != len(ids) or self.version in ids:
+            yield "diagram ids (and the version id) must all differ"
+        seen: dict[str, str] = {}
+        for _, where, _, nodes in diagrams:
+            for node_id in nodes:
+                if node_id in seen:
+                    yield f"node id {node_id!r} is used in {seen[node_id]} and {where}"
+                seen.setdefault(node_id, where)
+        main_nodes = set(self.nodes)
+        root_refs = [
+            self.start,
+            *self.events.values(),
+            *(r.goto for r in self.intents.values() if r.goto),
+            *(c.goto for c in self.commands),
+        ]
+        missing = sorted({ref for ref in root_refs if ref not in main_nodes})
+        if missing:
+            yield f"unknown node id(s) referenced: {', '.join(missing)}"
+        for _, where, start, nodes in diagrams[1:]:
+            if start not in nodes:
+                yield f"unknown node id(s) referenced: {start} (the start of {where})"
+        for _, where, _, nodes in diagrams:
+            yield from self._node_problems(where, nodes)
+        for command in self.commands:
+            if command.intent is not None and command.intent not in self.intents:
+                yield f"command on unknown intent {command.intent!r}"
+        for name, route in self.intents.items():
+            for utterance in route.utterances:
+                for entity in re.findall(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", utterance):
+                    if entity not in self.entities:
+                        yield f"intent {name!r}: utterance uses unknown entity {entity!r}"
+
+    def _node_problems(self, where: str, nodes: dict[str, Node]) -> Iterator[str]:
+        local = set(nodes)
+        missing: set[str] = set()
+        for node in nodes.values():
+            if node.next is not None and node.next not in local:
+                missing.add(node.next)
             for step in node.steps:
-                refs.extend(_step_references(step))
-        return refs
+                missing.update(ref for ref in step_targets(step) if ref not in local)
+                yield from self._step_problems(step)
+        if missing:
+            yield f"unknown node id(s) referenced in {where}: {', '.join(sorted(missing))}"
 
-
-def _step_references(step: Step) -> list[str]:
-    match step:
-        case ChoiceStep():
-            return [b.goto for b in step.buttons if b.goto]
-        case ConditionStep():
-            return [b.goto for b in step.branches] + ([step.default] if step.default else [])
-        case CustomActionStep():
-            return [p.goto for p in step.paths if p.goto]
-        case HandoffStep() | NoReplyStep():
-            target = step.on_done if isinstance(step, HandoffStep) else step.goto
-            return [target] if target else []
-        case GotoStep():
-            return [step.node]
-        case _:
-            return []
+    def _step_problems(self, step: Step) -> Iterator[str]:
+        if isinstance(step, FlowStep) and step.component not in self.components:
+            yield f"flow step: unknown component {step.component!r}"
+        if isinstance(step, CaptureStep) and step.intent is not None:
+            if step.intent not in self.intents:
+                yield f"capture: unknown intent {step.intent!r}"
+            if step.entity not in self.entities:
+                yield f"capture: unknown entity {step.entity!r}"
+        if isinstance(step, ChoiceStep):
+            for interaction in step.interactions:
+                if interaction.intent is not None and interaction.intent not in self.intents:
+                    yield f"choice: interaction on unknown intent {interaction.intent!r}"
 
 
 class AgentFileError(ValueError):

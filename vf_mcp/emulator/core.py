@@ -5,8 +5,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
+from . import options
 from .agent import HEX24, AgentDefinition
 from .faults import FaultRegistry
+from .options import RouteSet, StateSemantics
 from .recording import Recorder
 from .sessions import DEFAULT_SESSION_TTL_S, SessionKeys
 from .store import StateStore
@@ -22,6 +24,8 @@ class EmulatorCore:
         agents: Sequence[AgentDefinition],
         *,
         session_ttl_seconds: float = DEFAULT_SESSION_TTL_S,
+        state_semantics: StateSemantics = "recorded",
+        routes: RouteSet = "hosted",
     ) -> None:
         if not agents:
             raise ValueError("the emulator needs at least one agent")
@@ -29,6 +33,8 @@ class EmulatorCore:
         if len(set(ids)) != len(ids):
             raise ValueError("agents must have distinct project_id values")
         self.agents: tuple[AgentDefinition, ...] = tuple(agents)
+        self.state_semantics: StateSemantics = options.state_semantics(state_semantics)
+        self.routes: RouteSet = options.route_set(routes)
         self.store = StateStore()
         self.faults = FaultRegistry()
         self.recorder = Recorder()

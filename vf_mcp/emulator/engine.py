@@ -3,115 +3,55 @@
 Traces are produced lazily by :meth:`Turn.emissions`, interleaved with :class:`Pause` markers,
 so a streaming caller can pace delivery and each trace's ``time`` is taken when it is produced.
 
-State follows Voiceflow's shape (``stack``/``storage``/``variables``/``turn``). Each stack frame
-points at a node and, in ``storage.step``, at the waiting step inside it. Custom events push a
-frame, so when their flow ends the conversation returns silently to where it was waiting.
+The turn follows what Voiceflow's runtime does, in its order: the state is prepared (a new
+session when the stack is empty, every declared variable at ``0``), text goes through the NLU,
+the turn's bookkeeping variables are written, the base frame is put under the stack, and then
+frames run top-down. A frame points at a node and, in ``storage.step``, at a step inside it
+(absent means the first); a frame without ``nodeID`` starts at its diagram's start block.
 """
 
 from __future__ import annotations
 
-import base64
 import copy
-import enum
-import re
-import secrets
-import string
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-from .agent import (
-    ActionPath,
-    AgentDefinition,
-    Branch,
+from .agent import AgentDefinition, Command, Diagram
+from .bookkeeping import LAST_EVENT, defaults, initialise, remember_user, user_input
+from .nlu import find_value, none_request, same_words, understand
+from .steps import (
     CaptureStep,
+    CardStep,
+    CarouselStep,
     ChoiceStep,
-    ConditionStep,
     CustomActionStep,
-    EndStep,
+    FlowStep,
     GotoStep,
     HandoffStep,
-    IntentRoute,
-    KnowledgeStep,
-    NoReplyStep,
-    RawStep,
-    SetStep,
-    SpeakStep,
-    Step,
-    TextStep,
+    IfStep,
     WaitingStep,
+    waits,
 )
-from .knowledge import best_entry, chunk_text
-from .templating import render, render_value, strip_ssml
+from .templating import render, render_value
+from .traces import Trace
+from .turnbase import (
+    CALLED_COMMAND,
+    MAX_STEPS_PER_TURN,
+    Emission,
+    Flow,
+    Frame,
+    Jump,
+    Pause,
+    State,
+    StepResult,
+    TurnOptions,
+)
+from .waiting import DM, Waiting, filled_request
 
-Trace = dict[str, Any]
-State = dict[str, Any]
+__all__ = ["Emission", "Pause", "State", "Trace", "Turn", "TurnOptions", "blank_state", "run_turn"]
 
-# Voiceflow ends a turn that loops ("turn timeout"); these bounds play that role.
-MAX_STEPS_PER_TURN = 500
-MAX_STACK_DEPTH = 16
-
-
-@dataclass(frozen=True)
-class Pause:
-    """Ask a streaming caller to wait before producing the next trace."""
-
-    ms: int
-
-
-Emission = Trace | Pause
-
-
-@dataclass(frozen=True)
-class TurnOptions:
-    user_id: str
-    completion_events: bool = False
-    audio_events: bool = False
-    audio_encoding: str = "audio/mp3"
-    stop_all: bool = False
-    stop_types: frozenset[str] = frozenset()
-    strip_ssml: bool = True
-    platform: str = "api"
-    locale: str = "en-US"
-    # Merged (deeply) into the stored variables before the turn runs.
-    variables: Mapping[str, Any] = field(default_factory=dict)
-
-
-# -- how a waiting step resumes ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Jump:
-    node: str
-
-
-@dataclass(frozen=True)
-class _Push:
-    node: str
-
-
-class _Resume(enum.Enum):
-    ADVANCE = "advance"  # carry on after the waiting step
-    STAY = "stay"  # keep waiting at the same step
-
-
-_Target = _Jump | _Push | _Resume
-
-
-class _Flow(enum.Enum):
-    NEXT = "next"
-    WAIT = "wait"
-    STOP = "stop"
-
-
-_StepResult = _Flow | _Jump
-
-
-def new_id(length: int = 25) -> str:
-    """A cuid-looking id, like the ones Voiceflow puts in slate/message ids."""
-    alphabet = string.ascii_lowercase + string.digits
-    return "c" + "".join(secrets.choice(alphabet) for _ in range(length - 1))
+STACK_OVERFLOW = 60  # frames the runtime will run through in one turn before giving up
 
 
 def deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -123,76 +63,29 @@ def deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]
     return base
 
 
-def fresh_state(agent: AgentDefinition, user_id: str, options: TurnOptions | None = None) -> State:
-    variables: dict[str, Any] = {
-        "sessions": 0,
-        "user_id": user_id,
-        "timestamp": 0,
-        "platform": options.platform if options else "api",
-        "locale": options.locale if options else "en-US",
-        "last_utterance": "",
-        "last_response": "",
-    }
-    variables.update(copy.deepcopy(agent.variables))
-    return {"stack": [], "storage": {}, "variables": variables, "turn": {}}
+def blank_state(agent: AgentDefinition, user_id: str) -> State:
+    """A state with no conversation yet: what a hosted PATCH on a new user starts from."""
+    variables = initialise(agent, {**defaults(agent), "user_id": user_id})
+    return {"stack": [], "storage": {}, "variables": variables}
 
 
-def _normalise_state(agent: AgentDefinition, state: State | None, options: TurnOptions) -> State:
-    """Deep-copy a stored state and repair anything a PUT may have left out."""
-    base = fresh_state(agent, options.user_id, options)
-    if not state:
-        return base
-    result = copy.deepcopy(state)
-    for key in ("stack",):
-        if not isinstance(result.get(key), list):
-            result[key] = []
-    for key in ("storage", "variables", "turn"):
-        if not isinstance(result.get(key), dict):
-            result[key] = {}
-    result["variables"] = {**base["variables"], **result["variables"]}
-    return result
+def _wire_command(command: Command, diagram_id: str) -> dict[str, Any]:
+    if command.intent is not None:
+        event: dict[str, Any] = {"type": "intent", "intent": command.intent, "mappings": []}
+    else:
+        event = {"type": command.request}
+    return {"type": "jump", "event": event, "nextID": command.goto, "diagramID": diagram_id}
 
 
-def _action_type(action: Mapping[str, Any] | None) -> str | None:
-    if action is None:
-        return None
-    kind = action.get("type")
-    return kind if isinstance(kind, str) else None
+def _sanitised(action: Mapping[str, Any]) -> dict[str, Any]:
+    request = copy.deepcopy(dict(action))
+    payload = request.get("payload")
+    if request.get("type") == "intent" and isinstance(payload, dict):
+        payload.setdefault("entities", [])
+    return request
 
 
-def _payload(action: Mapping[str, Any] | None) -> Any:
-    return None if action is None else action.get("payload")
-
-
-def _utterance(action: Mapping[str, Any] | None) -> str | None:
-    """What the user 'said' with this request, as Voiceflow stores it in ``last_utterance``."""
-    kind, payload = _action_type(action), _payload(action)
-    if kind == "text":
-        return payload if isinstance(payload, str) else None
-    if not isinstance(payload, Mapping):
-        return None
-    if kind == "message":
-        message = payload.get("message")
-        return message if isinstance(message, str) else None
-    if kind == "intent":
-        query = payload.get("query")
-        return query if isinstance(query, str) and query else None
-    label = payload.get("label")
-    return label if isinstance(label, str) and label else None
-
-
-def _normalise_words(text: str) -> str:
-    return " ".join(re.findall(r"[a-z0-9']+", text.lower()))
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Equality that lets YAML's ``1001`` match the captured text ``"1001"``."""
-    if type(a) is type(b):
-        return bool(a == b)
-    return str(a).strip().lower() == str(b).strip().lower()
-
-
-class Turn:
+class Turn(Waiting):
     """One interaction. Iterate :meth:`emissions` to the end, then read :attr:`state`."""
 
     def __init__(
@@ -204,446 +97,385 @@ class Turn:
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._agent = agent
-        self._action = action
-        self._options = options
-        self._clock = clock
-        self._state = _normalise_state(agent, state, options)
+        super().__init__(agent, options, clock)
+        self._stored = copy.deepcopy(state) if state else None
+        self._action = copy.deepcopy(dict(action)) if action is not None else None
         self._finished = False
-        self._steps_run = 0
+        self._untouched = False
+        self._pending = False
 
     @property
     def state(self) -> State:
         if not self._finished:
             raise RuntimeError("the turn has not finished; exhaust emissions() first")
+        if self._untouched and self._stored is not None:
+            return copy.deepcopy(self._stored)
         return self._state
+
+    @property
+    def request(self) -> Any:
+        """The request as the flow saw it (after the NLU): what ``?verbose=true`` reports."""
+        return self._final_request
 
     @property
     def finished(self) -> bool:
         return self._finished
 
     def emissions(self) -> Iterator[Emission]:
-        variables = self._vars
-        deep_merge(variables, self._options.variables)
-        variables["user_id"] = self._options.user_id
-        variables["timestamp"] = int(self._clock())
-        self._state["turn"] = {}
-        utterance = _utterance(self._action)
-        if utterance is not None:
-            variables["last_utterance"] = utterance
-        yield from self._dispatch()
+        self._prepare_state()
+        kind = self._action.get("type") if self._action is not None else None
+        self._request = self._understand(kind)
+        self._final_request = self._request if kind != "launch" else self._action
+        yield from self._bookkeeping(kind)
+        if kind == "action":
+            pass  # the runtime skips action requests: they change nothing but bookkeeping
+        elif kind == "end":
+            self._state["stack"], self._state["storage"] = [], {}
+            self._ended = True
+            yield self._trace("end", None)
+        else:
+            yield from self._inject_base()
+            self._pending = self._request is not None
+            yield from self._cycle()
+        if not self._stack and not self._ended and not self._untouched and kind != "action":
+            yield self._trace("end", None)
         self._finished = True
 
-    # -- dispatch ---------------------------------------------------------------------------
+    # -- before the flow runs ----------------------------------------------------------------
 
-    @property
-    def _vars(self) -> dict[str, Any]:
-        variables: dict[str, Any] = self._state["variables"]
-        return variables
-
-    @property
-    def _stack(self) -> list[dict[str, Any]]:
-        stack: list[dict[str, Any]] = self._state["stack"]
-        return stack
-
-    def _dispatch(self) -> Iterator[Emission]:
-        action, kind = self._action, _action_type(self._action)
-        if kind == "launch":
+    def _prepare_state(self) -> None:
+        agent, stored = self._agent, self._stored
+        if not stored:
+            # A user the runtime has never seen gets a state generated (and saved) first.
+            variables: dict[str, Any] = {**defaults(agent), "sessions": 1}
+            state: State = {"stack": [self._new_frame(agent.flow_id)], "storage": {}}
+            state["variables"] = variables
+        else:
+            stack, storage = stored.get("stack"), stored.get("storage")
+            frames = [f for f in stack if isinstance(f, dict)] if isinstance(stack, list) else []
+            kept = stored.get("variables")
+            state = {
+                "stack": copy.deepcopy(frames),
+                "storage": copy.deepcopy(storage) if isinstance(storage, dict) else {},
+                "variables": copy.deepcopy(kept) if isinstance(kept, dict) else {},
+            }
+        self._state = state
+        deep_merge(self._vars, self._options.variables)
+        if self._action is not None and self._action.get("type") == "launch":
             self._state["stack"], self._state["storage"] = [], {}
-            sessions = self._vars.get("sessions")
-            self._vars["sessions"] = (sessions if isinstance(sessions, int) else 0) + 1
-            self._apply(_Push(self._agent.start))
-            yield from self._execute()
-            return
-        if kind == "end":
-            self._end_conversation()
-            yield self._trace("end", None)
-            return
+        if not self._stack:
+            self._new_session()
+        self._state["variables"] = initialise(agent, self._vars)
+        self._vars["timestamp"] = int(self._clock())
 
-        # Only the wait right after a no_reply step honours it; any real answer disarms it.
-        no_reply = self._state["storage"].get("noReply")
-        waiting = self._waiting_step()
-        if waiting is not None and kind is None:
-            return  # an empty request gives a waiting conversation nothing to act on
-        if waiting is None:
-            # Fresh, ended or foreign state: Voiceflow starts the flow over for any request.
-            self._state["stack"] = []
-            self._state["storage"].pop("noReply", None)
-            route = self._global_route(action, understand_text=True)
-            self._apply(route or _Push(self._agent.start))
-            yield from self._execute()
-            return
-
-        target: _Target | None = self._match(waiting, action)
-        if target is None:
-            target = self._global_route(action, understand_text=isinstance(waiting, ChoiceStep))
-        if target is None and kind == "no-reply" and isinstance(no_reply, dict):
-            goto = no_reply.get("goto")
-            if isinstance(goto, str) and goto in self._agent.nodes:
-                target = _Jump(goto)
-        if target is None:
-            target = yield from self._absorb(waiting, action)
-        if target is _Resume.STAY:
-            return
-        self._state["storage"].pop("noReply", None)
-        self._apply(target)
-        yield from self._execute()
+    def _new_session(self) -> None:
+        variables = {**defaults(self._agent), **self._vars}
+        sessions = variables.get("sessions")
+        counted = isinstance(sessions, int | float) and not isinstance(sessions, bool)
+        variables["sessions"] = (sessions if counted and sessions is not None else 0) + 1
+        variables["user_id"] = self._options.user_id
+        self._state["variables"] = variables
+        self._state["stack"] = [self._new_frame(self._agent.flow_id)]
 
     def _waiting_step(self) -> WaitingStep | None:
         if not self._stack:
             return None
-        frame = self._stack[-1]
-        node = self._agent.nodes.get(frame.get("nodeID") or "")
-        storage = frame.get("storage")
-        index = storage.get("step") if isinstance(storage, dict) else None
-        if node is None or not isinstance(index, int) or not 0 <= index < len(node.steps):
+        frame = self._top()
+        diagram = self._diagram_of(frame)
+        node = diagram.nodes.get(frame.get("nodeID") or "") if diagram else None
+        if node is None:
+            return None
+        index = self._frame_storage(frame).get("step", 0)
+        if not isinstance(index, int) or not 0 <= index < len(node.steps):
             return None
         step = node.steps[index]
-        if isinstance(step, ChoiceStep | CaptureStep | CustomActionStep | HandoffStep):
-            return step
+        return step if waits(step) else None  # type: ignore[return-value]
+
+    def _understand(self, kind: str | None) -> dict[str, Any] | None:
+        """The request the flow sees: text through the NLU, entities through the dialog manager."""
+        action = self._action
+        self._storage.pop(DM, None)
+        if action is None or kind == "launch":
+            return None
+        waiting = self._waiting_step()
+        if kind in ("text", "message"):
+            payload = action.get("payload")
+            if kind == "message" and isinstance(payload, Mapping):
+                payload = payload.get("message")
+            text = payload if isinstance(payload, str) else ""
+            clicked = self._typed_button(text, waiting)
+            if clicked is not None:
+                return clicked
+            self._from_text = True
+            request = understand(text, self._agent) if text else none_request("")
+            return self._fill_entity(request, waiting, text)
+        request = _sanitised(action)
+        return self._fill_entity(request, waiting, None) if kind == "intent" else request
+
+    def _typed_button(self, text: str, waiting: WaitingStep | None) -> dict[str, Any] | None:
+        """Typing a button's label picks that button (an emulator convenience; the runtime
+        only ever sees the text). Text buttons are left to the NLU, as a click would be."""
+        buttons: list[Any] = []
+        if isinstance(waiting, ChoiceStep | CardStep):
+            buttons = list(waiting.buttons)
+        elif isinstance(waiting, CarouselStep):
+            buttons = [b for card in waiting.cards for b in card.buttons]
+        for button in buttons:
+            if text and same_words(render(button.label, self._vars), text):
+                request = render_value(button.wire_request(), self._vars, raw_placeholders=False)
+                if isinstance(request, dict) and request.get("type") not in ("text", "message"):
+                    return request
         return None
 
-    def _match(self, step: WaitingStep, action: Mapping[str, Any] | None) -> _Target | None:
-        """Requests aimed squarely at the waiting step (a button, an action result)."""
-        kind, payload = _action_type(action), _payload(action)
-        match step:
-            case ChoiceStep():
-                for button in step.buttons:
-                    if self._button_matches(button.wire_request(), button.label, action):
-                        if button.goto:
-                            return _Jump(button.goto)
-                        return self._global_route(button.wire_request(), understand_text=True)
-                return None
-            case CustomActionStep():
-                path = next((p for p in step.paths if p.event == kind), None)
-                return None if path is None else self._follow(path)
-            case HandoffStep(mode="custom_action"):
-                return self._after_handoff(step) if kind == "done" else None
-            case HandoffStep():
-                returned = kind == "live-agent-handoff" and (
-                    isinstance(payload, Mapping) and payload.get("type") == "return_to_voiceflow"
-                )
-                return self._after_handoff(step) if returned else None
-            case _:
-                return None
+    def _fill_entity(
+        self, request: dict[str, Any], waiting: WaitingStep | None, text: str | None
+    ) -> dict[str, Any]:
+        if not isinstance(waiting, CaptureStep) or waiting.intent is None or not waiting.entity:
+            return request
+        raw = request.get("payload")
+        payload: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        asked = payload.get("query")
+        query: str = asked if isinstance(asked, str) else (text or "")
+        intent = payload.get("intent")
+        name = intent.get("name") if isinstance(intent, Mapping) else None
+        found = payload.get("entities")
+        entities: list[Any] = found if isinstance(found, list) else []
+        value: Any = next(
+            (
+                e.get("value")
+                for e in entities
+                if isinstance(e, Mapping) and e.get("name") == waiting.entity and e.get("value")
+            ),
+            None,
+        )
+        if name != waiting.intent or value is None:
+            # The dialog manager also takes the entity's bare value from any sentence.
+            value = find_value(text, self._agent.entities[waiting.entity]) if text else None
+        if value is None:
+            return request if text is None else none_request(query)
+        return filled_request(waiting.intent, waiting.entity, value, query)
 
-    def _button_matches(
-        self, request: Mapping[str, Any], label: str, action: Mapping[str, Any] | None
-    ) -> bool:
-        kind, payload = _action_type(action), _payload(action)
-        if kind is None:
-            return False
-        wanted = request.get("type")
-        if kind == wanted and kind.startswith("path-"):
-            return True
-        if kind == "intent" and wanted == "intent":
-            return _intent_name(payload) == _intent_name(request.get("payload"))
-        said = _utterance(action)
-        if said is None:
-            return False
-        if kind in ("text", "message") and wanted == "text":
-            other = request.get("payload")
-            if isinstance(other, str) and _normalise_words(other) == _normalise_words(said):
-                return True
-        if kind in ("text", "message") or kind.startswith("path-"):
-            return _normalise_words(said) == _normalise_words(label)
-        return False
+    def _bookkeeping(self, kind: str | None) -> Iterator[Trace]:
+        request, variables = self._request, self._vars
+        remember_user(variables, user_input(request))
+        payload = request.get("payload") if request is not None else None
+        if request is not None and request.get("type") == "intent" and isinstance(payload, dict):
+            name = (payload.get("intent") or {}).get("name")
+            confidence = payload.get("confidence")
+            score = confidence if isinstance(confidence, int | float) else 1
+            yield self._debug(
+                f"matched intent **{name}** - confidence interval _{score * 100:.2f}%_", "intent"
+            )
+            variables["intent_confidence"] = _tidy_number(round(score * 100, 2))
+            query = payload.get("query")
+            if isinstance(query, str) and query:
+                variables["last_utterance"] = query
+        elif _path_request(request) and isinstance(payload, dict):
+            variables["last_utterance"] = payload["label"]
+        variables[LAST_EVENT] = copy.deepcopy(request if kind != "launch" else self._action)
+        variables["timestamp"] = int(self._clock())
+        variables["user_id"] = self._options.user_id
 
-    def _global_route(
-        self, action: Mapping[str, Any] | None, *, understand_text: bool
-    ) -> _Target | None:
-        """Project-wide handlers: custom events push a flow, intents jump to theirs."""
-        kind, payload = _action_type(action), _payload(action)
-        if kind == "event" and isinstance(payload, Mapping):
-            event = payload.get("event")
-            name = event.get("name") if isinstance(event, Mapping) else None
-            node = self._agent.events.get(name) if isinstance(name, str) else None
-            return _Push(node) if node else None
-        if kind == "intent":
-            name = _intent_name(payload)
-            route = self._agent.intents.get(name) if name else None
-            if route is None:
-                return None
-            entities = payload.get("entities") if isinstance(payload, Mapping) else None
-            return self._enter_intent(route, entities if isinstance(entities, list) else [])
-        said = _utterance(action)
-        if understand_text and kind in ("text", "message") and said:
-            heard = f" {_normalise_words(said)} "
-            for route in self._agent.intents.values():
-                if any(f" {_normalise_words(u)} " in heard for u in route.utterances):
-                    return self._enter_intent(route, [])
-        return None
-
-    def _enter_intent(self, route: IntentRoute, entities: list[Any]) -> _Target:
-        given = {
-            e.get("name"): e.get("value")
-            for e in entities
-            if isinstance(e, Mapping) and isinstance(e.get("name"), str)
-        }
-        for entity, variable in route.entities.items():
-            self._vars[variable] = given.get(entity)
-        return _Jump(route.goto)
-
-    def _absorb(
-        self, step: WaitingStep, action: Mapping[str, Any] | None
-    ) -> Generator[Emission, None, _Target]:
-        """What the waiting step does with a request nothing else claimed."""
-        match step:
-            case ChoiceStep():
-                if _action_type(action) == "no-reply":
-                    return _Resume.STAY
-                yield self._text(render(step.no_match, self._vars))
-                yield self._choice(step)
-                return _Resume.STAY
-            case CaptureStep():
-                said = _utterance(action)
-                if said is None or _action_type(action) == "event":
-                    return _Resume.STAY
-                self._vars[step.variable] = _extract(said, step.extract)
-                return _Resume.ADVANCE
-            case CustomActionStep():
-                index = step.default_path
-                path = step.paths[index] if 0 <= index < len(step.paths) else None
-                return _Resume.ADVANCE if path is None else self._follow(path)
-            case HandoffStep(mode="custom_action"):
-                return self._after_handoff(step)
-            case _:
-                return _Resume.STAY
-
-    def _follow(self, path: ActionPath) -> _Target:
-        return _Jump(path.goto) if path.goto else _Resume.ADVANCE
-
-    def _after_handoff(self, step: HandoffStep) -> _Target:
-        return _Jump(step.on_done) if step.on_done else _Resume.ADVANCE
-
-    def _apply(self, target: _Target) -> None:
-        if target is _Resume.ADVANCE:
-            self._stack[-1]["storage"]["step"] += 1
-        elif isinstance(target, _Push) or (isinstance(target, _Jump) and not self._stack):
-            self._stack.append(self._frame(target.node))
-            del self._stack[:-MAX_STACK_DEPTH]
-        elif isinstance(target, _Jump):
-            self._stack[-1] = self._frame(target.node)
-
-    def _frame(self, node_id: str) -> dict[str, Any]:
-        node = self._agent.nodes[node_id]
-        return {
-            "diagramID": self._agent.flow_id,
-            "nodeID": node_id,
-            "name": node.name or node_id,
-            "storage": {"step": 0},
-            "variables": {},
+    def _inject_base(self) -> Iterator[Trace]:
+        """The base frame (the version's own program) always sits at the bottom of the stack."""
+        version = self._agent.version
+        if self._stack and self._stack[0].get("diagramID") == version:
+            return
+        base: Frame = {
+            "nodeID": None,
+            "diagramID": version,
+            "storage": {"isBase": True},
             "commands": [],
+            "variables": {},
         }
+        self._stack.insert(0, base)
+        yield from self._stack_changed()
 
-    def _end_conversation(self) -> None:
-        self._state["stack"] = []
-        self._state["storage"] = {}
+    # -- running the stack -------------------------------------------------------------------
 
-    # -- running steps ----------------------------------------------------------------------
-
-    def _execute(self) -> Iterator[Emission]:
-        while self._stack:
-            frame = self._stack[-1]
-            node = self._agent.nodes[frame["nodeID"]]
-            index: int = frame["storage"]["step"]
-            if index >= len(node.steps):
-                self._stack.pop()
-                if self._stack:
-                    return  # back to the interrupted flow, which keeps waiting silently
-                yield self._trace("end", None)
+    def _cycle(self) -> Iterator[Emission]:
+        for _ in range(STACK_OVERFLOW + 1):
+            if not self._stack:
                 return
+            top = self._top()
+            if top.get("diagramID") == self._agent.version:
+                self._stack.clear()  # only the base frame is left: the conversation is over
+                return
+            diagram = self._diagram_of(top)
+            if diagram is None:
+                # A frame on a diagram this agent does not have: the runtime fails the turn
+                # quietly, answers no traces and the conversation stays where it was.
+                self._untouched = True
+                return
+            top["commands"] = [_wire_command(c, diagram.diagram_id) for c in diagram.commands]
+            outcome = yield from self._run_frame(top, diagram)
+            if outcome is Flow.WAIT or outcome is Flow.END:
+                return
+            if outcome is Flow.FRAME_CHANGED:
+                continue
+            self._stack.pop()
+            yield from self._stack_changed()
+            if self._stack and self._frame_storage(self._top()).pop(CALLED_COMMAND, None):
+                return  # an event's flow is done: back to where the conversation waited
+        self._stack.clear()
+
+    def _run_frame(self, frame: Frame, diagram: Diagram) -> Generator[Emission, None, Flow]:
+        node_id = frame.get("nodeID")
+        if "nodeID" not in frame or (
+            node_id == diagram.start_block and node_id not in diagram.nodes
+        ):
+            started = yield from self._start(frame, diagram)
+            if started is not None:
+                return started
+            node_id, index = diagram.start, 0
+        elif not isinstance(node_id, str) or node_id not in diagram.nodes:
+            return Flow.RAN_OUT
+        else:
+            step_index = self._frame_storage(frame).get("step", 0)
+            index = step_index if isinstance(step_index, int) and step_index >= 0 else 0
+        announce = True
+        while True:
+            node = diagram.nodes[node_id]
+            self._node_id = node_id
+            self._point(frame, node_id, index)
+            if announce:
+                yield self._trace("block", {"blockID": node_id})
+                announce = False
+            if index >= len(node.steps):
+                if node.next is None:
+                    return Flow.RAN_OUT
+                node_id, index, announce = node.next, 0, True
+                continue
             self._steps_run += 1
             if self._steps_run > MAX_STEPS_PER_TURN:
-                yield self._trace(
-                    "debug",
-                    {"message": "ERROR: turn timeout - check for infinite loops", "level": "error"},
-                )
-                self._end_conversation()
-                yield self._trace("end", None)
-                return
-            outcome = yield from self._run_step(node.steps[index])
-            if outcome is _Flow.WAIT:
-                return
-            if outcome is _Flow.STOP:
-                self._end_conversation()
-                return
-            if isinstance(outcome, _Jump):
-                self._stack[-1] = self._frame(outcome.node)
+                yield from self._timed_out()
+                return Flow.END
+            outcome = yield from self._run_step(frame, diagram, node_id, index)
+            if outcome is Flow.NEXT:
+                index += 1
+            elif isinstance(outcome, Jump):
+                node_id, index, announce = outcome.node, 0, True
+            elif outcome is Flow.WAIT:
+                self._point(frame, node_id, index)
+                return outcome
             else:
-                frame["storage"]["step"] = index + 1
+                return outcome
 
-    def _run_step(self, step: Step) -> Generator[Emission, None, _StepResult]:
-        options, variables = self._options, self._vars
-        match step:
-            case TextStep():
-                message = render(step.message, variables)
-                if options.strip_ssml:
-                    message = strip_ssml(message)
-                yield from self._say(message, delay=step.delay)
-            case SpeakStep():
-                message = render(step.message, variables)
-                if options.strip_ssml:
-                    message = strip_ssml(message)
-                payload: dict[str, Any] = {"message": message, "type": "message"}
-                if step.src is not None:
-                    payload["src"] = render(step.src, variables)
-                if step.voice is not None:
-                    payload["voice"] = step.voice
-                variables["last_response"] = message
-                yield self._trace("speak", payload)
-            case ChoiceStep():
-                yield self._choice(step)
-                return _Flow.WAIT
-            case CaptureStep():
-                return _Flow.WAIT
-            case ConditionStep():
-                for branch in step.branches:
-                    if _branch_holds(branch, variables.get(step.variable)):
-                        return _Jump(branch.goto)
-                return _Jump(step.default) if step.default else _Flow.NEXT
-            case SetStep():
-                for name, value in step.variables.items():
-                    variables[name] = render_value(value, variables)
-            case CustomActionStep():
-                yield self._trace(
-                    step.name,
-                    render_value(step.payload, variables),
-                    paths=[_wire_path(p) for p in step.paths],
-                    defaultPath=step.default_path,
-                )
-                if step.stop or options.stop_all or step.name in options.stop_types:
-                    return _Flow.WAIT
-                index = step.default_path
-                path = step.paths[index] if 0 <= index < len(step.paths) else None
-                return _Jump(path.goto) if path and path.goto else _Flow.NEXT
-            case HandoffStep():
-                yield self._handoff_trace(step)
-                return _Flow.WAIT
-            case KnowledgeStep():
-                yield from self._knowledge(step)
-            case RawStep():
-                for trace in step.traces:
-                    raw = copy.deepcopy(trace)
-                    raw.setdefault("time", self._now_ms())
-                    yield raw
-            case GotoStep():
-                return _Jump(step.node)
-            case NoReplyStep():
-                self._state["storage"]["noReply"] = {"goto": step.goto, "timeout": step.timeout}
-                yield self._trace("no-reply", {"timeout": step.timeout})
-            case EndStep():
-                yield self._trace("end", None)
-                return _Flow.STOP
-        return _Flow.NEXT
+    def _start(self, frame: Frame, diagram: Diagram) -> Generator[Emission, None, Flow | None]:
+        """The diagram's start block. ``None`` means: go on to the first node."""
+        self._point_at(frame, diagram.start_block)
+        yield self._trace("block", {"blockID": diagram.start_block})
+        if not self._pending:
+            yield self._debug("beginning flow", "start")
+            return None
+        self._pending = False
+        commanded = yield from self._command()
+        if commanded is not None:
+            return Flow.FRAME_CHANGED
+        if _intent_request(self._request) and len(self._stack) <= 2:
+            return None  # a one-shot intent nothing else claims starts the flow, like a launch
+        return Flow.WAIT  # any other request stops on the start block, running nothing
 
-    def _knowledge(self, step: KnowledgeStep) -> Iterator[Emission]:
-        question = render(step.question, self._vars)
-        entry = best_entry(question, self._agent.knowledge_base)
-        answer = entry.answer if entry else render(step.fallback, self._vars)
-        if not self._options.completion_events:
-            yield from self._say(answer, ai=True)
-            return
-        message_id = new_id()
-        yield self._trace("completion", {"state": "start", "messageID": message_id, "ai": True})
-        for chunk in chunk_text(answer, step.chunk_words):
-            if step.chunk_delay_ms:
-                yield Pause(step.chunk_delay_ms)
-            yield self._trace("completion", {"state": "content", "content": chunk})
-        yield self._trace("completion", {"state": "end"})
-        self._vars["last_response"] = answer
-        yield from self._audio(answer)
+    def _run_step(
+        self, frame: Frame, diagram: Diagram, node_id: str, index: int
+    ) -> Generator[Emission, None, StepResult]:
+        step = diagram.nodes[node_id].steps[index]
+        if self._pending:
+            # The first step to run takes the request. Steps that do not listen for one only
+            # let the stack's commands have it, and otherwise stop the turn where they are.
+            self._pending = False
+            if waits(step):
+                return (yield from self._resume(step))  # type: ignore[arg-type]
+            if isinstance(step, IfStep) and not step.legacy:
+                return (yield from self._run_plain_step(step))
+            commanded = yield from self._command()
+            if commanded is not None:
+                return commanded
+            return Flow.RAN_OUT if isinstance(step, CardStep | CarouselStep) else Flow.WAIT
+        if isinstance(step, ChoiceStep | CaptureStep | CustomActionStep | HandoffStep):
+            return (yield from self._enter_wait(step))
+        if isinstance(step, CardStep | CarouselStep):
+            return (yield from self._enter_wait(step))
+        if isinstance(step, FlowStep):
+            return (yield from self._enter_component(frame, diagram, node_id, index, step))
+        return (yield from self._run_plain_step(step))
 
-    def _handoff_trace(self, step: HandoffStep) -> Trace:
-        if step.mode == "live_agent":
-            return self._trace(
-                "live-agent-handoff",
-                {
-                    "conversationID": new_id(),
-                    "message": render(step.message, self._vars),
-                    "event": "chat_started",
-                },
-            )
-        payload = {"reason": step.reason, **{v: self._vars.get(v) for v in step.variables}}
-        return self._trace(
-            step.action_name, payload, paths=[{"event": {"type": "done"}}], defaultPath=0
-        )
+    def _enter_component(
+        self, frame: Frame, diagram: Diagram, node_id: str, index: int, step: FlowStep
+    ) -> Generator[Emission, None, StepResult]:
+        component = self._agent.components[step.component]
+        # The caller resumes where this step leads, as the runtime stores the flow's `nextId`.
+        after = self._continuation(diagram, node_id, index + 1)
+        if after is None:
+            frame["nodeID"] = None
+            self._frame_storage(frame).pop("step", None)
+        else:
+            self._point(frame, *after)
+        called = self._new_frame(component.diagram_id)
+        called["storage"]["outputMap"] = []
+        self._stack.append(called)
+        yield from self._stack_changed()
+        yield self._debug(f"entering flow `{component.diagram_id}`", "flow")
+        return Flow.FRAME_CHANGED
 
-    # -- trace builders ---------------------------------------------------------------------
+    @staticmethod
+    def _continuation(diagram: Diagram, node_id: str, index: int) -> tuple[str, int] | None:
+        for _ in range(len(diagram.nodes) + 1):
+            node = diagram.nodes[node_id]
+            if index >= len(node.steps):
+                if node.next is None:
+                    return None
+                node_id, index = node.next, 0
+                continue
+            step = node.steps[index]
+            if not isinstance(step, GotoStep):
+                return node_id, index
+            node_id, index = step.node, 0
+        return node_id, index
 
-    def _now_ms(self) -> int:
-        return int(self._clock() * 1000)
+    def _point_at(self, frame: Frame, node_id: str) -> None:
+        if "nodeID" not in frame:
+            rest = dict(frame)
+            frame.clear()
+            frame.update({"nodeID": node_id, **rest})
+        frame["nodeID"] = node_id
+        self._frame_storage(frame).pop("step", None)
 
-    def _trace(self, kind: str, payload: Any, **extra: Any) -> Trace:
-        return {"type": kind, "payload": payload, "time": self._now_ms(), **extra}
+    def _point(self, frame: Frame, node_id: str, index: int) -> None:
+        if "nodeID" not in frame:
+            rest = dict(frame)
+            frame.clear()
+            frame.update({"nodeID": node_id, **rest})
+        frame["nodeID"] = node_id
+        storage = self._frame_storage(frame)
+        if index:
+            storage["step"] = index
+        else:
+            storage.pop("step", None)
 
-    def _text(self, message: str, *, delay: int | None = None, ai: bool = False) -> Trace:
-        payload: dict[str, Any] = {
-            "slate": {"id": new_id(), "content": [{"children": [{"text": message}]}]},
-            "message": message,
-        }
-        if delay is not None:
-            payload["delay"] = delay
-        if ai:
-            payload["ai"] = True
-        self._vars["last_response"] = message
-        return self._trace("text", payload)
+    def _timed_out(self) -> Iterator[Trace]:
+        yield self._debug_error("ERROR: turn timeout - check for infinite loops")
+        self._state["stack"], self._state["storage"] = [], {}
+        self._ended = True
+        yield self._trace("end", None)
 
-    def _say(self, message: str, *, delay: int | None = None, ai: bool = False) -> Iterator[Trace]:
-        yield self._text(message, delay=delay, ai=ai)
-        yield from self._audio(message)
-
-    def _audio(self, message: str) -> Iterator[Trace]:
-        """Synthetic TTS output for ``audio_events``: start, one base64 chunk, end."""
-        if not self._options.audio_events:
-            return
-        audio = base64.b64encode(f"EMULATED-TTS:{message}".encode()).decode()
-        yield self._trace("audio", {"state": "start", "messageID": new_id()})
-        yield self._trace(
-            "audio",
-            {"state": "content", "content": audio, "encoding": self._options.audio_encoding},
-        )
-        yield self._trace("audio", {"state": "end"})
-
-    def _choice(self, step: ChoiceStep) -> Trace:
-        buttons = [{"name": b.label, "request": b.wire_request()} for b in step.buttons]
-        return self._trace("choice", {"buttons": buttons})
+    def _debug_error(self, message: str) -> Trace:
+        return self._trace("debug", {"message": message, "level": "error"})
 
 
-def _intent_name(payload: Any) -> str | None:
-    if not isinstance(payload, Mapping):
-        return None
-    intent = payload.get("intent")
-    name = intent.get("name") if isinstance(intent, Mapping) else None
-    return name if isinstance(name, str) else None
+def _path_request(request: Mapping[str, Any] | None) -> bool:
+    if request is None or not str(request.get("type", "")).startswith("path-"):
+        return False
+    payload = request.get("payload")
+    return isinstance(payload, Mapping) and isinstance(payload.get("label"), str)
 
 
-def _wire_path(path: ActionPath) -> dict[str, Any]:
-    wire: dict[str, Any] = {"event": {"type": path.event}}
-    if path.label is not None:
-        wire["label"] = path.label
-    return wire
+def _intent_request(request: Mapping[str, Any] | None) -> bool:
+    return request is not None and request.get("type") == "intent"
 
 
-def _branch_holds(branch: Branch, value: Any) -> bool:
-    if "exists" in branch.model_fields_set:
-        present = value is not None and value != ""
-        return present is bool(branch.exists)
-    if "in_" in branch.model_fields_set:
-        return any(_same(option, value) for option in branch.in_ or [])
-    if branch.equals is None:
-        return value is None
-    return value is not None and _same(branch.equals, value)
-
-
-def _extract(said: str, pattern: str | None) -> str:
-    said = said.strip()
-    if pattern is None:
-        return said
-    found = re.search(pattern, said)
-    if found is None:
-        return said
-    return (found.group(1) if found.re.groups else found.group(0)).strip()
+def _tidy_number(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else value
 
 
 def run_turn(

@@ -19,6 +19,7 @@ from .agent import AgentDefinition, default_agent, load_agent
 from .app import create_app
 from .core import EmulatorCore
 from .faults import FaultRegistry
+from .options import RouteSet, StateSemantics
 from .recording import RecordedRequest, RecordedSessionEvent
 from .sessions import DEFAULT_SESSION_TTL_S, SessionBinding
 
@@ -64,10 +65,15 @@ class Emulator:
         agents: Sequence[AgentSource] | None = None,
         *,
         session_ttl_seconds: float = DEFAULT_SESSION_TTL_S,
+        state_semantics: StateSemantics = "recorded",
+        routes: RouteSet = "hosted",
     ) -> None:
         loaded = [a if isinstance(a, AgentDefinition) else load_agent(a) for a in agents or ()]
         self._core = EmulatorCore(
-            loaded or [default_agent()], session_ttl_seconds=session_ttl_seconds
+            loaded or [default_agent()],
+            session_ttl_seconds=session_ttl_seconds,
+            state_semantics=state_semantics,
+            routes=routes,
         )
         self.app = create_app(self._core)
         self._server: _NotifyingServer | None = None
@@ -110,6 +116,16 @@ class Emulator:
     @property
     def port(self) -> int:
         return int(self.url.rsplit(":", 1)[1])
+
+    @property
+    def state_semantics(self) -> StateSemantics:
+        """``"recorded"`` (the open-source runtime's state routes) or ``"hosted"``."""
+        return self._core.state_semantics
+
+    @property
+    def routes(self) -> RouteSet:
+        """``"hosted"`` (every route) or ``"open-source"`` (only the open-source runtime's)."""
+        return self._core.routes
 
     @property
     def session_ttl_seconds(self) -> float:
@@ -210,9 +226,20 @@ def running_emulator(
     port: int = 0,
     host: str = "127.0.0.1",
     session_ttl_seconds: float = DEFAULT_SESSION_TTL_S,
+    state_semantics: StateSemantics = "recorded",
+    routes: RouteSet = "hosted",
 ) -> Iterator[Emulator]:
-    """Serve ``agents`` on ``host:port`` (0 = any free port) for the duration of the block."""
-    emulator = Emulator(agents, session_ttl_seconds=session_ttl_seconds)
+    """Serve ``agents`` on ``host:port`` (0 = any free port) for the duration of the block.
+
+    ``state_semantics`` and ``routes`` choose between the recorded open-source runtime and the
+    hosted service where they differ (see :mod:`vf_mcp.emulator.options`).
+    """
+    emulator = Emulator(
+        agents,
+        session_ttl_seconds=session_ttl_seconds,
+        state_semantics=state_semantics,
+        routes=routes,
+    )
     emulator.start(port=port, host=host)
     try:
         yield emulator
@@ -226,12 +253,19 @@ def serve(
     host: str = "127.0.0.1",
     *,
     session_ttl_seconds: float = DEFAULT_SESSION_TTL_S,
+    state_semantics: StateSemantics = "recorded",
+    routes: RouteSet = "hosted",
 ) -> None:
     """Serve in the foreground until SIGINT or SIGTERM.
 
     The first stdout line announces the address, so a parent process can read the chosen port.
     """
-    emulator = Emulator(list(agent_paths) or None, session_ttl_seconds=session_ttl_seconds)
+    emulator = Emulator(
+        list(agent_paths) or None,
+        session_ttl_seconds=session_ttl_seconds,
+        state_semantics=state_semantics,
+        routes=routes,
+    )
     stop = threading.Event()
     previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():

@@ -23,6 +23,10 @@ class StateStore:
         with self._lock:
             self._states[(project_id, user_id)] = copy.deepcopy(state)
 
+    def delete(self, project_id: str, user_id: str) -> None:
+        with self._lock:
+            self._states.pop((project_id, user_id), None)
+
     def clear(self) -> None:
         with self._lock:
             self._states.clear()

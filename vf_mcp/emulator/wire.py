@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import secrets
@@ -65,3 +66,31 @@ def verror_body(message: str) -> dict[str, Any]:
     alphabet = string.ascii_letters + string.digits
     request_id = "".join(secrets.choice(alphabet) for _ in range(9))
     return {"name": "verror", "message": message, "requestID": request_id}
+
+
+def crash_body(message: str) -> dict[str, Any]:
+    """The runtime's body for a handler that threw: no ``timestamp``, unlike the hosted 401s."""
+    now = datetime.now(UTC)
+    return {
+        "code": 500,
+        "status": HTTPStatus(500).phrase,
+        "dateTime": now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "data": message,
+    }
+
+
+def express_not_found(method: str, path: str) -> str:
+    """Express's default 404 page for a route it does not have (byte for byte)."""
+    shown = html.escape(path, quote=True)
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en">\n'
+        "<head>\n"
+        '<meta charset="utf-8">\n'
+        "<title>Error</title>\n"
+        "</head>\n"
+        "<body>\n"
+        f"<pre>Cannot {method} {shown}</pre>\n"
+        "</body>\n"
+        "</html>\n"
+    )
