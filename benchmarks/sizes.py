@@ -164,7 +164,7 @@ async def measure(runtime_url: str) -> list[SizeRow]:
 async def measure_recorded() -> SizeRow:
     """The real runtime's recorded acme and pizza conversations, replayed through the tools."""
     # The replay lives with the contract tests that hold the goldens; imported only here.
-    from tests.test_real_runtime_replay import CASES, replay_agent
+    from tests.real_runtime import CASES, replay_agent
 
     replayed = {}
     for agent in ("acme", "pizza"):

@@ -210,16 +210,19 @@ async def test_every_documented_trace_type_round_trips_and_unknown_ones_survive(
             headers={"Authorization": CANARY_KEY},
         )
     raw = response.json()
-    assert ending.json()[-1]["type"] == "end"
+    # With every type let through, the runtime follows `end` with its "exiting session" debug.
+    assert [t["type"] for t in ending.json()][-2:] == ["end", "debug"]
     raw_all = raw + ending.json()
     seen = {t["type"] for t in raw_all}
     assert seen >= DOCUMENTED_TRACE_TYPES, DOCUMENTED_TRACE_TYPES - seen
     for item in raw_all:
         parsed = parse_trace(item)
         assert parsed.to_wire() == item
+        assert parsed.raw is item, "the object as received travels with the model"
         if item["type"] not in DOCUMENTED_TRACE_TYPES:
             assert isinstance(parsed, UnknownTrace)
-    # The client itself returns every one of them, in order.
+    # The client itself returns every one of them, in order (from the same point of the flow).
+    await vf.interact("raw2", launch())
     ours = await vf.interact("raw2", ALL_TRACES, config=InteractConfig(excludeTypes=[]))
     assert [t.type for t in ours.traces] == [t["type"] for t in raw]
     assert "x-custom-widget" in {t.type for t in ours.traces}

@@ -99,7 +99,9 @@ async def test_head_example_suite_runs_with_the_judge(isla: Emulator) -> None:
     assert agent.turns[0].user.text == "Hi! What services do you offer?"
     assert "meditation" in agent.turns[0].agent.text
     assert relayed.simulation is not None and relayed.simulation.tester == "voiceflow_agent"
-    assert relayed.turns[0].user.text == "Hi! What services do you offer?"
+    # voiceflow-cli's quirk, kept: a space before every message but the first trace's, and the
+    # runtime opens the tester's answer with a `path` trace.
+    assert relayed.turns[0].user.text == " Hi! What services do you offer?"
     # The tester agent ran on its own user id with the key and environment from test_3.yaml.
     tester_users = {u for u in interact_users(isla) if u.startswith("voiceflow-agent-tester-")}
     assert tester_users == {f"voiceflow-agent-tester-{relayed.user_id}"}
@@ -128,8 +130,8 @@ async def test_head_example_without_a_judge_is_to_grade_not_failed(isla: Emulato
     assert relayed.outcome == "to_grade" and relayed.simulation is not None
     assert relayed.simulation.stop_reason == "tester_silent"
     assert [t.user.text for t in relayed.turns] == [
-        "Hi! What services do you offer?",
-        "That sounds lovely, thank you!",
+        " Hi! What services do you offer?",  # the quirk above
+        " That sounds lovely, thank you!",
     ]
 
 

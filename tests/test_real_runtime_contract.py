@@ -9,91 +9,49 @@ has two halves:
   ``pizza.yaml``), and the answer must have the recorded *shape*: status, content type, trace
   types in order with the same keys and value types, state variable names and stack frames,
   error bodies. Times, ids and the random special aside;
-- the client-replay half (to come): the client and the summarizer fed the recorded answers.
+- the client half (further down): every recorded answer replayed, byte for byte, by a loopback
+  server to the MCP tools, and what a model reads for it held against a reviewed golden.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
+from mcp import Client
 
+from tests.canary import CANARY_KEY
+from tests.real_runtime import AGENTS as AGENT_NAMES
+from tests.real_runtime import (
+    CASES,
+    GOLDENS,
+    REFUSED_LOCALLY,
+    Exchange,
+    Replayed,
+    ReplayRuntime,
+    load_exchanges,
+    replay_agent,
+    text_of,
+)
+from tests.threaded_server import serve_in_thread
+from vf_mcp.config import Settings
+from vf_mcp.conversation import STREAM_OFF
 from vf_mcp.emulator import Emulator, load_agent, running_emulator
+from vf_mcp.server import build_server
 
-FIXTURES = Path(__file__).parent / "fixtures" / "real_runtime"
 AGENTS = Path(__file__).resolve().parents[1] / "vf_mcp" / "emulator" / "agents"
 
 
 # == emulator half ============================================================================
 
-
-@dataclass(frozen=True)
-class Exchange:
-    agent: str  # "acme" or "pizza"
-    number: int  # 1-based, as the fixtures' README numbers them
-    title: str
-    method: str
-    path: str
-    request_headers: dict[str, str]
-    request_body: str | None
-    status: int
-    content_type: str
-    response_body: str
-
-    @property
-    def id(self) -> str:
-        return f"{self.agent}-{self.number:02d}"
-
-    @property
-    def user(self) -> str | None:
-        parts = self.path.split("?")[0].split("/")
-        return parts[3] if self.path.startswith("/state/user/") else None
-
-    @property
-    def is_v2beta1(self) -> bool:
-        return self.path.startswith("/v2beta1/")
-
-    @property
-    def is_v2_stream(self) -> bool:
-        return self.path.startswith("/v2/project/")
-
-    @property
-    def key_is_recorded_difference(self) -> bool:
-        """The recorded runtime ran in local mode and let bad keys through to version
-        resolution; the emulator keeps the hosted service's 401s on purpose."""
-        key = self.request_headers.get("Authorization")
-        return key is None or not key.startswith("VF.DM.")
-
-
-def _load(agent: str) -> list[Exchange]:
-    exchanges = []
-    lines = (FIXTURES / f"{agent}-exchanges.jsonl").read_text(encoding="utf-8").splitlines()
-    for number, line in enumerate(lines, start=1):
-        raw = json.loads(line)
-        exchanges.append(
-            Exchange(
-                agent=agent,
-                number=number,
-                title=raw["title"],
-                method=raw["method"],
-                path=raw["path"],
-                request_headers=raw["request_headers"],
-                request_body=raw["request_body"],
-                status=raw["status"],
-                content_type=raw["response_headers"]["content-type"],
-                response_body=raw["response_body"],
-            )
-        )
-    return exchanges
-
-
-EXCHANGES = {agent: _load(agent) for agent in ("acme", "pizza")}
+EXCHANGES = {agent: load_exchanges(agent) for agent in AGENT_NAMES}
 ALL = [e for agent in EXCHANGES.values() for e in agent]
 REPLAYED = [e for e in ALL if not e.is_v2beta1 and not e.key_is_recorded_difference]
 AUTH_DIFFERENCES = [e for e in ALL if e.key_is_recorded_difference]
@@ -123,8 +81,8 @@ def _send(client: httpx.Client, exchange: Exchange) -> httpx.Response:
         # `VF.DM.<redacted>` stands for a real key: the emulator picks the agent by its id.
         dm = recorded_key.startswith("VF.DM.")
         headers["Authorization"] = f"VF.DM.{PROJECTS[exchange.agent]}.k" if dm else "not-a-dm-key"
-    content = exchange.request_body.encode() if exchange.request_body is not None else None
-    return client.request(exchange.method, exchange.path, content=content, headers=headers)
+    content = exchange.request_body.encode() if exchange.request_body else None
+    return client.request(exchange.method, exchange.target, content=content, headers=headers)
 
 
 def _replay(emulator: Emulator, exchange: Exchange) -> httpx.Response:
@@ -134,8 +92,8 @@ def _replay(emulator: Emulator, exchange: Exchange) -> httpx.Response:
         e
         for e in EXCHANGES[exchange.agent]
         if e.number < exchange.number
-        and e.user == exchange.user
-        and exchange.user is not None
+        and e.user_id == exchange.user_id
+        and exchange.user_id is not None
         and not e.key_is_recorded_difference
     ]
     with httpx.Client(base_url=emulator.url, timeout=10) as client:
@@ -273,3 +231,78 @@ def test_every_recorded_exchange_is_covered_or_skipped_on_purpose() -> None:
     assert covered | skipped == {e.id for e in ALL}
     assert skipped == {"acme-31", "pizza-30"}  # the v2beta1 stream: reference only
     assert len(REPLAYED) >= 55
+
+
+# == client half ==============================================================================
+
+
+@pytest.fixture(scope="module")
+def replayed() -> dict[str, Replayed]:
+    results: dict[str, Replayed] = {}
+    for agent in ("acme", "pizza"):
+        results.update(anyio.run(replay_agent, agent))
+    return results
+
+
+def goldens() -> dict[str, dict[str, Any]]:
+    loaded: dict[str, dict[str, Any]] = json.loads(GOLDENS.read_text(encoding="utf-8"))
+    return loaded
+
+
+@pytest.mark.parametrize("exchange", CASES, ids=[e.id for e in CASES])
+def test_what_a_model_reads_for_each_recorded_exchange(
+    replayed: dict[str, Replayed], exchange: Exchange
+) -> None:
+    golden = goldens()[exchange.id]
+    got = replayed[exchange.id]
+    assert got.text == golden["text"]
+    assert got.minimal == golden.get("minimal")
+    assert got.is_error is (exchange.status >= 400 or exchange.id in REFUSED_LOCALLY)
+
+
+@pytest.mark.parametrize("exchange", [e for e in CASES if e.traces is not None], ids=lambda e: e.id)
+def test_every_recorded_trace_is_counted_and_none_is_unknown(
+    replayed: dict[str, Replayed], exchange: Exchange
+) -> None:
+    structured = replayed[exchange.id].structured
+    assert structured is not None and exchange.traces is not None
+    assert structured["trace_count"] == len(exchange.traces)
+    assert structured["unknown_traces"] == {}
+    text = replayed[exchange.id].text
+    assert "Not shown" not in text and "_memory_" not in text and "last_event" not in text
+
+
+def test_every_turn_is_compact_against_the_raw_traces(replayed: dict[str, Replayed]) -> None:
+    turns = [e for e in CASES if e.traces is not None]
+    raw = sum(len(json.dumps(e.traces, separators=(",", ":"))) for e in turns)
+    standard = sum(len(replayed[e.id].text.encode()) for e in turns)
+    minimal = sum(len((replayed[e.id].minimal or "").encode()) for e in turns)
+    assert standard / raw <= 0.25, f"standard {standard / raw:.3f}"
+    assert minimal / raw <= 0.20, f"minimal {minimal / raw:.3f}"
+
+
+@pytest.mark.anyio
+async def test_the_recorded_404_for_the_stream_route_falls_back_to_plain_interact() -> None:
+    acme = {e.id: e for e in load_exchanges("acme")}
+    missing, launch = acme["acme-32"], acme["acme-01"]
+    plain = dataclasses.replace(launch, path="/state/user/cap-s2/interact")
+    runtime = ReplayRuntime()
+    runtime.expect(missing, plain)
+    with serve_in_thread(runtime.app) as server:
+        settings = Settings.validated(
+            {
+                "api_key": CANARY_KEY,
+                "runtime_url": server.url,
+                "project_id": "64f1a0000000000000000002",
+                "max_retries": 0,
+            }
+        )
+        async with Client(build_server(settings)) as client:
+            result = await client.call_tool(
+                "interact", {"user_id": "cap-s2", "action": {"type": "launch"}}
+            )
+    assert not runtime.mismatches and not result.is_error
+    assert result.structured_content is not None
+    assert result.structured_content["warnings"] == [STREAM_OFF]
+    assert text_of(result).startswith("Agent: Hi! I'm the Acme order assistant.")
+    assert [path for _, path in runtime.seen] == [missing.path, plain.path]

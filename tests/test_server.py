@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from mcp.types import CallToolResult
 
 from tests.canary import CANARY_KEY, CANARY_SECRET
 from vf_mcp.config import Settings
-from vf_mcp.emulator import Emulator, FaultPlan
+from vf_mcp.emulator import Emulator, FaultPlan, default_agent, running_emulator
 from vf_mcp.server import build_server
 from vf_mcp.voiceflow.traces import DOCUMENTED_TRACE_TYPES
 
@@ -414,3 +415,34 @@ async def test_no_tool_output_holds_the_key(settings: Settings, emulator: Emulat
         ]
     for result in results:
         assert CANARY_SECRET not in result.model_dump_json()
+
+
+@pytest.fixture(scope="module", params=["recorded", "hosted"])
+def semantics_runtime(request: pytest.FixtureRequest) -> Iterator[tuple[str, Emulator]]:
+    """The emulator with each state semantics: what the open-source runtime does, and what
+    Voiceflow's hosted docs say, where the two disagree (DELETE and the variables)."""
+    with running_emulator([default_agent()], state_semantics=request.param) as emulator:
+        yield str(request.param), emulator
+
+
+@pytest.mark.parametrize("generation", ["legacy"])
+async def test_state_tools_say_what_each_runtime_does(
+    semantics_runtime: tuple[str, Emulator], settings: Settings
+) -> None:
+    semantics, emulator = semantics_runtime
+    settings = settings.model_copy(update={"runtime_url": emulator.url})
+    async with Client(build_server(settings)) as client:
+        await call(client, "update_variables", user_id="sem", variables={"tier": "gold"})
+        await call(client, "interact", user_id="sem", launch=True)
+        whole = (await call(client, "get_state", user_id="sem")).structured_content["state"]
+        # What get_state returned goes back unchanged (its base frame's null nodeID included).
+        replaced = await call(client, "replace_state", user_id="sem", state=whole)
+        assert not replaced.is_error, text_of(replaced)
+        deleted = await call(client, "delete_state", user_id="sem")
+        assert not deleted.is_error
+        after = await call(client, "get_state", user_id="sem")
+    if semantics == "recorded":  # the whole record goes, variables included
+        assert after.structured_content == {"user_id": "sem", "exists": False, "state": None}
+    else:  # the conversation resets, the user's variables stay
+        assert after.structured_content["state"]["variables"]["tier"] == "gold"
+        assert after.structured_content["state"]["stack"] == []

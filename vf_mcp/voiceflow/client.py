@@ -464,8 +464,12 @@ class VoiceflowClient:
         path = f"/state/user/{_segment(user_id)}"
         body = state.to_wire()
         # `turn` is per-turn scratch data that GET may return, but the runtime's PUT schema
-        # accepts only stack, storage and variables (voiceflow-api.md §4.5).
+        # accepts only stack, storage and variables (voiceflow-api.md §4.5); and the base frame
+        # GET returns has `"nodeID": null`, which the same schema refuses (a string or absent).
         body.pop("turn", None)
+        for frame in body.get("stack", []):
+            if isinstance(frame, dict) and frame.get("nodeID", "") is None:
+                del frame["nodeID"]
         data = await self._request_json("PUT", path, json_body=body, environment=environment)
         return self._state(data, "PUT", path)
 
