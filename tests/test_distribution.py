@@ -286,6 +286,9 @@ def test_wheel_and_sdist_carry_the_package_its_data_and_the_ownership_line(built
         entry_points = wheel.read(f"vf_mcp-{version}.dist-info/entry_points.txt").decode()
     assert PACKAGED_AGENT in names
     assert {"vf_mcp/__init__.py", "vf_mcp/__main__.py", "vf_mcp/emulator/__init__.py"} <= names
+    # `Typing :: Typed` is a promise only the marker file keeps (PEP 561).
+    assert "vf_mcp/py.typed" in names
+    assert "vf_mcp/transcripts/schemas/transcript-v1.json" in names
     assert not [n for n in names if n.startswith("tests/")]
     assert f"\nVersion: {version}\n" in metadata
     assert f"<!-- mcp-name: {SERVER_NAME} -->" in metadata  # PyPI shows the README

@@ -23,6 +23,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.config import JsonDict
 
 from vf_mcp.errors import ConfigurationError
 
@@ -73,7 +74,7 @@ ENV_PUBLIC_URL = "VF_MCP_PUBLIC_URL"
 
 def setting(default: Any, env: str, description: str, *, shown: str = "", **rules: Any) -> Any:
     """A field read from `env`; `shown` is the default as the README table gives it."""
-    extra = {"env": env, "shown": shown or _shown(default)}
+    extra: JsonDict = {"env": env, "shown": shown or _shown(default)}
     return Field(default, description=description, json_schema_extra=extra, **rules)
 
 

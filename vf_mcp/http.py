@@ -102,14 +102,16 @@ class BearerTokenGate:
         await send({"type": "http.response.body", "body": body})
 
 
+async def healthz(_: Request) -> Response:
+    """Open to everyone (no token): load balancers and orchestrators poll it."""
+    return JSONResponse({"status": "ok", "version": __version__})
+
+
 def http_app(server: MCPServer[Any], settings: Settings, *, host: str = "127.0.0.1") -> ASGIApp:
     """The ASGI app: stateless streamable HTTP (the conversation handle is `user_id`, not the
     transport session), DNS-rebinding protection, and the token gate when tokens are set."""
 
-    @server.custom_route(HEALTH_PATH, methods=["GET"])
-    async def healthz(_: Request) -> Response:
-        return JSONResponse({"status": "ok", "version": __version__})
-
+    server.custom_route(HEALTH_PATH, methods=["GET"])(healthz)
     app: ASGIApp = server.streamable_http_app(
         streamable_http_path=MCP_PATH,
         stateless_http=True,

@@ -1,6 +1,7 @@
 """Exports of transcripts for other evaluation tools: DeepEval, promptfoo, voiceflow-cli.
 
-Shapes follow /work/shared/eval-formats.md:
+Shapes follow each tool's documented input format (DeepEval `ConversationalTestCase`, promptfoo
+configs, voiceflow-cli tests), as the export tests check:
 - DeepEval: a JSON array of `ConversationalTestCase`s (DeepEval 3.7 to 4.3 read it): a launch turn
   has no user text, so only its assistant turn is written; metadata goes in `additional_metadata`,
   the key every DeepEval version reads.

@@ -1,6 +1,6 @@
 """Import xavidop/voiceflow-cli ("xvd") suites and tests so they run unchanged, with its semantics.
 
-What carries over exactly (voiceflow-cli v1.37.6, see /work/shared/eval-formats.md §a):
+What carries over exactly (voiceflow-cli v1.37.6, https://github.com/xavidop/voiceflow-cli):
 - one user id (`test-<uuid4>`) for the whole suite unless `newSessionPerTest: true`; tests and
   interactions in file order; nothing sent implicitly (scripted tests carry their own launch);
 - the first failure stops everything (`on_failure: stop`), the rest is reported as skipped;

@@ -86,12 +86,12 @@ class RedisSessionKeys:
 
     async def set_session_key(self, user_id: str, environment: str | None, key: str) -> None:
         name = self._prefix + user_id
-        fields = {"environment": environment or _NO_ENVIRONMENT, "key": key}
         async with (
             self._backend.errors("save the v4 session"),
             self._backend.redis.pipeline(transaction=True) as pipe,
         ):
-            pipe.hset(name, mapping=fields)
+            pipe.hset(name, "environment", environment or _NO_ENVIRONMENT)
+            pipe.hset(name, "key", key)
             pipe.expire(name, self._backend.ttl)
             await pipe.execute()
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from vf_mcp.config import DEFAULT_SUMMARY_MAX_CHARS as DEFAULT_MAX_CHARS
-from vf_mcp.config import MIN_SUMMARY_MAX_CHARS as MIN_MAX_CHARS
+from vf_mcp.config import DEFAULT_SUMMARY_MAX_CHARS, MIN_SUMMARY_MAX_CHARS
 from vf_mcp.summary.models import AgentMessage, TurnResult, Verbosity
 from vf_mcp.voiceflow.variables import is_unset
+
+DEFAULT_MAX_CHARS = DEFAULT_SUMMARY_MAX_CHARS
+MIN_MAX_CHARS = MIN_SUMMARY_MAX_CHARS
 
 _NOTE_RESERVE = 120
 

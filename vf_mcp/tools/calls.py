@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import Context
@@ -25,12 +26,14 @@ class Call:
         return self.app.agent_name(agent)
 
 
-def call_of(ctx: Context[App]) -> Call:
+def call_of(ctx: Context[Any]) -> Call:
+    """The call a tool (or resource: the SDK gives those an unparametrised Context) serves."""
     app = ctx.request_context.lifespan_context
+    assert isinstance(app, App), "the server's lifespan opens an App"
     return Call(app=app, namespace=_namespace(ctx, app))
 
 
-def _namespace(ctx: Context[App], app: App) -> str | None:
+def _namespace(ctx: Context[Any], app: App) -> str | None:
     if app.settings.oauth:
         access = get_access_token()
         return oauth_namespace(access.subject or access.client_id) if access else None

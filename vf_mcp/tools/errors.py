@@ -78,7 +78,7 @@ def kind_of(error: VfMcpError) -> ErrorKind:
     """The kind of the most specific mapped class of `error`."""
     for cls in type(error).__mro__:
         if cls in ERROR_KINDS:
-            return ERROR_KINDS[cls]  # type: ignore[index]
+            return ERROR_KINDS[cls]
     return "internal"
 
 

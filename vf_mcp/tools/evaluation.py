@@ -86,7 +86,7 @@ async def transcript(
 
 def register_resources_and_prompts(mcp: MCPServer[App]) -> None:
     @mcp.resource(TRANSCRIPTS_URI, mime_type="text/markdown")
-    async def transcript_resource(user_id: str, ctx: Context) -> str:  # type: ignore[type-arg]
+    async def transcript_resource(user_id: str, ctx: Context) -> str:
         """A conversation's transcript, readable as a resource (scoped to the caller)."""
         from vf_mcp.transcripts.render import render_transcript
 

@@ -12,7 +12,13 @@ from typing import Protocol
 
 from vf_mcp.conversation import TurnOutcome, TurnRequest
 from vf_mcp.summary import Choice
-from vf_mcp.transcripts.models import Transcript, TranscriptTurn, UserAction, transcript_turn
+from vf_mcp.transcripts.models import (
+    Transcript,
+    TranscriptTurn,
+    UserAction,
+    UserActionKind,
+    transcript_turn,
+)
 
 MAX_TURNS = 500
 
@@ -44,7 +50,7 @@ def user_action(request: TurnRequest, pressed: Choice | None = None) -> UserActi
         event = (raw.get("payload") or {}).get("event", {})
         name = event.get("name") if isinstance(event, dict) else None
         return UserAction(kind="event", text=name, action=raw, variables=variables)
-    kind = "intent" if raw.get("type") == "intent" else "action"
+    kind: UserActionKind = "intent" if raw.get("type") == "intent" else "action"
     return UserAction(kind=kind, action=raw, variables=variables)
 
 

@@ -7,15 +7,16 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing, suppress
+from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 from urllib.parse import quote
 
 import anyio
 import httpx
 from httpx_sse import EventSource, SSEError
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from vf_mcp import __version__
 from vf_mcp.config import ENV_API_KEY, ENV_PROJECT_ID, ENV_RUNTIME_URL, ENV_TIMEOUT, Settings
@@ -46,37 +47,34 @@ from vf_mcp.retry import (
 from vf_mcp.voiceflow.actions import BaseAction
 from vf_mcp.voiceflow.sessions import InMemorySessionKeys, KeyedLocks, SessionKeyStore
 from vf_mcp.voiceflow.state import InteractConfig, State
-from vf_mcp.voiceflow.traces import BaseTrace, Trace, parse_trace, parse_traces
+from vf_mcp.voiceflow.traces import BaseTrace, parse_trace, parse_traces
 
 Modality = Literal["voice", "chat", "api"]
 _log = logging.getLogger(__name__)
 _DRAIN_SECONDS = 1.0
 
 
-class InteractResult(BaseModel):
+@dataclass(frozen=True)
+class InteractResult:
     """One turn's answer: the traces, and the state after the turn when it was asked for."""
 
-    model_config = ConfigDict(frozen=True)
-
-    traces: list[Trace]
+    traces: list[BaseTrace]
     state: State | None = None
 
 
-class TraceEvent(BaseModel):
+@dataclass(frozen=True)
+class TraceEvent:
     """One `event: trace` frame of a streamed turn."""
 
-    model_config = ConfigDict(frozen=True)
-
-    id: str | None = None
-    trace: Trace
+    trace: BaseTrace
     received_at: float
     """`time.perf_counter()` when the frame was parsed (for progress and latency measurement)."""
+    id: str | None = None
 
 
-class StateEvent(BaseModel):
+@dataclass(frozen=True)
+class StateEvent:
     """The `event: state` frame (`state=true`): the user's state after the turn."""
-
-    model_config = ConfigDict(frozen=True)
 
     state: State
 
@@ -84,7 +82,8 @@ class StateEvent(BaseModel):
 StreamEvent = TraceEvent | StateEvent
 
 
-class EventResult(BaseModel):
+@dataclass(frozen=True)
+class EventResult:
     """The runtime's acknowledgement of a session event."""
 
     status_code: int
@@ -233,7 +232,7 @@ class VoiceflowClient:
         modality: Modality | None = None,
         session_id: str | None = None,
         attempts: Attempts | None = None,
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> AsyncGenerator[StreamEvent]:
         """Run one turn over SSE: `POST /v2/project/{projectID}/user/{userID}/interact/stream`.
 
         Yields each trace as it arrives (and the state, when `state=True`). Iterate inside
@@ -284,7 +283,9 @@ class VoiceflowClient:
             async for event in events:
                 yield event
 
-    async def _read_stream(self, response: httpx.Response, path: str) -> AsyncIterator[StreamEvent]:
+    async def _read_stream(
+        self, response: httpx.Response, path: str
+    ) -> AsyncGenerator[StreamEvent]:
         """The events of an SSE turn until the runtime's `end` event; closes the response."""
         events = EventSource(response).aiter_sse()
         try:
@@ -432,7 +433,7 @@ class VoiceflowClient:
         environment: str | None,
         completion_events: bool,
         attempts: Attempts | None,
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> AsyncGenerator[StreamEvent]:
         body: dict[str, Any] = {"action": action.to_wire()}
         if variables:
             body["variables"] = dict(variables)
@@ -464,8 +465,9 @@ class VoiceflowClient:
         path = f"/state/user/{_segment(user_id)}"
         body = state.to_wire()
         # `turn` is per-turn scratch data that GET may return, but the runtime's PUT schema
-        # accepts only stack, storage and variables (voiceflow-api.md §4.5); and the base frame
-        # GET returns has `"nodeID": null`, which the same schema refuses (a string or absent).
+        # accepts only stack, storage and variables; and the base frame GET returns has
+        # `"nodeID": null`, which the same schema refuses (a string or absent): see
+        # https://github.com/voiceflow/general-runtime/blob/ae6efa58/lib/controllers/stateManagement/requests.ts
         body.pop("turn", None)
         for frame in body.get("stack", []):
             if isinstance(frame, dict) and frame.get("nodeID", "") is None:
@@ -805,7 +807,8 @@ def _segment(value: str) -> str:
 
 
 def _loads(text: str) -> Any:
-    # The runtime may put raw control characters inside JSON strings (voiceflow-api.md §7.2).
+    # The runtime may put raw control characters inside JSON strings; Voiceflow's own recipe
+    # strips them first: https://docs.voiceflow.com/cookbook/stream-a-response.md
     return json.loads(text, strict=False)
 
 
@@ -827,7 +830,8 @@ class _UpstreamAnswer(NamedTuple):
     """One line of plain text: the runtime's message, never markup."""
     request_id: str | None
     runtime_json: bool
-    """Whether the body is one of the runtime's JSON error shapes (voiceflow-api.md §9.1)."""
+    """Whether the body is one of the runtime's JSON error shapes (ResponseBuilder, VError, or a
+    validation body: tests/fixtures/real_runtime/README.md)."""
 
 
 _RUNTIME_ERROR_KEYS = ("data", "message", "errors", "code", "details")
