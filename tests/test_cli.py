@@ -92,3 +92,49 @@ def test_demo_talks_to_the_example_agent_with_no_key(flag: list[str]) -> None:
     assert "Agent: Order 1001 has shipped and should arrive on Friday." in out
     assert "Status: handoff to custom action talk_to_agent" in out
     assert result.stderr == ""
+
+
+MISCONFIGURED = [
+    # The judge used to be read inside the server's lifespan: a 64-line exception-group traceback.
+    ({"VF_MCP_JUDGE_URL": "https://llm.example/v1"}, (), "VF_MCP_JUDGE_MODEL"),
+    ({"VF_MCP_TOOLS": "interact,teleport"}, (), "VF_MCP_TOOLS names unknown tools (teleport)"),
+    ({"VF_MCP_TOOLS": "interact,teleport"}, ("--transport", "http"), "VF_MCP_TOOLS"),
+    ({"VF_MCP_STORE_URL": "http://not-redis"}, ("--transport", "http"), "VF_MCP_STORE_URL"),
+    ({"VOICEFLOW_MAX_RETRIES": "lots"}, (), "VOICEFLOW_MAX_RETRIES='lots' is not a whole number"),
+]
+
+
+@pytest.mark.parametrize(("env", "args", "expected"), MISCONFIGURED)
+def test_every_start_up_misconfiguration_is_one_line_and_exit_2(
+    env: dict[str, str], args: tuple[str, ...], expected: str
+) -> None:
+    result = vf_mcp(*args, env={"VOICEFLOW_API_KEY": CANARY_KEY, **env})
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert expected in lines[0] and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("--session-ttl", "-5"), "--session-ttl: must be a positive number of seconds"),
+        (("--routes", "everything"), "routes must be one of: hosted, open-source"),
+        (("--state-semantics", "mine"), "state_semantics must be one of: recorded, hosted"),
+    ],
+)
+def test_bad_emulator_options_are_refused_without_a_traceback(
+    args: tuple[str, ...], expected: str
+) -> None:
+    # Declared once: `vf-mcp emulator` and `python -m vf_mcp.emulator` refuse alike.
+    for command in (("-m", "vf_mcp", "emulator"), ("-m", "vf_mcp.emulator")):
+        result = subprocess.run(
+            [sys.executable, *command, *args],
+            env={"PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 2
+        assert expected in result.stderr and "Traceback" not in result.stderr

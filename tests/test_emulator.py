@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
+from tests.emulator_fixtures import EXAMPLE, KEY
 from tests.sse_frames import parse_sse, stream_traces
 from vf_mcp.emulator import (
     DEFAULT_AGENT_PATH,
@@ -26,36 +26,11 @@ from vf_mcp.emulator import (
 from vf_mcp.emulator.wire import dumps_raw_controls
 
 REPO = Path(__file__).resolve().parents[1]
-EXAMPLE = REPO / "examples" / "order_support.yaml"
-KEY = "VF.DM.0123456789abcdef01234567.emulatorsecret"
 MAIN_MENU = ["Track an order", "Ask a question", "Talk to a person"]
 ANY_24_HEX = "66ac4456ce370d54189e8731"
 
 
 # -- fixtures and helpers ---------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[Emulator]:
-    with running_emulator([load_agent(EXAMPLE)]) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def emu(server: Emulator) -> Emulator:
-    server.reset()
-    return server
-
-
-@pytest.fixture
-def client(emu: Emulator) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=emu.url, headers={"Authorization": KEY}, timeout=10) as http:
-        yield http
-
-
-@pytest.fixture
-def project(emu: Emulator) -> str:
-    return emu.agents[0].project_id
 
 
 def visible(traces: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -7,7 +7,6 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
+from tests.emulator_fixtures import EXAMPLE, KEY
 from tests.sse_frames import stream_traces
 from vf_mcp.emulator import (
     AgentDefinition,
@@ -28,27 +28,12 @@ from vf_mcp.emulator import (
 
 REPO = Path(__file__).resolve().parents[1]
 AGENTS = REPO / "vf_mcp" / "emulator" / "agents"
-EXAMPLE = REPO / "examples" / "order_support.yaml"
-KEY = "VF.DM.0123456789abcdef01234567.parity"
 ANY_24_HEX = "66ac4456ce370d54189e8731"
 HIDDEN = ("block", "debug", "flow")
 Traces = list[dict[str, Any]]
 
 
 # -- fixtures and helpers ---------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[Emulator]:
-    with running_emulator([load_agent(EXAMPLE)]) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def client(server: Emulator) -> Iterator[httpx.Client]:
-    server.reset()
-    with httpx.Client(base_url=server.url, headers={"Authorization": KEY}, timeout=10) as http:
-        yield http
 
 
 def interact(client: httpx.Client, user: str, action: Any, **body: Any) -> Traces:

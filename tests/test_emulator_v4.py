@@ -10,12 +10,11 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.emulator_fixtures import KEY
 from tests.sse_frames import parse_sse, stream_traces
-from vf_mcp.emulator import AgentDefinition, Emulator, FaultPlan, load_agent, running_emulator
+from vf_mcp.emulator import AgentDefinition, Emulator, FaultPlan, running_emulator
 
 REPO = Path(__file__).resolve().parents[1]
-EXAMPLE = REPO / "examples" / "order_support.yaml"
-KEY = "VF.DM.0123456789abcdef01234567.emulatorsecret"
 ANY_24_HEX = "66ac4456ce370d54189e8731"
 LAUNCH = {"type": "launch"}
 ASK = {"type": "path-ask_question", "payload": {"label": "Ask a question"}}
@@ -25,35 +24,11 @@ QUESTION = {"type": "text", "payload": "How do I return an item?"}
 # -- fixtures and helpers ---------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[Emulator]:
-    with running_emulator([load_agent(EXAMPLE)]) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def emu(server: Emulator) -> Emulator:
-    server.reset()
-    return server
-
-
-@pytest.fixture
-def client(emu: Emulator) -> Iterator[httpx.Client]:
-    """Authenticated with the API key (session start, legacy routes, session events)."""
-    with httpx.Client(base_url=emu.url, headers={"Authorization": KEY}, timeout=10) as http:
-        yield http
-
-
 @pytest.fixture
 def anonymous(emu: Emulator) -> Iterator[httpx.Client]:
     """No default Authorization: v4 calls pass the session key themselves."""
     with httpx.Client(base_url=emu.url, timeout=10) as http:
         yield http
-
-
-@pytest.fixture
-def project(emu: Emulator) -> str:
-    return emu.agents[0].project_id
 
 
 def start_session(client: httpx.Client, project: str, user: str, env: str | None = None) -> str:

@@ -24,7 +24,6 @@ from vf_mcp.evaluation.connection import ServiceFactory
 from vf_mcp.evaluation.loader import load_path
 from vf_mcp.evaluation.runner import run_suite
 from vf_mcp.evaluation.script import VoiceflowCliCheck
-from vf_mcp.evaluation.voiceflow_cli import import_suite_file
 
 pytestmark = pytest.mark.anyio
 
@@ -220,7 +219,7 @@ def test_unknown_fields_and_types_are_reported_by_name(tmp_path: Path) -> None:
         "  - id: a\n    user: {type: audio, audio: hello.wav}\n"
         "    agent: {validate: [{type: fuzzy, value: x}]}\n"
     )
-    suite = import_suite_file(tmp_path / "suite.yaml")
+    [suite] = load_path(tmp_path / "suite.yaml")
     joined = "\n".join(suite.warnings)
     assert "`retries` is not a voiceflow-cli field" in joined
     assert "user: `audio` is not a voiceflow-cli field" in joined
@@ -235,7 +234,7 @@ def test_a_test_file_that_is_not_yaml_is_refused_as_voiceflow_cli_does(tmp_path:
         "name: S\ndescription: d\nenvironmentName: dev\ntests:\n  - id: t\n    file: t.yml\n"
     )
     with pytest.raises(ScriptError, match="file is not a YAML file"):
-        import_suite_file(tmp_path / "suite.yaml")
+        load_path(tmp_path / "suite.yaml")
 
 
 def test_agent_test_import_maps_the_loop_settings() -> None:

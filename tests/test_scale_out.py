@@ -72,9 +72,10 @@ async def test_every_key_has_a_ttl_and_forget_removes_it(redis_url: str) -> None
     from redis.asyncio import Redis
 
     store = redis_store(redis_url, ttl_seconds=120, prefix="test-ttl:")
+    redis = Redis.from_url(redis_url)
+    await redis.config_resetstat()
     await store.memory.save("u1", ConversationMemory(variables={"a": 1}))
     await store.session_keys.set_session_key("u1", "main", "vfsk_secret")
-    redis = Redis.from_url(redis_url)
     try:
         for key in ("test-ttl:conversation:u1", "test-ttl:session:u1"):
             ttl = await redis.ttl(key)
@@ -88,6 +89,8 @@ async def test_every_key_has_a_ttl_and_forget_removes_it(redis_url: str) -> None
         await store.session_keys.delete_session_keys("u1")
         assert await store.memory.load("u1") is None
         assert await store.session_keys.current_session_key("u1") is None
+        # Reading and forgetting a user's session is one key, never a walk of the keyspace.
+        assert not [c for c in await redis.info("commandstats") if c.startswith("cmdstat_scan")]
         assert await redis.keys("test-ttl:*") == []
     finally:
         await redis.aclose()

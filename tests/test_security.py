@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import httpx2
 import pytest
@@ -306,3 +307,72 @@ def test_the_namespace_follows_the_token_however_the_scheme_is_written() -> None
     assert bearer_namespace(f"Bearer {TOKEN_A}") == bearer_namespace(f"bearer  {TOKEN_A} ")
     assert bearer_namespace(f"Bearer {TOKEN_A}") != bearer_namespace(f"Bearer {TOKEN_B}")
     assert bearer_namespace("Basic abc") is None
+
+
+@pytest.fixture
+def audiences() -> Any:
+    """An introspection endpoint whose tokens name their audience: `aud-<host>` tokens are
+    active and issued for https://<host>/mcp."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from tests.threaded_server import serve_in_thread
+
+    async def introspect(request: Request) -> JSONResponse:
+        token = str((await request.form()).get("token"))
+        if not token.startswith("aud-"):
+            return JSONResponse({"active": False})
+        aud = [f"https://{token.removeprefix('aud-')}/mcp", "https://unrelated.example/api"]
+        return JSONResponse({"active": True, "client_id": "c", "sub": token, "aud": aud})
+
+    with serve_in_thread(
+        Starlette(routes=[Route("/introspect", introspect, methods=["POST"])])
+    ) as server:
+        yield server
+
+
+@pytest.mark.parametrize("check_audience", [True, False])
+async def test_the_audience_check_refuses_tokens_issued_for_another_server(
+    emulator: Emulator, audiences: Any, check_audience: bool
+) -> None:
+    from tests.threaded_server import serve_in_thread
+    from vf_mcp.http import http_app
+
+    settings = Settings.validated(
+        {
+            "api_key": CANARY_KEY,
+            "runtime_url": emulator.url,
+            "oauth_issuer": audiences.url,
+            "oauth_introspection_url": f"{audiences.url}/introspect",
+            "public_url": "https://mcp.example.com/mcp",
+            "oauth_audience": check_audience,
+        }
+    )
+    with serve_in_thread(http_app(build_server(settings), settings)) as served:
+        async with httpx.AsyncClient() as http:
+
+            async def status(token: str) -> int:
+                headers = {**JSON_RPC_HEADERS, "Authorization": f"Bearer {token}"}
+                body = b'{"jsonrpc": "2.0", "id": 1, "method": "ping"}'
+                return (
+                    await http.post(f"{served.url}/mcp", headers=headers, content=body)
+                ).status_code
+
+            ours, theirs = await status("aud-mcp.example.com"), await status("aud-other.example")
+    assert ours == 200
+    assert theirs == (401 if check_audience else 200)
+    # The server's lifespan closed the introspection client with it: no connection lingers.
+    assert await anyio.to_thread.run_sync(lambda: _closes(audiences))
+
+
+def _closes(server: Any) -> bool:
+    import time
+
+    deadline = time.monotonic() + 2.0  # well before the introspection server's 5 s keep-alive
+    while server.open_connections:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True

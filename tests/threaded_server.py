@@ -33,6 +33,11 @@ class ThreadedServer:
         self._server = server
         self.url = url
 
+    @property
+    def open_connections(self) -> int:
+        """TCP connections the server holds now (idle keep-alives included)."""
+        return len(self._server.server_state.connections)
+
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:
         """Run `coro` on the server's loop and return its result (from the test's thread)."""
         assert self._server.loop is not None

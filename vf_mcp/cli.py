@@ -134,7 +134,10 @@ def _serve(transport: str, host: str, port: int) -> int:
             "random tokens, or bind 127.0.0.1"
         )
     from vf_mcp.server import build_server
+    from vf_mcp.store import check_store
 
+    # What the server's lifespan would only find once serving (and report with a traceback).
+    check_store(settings.store_url.get_secret_value() if settings.store_url else None)
     server = build_server(settings, agents=agents)
     if transport == "stdio":
         server.run()

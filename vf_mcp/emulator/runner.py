@@ -7,6 +7,7 @@ import logging
 import signal
 import socket
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -98,6 +99,24 @@ class Emulator:
     def wait_for_streams_closed(self, timeout: float = 10.0) -> bool:
         """Wait until every SSE response has finished or seen its client go; False on timeout."""
         return self._core.wait_for_streams_closed(timeout)
+
+    @property
+    def open_connections(self) -> int:
+        """TCP connections the server holds now (idle keep-alives included)."""
+        server = self._server
+        return len(server.server_state.connections) if server is not None else 0
+
+    def wait_for_connections(self, at_most: int, timeout: float = 10.0) -> bool:
+        """Wait until the server holds at most `at_most` connections; False on timeout.
+
+        uvicorn offers no notification when a connection closes, so this polls (every 10 ms).
+        """
+        deadline = time.monotonic() + timeout
+        while self.open_connections > at_most:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
 
     @property
     def requests(self) -> list[RecordedRequest]:

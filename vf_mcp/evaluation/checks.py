@@ -12,6 +12,7 @@ import json
 import math
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from jsonpath_ng.ext.parser import parse as parse_jsonpath
@@ -187,6 +188,80 @@ def _xvd_variable(check: VoiceflowCliCheck, turn: TranscriptTurn) -> tuple[bool,
     return shown == check.value, f"{config.name}{config.json_path} is {shown!r}"
 
 
+@dataclass
+class _XvdRun:
+    """One turn's voiceflow-cli validations, as they are tried against its traces in turn."""
+
+    checks: list[VoiceflowCliCheck]
+    turn: TranscriptTurn
+    grade_similarity: SimilarityGrader | None
+    outcome: dict[int, CheckResult] = field(default_factory=dict)
+    messages: list[str] = field(default_factory=list)
+    ungraded: set[int] = field(default_factory=set)
+    verdicts: dict[int, JudgeVerdict] = field(default_factory=dict)
+
+    async def attempt(self, i: int, trace: dict[str, Any], message: str | None) -> bool:
+        """Try validation `i` on one trace; True once it passed (or erred: it is settled)."""
+        check = self.checks[i]
+        kind = check.validation
+        passed, evidence = False, ""
+        if kind == "traceType":
+            passed, evidence = trace.get("type") == check.value, f"a {check.value} trace"
+        elif kind == "variable":
+            passed, evidence = _xvd_variable(check, self.turn)
+        elif message is not None and kind in ("equals", "exact_match"):
+            passed, evidence = message == check.value, f"message {_clip(message)!r}"
+        elif message is not None and kind == "contains":
+            passed, evidence = check.value in message, f"message {_clip(message)!r}"
+        elif message is not None and kind == "regexp":
+            try:
+                passed = re.search(check.value, message) is not None
+            except re.error as exc:
+                self.outcome[i] = _xvd_result(check, "error", f"regexp does not compile: {exc}")
+                return True
+            evidence = f"message {_clip(message)!r}"
+        elif message is not None and kind == "similarity":
+            passed, evidence = await self._similar(i, message)
+        if passed:
+            self.outcome[i] = _xvd_result(check, "passed", evidence, self.verdicts.get(i))
+        return passed
+
+    async def _similar(self, i: int, message: str) -> tuple[bool, str]:
+        check = self.checks[i]
+        provider = check.similarity.provider if check.similarity else ""
+        if provider != "openai":
+            # voiceflow-cli fails the validation: "Unsupported provider".
+            return False, f"unsupported similarity provider {provider!r}"
+        if self.grade_similarity is None:
+            self.ungraded.add(i)
+            return False, ""
+        verdict = await self.grade_similarity(message, check.values)
+        self.verdicts[i] = verdict
+        threshold = check.similarity.similarity_threshold if check.similarity else 0
+        score = verdict.score or 0.0
+        return score >= threshold, f"similarity {score:.2f} (threshold {threshold:g})"
+
+    def settle(self, i: int, traces: list[dict[str, Any]]) -> None:
+        """Validation `i` never passed: say why."""
+        check = self.checks[i]
+        said = " | ".join(_clip(m) for m in self.messages) or "no message"
+        if i in self.ungraded:
+            evidence = f"no judge configured to grade similarity; messages: {said}"
+            self.outcome[i] = _xvd_result(check, "to_grade", evidence)
+            return
+        if not traces:
+            self.outcome[i] = _xvd_result(check, "failed", "the agent sent no traces")
+            return
+        why = "no trace satisfied it"
+        if check.validation not in _XVD_TYPES:
+            why = f"voiceflow-cli has no validation type {check.validation!r}"
+        elif check.validation == "variable":
+            why = _xvd_variable(check, self.turn)[1]
+        self.outcome[i] = _xvd_result(
+            check, "failed", f"{why}; messages: {said}", self.verdicts.get(i)
+        )
+
+
 async def evaluate_voiceflow_cli(
     checks: list[VoiceflowCliCheck],
     turn: TranscriptTurn,
@@ -194,74 +269,18 @@ async def evaluate_voiceflow_cli(
 ) -> list[CheckResult]:
     """voiceflow-cli's rules: every pending validation against each trace in turn."""
     traces = turn.agent.traces or []
-    outcome: dict[int, CheckResult] = {}
+    run = _XvdRun(checks, turn, grade_similarity)
     pending = list(range(len(checks)))
-    messages: list[str] = []
-    ungraded: set[int] = set()
-    verdicts: dict[int, JudgeVerdict] = {}
     for trace in traces:
         payload = trace.get("payload")
-        message = payload.get("message") if isinstance(payload, dict) else None
-        has_message = isinstance(message, str)
-        if has_message:
-            messages.append(str(message))
-        still: list[int] = []
-        for i in pending:
-            check = checks[i]
-            kind = check.validation
-            passed, evidence = False, ""
-            if kind == "traceType":
-                passed, evidence = trace.get("type") == check.value, f"a {check.value} trace"
-            elif kind == "variable":
-                passed, evidence = _xvd_variable(check, turn)
-            elif has_message:
-                text = str(message)
-                if kind in ("equals", "exact_match"):
-                    passed, evidence = text == check.value, f"message {_clip(text)!r}"
-                elif kind == "contains":
-                    passed, evidence = check.value in text, f"message {_clip(text)!r}"
-                elif kind == "regexp":
-                    try:
-                        found = re.search(check.value, text)
-                    except re.error as exc:
-                        outcome[i] = _xvd_result(check, "error", f"regexp does not compile: {exc}")
-                        continue
-                    passed, evidence = found is not None, f"message {_clip(text)!r}"
-                elif kind == "similarity":
-                    provider = check.similarity.provider if check.similarity else ""
-                    if provider != "openai":
-                        # voiceflow-cli fails the validation: "Unsupported provider".
-                        evidence = f"unsupported similarity provider {provider!r}"
-                    elif grade_similarity is None:
-                        ungraded.add(i)
-                    else:
-                        verdict = await grade_similarity(text, check.values)
-                        verdicts[i] = verdict
-                        threshold = check.similarity.similarity_threshold if check.similarity else 0
-                        passed = (verdict.score or 0.0) >= threshold
-                        evidence = f"similarity {verdict.score:.2f} (threshold {threshold:g})"
-            if passed:
-                outcome[i] = _xvd_result(check, "passed", evidence, verdicts.get(i))
-            elif i not in outcome:
-                still.append(i)
-        pending = still
-    said = " | ".join(_clip(m) for m in messages) or "no message"
+        raw = payload.get("message") if isinstance(payload, dict) else None
+        message = str(raw) if isinstance(raw, str) else None
+        if message is not None:
+            run.messages.append(message)
+        pending = [i for i in pending if not await run.attempt(i, trace, message)]
     for i in pending:
-        check = checks[i]
-        if i in ungraded:
-            outcome[i] = _xvd_result(
-                check, "to_grade", f"no judge configured to grade similarity; messages: {said}"
-            )
-        elif not traces:
-            outcome[i] = _xvd_result(check, "failed", "the agent sent no traces")
-        else:
-            why = "no trace satisfied it"
-            if check.validation not in _XVD_TYPES:
-                why = f"voiceflow-cli has no validation type {check.validation!r}"
-            elif check.validation == "variable":
-                why = _xvd_variable(check, turn)[1]
-            outcome[i] = _xvd_result(check, "failed", f"{why}; messages: {said}", verdicts.get(i))
-    return [outcome[i] for i in range(len(checks))]
+        run.settle(i, traces)
+    return [run.outcome[i] for i in range(len(checks))]
 
 
 _XVD_TYPES = frozenset(

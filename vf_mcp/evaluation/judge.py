@@ -121,6 +121,10 @@ class OpenAIChatClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    @property
+    def closed(self) -> bool:
+        return self._http.is_closed
+
     async def complete(self, messages: list[ChatMessage], *, purpose: str) -> str:
         body = {
             "model": self._settings.model,

@@ -91,14 +91,6 @@ def _read_yaml(path: Path) -> Any:
         raise ScriptError(f"{path}: is not valid YAML ({str(exc).splitlines()[0]})") from None
 
 
-def import_suite_file(path: Path) -> Suite:
-    """A voiceflow-cli `suite.yaml` and the test files it lists (relative to its directory)."""
-    data = _read_yaml(path)
-    if not isinstance(data, dict):
-        raise ScriptError(f"{path}: a voiceflow-cli suite must be a mapping")
-    return import_suite_data(data, base_dir=path.parent, source=str(path))
-
-
 def import_suite_data(data: Mapping[str, Any], *, base_dir: Path, source: str) -> Suite:
     warnings: list[str] = []
     where = Path(source).name
@@ -141,28 +133,6 @@ def import_suite_data(data: Mapping[str, Any], *, base_dir: Path, source: str) -
         )
     except ValidationError as exc:
         raise ScriptError(f"{source}: {_first_error(exc)}") from None
-
-
-def import_test_file(path: Path, *, environment: str | None = None) -> Suite:
-    """A single voiceflow-cli test file, run as a suite of one (on a fresh user)."""
-    data = _read_yaml(path)
-    if not isinstance(data, dict):
-        raise ScriptError(f"{path}: a voiceflow-cli test must be a mapping")
-    warnings: list[str] = []
-    test = import_test_data(
-        data, test_id=path.stem, new_session=True, where=path.name, warnings=warnings
-    )
-    return Suite(
-        name=test.name or path.stem,
-        environment=environment,
-        on_failure="stop",
-        tests=[test],
-        dialect="voiceflow-cli",
-        streaming=False,
-        user_id_prefix="test-",
-        source=str(path),
-        warnings=warnings,
-    )
 
 
 def import_test_data(
@@ -287,28 +257,7 @@ def _agent_test(
     here = f"{where}: agent"
     _unknown(agent, AGENT_KEYS, here, warnings)
     _openai_config(agent.get("openAIConfig"), f"{here}.openAIConfig", warnings)
-    tester_config = agent.get("voiceflowAgentTesterConfig")
-    tester: VoiceflowTester | None = None
-    if isinstance(tester_config, dict):
-        tester_here = f"{here}.voiceflowAgentTesterConfig"
-        _unknown(tester_config, {"environmentName", "apiKey", "variables"}, tester_here, warnings)
-        key = tester_config.get("apiKey")
-        if key:
-            warnings.append(
-                f"{tester_here}.apiKey: an API key is stored in this file; it is used for the "
-                "tester agent, but keys belong in the environment, not in test files"
-            )
-        tester = VoiceflowTester(
-            environment=_str(tester_config.get("environmentName")),
-            api_key=SecretStr(str(key)) if key else None,
-            variables=dict(tester_config.get("variables") or {}),
-        )
-        for ignored in ("persona", "userInformation"):
-            if agent.get(ignored):
-                warnings.append(
-                    f"{here}.{ignored}: not used with voiceflowAgentTesterConfig (the tester agent "
-                    "plays the user), as in voiceflow-cli"
-                )
+    tester = _tester(agent, here, warnings)
     target = agent.get("voiceflowAgentTargetConfig")
     launch_variables = dict(target.get("variables") or {}) if isinstance(target, dict) else {}
     if launch_variables and not new_session:
@@ -337,6 +286,32 @@ def _agent_test(
         name=_str(data.get("name")),
         description=_str(data.get("description")),
         simulate=simulation,
+    )
+
+
+def _tester(agent: Mapping[str, Any], here: str, warnings: list[str]) -> VoiceflowTester | None:
+    """The Voiceflow agent playing the user, when the test names one."""
+    config = agent.get("voiceflowAgentTesterConfig")
+    if not isinstance(config, dict):
+        return None
+    tester_here = f"{here}.voiceflowAgentTesterConfig"
+    _unknown(config, {"environmentName", "apiKey", "variables"}, tester_here, warnings)
+    key = config.get("apiKey")
+    if key:
+        warnings.append(
+            f"{tester_here}.apiKey: an API key is stored in this file; it is used for the "
+            "tester agent, but keys belong in the environment, not in test files"
+        )
+    for ignored in ("persona", "userInformation"):
+        if agent.get(ignored):
+            warnings.append(
+                f"{here}.{ignored}: not used with voiceflowAgentTesterConfig (the tester agent "
+                "plays the user), as in voiceflow-cli"
+            )
+    return VoiceflowTester(
+        environment=_str(config.get("environmentName")),
+        api_key=SecretStr(str(key)) if key else None,
+        variables=dict(config.get("variables") or {}),
     )
 
 

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, Field
 
+from vf_mcp.config import ENV_STORE_URL
+from vf_mcp.errors import ConfigurationError
 from vf_mcp.summary import Choice
 from vf_mcp.voiceflow.sessions import SessionKeyStore
 
@@ -68,6 +70,18 @@ class Store:
         await self.backend.aclose()
 
 
+def check_store(url: str | None) -> None:
+    """Refuse, before anything starts, a store this installation cannot open."""
+    if url is None:
+        return
+    try:
+        import redis  # noqa: F401
+    except ImportError:
+        raise ConfigurationError(
+            f"{ENV_STORE_URL} is set but the redis package is missing: pip install 'vf-mcp[redis]'"
+        ) from None
+
+
 def open_store(url: str | None, *, ttl_seconds: float) -> Store:
     """The store a deployment configured: Redis for `redis://` URLs, else in process."""
     if url is None:
@@ -79,4 +93,4 @@ def open_store(url: str | None, *, ttl_seconds: float) -> Store:
     return redis_store(url, ttl_seconds=ttl_seconds)
 
 
-__all__ = ["Closeable", "ConversationMemory", "MemoryStore", "Store", "open_store"]
+__all__ = ["Closeable", "ConversationMemory", "MemoryStore", "Store", "check_store", "open_store"]

@@ -12,8 +12,8 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from vf_mcp.config import ENV_STORE_URL
-from vf_mcp.errors import ConfigurationError, StoreError
-from vf_mcp.store import ConversationMemory, Store
+from vf_mcp.errors import StoreError
+from vf_mcp.store import ConversationMemory, Store, check_store
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -112,12 +112,7 @@ def _text(value: bytes | str | None) -> str | None:
 
 
 def redis_store(url: str, *, ttl_seconds: float, prefix: str = PREFIX) -> Store:
-    try:
-        import redis  # noqa: F401
-    except ImportError:
-        raise ConfigurationError(
-            f"{ENV_STORE_URL} is set but the redis package is missing: pip install 'vf-mcp[redis]'"
-        ) from None
+    check_store(url)
     from vf_mcp.store.memory import InMemoryTranscripts
 
     backend = RedisBackend(url, ttl_seconds=ttl_seconds, prefix=prefix)

@@ -169,6 +169,11 @@ class VoiceflowClient:
         if self._owns_http:
             await self._http.aclose()
 
+    @property
+    def closed(self) -> bool:
+        """Whether its connection pool is closed (a shared pool closes with its owner)."""
+        return self._http.is_closed
+
     # -- conversation ------------------------------------------------------------------------------
 
     async def interact(
@@ -217,7 +222,7 @@ class VoiceflowClient:
             raise self._malformed("POST", path, exc) from None
         raise self._malformed("POST", path, f"unexpected body of type {type(data).__name__}")
 
-    async def interact_stream(
+    def interact_stream(
         self,
         user_id: str,
         action: BaseAction,
@@ -243,33 +248,36 @@ class VoiceflowClient:
         body's config); a `state` event is yielded only if the runtime sends one.
         """
         if self.api_version == "v4":
-            v4 = self._v4_stream(
+            return self._v4_stream(
                 user_id, action, variables, environment, completion_events, attempts
             )
-            async with aclosing(v4) as events:
-                async for event in events:
-                    yield event
-            return
-        project = self._project_id(project_id, "the streaming interact endpoint")
-        path = f"/v2/project/{_segment(project)}/user/{_segment(user_id)}/interact/stream"
-        params: dict[str, str] = {"environment": environment or self.environment}
-        for name, flag in (
-            ("completion_events", completion_events),
-            ("state", state),
-            ("audio_events", audio_events),
-        ):
-            if flag:
-                params[name] = "true"
-        if audio_encoding:
-            params["audio_encoding"] = audio_encoding
-        if modality:
-            params["modality"] = modality
-        body: dict[str, Any] = {"action": action.to_wire()}
-        if variables:
-            body["variables"] = dict(variables)
-        if session_id:
-            body["sessionID"] = session_id
+        flags = {
+            "completion_events": completion_events,
+            "state": state,
+            "audio_events": audio_events,
+        }
+        params = {
+            "environment": environment or self.environment,
+            **{name: "true" for name, on in flags.items() if on},
+            **({"audio_encoding": audio_encoding} if audio_encoding else {}),
+            **({"modality": modality} if modality else {}),
+        }
+        body: dict[str, Any] = {
+            "action": action.to_wire(),
+            **({"variables": dict(variables)} if variables else {}),
+            **({"sessionID": session_id} if session_id else {}),
+        }
+        project = _segment(self._project_id(project_id, "the streaming interact endpoint"))
+        path = f"/v2/project/{project}/user/{_segment(user_id)}/interact/stream"
+        return self._v2_stream(path, body, params, attempts)
 
+    async def _v2_stream(
+        self,
+        path: str,
+        body: dict[str, Any],
+        params: dict[str, str],
+        attempts: Attempts | None,
+    ) -> AsyncGenerator[StreamEvent]:
         response = await self._send(
             "POST",
             path,
