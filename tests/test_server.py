@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -446,3 +447,23 @@ async def test_state_tools_say_what_each_runtime_does(
     else:  # the conversation resets, the user's variables stay
         assert after.structured_content["state"]["variables"]["tier"] == "gold"
         assert after.structured_content["state"]["stack"] == []
+
+
+async def test_output_schemas_are_flat_and_still_describe_every_result(
+    settings: Settings, emulator: Emulator
+) -> None:
+    from jsonschema import Draft202012Validator
+
+    async with Client(build_server(settings)) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        turn = await call(client, "interact", user_id="flat", launch=True)
+        state = await call(client, "get_state", user_id="flat")
+    for tool in tools.values():
+        text = json.dumps(tool.output_schema)
+        assert "$ref" not in text and "$defs" not in text, tool.name
+        assert '"title": "' not in text, tool.name  # a property may be called title
+    # The client's own check (it validates every result) passed; so does a strict validator.
+    Draft202012Validator(tools["interact"].output_schema).validate(turn.structured_content)
+    Draft202012Validator(tools["get_state"].output_schema).validate(state.structured_content)
+    bad = {**(turn.structured_content or {}), "status": "asleep"}
+    assert list(Draft202012Validator(tools["interact"].output_schema).iter_errors(bad))

@@ -13,7 +13,7 @@ from vf_mcp.app import App, open_app
 from vf_mcp.config import Settings
 from vf_mcp.oauth import oauth_parts
 from vf_mcp.store import Store
-from vf_mcp.tools import TOOLS, choose, register
+from vf_mcp.tools import TOOLS, build_tools, choose
 from vf_mcp.tools.evaluation import register_resources_and_prompts
 from vf_mcp.voiceflow.client import VoiceflowClient
 
@@ -48,6 +48,7 @@ def build_server(
     Raises `ConfigurationError` for an allow-list naming unknown tools.
     """
     directory = agents or single_agent(settings)
+    chosen = choose(TOOLS, settings, several_agents=len(directory.agents) > 1)
     verifier, auth = oauth_parts(settings)
 
     @asynccontextmanager
@@ -70,8 +71,8 @@ def build_server(
         log_level=settings.log_level,
         token_verifier=verifier,
         auth=auth,
+        tools=build_tools(chosen),
     )
-    register(mcp, choose(TOOLS, settings, several_agents=len(directory.agents) > 1))
     register_resources_and_prompts(mcp)
     return mcp
 

@@ -58,7 +58,7 @@ class InMemoryTranscripts:
 
     async def append(self, key: str, head: Transcript, turn: TranscriptTurn) -> None:
         self._expire()
-        transcript = self._items.get(key) or head.model_copy(deep=True)
+        transcript = self._items.get(key) or head  # the caller's, made for this append
         transcript.turns.append(turn.model_copy(update={"index": len(transcript.turns) + 1}))
         del transcript.turns[: -self._max_turns]
         # A running total: re-summing every turn made long conversations slower per turn.

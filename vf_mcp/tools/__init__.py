@@ -9,7 +9,7 @@ from vf_mcp.tools.args import reads, writes
 from vf_mcp.tools.conversation import interact
 from vf_mcp.tools.evaluation import run_conversation, transcript
 from vf_mcp.tools.handoff import handoff
-from vf_mcp.tools.registry import ToolSpec, choose, register
+from vf_mcp.tools.registry import ToolSpec, build_tools, choose
 from vf_mcp.tools.session import emit_event
 from vf_mcp.tools.state import delete_state, get_state, replace_state, update_variables
 
@@ -42,4 +42,4 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec("transcript", transcript, reads("Read a conversation's transcript", open_world=False)),
 )
 
-__all__ = ["TOOLS", "ToolSpec", "choose", "register"]
+__all__ = ["TOOLS", "ToolSpec", "build_tools", "choose"]

@@ -10,14 +10,14 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from mcp.server import MCPServer
+from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, ToolAnnotations
 
 from vf_mcp.config import ENV_TOOLS, Settings
 from vf_mcp.errors import ConfigurationError
 from vf_mcp.tools.errors import answers_errors
+from vf_mcp.tools.schemas import flat_schema
 
 ToolFunction = Callable[..., Awaitable[CallToolResult]]
 
@@ -58,11 +58,24 @@ def choose(
     ]
 
 
-def register(mcp: MCPServer[Any], specs: Sequence[ToolSpec]) -> None:
+def build_tools(specs: Sequence[ToolSpec]) -> list[Tool]:
+    """The SDK's tools for `specs`, each answering our errors as readable results, and each
+    publishing a flat output schema (`vf_mcp.tools.schemas`) clients validate cheaply.
+
+    The SDK would also re-validate every result against the output model on the way out; ours
+    are dumps of that very model, so the schema is published without the model to check.
+    """
+    tools = []
     for spec in specs:
-        mcp.add_tool(
+        tool = Tool.from_function(
             answers_errors(spec.function),
             name=spec.name,
             description=spec.description,
             annotations=spec.annotations,
         )
+        metadata = tool.fn_metadata
+        if metadata.output_schema is not None:
+            metadata.output_schema = flat_schema(metadata.output_schema)
+            metadata.output_model = None
+        tools.append(tool)
+    return tools
