@@ -68,6 +68,60 @@ async def test_one_conversation_across_two_workers_and_a_restart_of_both(
     assert "Thanks for contacting Acme. Goodbye!" in text_of(finished)
 
 
+async def test_any_worker_answers_with_the_whole_transcript(
+    emulator: Emulator, redis_url: str
+) -> None:
+    env = server_env(emulator.url, VF_MCP_STORE_URL=redis_url)
+    with http_server(env) as (first, _), http_server(env) as (second, _):
+        async with Client(f"{first}/mcp") as a, Client(f"{second}/mcp") as b:
+            launched = await a.call_tool("interact", {"launch": True})
+            user_id = launched.structured_content["user_id"]
+            await b.call_tool("interact", {"user_id": user_id, "choice": "track an order"})
+            await a.call_tool("interact", {"user_id": user_id, "message": "1002"})
+            seen_by_b = await b.call_tool("transcript", {"user_id": user_id})
+            seen_by_a = await a.call_tool("transcript", {"user_id": user_id})
+    assert seen_by_a.structured_content == seen_by_b.structured_content
+    turns = seen_by_b.structured_content["turns"]
+    assert [t["index"] for t in turns] == [1, 2, 3]
+    assert [t["user"]["kind"] for t in turns] == ["launch", "choice", "message"]
+
+
+async def test_turns_appended_at_once_are_all_kept_and_bounded(redis_url: str) -> None:
+    from datetime import UTC, datetime
+
+    import anyio
+
+    from vf_mcp.store.redis import RedisBackend, RedisTranscripts
+    from vf_mcp.transcripts.models import Transcript, TranscriptTurn, UserAction
+
+    backend = RedisBackend(redis_url, ttl_seconds=60, prefix="test-transcripts:")
+    store = RedisTranscripts(backend, max_turns=30)
+    head = Transcript(
+        suite="live", test_id="u", name="u", started_at=datetime.now(UTC), outcome="passed"
+    )
+
+    async def turn(n: int) -> None:
+        user = UserAction(kind="message", text=f"turn {n}")
+        await store.append("k", head, TranscriptTurn(index=1, user=user, latency_ms=1.5))
+
+    try:
+        async with anyio.create_task_group() as tasks:
+            for n in range(40):  # as from many workers: no turn overwrites another
+                tasks.start_soon(turn, n)
+        transcript = await store.load("k")
+        assert transcript is not None
+        assert [t.index for t in transcript.turns] == list(range(11, 41))
+        assert len({t.user.text for t in transcript.turns}) == 30
+        assert transcript.duration_ms == 60.0  # every turn counts, trimmed or not
+        for key in ("test-transcripts:transcript:k", "test-transcripts:transcript:k:turns"):
+            assert 0 < await backend.redis.ttl(key) <= 60
+        await store.forget("k")
+        assert await store.load("k") is None
+        assert await backend.redis.keys("test-transcripts:*") == []
+    finally:
+        await backend.aclose()
+
+
 async def test_every_key_has_a_ttl_and_forget_removes_it(redis_url: str) -> None:
     from redis.asyncio import Redis
 

@@ -2,11 +2,15 @@
 
 Conversation memory is one JSON string per conversation; a user's v4 session is one hash
 (`environment`, `key`): the runtime keeps one live session per user, so there is one to keep, and
-reading or forgetting it never scans the keyspace. Every key carries the TTL.
+reading or forgetting it never scans the keyspace. A live transcript is a list of turns that every
+worker appends to (`RPUSH`, bounded with `LTRIM`) beside a hash holding its head, turn count and
+running duration, written in one transaction: two workers never overwrite each other's turns.
+Every key carries the TTL, renewed on each write.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
@@ -14,6 +18,7 @@ from typing import TYPE_CHECKING
 from vf_mcp.config import ENV_STORE_URL
 from vf_mcp.errors import StoreError
 from vf_mcp.store import ConversationMemory, Store, check_store
+from vf_mcp.transcripts.models import Transcript, TranscriptTurn
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -105,6 +110,60 @@ class RedisSessionKeys:
             await self._backend.redis.delete(self._prefix + user_id)
 
 
+class RedisTranscripts:
+    """Live transcripts shared by every worker: any worker answers for any conversation."""
+
+    def __init__(self, backend: RedisBackend, *, max_turns: int = 500) -> None:
+        self._backend = backend
+        self._prefix = backend.prefix + "transcript:"
+        self._max_turns = max_turns
+
+    async def append(self, key: str, head: Transcript, turn: TranscriptTurn) -> None:
+        meta, turns = self._prefix + key, self._prefix + key + ":turns"
+        ttl = self._backend.ttl
+        async with (
+            self._backend.errors("record the turn"),
+            self._backend.redis.pipeline(transaction=True) as pipe,
+        ):
+            # The first worker to record a turn writes the head; the others keep it.
+            pipe.hsetnx(meta, "head", head.model_dump_json(exclude={"turns"}))
+            pipe.hincrby(meta, "count", 1)
+            pipe.hincrbyfloat(meta, "duration_ms", turn.latency_ms)
+            # The index is given on reading, from the count: turns are stored as they came.
+            pipe.rpush(turns, turn.model_dump_json(exclude={"index"}))
+            pipe.ltrim(turns, -self._max_turns, -1)
+            pipe.expire(meta, ttl)
+            pipe.expire(turns, ttl)
+            await pipe.execute()
+
+    async def load(self, key: str) -> Transcript | None:
+        meta, turns = self._prefix + key, self._prefix + key + ":turns"
+        async with (
+            self._backend.errors("read the transcript"),
+            self._backend.redis.pipeline(transaction=True) as pipe,
+        ):
+            pipe.hmget(meta, ["head", "count", "duration_ms"])
+            pipe.lrange(turns, 0, -1)
+            (head, count, duration), rows = await pipe.execute()
+        if head is None:
+            return None
+        transcript = Transcript.model_validate_json(head)
+        first = int(count or 0) - len(rows) + 1  # the oldest turns may have been trimmed
+        transcript.turns = [_turn(row, first + n) for n, row in enumerate(rows)]
+        transcript.duration_ms = round(float(duration or 0.0), 1)
+        return transcript
+
+    async def forget(self, key: str) -> None:
+        async with self._backend.errors("forget the transcript"):
+            await self._backend.redis.delete(self._prefix + key, self._prefix + key + ":turns")
+
+
+def _turn(row: bytes | str, index: int) -> TranscriptTurn:
+    data = json.loads(row)
+    data["index"] = index
+    return TranscriptTurn.model_validate(data)
+
+
 def _text(value: bytes | str | None) -> str | None:
     if value is None:
         return None
@@ -113,13 +172,10 @@ def _text(value: bytes | str | None) -> str | None:
 
 def redis_store(url: str, *, ttl_seconds: float, prefix: str = PREFIX) -> Store:
     check_store(url)
-    from vf_mcp.store.memory import InMemoryTranscripts
-
     backend = RedisBackend(url, ttl_seconds=ttl_seconds, prefix=prefix)
     return Store(
         memory=RedisMemory(backend),
         session_keys=RedisSessionKeys(backend),
-        # Still per worker: `transcript` and `handoff` see the turns this worker served.
-        transcripts=InMemoryTranscripts(ttl_seconds=ttl_seconds),
+        transcripts=RedisTranscripts(backend),
         backend=backend,
     )
