@@ -179,3 +179,61 @@ async def test_a_store_failure_after_the_turn_ran_keeps_the_answer(settings: Set
     assert "Hi! I'm the Acme order assistant" in text_of(result)
     assert "Warning: Could not save the conversation" in text_of(result)
     assert result.structured_content["warnings"]
+
+
+async def test_first_turns_on_two_workers_share_one_v4_session_start(
+    emulator: Emulator, stream_settings: Settings, redis_url: str
+) -> None:
+    import anyio
+
+    from vf_mcp.voiceflow import VoiceflowClient
+    from vf_mcp.voiceflow.actions import launch
+
+    v4 = stream_settings.model_copy(update={"api_version": "v4"})
+    # A slow start keeps the race open: both workers' first turns arrive while it runs.
+    emulator.faults.add({"match": {"path_contains": "/session"}, "latency_ms": 300})
+    stores = [redis_store(redis_url, ttl_seconds=60, prefix="test-v4:") for _ in range(2)]
+    workers = [VoiceflowClient(v4, session_keys=store.session_keys) for store in stores]
+    ran: list[str] = []
+
+    async def turn(worker: VoiceflowClient) -> None:
+        result = await worker.interact("same-user", launch())
+        ran.append(result.traces[0].type if result.traces else "")
+
+    try:
+        async with anyio.create_task_group() as tasks:
+            for n in range(6):
+                tasks.start_soon(turn, workers[n % 2])
+    finally:
+        for worker, store in zip(workers, stores, strict=True):
+            await worker.aclose()
+            await store.aclose()
+    starts = [r for r in emulator.requests if r.path.endswith("/session")]
+    assert len(starts) == 1
+    assert len(ran) == 6
+    # Every turn ran once, on the one live session: none was refused and sent again.
+    assert len([r for r in emulator.requests if "/interact" in r.path]) == 6
+
+
+async def test_a_failed_v4_session_start_lets_the_next_worker_start(
+    emulator: Emulator, stream_settings: Settings, redis_url: str
+) -> None:
+    import anyio
+
+    from vf_mcp.errors import APIError
+    from vf_mcp.voiceflow import VoiceflowClient
+    from vf_mcp.voiceflow.actions import launch
+
+    v4 = stream_settings.model_copy(update={"api_version": "v4"})
+    emulator.faults.add({"match": {"path_contains": "/session"}, "status": 500})
+    store = redis_store(redis_url, ttl_seconds=60, prefix="test-v4-fail:")
+    worker = VoiceflowClient(v4, session_keys=store.session_keys)
+    try:
+        with pytest.raises(APIError):
+            await worker.interact("unlucky", launch())
+        # The lock went with the failure: the next start does not wait for it to expire.
+        with anyio.fail_after(5):
+            await worker.interact("unlucky", launch())
+    finally:
+        await worker.aclose()
+        await store.aclose()

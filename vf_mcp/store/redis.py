@@ -11,19 +11,42 @@ Every key carries the TTL, renewed on each write.
 from __future__ import annotations
 
 import json
+import logging
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
+
+import anyio
 
 from vf_mcp.config import ENV_STORE_URL
 from vf_mcp.errors import StoreError
 from vf_mcp.store import ConversationMemory, Store, check_store
 from vf_mcp.transcripts.models import Transcript, TranscriptTurn
+from vf_mcp.voiceflow.sessions import SessionStarter
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
+_log = logging.getLogger(__name__)
 PREFIX = "vf-mcp:"
+_POLL_SECONDS = 0.025  # how often a worker waiting for another's session start looks again
+
+# Store the new key only while the start lock is still ours, and release it in the same step: a
+# start that outlived its lock must not overwrite the key of a start made after it.
+_STORE_IF_HOLDING = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('HSET', KEYS[2], 'environment', ARGV[2], 'key', ARGV[3])
+  redis.call('EXPIRE', KEYS[2], ARGV[4])
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+"""
+_RELEASE_IF_HOLDING = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 _NO_ENVIRONMENT = ""  # a hash field cannot be None: the traffic split's session
 
 
@@ -109,6 +132,84 @@ class RedisSessionKeys:
         async with self._backend.errors("forget the v4 session"):
             await self._backend.redis.delete(self._prefix + user_id)
 
+    async def session_key(
+        self,
+        user_id: str,
+        environment: str | None,
+        *,
+        refused: str | None,
+        start: SessionStarter,
+        hold_seconds: float,
+    ) -> str:
+        lock = self._prefix + user_id + ":starting"
+        while True:
+            key = await self.get_session_key(user_id, environment)
+            if key is not None and key != refused:
+                return key
+            token = secrets.token_hex(16)
+            async with self._backend.errors("lock the v4 session start"):
+                won = await self._backend.redis.set(lock, token, nx=True, px=_ms(hold_seconds))
+            if won:
+                return await self._start_holding(user_id, environment, lock, token, start, refused)
+            await self._wait_for_start(user_id, environment, lock, refused, hold_seconds)
+
+    async def _start_holding(
+        self,
+        user_id: str,
+        environment: str | None,
+        lock: str,
+        token: str,
+        start: SessionStarter,
+        refused: str | None,
+    ) -> str:
+        redis = self._backend.redis
+        try:
+            # Another worker may have stored its key between our read and our lock.
+            key = await self.get_session_key(user_id, environment)
+            if key is not None and key != refused:
+                return key
+            key = await start()
+            async with self._backend.errors("save the v4 session"):
+                kept = await redis.eval(
+                    _STORE_IF_HOLDING,
+                    2,
+                    lock,
+                    self._prefix + user_id,
+                    token,
+                    environment or _NO_ENVIRONMENT,
+                    key,
+                    self._backend.ttl,
+                )
+            if not kept:
+                _log.warning(
+                    "a v4 session start outlasted its lock, so its key was not stored; the turn "
+                    "uses it, and a later turn adopts whichever session started last"
+                )
+            return key
+        finally:
+            with anyio.CancelScope(shield=True):
+                async with self._backend.errors("release the v4 session start"):
+                    await redis.eval(_RELEASE_IF_HOLDING, 1, lock, token)
+
+    async def _wait_for_start(
+        self,
+        user_id: str,
+        environment: str | None,
+        lock: str,
+        refused: str | None,
+        hold_seconds: float,
+    ) -> None:
+        """Until another worker's start stores a key or ends (its lock released or expired)."""
+        with anyio.move_on_after(hold_seconds + 1):
+            while True:
+                await anyio.sleep(_POLL_SECONDS)
+                key = await self.get_session_key(user_id, environment)
+                if key is not None and key != refused:
+                    return
+                async with self._backend.errors("read the v4 session start lock"):
+                    if not await self._backend.redis.exists(lock):
+                        return
+
 
 class RedisTranscripts:
     """Live transcripts shared by every worker: any worker answers for any conversation."""
@@ -162,6 +263,10 @@ def _turn(row: bytes | str, index: int) -> TranscriptTurn:
     data = json.loads(row)
     data["index"] = index
     return TranscriptTurn.model_validate(data)
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))
 
 
 def _text(value: bytes | str | None) -> str | None:

@@ -45,7 +45,7 @@ from vf_mcp.retry import (
     send_with_retries,
 )
 from vf_mcp.voiceflow.actions import BaseAction
-from vf_mcp.voiceflow.sessions import InMemorySessionKeys, KeyedLocks, SessionKeyStore
+from vf_mcp.voiceflow.sessions import InMemorySessionKeys, SessionKeyStore
 from vf_mcp.voiceflow.state import InteractConfig, State
 from vf_mcp.voiceflow.traces import BaseTrace, parse_trace, parse_traces
 
@@ -115,7 +115,6 @@ class VoiceflowClient:
         )
         self._session_keys = session_keys or InMemorySessionKeys()
         self._limiter: anyio.CapacityLimiter | None = None
-        self._session_starts = KeyedLocks()
         self._owns_http = http is None
         self._http = http or httpx.AsyncClient(
             timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout),
@@ -351,13 +350,17 @@ class VoiceflowClient:
         a new session ends the previous one, so concurrent turns must share a start, and a turn
         whose key was `refused` uses a key another turn renewed meanwhile.
         """
-        environment = environment or self._settings.v4_environment
-        # Per user, not per environment: any start ends the user's previous session.
-        async with self._session_starts.hold(user_id):
-            key = await self._session_keys.get_session_key(user_id, environment)
-            if key is not None and key != refused:
-                return key
-            return await self._v4_start_session(user_id, environment)
+        chosen = environment or self._settings.v4_environment
+        # Per user, not per environment: any start ends the user's previous session. The store
+        # makes it one start across workers too; a start outlasting its retries must not hold
+        # the others back forever, nor be overtaken while it may still succeed.
+        return await self._session_keys.session_key(
+            user_id,
+            chosen,
+            refused=refused,
+            start=lambda: self._v4_start_session(user_id, chosen),
+            hold_seconds=self._settings.timeout + self._retry.deadline + 1,
+        )
 
     async def _v4_start_session(self, user_id: str, environment: str | None) -> str:
         project = _segment(self._project_id(None, "starting a v4 session"))
@@ -373,7 +376,6 @@ class VoiceflowClient:
             key = None
         if not isinstance(key, str) or not key:
             raise self._malformed("POST", path, "no sessionKey in the answer")
-        await self._session_keys.set_session_key(user_id, environment, key)
         return key
 
     async def _v4_send(

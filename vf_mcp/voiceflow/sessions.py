@@ -10,11 +10,13 @@ on is the only live one (`current`).
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Protocol
 
 import anyio
+
+SessionStarter = Callable[[], Awaitable[str]]
 
 
 class SessionKeyStore(Protocol):
@@ -34,6 +36,24 @@ class SessionKeyStore(Protocol):
         """Forget every session key of `user_id`."""
         ...
 
+    async def session_key(
+        self,
+        user_id: str,
+        environment: str | None,
+        *,
+        refused: str | None,
+        start: SessionStarter,
+        hold_seconds: float,
+    ) -> str:
+        """The user's key for `environment`, or the key of a session `start` opened and stored.
+
+        One start at a time per user, across everyone sharing the store: a start ends the user's
+        previous session, so concurrent first turns must share one. A stored key equal to
+        `refused` (the runtime just refused it) is not reused. `hold_seconds` bounds how long one
+        start may take; past it another caller may start instead.
+        """
+        ...
+
 
 class _UserSession:
     __slots__ = ("environment", "key")
@@ -49,6 +69,7 @@ class InMemorySessionKeys:
     def __init__(self, *, max_users: int = 10_000) -> None:
         self._sessions: OrderedDict[str, _UserSession] = OrderedDict()
         self._max_users = max_users
+        self._starts = KeyedLocks()
 
     async def get_session_key(self, user_id: str, environment: str | None) -> str | None:
         session = self._sessions.get(user_id)
@@ -66,6 +87,24 @@ class InMemorySessionKeys:
 
     async def delete_session_keys(self, user_id: str) -> None:
         self._sessions.pop(user_id, None)
+
+    async def session_key(
+        self,
+        user_id: str,
+        environment: str | None,
+        *,
+        refused: str | None,
+        start: SessionStarter,
+        hold_seconds: float,
+    ) -> str:
+        # One process: a lock per user is the whole story (`hold_seconds` guards other workers).
+        async with self._starts.hold(user_id):
+            key = await self.get_session_key(user_id, environment)
+            if key is not None and key != refused:
+                return key
+            key = await start()
+            await self.set_session_key(user_id, environment, key)
+            return key
 
     def __repr__(self) -> str:
         return f"InMemorySessionKeys({len(self._sessions)} user(s))"
