@@ -26,6 +26,7 @@ from vf_mcp.errors import (
     RateLimitError,
     TransportError,
     VfMcpError,
+    may_have_run,
 )
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "PATCH"})
@@ -144,18 +145,11 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def _may_have_run(error: VfMcpError) -> bool:
-    """A 4xx answer means the service refused the call; a 5xx or a broken exchange may not."""
-    if isinstance(error, APIError):
-        return error.status_code >= 500 or error.status_code == 408
-    return isinstance(error, TransportError) and not isinstance(error, ConnectError)
-
-
 def explain(error: VfMcpError, *, retries: int, idempotent: bool, policy: RetryPolicy) -> None:
     """Say in the error's message whether the call was retried, and why not when it was not."""
     if retries:
         error.add_detail(f"Failed again after {retries} retr{'y' if retries == 1 else 'ies'}")
-    elif not idempotent and _may_have_run(error):
+    elif not idempotent and may_have_run(error):
         error.add_detail("Not retried: the runtime may already have run it")
     elif policy.max_retries == 0 and policy.may_retry(error, idempotent=idempotent):
         error.add_detail("Not retried: retries are off (VOICEFLOW_MAX_RETRIES=0)")
