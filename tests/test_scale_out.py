@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from mcp import Client
 
+from tests.children import spawn, stop
 from tests.processes import free_port, http_server, server_env
 from vf_mcp.config import Settings
 from vf_mcp.emulator import Emulator
@@ -26,7 +27,7 @@ def redis_url() -> Iterator[str]:
     if server is None:
         pytest.fail("redis-server is not installed: scripts/test installs Debian's redis-server")
     port = free_port()
-    process = subprocess.Popen(
+    process = spawn(
         [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.PIPE,
         text=True,
@@ -40,8 +41,7 @@ def redis_url() -> Iterator[str]:
     try:
         yield f"redis://127.0.0.1:{port}/0"
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop(process)
 
 
 def text_of(result: Any) -> str:
