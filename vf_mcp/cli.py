@@ -144,5 +144,4 @@ def _serve(transport: str, host: str, port: int) -> int:
         return 0
     from vf_mcp.http import serve_http
 
-    serve_http(server, settings, host=host, port=port)
-    return 0
+    return serve_http(server, settings, host=host, port=port)

@@ -123,8 +123,11 @@ def http_app(server: MCPServer[Any], settings: Settings, *, host: str = "127.0.0
     return app
 
 
-def serve_http(server: MCPServer[Any], settings: Settings, *, host: str, port: int) -> None:
+def serve_http(server: MCPServer[Any], settings: Settings, *, host: str, port: int) -> int:
+    """Serve until stopped; the exit code says whether a call had to be abandoned."""
     import uvicorn
+
+    from vf_mcp.shutdown import CallsInFlight, OrderlyServer
 
     if not is_loopback(host) and not settings.allowed_hosts:
         _log.warning(
@@ -135,11 +138,16 @@ def serve_http(server: MCPServer[Any], settings: Settings, *, host: str, port: i
         )
     shown = f"[{host}]" if ":" in host else host
     print(f"vf-mcp: serving MCP at http://{shown}:{port}{MCP_PATH}", file=sys.stderr, flush=True)
+    calls = CallsInFlight(http_app(server, settings, host=host))
     # log_config=None: uvicorn's own handlers would bypass our one-line, key-masking handler.
-    uvicorn.run(
-        http_app(server, settings, host=host),
+    config = uvicorn.Config(
+        calls,
         host=host,
         port=port,
         log_config=None,
         log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_deadline)),
     )
+    runner = OrderlyServer(config, calls)
+    runner.run()
+    return runner.exit_code()

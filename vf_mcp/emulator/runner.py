@@ -122,6 +122,10 @@ class Emulator:
     def requests(self) -> list[RecordedRequest]:
         return self._core.recorder.requests
 
+    def wait_for_requests(self, count: int, path_contains: str = "", timeout: float = 10.0) -> bool:
+        """Wait until `count` requests with `path_contains` in their path came; False on timeout."""
+        return self._core.recorder.wait_for_requests(count, path_contains, timeout)
+
     @property
     def session_events(self) -> list[RecordedSessionEvent]:
         return self._core.recorder.session_events
