@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from mcp import Client
 
-from tests.children import spawn, stop
-from tests.processes import free_port, http_server, server_env
+from tests.processes import http_server, server_env
+from tests.services import redis_server
 from vf_mcp.config import Settings
 from vf_mcp.emulator import Emulator
 from vf_mcp.errors import StoreError
@@ -23,25 +21,8 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture(scope="module")
 def redis_url() -> Iterator[str]:
-    server = shutil.which("redis-server")
-    if server is None:
-        pytest.fail("redis-server is not installed: scripts/test installs Debian's redis-server")
-    port = free_port()
-    process = spawn(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    for line in process.stdout:  # redis says when it is ready; no polling needed
-        if "Ready to accept connections" in line:
-            break
-    else:
-        pytest.fail(f"redis-server exited with {process.wait()} before it was ready")
-    try:
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        stop(process)
+    with redis_server() as url:
+        yield url
 
 
 def text_of(result: Any) -> str:
