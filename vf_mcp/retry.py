@@ -30,6 +30,9 @@ from vf_mcp.errors import (
 )
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "PATCH"})
+# A kept-alive connection the server closed as we wrote into it fails this soon after the write.
+# Past it, a server may have read the request and died working on it: never resent.
+STALE_WINDOW_SECONDS = 0.2
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 _log = logging.getLogger(__name__)
 
@@ -71,6 +74,43 @@ class RetryPolicy:
         return wait
 
 
+class ConnectionTrace:
+    """What httpcore says about one attempt (its `trace` extension): was the connection reused,
+    when did the request finish going out, and when did reading the answer fail."""
+
+    def __init__(self) -> None:
+        self.new_connection = False
+        self.sent_at: float | None = None
+        self.failed_at: float | None = None
+
+    async def __call__(self, event: str, info: dict[str, object]) -> None:
+        if event.startswith("connection.connect_tcp."):
+            self.new_connection = True
+        elif event in _SENT_EVENTS and self.sent_at is None:
+            self.sent_at = time.monotonic()
+        elif event == "http11.receive_response_headers.failed":
+            self.failed_at = time.monotonic()
+
+    def stale(self, exc: httpx.HTTPError) -> bool:
+        """The pool's stale-connection signature: a reused idle connection that closed before
+        one byte of answer, right after the request was written. Nothing ran upstream."""
+        if self.new_connection or self.sent_at is None or self.failed_at is None:
+            return False
+        closed_unanswered = isinstance(exc, httpx.ReadError | httpx.WriteError) or (
+            isinstance(exc, httpx.RemoteProtocolError) and "without sending a response" in str(exc)
+        )
+        return closed_unanswered and self.failed_at - self.sent_at <= STALE_WINDOW_SECONDS
+
+
+_SENT_EVENTS = frozenset(
+    {
+        "http11.send_request_body.complete",
+        "http11.send_request_body.failed",
+        "http11.send_request_headers.failed",
+    }
+)
+
+
 @dataclass
 class Attempts:
     """How many times one logical call was sent (the first attempt and its retries)."""
@@ -101,10 +141,13 @@ async def send_with_retries(
     """
     started = time.monotonic()
     retries = 0
+    resent_stale = False
     while True:
         if attempts is not None:
             attempts.count += 1
         error: VfMcpError
+        trace = ConnectionTrace()
+        request.extensions = {**request.extensions, "trace": trace}
         try:
             if limiter is None:
                 response = await http.send(request, stream=True)
@@ -112,6 +155,13 @@ async def send_with_retries(
                 async with limiter:
                     response = await http.send(request, stream=True)
         except httpx.HTTPError as exc:
+            if not resent_stale and trace.stale(exc):
+                # Once: the failed connection is gone, so the resend takes another or a new one.
+                resent_stale = True
+                _log.info(
+                    "resending %s: the runtime closed a kept-alive connection unanswered", what
+                )
+                continue
             error = transport_error(exc)
         else:
             if response.status_code < 400:
