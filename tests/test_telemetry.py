@@ -7,6 +7,8 @@ Every test records to providers of its own (`telemetry.use`), so no global provi
 from __future__ import annotations
 
 import ast
+import json
+import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -287,3 +289,45 @@ def test_telemetry_and_the_client_import_nothing_of_mcp() -> None:
             if isinstance(node, ast.ImportFrom) and node.module:
                 names.append(node.module)
             assert not [n for n in names if n == "mcp" or n.startswith("mcp.")], module
+
+
+NESTING = """
+import json, sys
+import anyio
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+
+from mcp import Client
+from vf_mcp.config import Settings
+from vf_mcp.server import build_server
+
+async def main() -> None:
+    settings = Settings.validated({"api_key": sys.argv[1], "runtime_url": sys.argv[2]})
+    async with Client(build_server(settings)) as client:
+        assert not (await client.call_tool("interact", {"launch": True})).is_error
+
+anyio.run(main)
+spans = exporter.get_finished_spans()
+print(json.dumps([[s.name, s.context.span_id, s.parent and s.parent.span_id] for s in spans]))
+"""
+
+
+def test_upstream_spans_nest_under_the_sdks_tool_call_span(emulator: Emulator) -> None:
+    # A global provider can be set once per process: this one lives in a child of its own.
+    result = subprocess.run(
+        [sys.executable, "-c", NESTING, CANARY_KEY, emulator.url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    spans = {name: (span_id, parent) for name, span_id, parent in json.loads(result.stdout)}
+    tool_span, _ = spans["tools/call interact"]
+    assert spans["POST /state/user/{userID}/interact"][1] == tool_span
