@@ -8,15 +8,22 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from opentelemetry import trace
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -331,3 +338,86 @@ def test_upstream_spans_nest_under_the_sdks_tool_call_span(emulator: Emulator) -
     spans = {name: (span_id, parent) for name, span_id, parent in json.loads(result.stdout)}
     tool_span, _ = spans["tools/call interact"]
     assert spans["POST /state/user/{userID}/interact"][1] == tool_span
+
+
+EXPORTING = """
+import os, sys
+import anyio
+from vf_mcp.app import open_app
+from vf_mcp.config import Settings
+from vf_mcp.conversation import TurnRequest
+from vf_mcp.telemetry import configure_from_env
+
+flush = configure_from_env(os.environ)
+
+async def main() -> None:
+    settings = Settings.validated({"api_key": sys.argv[1], "runtime_url": sys.argv[2]})
+    async with open_app(settings) as app:
+        await app.service_for(None).interact(TurnRequest(user_id=sys.argv[3], message=sys.argv[4]))
+
+anyio.run(main)
+flush()
+"""
+
+
+class _Collector(BaseHTTPRequestHandler):
+    received: ClassVar[list[tuple[str, bytes]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.received.append((self.path, body))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def collector() -> Iterator[tuple[str, list[tuple[str, bytes]]]]:
+    """An OTLP/HTTP collector on loopback that keeps what it is sent."""
+    received: list[tuple[str, bytes]] = []
+    handler = type("Collector", (_Collector,), {"received": received})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", received
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_a_configured_endpoint_gets_the_spans_and_metrics_over_otlp_at_shutdown(
+    emulator: Emulator, collector: tuple[str, list[tuple[str, bytes]]]
+) -> None:
+    endpoint, received = collector
+    env = {**os.environ, telemetry.ENV_OTLP_ENDPOINT: endpoint, "OTEL_SERVICE_NAME": "vf-mcp-test"}
+    subprocess.run(
+        [sys.executable, "-c", EXPORTING, CANARY_KEY, emulator.url, USER, MESSAGE],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    # The batch processor and the periodic reader export only at the flush before exit.
+    paths = sorted(path for path, _ in received)
+    assert paths == ["/v1/metrics", "/v1/traces"]
+    traces = ExportTraceServiceRequest.FromString(dict(received)["/v1/traces"])
+    [resource_spans] = traces.resource_spans
+    service = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
+    assert service["service.name"] == "vf-mcp-test"
+    names = [s.name for scope in resource_spans.scope_spans for s in scope.spans]
+    assert names == ["POST /state/user/{userID}/interact"]
+    metrics = ExportMetricsServiceRequest.FromString(dict(received)["/v1/metrics"])
+    exported = {
+        m.name for r in metrics.resource_metrics for s in r.scope_metrics for m in s.metrics
+    }
+    assert {"vf_mcp.turns", "vf_mcp.turn.duration", "vf_mcp.upstream.responses"} <= exported
+    # What left the process, byte for byte, holds none of it.
+    for secret in (CANARY_SECRET, USER, MESSAGE):
+        assert all(secret.encode() not in body for _, body in received), secret
