@@ -138,10 +138,17 @@ def _serve(transport: str, host: str, port: int) -> int:
 
     # What the server's lifespan would only find once serving (and report with a traceback).
     check_store(settings.store_url.get_secret_value() if settings.store_url else None)
-    server = build_server(settings, agents=agents)
-    if transport == "stdio":
-        server.run()
-        return 0
-    from vf_mcp.http import serve_http
+    from vf_mcp.telemetry import configure_from_env
 
-    return serve_http(server, settings, host=host, port=port)
+    flush_telemetry = configure_from_env(os.environ)
+    try:
+        server = build_server(settings, agents=agents)
+        if transport == "stdio":
+            server.run()
+            return 0
+        from vf_mcp.http import serve_http
+
+        return serve_http(server, settings, host=host, port=port)
+    finally:
+        # What the batch processors still hold would be lost at exit.
+        flush_telemetry()

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import anyio
 import httpx
 
+from vf_mcp import telemetry
 from vf_mcp.errors import (
     APIError,
     ConnectError,
@@ -133,12 +134,45 @@ async def send_with_retries(
     limiter: anyio.CapacityLimiter | None = None,
     attempts: Attempts | None = None,
     what: str = "",
+    route: str,
+    runtime: str | None = None,
 ) -> httpx.Response:
     """Send `request` (streamed), repeating it only where `policy` says it is safe.
 
     A status of 400 or more is turned into an error by `status_error`, which reads and closes the
-    response; a response below 400 comes back unread for the caller to read and close.
+    response; a response below 400 comes back unread for the caller to read and close. `route`
+    is the path's template (no ids, no session key): it names the request's span and metrics.
     """
+    with telemetry.current().upstream_request(
+        request.method, route, request.url.host, runtime
+    ) as call:
+        return await _send_loop(
+            http,
+            request,
+            policy=policy,
+            idempotent=idempotent,
+            transport_error=transport_error,
+            status_error=status_error,
+            limiter=limiter,
+            attempts=attempts,
+            what=what,
+            call=call,
+        )
+
+
+async def _send_loop(
+    http: httpx.AsyncClient,
+    request: httpx.Request,
+    *,
+    policy: RetryPolicy,
+    idempotent: bool,
+    transport_error: Callable[[httpx.HTTPError], VfMcpError],
+    status_error: Callable[[httpx.Response], Awaitable[VfMcpError]],
+    limiter: anyio.CapacityLimiter | None,
+    attempts: Attempts | None,
+    what: str,
+    call: telemetry.UpstreamCall,
+) -> httpx.Response:
     started = time.monotonic()
     retries = 0
     resent_stale = False
@@ -164,6 +198,7 @@ async def send_with_retries(
                 continue
             error = transport_error(exc)
         else:
+            call.answered(response.status_code)
             if response.status_code < 400:
                 return response
             error = await status_error(response)
@@ -175,6 +210,7 @@ async def send_with_retries(
             explain(error, retries=retries, idempotent=idempotent, policy=policy)
             raise error
         retries += 1
+        call.retrying(error)
         _log.info("retrying %s in %.2f s after: %s", what, wait, error.message)
         await anyio.sleep(wait)
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import anyio
 
+from vf_mcp import telemetry
 from vf_mcp.config import ENV_STREAM, Settings
 from vf_mcp.conversation.inputs import (
     TurnRequest,
@@ -153,9 +154,10 @@ class ConversationService:
         started = time.perf_counter()
         attempts = Attempts()
         warnings: list[str] = []
-        traces, after = await self._send_turn(
-            upstream, action, request, on_progress, warnings, attempts
-        )
+        with telemetry.current().turn(self.client.api_version):
+            traces, after = await self._send_turn(
+                upstream, action, request, on_progress, warnings, attempts
+            )
         result = summarize_turn(
             user_id,
             traces,

@@ -52,6 +52,7 @@ from vf_mcp.voiceflow.traces import BaseTrace, parse_trace, parse_traces
 Modality = Literal["voice", "chat", "api"]
 _log = logging.getLogger(__name__)
 _DRAIN_SECONDS = 1.0
+_STATE = "/state/user/{userID}"
 
 
 @dataclass(frozen=True)
@@ -206,7 +207,13 @@ class VoiceflowClient:
         path = f"/state/user/{_segment(user_id)}/interact"
         params = {"verbose": "true"} if verbose else None
         data = await self._request_json(
-            "POST", path, json_body=body, params=params, environment=environment, attempts=attempts
+            "POST",
+            path,
+            json_body=body,
+            params=params,
+            environment=environment,
+            attempts=attempts,
+            route="/state/user/{userID}/interact",
         )
         try:
             if isinstance(data, list):
@@ -284,6 +291,7 @@ class VoiceflowClient:
             params=params,
             headers=self._headers(accept="text/event-stream"),
             attempts=attempts,
+            route="/v2/project/{projectID}/user/{userID}/interact/stream",
         )
         # Closing this generator must close the inner one (and its response) at once.
         async with aclosing(self._read_stream(response, path)) as events:
@@ -365,10 +373,12 @@ class VoiceflowClient:
     async def _v4_start_session(self, user_id: str, environment: str | None) -> str:
         project = _segment(self._project_id(None, "starting a v4 session"))
         path = f"/v4/project/{project}/session"
+        route = "/v4/project/{projectID}/session"
         if environment:
             path = f"/v4/project/{project}/environment/{_segment(environment)}/session"
+            route = "/v4/project/{projectID}/environment/{environmentID}/session"
         _, body = await self._call(
-            "POST", path, json_body={"userID": user_id}, headers=self._headers()
+            "POST", path, json_body={"userID": user_id}, headers=self._headers(), route=route
         )
         try:
             key = _loads(body.decode("utf-8", errors="replace")).get("sessionKey")
@@ -394,8 +404,15 @@ class VoiceflowClient:
             key = await self._v4_session_key(user_id, environment, refused=refused)
             headers = {"Authorization": key, "Accept": accept}
             try:
+                # The v4 paths hold no id (the key travels in a header): each is its template.
                 return await self._send(
-                    "POST", path, json_body=body, params=None, headers=headers, attempts=attempts
+                    "POST",
+                    path,
+                    json_body=body,
+                    params=None,
+                    headers=headers,
+                    attempts=attempts,
+                    route=path,
                 )
             except AuthenticationError as exc:
                 if refused is not None:
@@ -463,7 +480,7 @@ class VoiceflowClient:
     async def get_state(self, user_id: str, *, environment: str | None = None) -> State | None:
         """`GET /state/user/{userID}`: the user's state, or None when the runtime has none."""
         path = f"/state/user/{_segment(user_id)}"
-        data = await self._request_json("GET", path, environment=environment)
+        data = await self._request_json("GET", path, environment=environment, route=_STATE)
         if data is None or data == {}:
             return None
         return self._state(data, "GET", path)
@@ -482,7 +499,9 @@ class VoiceflowClient:
         for frame in body.get("stack", []):
             if isinstance(frame, dict) and frame.get("nodeID", "") is None:
                 del frame["nodeID"]
-        data = await self._request_json("PUT", path, json_body=body, environment=environment)
+        data = await self._request_json(
+            "PUT", path, json_body=body, environment=environment, route=_STATE
+        )
         return self._state(data, "PUT", path)
 
     async def delete_state(self, user_id: str, *, environment: str | None = None) -> None:
@@ -492,7 +511,7 @@ class VoiceflowClient:
         GET is `{}`); the hosted service's docs say the user's variables are kept.
         """
         path = f"/state/user/{_segment(user_id)}"
-        await self._request("DELETE", path, environment=environment)
+        await self._request("DELETE", path, environment=environment, route=_STATE)
 
     async def update_variables(
         self, user_id: str, variables: Mapping[str, Any], *, environment: str | None = None
@@ -500,7 +519,11 @@ class VoiceflowClient:
         """`PATCH /state/user/{userID}/variables`: merge `variables` into the state."""
         path = f"/state/user/{_segment(user_id)}/variables"
         data = await self._request_json(
-            "PATCH", path, json_body=dict(variables), environment=environment
+            "PATCH",
+            path,
+            json_body=dict(variables),
+            environment=environment,
+            route="/state/user/{userID}/variables",
         )
         return self._state(data, "PATCH", path)
 
@@ -540,6 +563,7 @@ class VoiceflowClient:
             json_body={"action": action.to_wire()},
             headers=self._headers(),
             shown_path=shown,
+            route="/v2/project/{projectID}/session/{sessionID}/event",
         )
         return EventResult(status_code=response.status_code, message=_body_text(body))
 
@@ -571,11 +595,18 @@ class VoiceflowClient:
         params: Mapping[str, str] | None = None,
         environment: str | None = None,
         attempts: Attempts | None = None,
+        route: str,
     ) -> tuple[httpx.Response, bytes]:
         """One call whose whole (size-capped) body is read: the response and its bytes."""
         headers = self._headers(environment=environment or self.environment)
         return await self._call(
-            method, path, json_body=json_body, params=params, headers=headers, attempts=attempts
+            method,
+            path,
+            json_body=json_body,
+            params=params,
+            headers=headers,
+            attempts=attempts,
+            route=route,
         )
 
     async def _call(
@@ -588,6 +619,7 @@ class VoiceflowClient:
         headers: Mapping[str, str],
         shown_path: str | None = None,
         attempts: Attempts | None = None,
+        route: str,
     ) -> tuple[httpx.Response, bytes]:
         response = await self._send(
             method,
@@ -597,6 +629,7 @@ class VoiceflowClient:
             headers=headers,
             shown_path=shown_path,
             attempts=attempts,
+            route=route,
         )
         try:
             return response, await self._read_body(response, method, shown_path or path)
@@ -631,12 +664,14 @@ class VoiceflowClient:
         headers: Mapping[str, str],
         shown_path: str | None = None,
         attempts: Attempts | None = None,
+        route: str,
     ) -> httpx.Response:
         """Send one call, retrying it only where the retry policy says it is safe.
 
         A POST here is a turn or a session event: it is repeated only when it certainly did not
         run (429, or no connection could be opened). The response comes back unread (streamed):
-        the caller reads it, within the size cap, and closes it.
+        the caller reads it, within the size cap, and closes it. `route` is the path's template,
+        for telemetry: the path itself holds user ids and, on v4, may hold a session key.
         """
         request = self._http.build_request(
             method, self._base_url + path, json=json_body, params=params, headers=headers
@@ -663,6 +698,8 @@ class VoiceflowClient:
             limiter=self._send_limiter(),
             attempts=attempts,
             what=f"{method} {shown}",
+            route=route,
+            runtime=self.api_version,
         )
 
     async def _request_json(
@@ -674,6 +711,7 @@ class VoiceflowClient:
         params: Mapping[str, str] | None = None,
         environment: str | None = None,
         attempts: Attempts | None = None,
+        route: str,
     ) -> Any:
         _, body = await self._request(
             method,
@@ -682,6 +720,7 @@ class VoiceflowClient:
             params=params,
             environment=environment,
             attempts=attempts,
+            route=route,
         )
         if not body.strip():
             return None
