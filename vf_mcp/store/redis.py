@@ -23,7 +23,7 @@ from vf_mcp.config import ENV_STORE_URL
 from vf_mcp.errors import StoreError
 from vf_mcp.store import ConversationMemory, Store, check_store
 from vf_mcp.transcripts.models import Transcript, TranscriptTurn
-from vf_mcp.voiceflow.sessions import SessionStarter
+from vf_mcp.voiceflow.sessions import SessionStart
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -132,26 +132,19 @@ class RedisSessionKeys:
         async with self._backend.errors("forget the v4 session"):
             await self._backend.redis.delete(self._prefix + user_id)
 
-    async def session_key(
-        self,
-        user_id: str,
-        environment: str | None,
-        *,
-        refused: str | None,
-        start: SessionStarter,
-        hold_seconds: float,
-    ) -> str:
+    async def session_key(self, user_id: str, environment: str | None, start: SessionStart) -> str:
         lock = self._prefix + user_id + ":starting"
         while True:
             key = await self.get_session_key(user_id, environment)
-            if key is not None and key != refused:
+            if key is not None and key != start.refused:
                 return key
             token = secrets.token_hex(16)
+            hold = _ms(start.hold_seconds)
             async with self._backend.errors("lock the v4 session start"):
-                won = await self._backend.redis.set(lock, token, nx=True, px=_ms(hold_seconds))
+                won = await self._backend.redis.set(lock, token, nx=True, px=hold)
             if won:
-                return await self._start_holding(user_id, environment, lock, token, start, refused)
-            await self._wait_for_start(user_id, environment, lock, refused, hold_seconds)
+                return await self._start_holding(user_id, environment, lock, token, start)
+            await self._wait_for_start(user_id, environment, lock, start)
 
     async def _start_holding(
         self,
@@ -159,16 +152,15 @@ class RedisSessionKeys:
         environment: str | None,
         lock: str,
         token: str,
-        start: SessionStarter,
-        refused: str | None,
+        start: SessionStart,
     ) -> str:
         redis = self._backend.redis
         try:
             # Another worker may have stored its key between our read and our lock.
             key = await self.get_session_key(user_id, environment)
-            if key is not None and key != refused:
+            if key is not None and key != start.refused:
                 return key
-            key = await start()
+            key = await start.open()
             async with self._backend.errors("save the v4 session"):
                 kept = await redis.eval(
                     _STORE_IF_HOLDING,
@@ -192,19 +184,14 @@ class RedisSessionKeys:
                     await redis.eval(_RELEASE_IF_HOLDING, 1, lock, token)
 
     async def _wait_for_start(
-        self,
-        user_id: str,
-        environment: str | None,
-        lock: str,
-        refused: str | None,
-        hold_seconds: float,
+        self, user_id: str, environment: str | None, lock: str, start: SessionStart
     ) -> None:
         """Until another worker's start stores a key or ends (its lock released or expired)."""
-        with anyio.move_on_after(hold_seconds + 1):
+        with anyio.move_on_after(start.hold_seconds + 1):
             while True:
                 await anyio.sleep(_POLL_SECONDS)
                 key = await self.get_session_key(user_id, environment)
-                if key is not None and key != refused:
+                if key is not None and key != start.refused:
                     return
                 async with self._backend.errors("read the v4 session start lock"):
                     if not await self._backend.redis.exists(lock):

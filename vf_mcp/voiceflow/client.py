@@ -45,7 +45,7 @@ from vf_mcp.retry import (
     send_with_retries,
 )
 from vf_mcp.voiceflow.actions import BaseAction
-from vf_mcp.voiceflow.sessions import InMemorySessionKeys, SessionKeyStore
+from vf_mcp.voiceflow.sessions import InMemorySessionKeys, SessionKeyStore, SessionStart
 from vf_mcp.voiceflow.state import InteractConfig, State
 from vf_mcp.voiceflow.traces import BaseTrace, parse_trace, parse_traces
 
@@ -362,13 +362,12 @@ class VoiceflowClient:
         # Per user, not per environment: any start ends the user's previous session. The store
         # makes it one start across workers too; a start outlasting its retries must not hold
         # the others back forever, nor be overtaken while it may still succeed.
-        return await self._session_keys.session_key(
-            user_id,
-            chosen,
-            refused=refused,
-            start=lambda: self._v4_start_session(user_id, chosen),
+        start = SessionStart(
+            open=lambda: self._v4_start_session(user_id, chosen),
             hold_seconds=self._settings.timeout + self._retry.deadline + 1,
+            refused=refused,
         )
+        return await self._session_keys.session_key(user_id, chosen, start)
 
     async def _v4_start_session(self, user_id: str, environment: str | None) -> str:
         project = _segment(self._project_id(None, "starting a v4 session"))
