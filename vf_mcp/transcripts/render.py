@@ -9,7 +9,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from vf_mcp.transcripts.models import CheckResult, Transcript, TranscriptTurn, UserAction
+from vf_mcp.transcripts.models import (
+    CheckResult,
+    HostReply,
+    Transcript,
+    TranscriptTurn,
+    UserAction,
+)
 
 _MARKS = {"passed": "PASS", "failed": "FAIL", "to_grade": "TO GRADE", "error": "ERROR"}
 _MARKS["not_run"] = "NOT RUN"
@@ -44,9 +50,20 @@ def describe_user(user: UserAction) -> str:
     return said
 
 
+def _host_line(reply: HostReply) -> str:
+    sent = _compact(reply.reply)
+    if reply.variables:
+        sent += f" (with variables {_compact(reply.variables)})"
+    return f"Host [mock]: answers {reply.action} with {sent}"
+
+
 def agent_lines(turn: TranscriptTurn) -> list[str]:
     lines: list[str] = []
-    for message in turn.agent.messages:
+    replies = sorted(turn.host_replies, key=lambda r: r.after_message)
+    for number, message in enumerate(turn.agent.messages):
+        # A mocked host reply sits between the messages before it and those after it.
+        while replies and replies[0].after_message <= number:
+            lines.append(_host_line(replies.pop(0)))
         if message.kind == "text":
             lines.append(f"Agent: {message.text}")
         elif message.kind in ("card", "carousel"):
@@ -57,6 +74,7 @@ def agent_lines(turn: TranscriptTurn) -> list[str]:
             lines.append(f"Agent [{message.kind}]: {message.url or 'inline data'}")
         else:
             lines.append(f"Agent [{message.kind}]: {message.text}")
+    lines += [_host_line(r) for r in replies]
     if turn.agent.choices:
         lines.append("Buttons: " + "  ".join(f"{c.number}) {c.label}" for c in turn.agent.choices))
     for action in turn.agent.custom_actions:
@@ -80,8 +98,24 @@ def render_turn_text(turn: TranscriptTurn, *, with_checks: bool = False) -> str:
     if turn.status is not None:
         lines.append(f"Status: {turn.status}")
     if with_checks:
+        # Reports show what the agent ran and retrieved; the judge reads the words only.
+        lines += _observed(turn)
         lines += [render_check(c) for c in turn.checks]
     return "\n".join(lines)
+
+
+def _observed(turn: TranscriptTurn) -> list[str]:
+    lines = []
+    if turn.trajectory is not None and turn.trajectory.steps:
+        shown = []
+        for step in turn.trajectory.steps:
+            label = step.name or step.id or f"unnamed call {step.call_id or '?'}"
+            shown.append(f"{step.kind} {label}")
+        lines.append("Ran: " + ", ".join(shown))
+    if turn.retrieval:
+        sources = ", ".join(dict.fromkeys(c.source or c.document_id or "?" for c in turn.retrieval))
+        lines.append(f"Retrieved: {len(turn.retrieval)} chunk(s) from {sources}")
+    return lines
 
 
 def render_check(check: CheckResult) -> str:
