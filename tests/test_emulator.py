@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -310,7 +311,15 @@ def test_knowledge_answers_and_fallback(client: httpx.Client) -> None:
     answer = interact(client, "ed", {"type": "text", "payload": "How long does shipping take?"})
     assert texts(answer)[0].startswith("Standard shipping takes 3-5 business days")
     assert answer[0]["payload"] == {"path": "capture"}
-    assert answer[1]["payload"]["ai"] is True
+    # What was retrieved comes first, in the documented knowledgeBase shape, then the answer.
+    retrieved = answer[1]
+    assert retrieved["type"] == "knowledgeBase"
+    [chunk] = retrieved["payload"]["chunks"]
+    assert chunk["documentData"] == {"type": "text", "name": "Shipping times"}
+    assert chunk["content"] == texts(answer)[0] and 0 < chunk["score"] <= 1
+    assert re.fullmatch(r"[0-9a-f]{24}", chunk["documentID"])
+    assert retrieved["payload"]["query"]["messages"][0]["content"] == "How long does shipping take?"
+    assert answer[2]["payload"]["ai"] is True
     assert [b["name"] for b in buttons(answer)] == [
         "Ask another question",
         "Talk to a person",
@@ -322,6 +331,7 @@ def test_knowledge_answers_and_fallback(client: httpx.Client) -> None:
     press(client, "ed", hours, "Ask another question")
     unknown = interact(client, "ed", {"type": "text", "payload": "Do you sell bicycles?"})
     assert texts(unknown) == ["I'm not sure about that. Would you like to talk to a person?"]
+    assert "knowledgeBase" not in [t["type"] for t in unknown]  # nothing was retrieved
 
 
 def test_talk_to_a_person_waits_for_the_custom_action(client: httpx.Client) -> None:
