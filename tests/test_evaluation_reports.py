@@ -71,8 +71,12 @@ def test_junit_is_valid_against_the_strict_ant_schema(run: RunResult) -> None:
     suites = document.findall("testsuite")
     assert [s.get("name") for s in suites] == [s.name for s in run.suites]
     passing, failing, judged, control = suites
-    assert (passing.get("tests"), passing.get("failures")) == ("5", "0")
-    assert (failing.get("tests"), failing.get("failures")) == ("3", "2")
+    assert (passing.get("tests"), passing.get("failures")) == ("9", "0")
+    assert (failing.get("tests"), failing.get("failures")) == ("5", "4")
+    # Trials are test cases of their own; an unused mock's warning goes to system-err.
+    names = [c.get("name") for c in passing.findall("testcase")]
+    assert names.count("greeting_is_stable#2") == 1 and "greeting_is_stable" not in names
+    assert "on_action mock 'chekout' was never asked for" in (failing.findtext("system-err") or "")
     failure = failing.find("testcase[@name='wrong_delivery_day']/failure")
     assert failure is not None and failure.get("type") == "contains"
     assert "arrive on Friday" in (failure.get("message") or "")
@@ -125,6 +129,21 @@ def test_deepeval_export_has_the_conversational_test_case_shape(run: RunResult) 
     assert tracked["turns"][3]["content"] == "My order number is 1001"
     judged = next(c for c in cases if c["name"].endswith("/helpful_tracking"))
     assert "when the order will arrive" in judged["expected_outcome"]
+    # The named tool of the reorder turn, and the chunk the returns answer was built from.
+    reorder = next(c for c in cases if c["name"].endswith("/reorder_with_a_checkout_mock"))
+    called = [t for t in reorder["turns"] if t.get("tools_called")]
+    assert [t["tools_called"] for t in called] == [
+        [{"name": "price_order", "description": "api-tool 6650f0c2a1b2c3d4e5f6a001"}]
+    ]
+    assert "Payment received" in called[0]["content"]
+    returns = next(c for c in cases if c["name"].endswith("/returns_question"))
+    [context] = [t["retrieval_context"] for t in returns["turns"] if t.get("retrieval_context")]
+    assert len(context) == 1 and "within 30 days of delivery" in context[0]
+    # The all_traces event's tool call carries no ref: listed as skipped, not guessed at.
+    assert export.skipped == [
+        "Raw control characters / all_traces turn 2: tool call call_dbg_1 is not in "
+        "tools_called: the runtime did not name it"
+    ]
 
     # The real package, in its own venv (its pins clash with ours); scripts/test builds it.
     python = os.environ.get("VF_MCP_DEEPEVAL_PYTHON") or str(DEEPEVAL_VENV_PYTHON)
@@ -167,8 +186,10 @@ async def test_voiceflow_cli_export_runs_again_through_our_importer(
     passing = RunResult(suites=[run.suites[0]])
     export = to_voiceflow_cli(passing)
     # A raw custom-action result has no voiceflow-cli input type: that test is named, not dropped.
+    # A mocked custom action has no voiceflow-cli counterpart either.
     assert [s.split(":")[0] for s in export.skipped] == [
-        "Order support (deterministic) / handoff_and_back"
+        "Order support (deterministic) / handoff_and_back",
+        "Order support (deterministic) / reorder_with_a_checkout_mock",
     ]
     for name, text in export.files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
@@ -176,7 +197,7 @@ async def test_voiceflow_cli_export_runs_again_through_our_importer(
     [suite] = load_path(tmp_path)
     assert suite.dialect == "voiceflow-cli" and suite.new_user_per_test
     result = await run_suites([suite], ServiceFactory(settings))
-    assert [t.outcome for t in result.transcripts] == ["passed"] * 4, markdown_report(result)
+    assert [t.outcome for t in result.transcripts] == ["passed"] * 7, markdown_report(result)
     exported = yaml.safe_load(
         export.files["tests/Order_support_deterministic_returns_question.yaml"]
     )
