@@ -25,7 +25,7 @@ from vf_mcp.evaluation.loader import load_path
 from vf_mcp.evaluation.reports import json_report, junit_xml, markdown_report
 from vf_mcp.evaluation.runner import run_suites
 from vf_mcp.evaluation.script import Suite
-from vf_mcp.transcripts.models import SCHEMA_PATH, RunResult
+from vf_mcp.transcripts.models import SCHEMA_PATH, RunResult, Transcript
 
 DEEPEVAL_VENV_PYTHON = Path(__file__).resolve().parent.parent / ".venv-deepeval" / "bin" / "python"
 
@@ -111,6 +111,15 @@ def test_markdown_shows_the_transcript_of_every_failing_test(run: RunResult) -> 
     assert "## To grade: Order support (judged) / helpful_tracking" in report
     assert "## Failed: Order support (failing on purpose) / still_passes" not in report
     assert "Track an order that has shipped" in report  # in the table, not as a transcript
+    # What a mock answered, where in the turn; an unused mock, in the warnings.
+    assert (
+        "Agent: Ordering 1001 again comes to 42.50 dollars. Taking you to checkout.\n"
+        'Custom action: checkout {"order_number":"1001","total":"42.50"}\n'
+        'Host [mock]: answers checkout with {"type":"cancel"}\n'
+        "Agent: Checkout cancelled. Anything else?"
+    ) in report
+    assert "- checkout_nobody_answers: on_action mock 'chekout' was never asked for" in report
+    assert "Ran: block after_order, flow 411834fa29c2b2825683eddf, block reorder" in report
 
 
 def test_deepeval_export_has_the_conversational_test_case_shape(run: RunResult) -> None:
@@ -214,3 +223,24 @@ def test_the_shipped_schema_is_the_one_the_models_generate() -> None:
         "the v1 models changed: if on purpose, run "
         "python -c 'import vf_mcp.transcripts.models as t; t.write_schema()'"
     )
+
+
+def test_a_v1_transcript_written_before_these_fields_still_validates(run: RunResult) -> None:
+    """Transcripts written before trajectory, retrieval, mocks and trials lack those keys."""
+    new_keys = {"trajectory", "retrieval", "host_replies", "trial"}
+
+    def older(value: object) -> object:
+        if isinstance(value, dict):
+            return {k: older(v) for k, v in value.items() if k not in new_keys}
+        if isinstance(value, list):
+            return [older(v) for v in value]
+        return value
+
+    validator = jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text()))
+    reorder = next(t for t in run.transcripts if t.test_id == "reorder_with_a_checkout_mock")
+    written = json.loads(reorder.model_dump_json())
+    assert written["turns"][3]["host_replies"] and written["turns"][3]["trajectory"]
+    before = older(written)
+    validator.validate(before)
+    assert Transcript.model_validate(before).turns[3].trajectory is None
+    validator.validate(written)
