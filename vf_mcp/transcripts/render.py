@@ -13,6 +13,7 @@ from vf_mcp.transcripts.models import (
     CheckResult,
     HostReply,
     Transcript,
+    TranscriptMessage,
     TranscriptTurn,
     UserAction,
 )
@@ -57,27 +58,41 @@ def _host_line(reply: HostReply) -> str:
     return f"Host [mock]: answers {reply.action} with {sent}"
 
 
+def _message_lines(message: TranscriptMessage) -> list[str]:
+    if message.kind == "text":
+        return [f"Agent: {message.text}"]
+    if message.kind in ("card", "carousel"):
+        return [
+            f"Agent [card]: {' — '.join(p for p in (c.title, c.description) if p) or '(untitled)'}"
+            for c in message.cards
+        ]
+    if message.kind in ("image", "audio"):
+        return [f"Agent [{message.kind}]: {message.url or 'inline data'}"]
+    return [f"Agent [{message.kind}]: {message.text}"]
+
+
 def agent_lines(turn: TranscriptTurn) -> list[str]:
     lines: list[str] = []
+    actions = list(turn.agent.custom_actions)
     replies = sorted(turn.host_replies, key=lambda r: r.after_message)
+
+    def host(reply: HostReply) -> None:
+        # The action a mock answered, then the answer, where they happened in the turn.
+        asked = next((a for a in actions if a.name == reply.action), None)
+        if asked is not None:
+            actions.remove(asked)
+            lines.append(f"Custom action: {asked.name} {_compact(asked.payload)}")
+        lines.append(_host_line(reply))
+
     for number, message in enumerate(turn.agent.messages):
-        # A mocked host reply sits between the messages before it and those after it.
         while replies and replies[0].after_message <= number:
-            lines.append(_host_line(replies.pop(0)))
-        if message.kind == "text":
-            lines.append(f"Agent: {message.text}")
-        elif message.kind in ("card", "carousel"):
-            for card in message.cards:
-                body = " — ".join(p for p in (card.title, card.description) if p)
-                lines.append(f"Agent [card]: {body or '(untitled)'}")
-        elif message.kind in ("image", "audio"):
-            lines.append(f"Agent [{message.kind}]: {message.url or 'inline data'}")
-        else:
-            lines.append(f"Agent [{message.kind}]: {message.text}")
-    lines += [_host_line(r) for r in replies]
+            host(replies.pop(0))
+        lines += _message_lines(message)
+    for reply in replies:
+        host(reply)
     if turn.agent.choices:
         lines.append("Buttons: " + "  ".join(f"{c.number}) {c.label}" for c in turn.agent.choices))
-    for action in turn.agent.custom_actions:
+    for action in actions:
         lines.append(f"Custom action: {action.name} {_compact(action.payload)}")
     if not lines and turn.status is not None:
         lines.append("Agent: (no message)")
