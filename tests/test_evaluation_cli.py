@@ -83,14 +83,17 @@ def test_ungraded_criteria_fail_unless_allowed_and_a_judge_grades_them(
     judged = str(EXAMPLES / "order_support.judged.yaml")
     assert main([judged]) == 1
     assert main([judged, "--allow-ungraded"]) == 0
-    assert "1 to grade" in capsys.readouterr().out
+    assert "2 to grade" in capsys.readouterr().out
 
-    judge = FakeJudge([("Criterion:", verdict(True))])
+    judge = FakeJudge(
+        [("Criterion:", verdict(True)), ("Knowledge the agent retrieved", verdict(True))]
+    )
     with running_judge(judge) as url:
         monkeypatch.setenv("VF_MCP_JUDGE_URL", url)
         monkeypatch.setenv("VF_MCP_JUDGE_MODEL", "fake-judge")
         assert main([judged]) == 0
-    assert len(judge.requests) == 3
+    assert len(judge.requests) == 4
+    assert sum("Knowledge the agent retrieved" in t for t in judge.texts()) == 1
 
 
 def test_record_then_replay_without_the_runtime(

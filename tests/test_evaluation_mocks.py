@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
-from tests.evaluation_fixtures import FakeJudge, judge_client, running_judge, verdict
+from tests.evaluation_fixtures import EXAMPLES, FakeJudge, judge_client, running_judge, verdict
 from tests.test_evaluation_trajectory import replayed_test
 from vf_mcp.config import Settings
 from vf_mcp.emulator import Emulator
 from vf_mcp.evaluation.connection import ServiceFactory
+from vf_mcp.evaluation.loader import load_path
 from vf_mcp.evaluation.runner import run_suite
 from vf_mcp.evaluation.script import Suite
 from vf_mcp.transcripts.render import render_transcript
@@ -204,3 +205,34 @@ async def test_assertions_over_a_simulated_conversation_with_a_mocked_checkout(
     assert bad.checks[1].evidence.startswith("turn 4 does not: status was awaiting_action")
     assert bad.checks[2].evidence.startswith("held in no turn over 4 turns")
     assert bad.checks[3].evidence.startswith("turn 4 does: block 'reorder_quote' ran 1 time")
+
+
+async def test_the_simulated_example_suite_passes_with_a_judge_playing_the_users(
+    settings: Settings,
+) -> None:
+    # Each user's next message depends on how far its conversation got.
+    def next_message(text: str) -> str:
+        sent = text.count("\nUser: ") - 1  # the launch turn is the first
+        wanted = ["Track an order", "1001"]
+        if "order 1001 again" in text:
+            wanted.append("order it again")
+        if sent >= len(wanted):
+            return json.dumps({"message": "", "done": True})
+        return json.dumps({"message": wanted[sent], "done": False})
+
+    judge = FakeJudge([
+        ("Your persona:", next_message),
+        ("The user's goal:", verdict(True, reasoning="met")),
+        ("Criterion:", verdict(True, reasoning="polite")),
+    ])  # fmt: skip
+    [example] = load_path(EXAMPLES / "order_support.simulated.yaml")
+    with running_judge(judge) as url:
+        async with judge_client(url) as client:
+            result = await run_suite(example, ServiceFactory(settings), judge=client)
+    assert [t.outcome for t in result.tests] == ["passed", "passed"], [
+        render_transcript(t) for t in result.tests
+    ]
+    status, reorder = result.tests
+    assert [c.kind for c in status.checks] == ["goal", "judge", "never", "eventually", "always"]
+    assert [r.action for t in reorder.turns for r in t.host_replies] == ["checkout"]
+    assert not result.warnings and not reorder.warnings
