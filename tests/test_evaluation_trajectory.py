@@ -216,6 +216,7 @@ class _Host:
         self.factory = factory
         self.judge: ChatModel | None = None
         self.budget = TurnBudget(None)
+        self.trajectory = suite.needs_trajectory
 
     async def emit(self, kind: str, text: str, **fields: object) -> None:
         pass

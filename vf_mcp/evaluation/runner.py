@@ -137,6 +137,7 @@ class _SuiteRun:
         self.on_progress = on_progress
         self.budget = budget
         self.options = options
+        self.trajectory = suite.needs_trajectory
         self.jobs = self._jobs()
         self.results: dict[tuple[int, int | None], Transcript] = {}
         self.mocks_used: set[str] = set()

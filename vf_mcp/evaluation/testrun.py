@@ -59,6 +59,8 @@ class SuiteHost(Protocol):
     factory: ServiceFactory
     judge: ChatModel | None
     budget: TurnBudget
+    trajectory: bool
+    """The suite checks flows, blocks or tools (`Suite.needs_trajectory`, computed once)."""
 
     async def emit(self, kind: str, text: str, **fields: object) -> None: ...
 
@@ -103,7 +105,7 @@ class TestRun:
             suite=self.suite.name,
             test=self.key,
             environment=self.environment,
-            exclude_types=EVERY_TRACE if self.suite.needs_trajectory else None,
+            exclude_types=EVERY_TRACE if self.host.trajectory else None,
             responder=self.responder,
             budget=self.host.budget,
         )
