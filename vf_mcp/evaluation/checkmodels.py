@@ -290,7 +290,18 @@ class _Assertion(_Check):
     @field_validator("check", mode="before")
     @classmethod
     def _inner(cls, value: Any) -> Any:
-        return expand_check(value)
+        if not isinstance(value, dict):
+            raise ValueError(
+                "always, never and eventually wrap a turn check, e.g. {never: {status: error}}; "
+                "for a flow, block or tool that must not run write {tool: X, never: true}"
+            )
+        expanded = expand_check(value)
+        if expanded.get("type") in ("judge", "grounded", "in_order", "voiceflow-cli"):
+            raise ValueError(
+                f"always, never and eventually take a deterministic check of one turn, not "
+                f"{expanded['type']}"
+            )
+        return expanded
 
 
 class AlwaysCheck(_Assertion):

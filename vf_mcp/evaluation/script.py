@@ -213,6 +213,27 @@ class ActionMock(SuiteModel):
         return reply
 
 
+_TURN_ONLY = frozenset(
+    {"contains", "not_contains", "equals", "regex", "trace", "choice", "status", "variable",
+     "grounded", "voiceflow-cli"}
+)  # fmt: skip
+
+
+def _conversation_check(item: Any) -> Any:
+    """A check of a test's own `expect`, refusing one that reads a single turn."""
+    expanded = expand_check(item)
+    kind = expanded.get("type") if isinstance(expanded, dict) else None
+    if kind in _TURN_ONLY:
+        wrap = "" if kind in ("grounded", "voiceflow-cli") else (
+            f", or wrap it, e.g. {{eventually: {{{kind}: ...}}}}"
+        )  # fmt: skip
+        raise ValueError(
+            f"a test's own expect checks the whole conversation, and {kind} reads one turn: put "
+            f"it under a turn's expect{wrap}"
+        )
+    return expanded
+
+
 def _mock_list(value: Any) -> Any:
     # `on_action: {name: ...}` is one mock; a list holds several.
     return [value] if isinstance(value, dict) else value
@@ -251,7 +272,7 @@ class ScriptTest(SuiteModel):
         if isinstance(data, dict) and "id" not in data and isinstance(data.get("name"), str):
             data = {**data, "id": _slug(data["name"])}
         if isinstance(data, dict) and isinstance(data.get("expect"), list):
-            data = {**data, "expect": [expand_check(v) for v in data["expect"]]}
+            data = {**data, "expect": [_conversation_check(v) for v in data["expect"]]}
         return data
 
     @model_validator(mode="after")
