@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -310,7 +311,15 @@ def test_knowledge_answers_and_fallback(client: httpx.Client) -> None:
     answer = interact(client, "ed", {"type": "text", "payload": "How long does shipping take?"})
     assert texts(answer)[0].startswith("Standard shipping takes 3-5 business days")
     assert answer[0]["payload"] == {"path": "capture"}
-    assert answer[1]["payload"]["ai"] is True
+    # What was retrieved comes first, in the documented knowledgeBase shape, then the answer.
+    retrieved = answer[1]
+    assert retrieved["type"] == "knowledgeBase"
+    [chunk] = retrieved["payload"]["chunks"]
+    assert chunk["documentData"] == {"type": "text", "name": "Shipping times"}
+    assert chunk["content"] == texts(answer)[0] and 0 < chunk["score"] <= 1
+    assert re.fullmatch(r"[0-9a-f]{24}", chunk["documentID"])
+    assert retrieved["payload"]["query"]["messages"][0]["content"] == "How long does shipping take?"
+    assert answer[2]["payload"]["ai"] is True
     assert [b["name"] for b in buttons(answer)] == [
         "Ask another question",
         "Talk to a person",
@@ -322,6 +331,7 @@ def test_knowledge_answers_and_fallback(client: httpx.Client) -> None:
     press(client, "ed", hours, "Ask another question")
     unknown = interact(client, "ed", {"type": "text", "payload": "Do you sell bicycles?"})
     assert texts(unknown) == ["I'm not sure about that. Would you like to talk to a person?"]
+    assert "knowledgeBase" not in [t["type"] for t in unknown]  # nothing was retrieved
 
 
 def test_talk_to_a_person_waits_for_the_custom_action(client: httpx.Client) -> None:
@@ -439,6 +449,100 @@ def test_stop_types_stop_at_a_non_stopping_custom_action() -> None:
     assert [t["type"] for t in visible(stopped)] == ["Pay Credit Card"]
     resumed, _ = run_turn(agent, state, {"type": "done"}, TurnOptions(user_id="x"))
     assert texts(resumed) == ["paid"]
+
+
+def test_the_example_agent_prices_a_reorder_with_a_tool_and_waits_on_checkout(
+    client: httpx.Client,
+) -> None:
+    welcome = interact(client, "rex", {"type": "launch"})
+    press(client, "rex", welcome, "Track an order")
+    interact(client, "rex", {"type": "text", "payload": "1001"})
+    every = {"config": {"excludeTypes": []}}
+    traces = interact(client, "rex", {"type": "text", "payload": "order it again"}, **every)
+    kinds = [t["type"] for t in traces]
+    start, ref, end = (
+        kinds.index("tool-call"),
+        kinds.index("tool-call") + 1,
+        len(kinds) - 1 - kinds[::-1].index("tool-call"),
+    )
+    assert traces[start]["payload"]["state"] == "start" and traces[end]["payload"]["state"] == "end"
+    assert traces[start]["payload"]["callID"] == traces[end]["payload"]["callID"]
+    # The trace between them names the tool with a documented api-tool ref.
+    assert traces[ref]["type"] == "debug" and end == ref + 1
+    assert traces[ref]["payload"]["ref"] == {
+        "type": "api-tool",
+        "nodeID": "reorder_quote",
+        "diagramID": "411834fa29c2b2825683eddf",
+        "apiToolID": "6650f0c2a1b2c3d4e5f6a001",
+        "apiToolName": "price_order",
+    }
+    checkout = traces[-1]
+    assert checkout["type"] == "checkout" and list(checkout) == [
+        "time",
+        "type",
+        "payload",
+        "defaultPath",
+        "paths",
+    ]
+    assert checkout["payload"] == {"order_number": "1001", "total": "42.50"}
+    assert checkout["paths"] == [
+        {"label": "done", "event": {"type": "done"}},
+        {"label": "cancel", "event": {"type": "cancel"}},
+    ]
+    assert texts(interact(client, "rex", {"type": "done"})) == [
+        "Payment received. Order 1001 is on its way again."
+    ]
+    # The default filter drops the debug trace: the call is there, its name is not.
+    press(client, "rex", interact(client, "rex", {"type": "launch"}), "Track an order")
+    interact(client, "rex", {"type": "text", "payload": "1002"})
+    plain = interact(client, "rex", {"type": "text", "payload": "reorder"})
+    assert [t["type"] for t in plain if t["type"] in ("tool-call", "debug")] == ["tool-call"] * 2
+    assert texts(interact(client, "rex", {"type": "cancel"})) == [
+        "Checkout cancelled. Anything else?"
+    ]
+
+
+def test_a_tool_step_sets_its_result_and_may_name_no_tool() -> None:
+    agent = AgentDefinition.model_validate(
+        {
+            "project_id": ANY_24_HEX,
+            "name": "tools",
+            "start": "go",
+            "nodes": {
+                "go": {
+                    "steps": [
+                        {
+                            "type": "tool",
+                            "name": "lookup",
+                            "kind": "function",
+                            "result": {"found": "{who}"},
+                        },
+                        {"type": "tool", "name": "secret", "named": False},
+                        {"type": "text", "message": "found {found}"},
+                    ]
+                }
+            },
+            "variables": {"who": "Ada"},
+        }
+    )
+    traces, state = run_turn(agent, None, {"type": "launch"}, TurnOptions(user_id="t"))
+    calls = [
+        t
+        for t in traces
+        if t["type"] in ("tool-call", "debug")
+        and t["payload"].get("callID", t["payload"].get("ref"))
+    ]
+    assert [t["type"] for t in calls] == [
+        "tool-call",
+        "debug",
+        "tool-call",
+        "tool-call",
+        "tool-call",
+    ]
+    ref = calls[1]["payload"]["ref"]
+    assert (ref["type"], ref["functionName"], len(ref["functionID"])) == ("function", "lookup", 24)
+    assert calls[2]["payload"]["callID"] != calls[3]["payload"]["callID"]
+    assert texts(traces) == ["found Ada"] and state["variables"]["found"] == "Ada"
 
 
 # -- state endpoints --------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from vf_mcp.evaluation.loader import load_path
 from vf_mcp.evaluation.reports import json_report, junit_xml, markdown_report
 from vf_mcp.evaluation.runner import run_suites
 from vf_mcp.evaluation.script import Suite
-from vf_mcp.transcripts.models import SCHEMA_PATH, RunResult
+from vf_mcp.transcripts.models import SCHEMA_PATH, RunResult, Transcript
 
 DEEPEVAL_VENV_PYTHON = Path(__file__).resolve().parent.parent / ".venv-deepeval" / "bin" / "python"
 
@@ -71,8 +71,12 @@ def test_junit_is_valid_against_the_strict_ant_schema(run: RunResult) -> None:
     suites = document.findall("testsuite")
     assert [s.get("name") for s in suites] == [s.name for s in run.suites]
     passing, failing, judged, control = suites
-    assert (passing.get("tests"), passing.get("failures")) == ("5", "0")
-    assert (failing.get("tests"), failing.get("failures")) == ("3", "2")
+    assert (passing.get("tests"), passing.get("failures")) == ("9", "0")
+    assert (failing.get("tests"), failing.get("failures")) == ("5", "4")
+    # Trials are test cases of their own; an unused mock's warning goes to system-err.
+    names = [c.get("name") for c in passing.findall("testcase")]
+    assert names.count("greeting_is_stable#2") == 1 and "greeting_is_stable" not in names
+    assert "on_action mock 'chekout' was never asked for" in (failing.findtext("system-err") or "")
     failure = failing.find("testcase[@name='wrong_delivery_day']/failure")
     assert failure is not None and failure.get("type") == "contains"
     assert "arrive on Friday" in (failure.get("message") or "")
@@ -107,6 +111,15 @@ def test_markdown_shows_the_transcript_of_every_failing_test(run: RunResult) -> 
     assert "## To grade: Order support (judged) / helpful_tracking" in report
     assert "## Failed: Order support (failing on purpose) / still_passes" not in report
     assert "Track an order that has shipped" in report  # in the table, not as a transcript
+    # What a mock answered, where in the turn; an unused mock, in the warnings.
+    assert (
+        "Agent: Ordering 1001 again comes to 42.50 dollars. Taking you to checkout.\n"
+        'Custom action: checkout {"order_number":"1001","total":"42.50"}\n'
+        'Host [mock]: answers checkout with {"type":"cancel"}\n'
+        "Agent: Checkout cancelled. Anything else?"
+    ) in report
+    assert "- checkout_nobody_answers: on_action mock 'chekout' was never asked for" in report
+    assert "Ran: block after_order, flow 411834fa29c2b2825683eddf, block reorder" in report
 
 
 def test_deepeval_export_has_the_conversational_test_case_shape(run: RunResult) -> None:
@@ -125,6 +138,21 @@ def test_deepeval_export_has_the_conversational_test_case_shape(run: RunResult) 
     assert tracked["turns"][3]["content"] == "My order number is 1001"
     judged = next(c for c in cases if c["name"].endswith("/helpful_tracking"))
     assert "when the order will arrive" in judged["expected_outcome"]
+    # The named tool of the reorder turn, and the chunk the returns answer was built from.
+    reorder = next(c for c in cases if c["name"].endswith("/reorder_with_a_checkout_mock"))
+    called = [t for t in reorder["turns"] if t.get("tools_called")]
+    assert [t["tools_called"] for t in called] == [
+        [{"name": "price_order", "description": "api-tool 6650f0c2a1b2c3d4e5f6a001"}]
+    ]
+    assert "Payment received" in called[0]["content"]
+    returns = next(c for c in cases if c["name"].endswith("/returns_question"))
+    [context] = [t["retrieval_context"] for t in returns["turns"] if t.get("retrieval_context")]
+    assert len(context) == 1 and "within 30 days of delivery" in context[0]
+    # The all_traces event's tool call carries no ref: listed as skipped, not guessed at.
+    assert export.skipped == [
+        "Raw control characters / all_traces turn 2: tool call call_dbg_1 is not in "
+        "tools_called: the runtime did not name it"
+    ]
 
     # The real package, in its own venv (its pins clash with ours); scripts/test builds it.
     python = os.environ.get("VF_MCP_DEEPEVAL_PYTHON") or str(DEEPEVAL_VENV_PYTHON)
@@ -167,8 +195,10 @@ async def test_voiceflow_cli_export_runs_again_through_our_importer(
     passing = RunResult(suites=[run.suites[0]])
     export = to_voiceflow_cli(passing)
     # A raw custom-action result has no voiceflow-cli input type: that test is named, not dropped.
+    # A mocked custom action has no voiceflow-cli counterpart either.
     assert [s.split(":")[0] for s in export.skipped] == [
-        "Order support (deterministic) / handoff_and_back"
+        "Order support (deterministic) / handoff_and_back",
+        "Order support (deterministic) / reorder_with_a_checkout_mock",
     ]
     for name, text in export.files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
@@ -176,7 +206,7 @@ async def test_voiceflow_cli_export_runs_again_through_our_importer(
     [suite] = load_path(tmp_path)
     assert suite.dialect == "voiceflow-cli" and suite.new_user_per_test
     result = await run_suites([suite], ServiceFactory(settings))
-    assert [t.outcome for t in result.transcripts] == ["passed"] * 4, markdown_report(result)
+    assert [t.outcome for t in result.transcripts] == ["passed"] * 7, markdown_report(result)
     exported = yaml.safe_load(
         export.files["tests/Order_support_deterministic_returns_question.yaml"]
     )
@@ -193,3 +223,24 @@ def test_the_shipped_schema_is_the_one_the_models_generate() -> None:
         "the v1 models changed: if on purpose, run "
         "python -c 'import vf_mcp.transcripts.models as t; t.write_schema()'"
     )
+
+
+def test_a_v1_transcript_written_before_these_fields_still_validates(run: RunResult) -> None:
+    """Transcripts written before trajectory, retrieval, mocks and trials lack those keys."""
+    new_keys = {"trajectory", "retrieval", "host_replies", "trial"}
+
+    def older(value: object) -> object:
+        if isinstance(value, dict):
+            return {k: older(v) for k, v in value.items() if k not in new_keys}
+        if isinstance(value, list):
+            return [older(v) for v in value]
+        return value
+
+    validator = jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text()))
+    reorder = next(t for t in run.transcripts if t.test_id == "reorder_with_a_checkout_mock")
+    written = json.loads(reorder.model_dump_json())
+    assert written["turns"][3]["host_replies"] and written["turns"][3]["trajectory"]
+    before = older(written)
+    validator.validate(before)
+    assert Transcript.model_validate(before).turns[3].trajectory is None
+    validator.validate(written)

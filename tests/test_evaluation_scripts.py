@@ -276,6 +276,26 @@ def test_script_mistakes_are_reported_with_their_place(tmp_path: Any) -> None:
         load_path(regex)
 
 
+@pytest.mark.parametrize(
+    ("expect", "says"),
+    [
+        ("[{never: true}]", "always, never and eventually wrap a turn check"),
+        ("[{always: {judge: polite}}]", "take a deterministic check of one turn, not judge"),
+        ("[{contains: hi}]", "contains reads one turn: put it under a turn's expect, or wrap"),
+        ("[{tool: x, times: 1, never: true}]", "tool 'x': give `times` or `never`, not both"),
+        ("[{in_order: [{tool: a, block: b}]}]", "an in_order step is one of {flow: X}"),
+    ],
+)
+def test_the_new_checks_are_refused_in_one_line_where_they_do_not_belong(
+    expect: str, says: str
+) -> None:
+    script = f"{{name: s, tests: [{{id: t, turns: [{{launch: true}}], expect: {expect}}}]}}"
+    with pytest.raises(ScriptError) as raised:
+        load_script(script)
+    assert says in str(raised.value) and "\n" not in str(raised.value)
+    assert str(raised.value).startswith("<inline>: tests.0")
+
+
 def test_inline_scripts_and_files_under_the_tests_dir(tmp_path: Any) -> None:
     [suite] = load_script('{"id": "one", "turns": [{"launch": true}]}')
     assert suite.tests[0].id == "one" and suite.source == "<inline>"

@@ -42,6 +42,10 @@ class TurnRequest(BaseModel):
     variables: dict[str, Any] | None = None
     environment: str | None = None
     verbosity: Verbosity = "standard"
+    exclude_types: list[str] | None = None
+    """`config.excludeTypes` for this turn: None keeps the runtime's default filter (it drops
+    `block`, `debug` and `flow`), `[]` lets every trace through. Only the plain interact endpoints
+    (legacy and v4) take a `config`, so a turn that sets it is never streamed."""
 
 
 def scoped(user_id: str, namespace: str | None) -> str:

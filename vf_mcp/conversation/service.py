@@ -36,7 +36,7 @@ from vf_mcp.store import ConversationMemory, Store
 from vf_mcp.summary import TurnResult, summarize_turn
 from vf_mcp.voiceflow.actions import BaseAction, EventAction
 from vf_mcp.voiceflow.client import StateEvent, StreamEvent, TraceEvent, VoiceflowClient
-from vf_mcp.voiceflow.state import State
+from vf_mcp.voiceflow.state import InteractConfig, State
 from vf_mcp.voiceflow.traces import BaseTrace, CompletionTrace, SpeakTrace, TextTrace
 
 ProgressCallback = Callable[[str], Awaitable[None]]
@@ -203,8 +203,11 @@ class ConversationService:
         warnings: list[str],
         attempts: Attempts,
     ) -> _Answer:
-        """One upstream request: streamed when possible, else the plain interact endpoint."""
-        if self.streams:
+        """One upstream request: streamed when possible, else the plain interact endpoint.
+
+        A turn that asks for trace types (`exclude_types`) goes to the plain endpoint: the v2
+        stream's body has no `config`, so the runtime's default filter would apply there."""
+        if self.streams and request.exclude_types is None:
             try:
                 events = self.client.interact_stream(
                     user_id,
@@ -218,10 +221,14 @@ class ConversationService:
                 return await self._read_stream(events, on_progress)
             except RouteNotFoundError as exc:
                 self._stream_route_missing(exc, warnings)
+        config = None
+        if request.exclude_types is not None:
+            config = InteractConfig.model_validate({"excludeTypes": list(request.exclude_types)})
         result = await self.client.interact(
             user_id,
             action,
             variables=request.variables,
+            config=config,
             environment=request.environment,
             verbose=True,
             attempts=attempts,

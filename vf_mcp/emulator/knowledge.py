@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from .agent import KnowledgeEntry
 
@@ -33,6 +35,28 @@ def best_entry(question: str, entries: Sequence[KnowledgeEntry]) -> KnowledgeEnt
         if score > best_score:
             best, best_score = entry, score
     return best
+
+
+def match_score(question: str, entry: KnowledgeEntry) -> float:
+    """The share of the question's words the entry knows: the chunk's retrieval score."""
+    asked = _words(question)
+    known = _words(" ".join([entry.title, entry.question, *entry.keywords]))
+    return round(len(asked & known) / len(asked), 2) if asked else 0.0
+
+
+def knowledge_trace_payload(question: str, entry: KnowledgeEntry, answer: str) -> dict[str, Any]:
+    """A ``knowledgeBase`` payload: the chunk retrieved (documented fields: score, documentID,
+    documentData; ``content`` as the knowledge-base query API names a chunk's text) and the
+    query that used it."""
+    document_id = hashlib.sha1(f"kb:{entry.title}".encode()).hexdigest()[:24]
+    chunk = {
+        "score": match_score(question, entry),
+        "documentID": document_id,
+        "documentData": {"type": "text", "name": entry.title},
+        "content": entry.answer,
+    }
+    query = {"messages": [{"role": "user", "content": question}], "output": answer}
+    return {"chunks": [chunk], "query": query}
 
 
 def chunk_text(text: str, words_per_chunk: int) -> list[str]:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import random
 from collections.abc import Generator, Iterator
 from typing import Any
 
 from .bookkeeping import is_unset
 from .expressions import ExpressionError, truthy
-from .knowledge import best_entry, chunk_text
+from .knowledge import best_entry, chunk_text, knowledge_trace_payload
 from .steps import (
     Branch,
     CardButton,
@@ -28,6 +29,7 @@ from .steps import (
     SpeakStep,
     Step,
     TextStep,
+    ToolStep,
     VisualStep,
     compiled,
 )
@@ -83,6 +85,8 @@ class StepRunner(TurnBase):
                 return Jump(self._pick(step))
             case KnowledgeStep():
                 yield from self._knowledge(step)
+            case ToolStep():
+                yield from self._tool(step)
             case RawStep():
                 for raw in step.traces:
                     copied = copy.deepcopy(raw)
@@ -156,6 +160,9 @@ class StepRunner(TurnBase):
         question = render(step.question, self._vars)
         entry = best_entry(question, self._agent.knowledge_base)
         answer = entry.answer if entry else render(step.fallback, self._vars)
+        if entry is not None:
+            # What was retrieved comes before the answer built from it.
+            yield self._trace("knowledgeBase", knowledge_trace_payload(question, entry, answer))
         if not self._options.completion_events:
             yield from self._say(answer, ai=True)
             return
@@ -168,6 +175,31 @@ class StepRunner(TurnBase):
         yield self._trace("completion", {"state": "end"})
         self._vars["last_response"] = answer
         yield from self._audio(answer)
+
+    def _tool(self, step: ToolStep) -> Iterator[Trace]:
+        call_id = f"call_{new_id(20)}"
+        yield self._trace("tool-call", {"state": "start", "callID": call_id})
+        if step.named:
+            tool_id = step.tool_id or hashlib.sha1(f"tool:{step.name}".encode()).hexdigest()[:24]
+            fields = ("apiToolID", "apiToolName") if step.kind == "api-tool" else (
+                "functionID", "functionName"
+            )  # fmt: skip
+            ref = {
+                "type": step.kind,
+                "nodeID": self._node_id,
+                "diagramID": self._top().get("diagramID"),
+                fields[0]: tool_id,
+                fields[1]: step.name,
+            }
+            payload = {
+                "type": "tool",
+                "level": "info",
+                "message": f"calling {step.kind} `{step.name}`",
+            }
+            yield self._trace("debug", {**payload, "ref": ref})
+        for name, value in step.result.items():
+            self._vars[name] = render_value(value, self._vars)
+        yield self._trace("tool-call", {"state": "end", "callID": call_id})
 
     # -- computing ---------------------------------------------------------------------------
 

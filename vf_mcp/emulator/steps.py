@@ -322,6 +322,19 @@ class KnowledgeStep(_Model):
     chunk_delay_ms: int = Field(default=0, ge=0)
 
 
+class ToolStep(_Model):
+    """An API tool or a function the agent calls: ``tool-call`` start, a ``debug`` trace whose
+    ``ref`` names the tool (``named``), ``tool-call`` end; ``result`` is then set as variables."""
+
+    type: Literal["tool"]
+    name: str = Field(min_length=1)
+    tool_id: str | None = None  # apiToolID / functionID; derived from the name when absent
+    kind: Literal["api-tool", "function"] = "api-tool"
+    # False: no ref at all, as a runtime that does not name its tools (or a filter) leaves it.
+    named: bool = True
+    result: dict[str, Any] = Field(default_factory=dict)
+
+
 class HandoffStep(_Model):
     type: Literal["handoff"]
     mode: Literal["custom_action", "live_agent"] = "custom_action"
@@ -432,6 +445,7 @@ Step = Annotated[
     | CodeStep
     | CustomActionStep
     | KnowledgeStep
+    | ToolStep
     | HandoffStep
     | EndStep
     | RawStep

@@ -17,13 +17,18 @@ from typing import Any
 
 from jsonpath_ng.ext.parser import parse as parse_jsonpath
 
-from vf_mcp.evaluation.script import (
+from vf_mcp.evaluation import trajectory
+from vf_mcp.evaluation.checkmodels import (
+    BlockCheck,
     ChoiceCheck,
     ContainsCheck,
     EqualsCheck,
+    FlowCheck,
+    InOrderCheck,
     NotContainsCheck,
     RegexCheck,
     StatusCheck,
+    ToolCheck,
     TraceCheck,
     VariableCheck,
     VoiceflowCliCheck,
@@ -31,7 +36,7 @@ from vf_mcp.evaluation.script import (
 )
 from vf_mcp.transcripts.models import CheckResult, JudgeVerdict, TranscriptTurn
 
-DeterministicCheck = (
+TextCheck = (
     ContainsCheck
     | NotContainsCheck
     | EqualsCheck
@@ -41,6 +46,7 @@ DeterministicCheck = (
     | StatusCheck
     | VariableCheck
 )
+DeterministicCheck = TextCheck | FlowCheck | BlockCheck | ToolCheck | InOrderCheck
 SimilarityGrader = Callable[[str, list[str]], Awaitable[JudgeVerdict]]
 
 _EVIDENCE_LIMIT = 300
@@ -55,9 +61,7 @@ def _said(turn: TranscriptTurn) -> str:
     return f"the agent said {_clip(text)!r}" if text else "the agent said nothing"
 
 
-def _result(
-    check: DeterministicCheck, passed: bool, evidence: str, expected: Any = None
-) -> CheckResult:
+def _result(check: TextCheck, passed: bool, evidence: str, expected: Any = None) -> CheckResult:
     return CheckResult(
         id=check.id,
         kind=check.type,
@@ -117,6 +121,8 @@ def evaluate(check: DeterministicCheck, turn: TranscriptTurn) -> CheckResult:
             )
         case VariableCheck():
             return _variable(check, turn)
+        case FlowCheck() | BlockCheck() | ToolCheck() | InOrderCheck():
+            return trajectory.evaluate(check, [turn])
     raise AssertionError(f"not a deterministic check: {check!r}")  # pragma: no cover
 
 

@@ -2,7 +2,9 @@
 
 Reads the agent's settings like the server (`VOICEFLOW_*`) and the judge's (`VF_MCP_JUDGE_*`).
 Exit status: 0 when every test passed (ungraded judged criteria count as passed only with
---allow-ungraded), 1 on any failure, error, skipped test or unreadable suite, 2 on bad arguments.
+--allow-ungraded), 1 on any failure, error, skipped test or unreadable suite, 2 on bad arguments
+or run configuration (`--repeat` out of range, a baseline that is not one of these suites), 3
+when a test or check regressed against the baseline (`--compare`, `--baseline-environment`).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -18,17 +21,20 @@ from pydantic import SecretStr
 
 from vf_mcp.config import Settings
 from vf_mcp.errors import ConfigurationError, ScriptError
+from vf_mcp.evaluation.baseline import Comparison, compare, load_baseline
 from vf_mcp.evaluation.connection import ServiceFactory
 from vf_mcp.evaluation.judge import ChatModel, JudgeSettings, OpenAIChatClient
 from vf_mcp.evaluation.loader import load_path
 from vf_mcp.evaluation.recording import Recorder, Replayer
-from vf_mcp.evaluation.reports import json_report, junit_xml, markdown_report
-from vf_mcp.evaluation.runner import DEFAULT_CONCURRENCY, ProgressEvent, run_suites
-from vf_mcp.evaluation.script import Suite
+from vf_mcp.evaluation.reports import json_report, junit_xml, markdown_report, suite_warnings
+from vf_mcp.evaluation.runner import DEFAULT_CONCURRENCY, ProgressEvent, RunOptions, run_suites
+from vf_mcp.evaluation.script import MAX_REPEAT, Suite
+from vf_mcp.evaluation.trials import DEFAULT_MAX_TURNS, trial_lines
 from vf_mcp.retry import RetryPolicy
 from vf_mcp.transcripts.models import RunResult
 
 REPLAY_PLACEHOLDER_KEY = "VF.DM.000000000000000000000000.replay"
+EXIT_REGRESSION = 3
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,7 +62,58 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="judged criteria left ungraded (no judge configured) do not fail the run",
     )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        metavar="N",
+        help=f"run every test N times (1-{MAX_REPEAT}; a test's own `repeat` wins) and report "
+        "pass rates, pass^k and flaky tests",
+    )
+    parser.add_argument(
+        "--max-turns",
+        type=int,
+        default=DEFAULT_MAX_TURNS,
+        metavar="N",
+        help=f"stop the run after N requests to the agent (default {DEFAULT_MAX_TURNS})",
+    )
+    baselines = parser.add_mutually_exclusive_group()
+    baselines.add_argument(
+        "--compare",
+        type=Path,
+        metavar="BASELINE.json",
+        help="compare with a report --json wrote; exit 3 on a regression",
+    )
+    baselines.add_argument(
+        "--baseline-environment",
+        metavar="ENV",
+        help="run the suites on ENV first and compare this run with it; exit 3 on a regression",
+    )
     return parser
+
+
+def argument_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with the arguments themselves, in one line, or None."""
+    if args.concurrency < 1:
+        return "--concurrency must be at least 1"
+    if args.max_turns < 1:
+        return "--max-turns must be at least 1"
+    if args.repeat is not None and not 1 <= args.repeat <= MAX_REPEAT:
+        return f"--repeat must be between 1 and {MAX_REPEAT}, got {args.repeat}"
+    return None
+
+
+def run_problem(args: argparse.Namespace, suites: list[Suite]) -> str | None:
+    """A run that cannot finish under its cap: more trials of one test than turns allowed."""
+    repeats = [(args.repeat or 1, "--repeat")] + [
+        (t.repeat, f"test {s.name} / {t.id}'s repeat") for s in suites for t in s.tests if t.repeat
+    ]
+    count, where = max(repeats, key=lambda item: item[0])
+    if count > args.max_turns:
+        return (
+            f"{where} is {count}, above the run's cap of {args.max_turns} turns (--max-turns): "
+            "every trial takes at least one turn, so raise --max-turns or lower the repeat"
+        )
+    return None
 
 
 def main(argv: list[str], environ: Mapping[str, str]) -> int:
@@ -65,42 +122,75 @@ def main(argv: list[str], environ: Mapping[str, str]) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:
         return int(exit_.code or 0)
-    if args.concurrency < 1:
+    if (problem := argument_problem(args)) is not None:
         parser.print_usage(sys.stderr)
-        print("vf-mcp eval: --concurrency must be at least 1", file=sys.stderr)
+        print(f"vf-mcp eval: {problem}", file=sys.stderr)
         return 2
     try:
         suites = [suite for path in args.paths for suite in load_path(path)]
-        settings = Settings.from_env(environ)
-        judge_settings = JudgeSettings.from_settings(settings)
-        if args.replay is not None:
-            replayer = Replayer(args.replay)
-            if settings.api_key is None:
-                # The key is never sent anywhere in a replay; the client only needs one to exist.
-                settings = settings.model_copy(
-                    update={"api_key": SecretStr(REPLAY_PLACEHOLDER_KEY)}
-                )
-        else:
-            replayer = None
-            settings.require_api_key()
+        settings, judge_settings, replayer = _configure(args, environ)
     except (ScriptError, ConfigurationError, FileNotFoundError) as exc:
         print(f"vf-mcp eval: {exc}", file=sys.stderr)
         return 1
+    try:
+        if (problem := run_problem(args, suites)) is not None:
+            raise ConfigurationError(problem)
+        baseline = load_baseline(args.compare, suites) if args.compare is not None else None
+    except ConfigurationError as exc:
+        print(f"vf-mcp eval: {exc}", file=sys.stderr)
+        return 2
     for suite in suites:
         for warning in suite.warnings:
             print(f"warning: {warning}", file=sys.stderr)
-
     recorder = Recorder(args.record) if args.record is not None else None
-    run = anyio.run(_run, suites, settings, judge_settings, recorder, replayer, args.concurrency)
+    job = _Job(suites, settings, judge_settings, recorder, replayer, args)
+    run, comparison = anyio.run(_run_and_compare, job, baseline)
     if recorder is not None:
         recorder.save()
     _write(args.junit, junit_xml(run, allow_ungraded=args.allow_ungraded))
     _write(args.json, json_report(run))
-    _write(args.markdown, markdown_report(run, allow_ungraded=args.allow_ungraded))
-    for line in failure_lines(run, allow_ungraded=args.allow_ungraded):
+    _write(args.markdown, markdown_report(run, allow_ungraded=args.allow_ungraded,
+                                          comparison=comparison))  # fmt: skip
+    shown = frozenset(w for suite in suites for w in suite.warnings)
+    for line in report_lines(run, comparison, allow_ungraded=args.allow_ungraded, shown=shown):
         print(line)
-    print(summary_line(run))
+    if comparison is not None and comparison.regressions:
+        return EXIT_REGRESSION
     return 0 if run.succeeded(allow_ungraded=args.allow_ungraded) else 1
+
+
+def _configure(
+    args: argparse.Namespace, environ: Mapping[str, str]
+) -> tuple[Settings, JudgeSettings | None, Replayer | None]:
+    settings = Settings.from_env(environ)
+    judge_settings = JudgeSettings.from_settings(settings)
+    if args.replay is None:
+        settings.require_api_key()
+        return settings, judge_settings, None
+    if settings.api_key is None:
+        # The key is never sent anywhere in a replay; the client only needs one to exist.
+        settings = settings.model_copy(update={"api_key": SecretStr(REPLAY_PLACEHOLDER_KEY)})
+    return settings, judge_settings, Replayer(args.replay)
+
+
+def report_lines(
+    run: RunResult,
+    comparison: Comparison | None,
+    *,
+    allow_ungraded: bool,
+    shown: frozenset[str] = frozenset(),
+) -> list[str]:
+    """What the terminal shows after the progress: warnings (but those `shown` already),
+    failures, trials, the cap, the baseline, and the summary."""
+    lines = failure_lines(run, allow_ungraded=allow_ungraded)
+    for suite in run.suites:
+        lines += [f"warning: {suite.name} / {w}" for w in suite_warnings(suite) if w not in shown]
+        lines += [f"trials {suite.name} / {line}" for line in trial_lines(suite.trials)]
+    if run.stopped:
+        lines.append(f"stopped: {run.stopped}")
+    if comparison is not None:
+        lines += comparison.lines()
+    return [*lines, summary_line(run)]
 
 
 def failure_lines(run: RunResult, *, allow_ungraded: bool) -> list[str]:
@@ -141,25 +231,49 @@ def _write(path: Path | None, text: str) -> None:
         path.write_text(text, encoding="utf-8")
 
 
-async def _run(
-    suites: list[Suite],
-    settings: Settings,
-    judge_settings: JudgeSettings | None,
-    recorder: Recorder | None,
-    replayer: Replayer | None,
-    concurrency: int,
-) -> RunResult:
-    if replayer is not None:
-        factory = ServiceFactory(settings, transport=replayer.transport())
-        return await _with_progress(suites, factory, replayer.chat(), concurrency)
-    transport = recorder.transport() if recorder is not None else None
-    factory = ServiceFactory(settings, transport=transport)
-    if judge_settings is None:
-        return await _with_progress(suites, factory, None, concurrency)
+@dataclass(frozen=True)
+class _Job:
+    suites: list[Suite]
+    settings: Settings
+    judge_settings: JudgeSettings | None
+    recorder: Recorder | None
+    replayer: Replayer | None
+    args: argparse.Namespace
+
+    def options(self, environment: str | None = None) -> RunOptions:
+        return RunOptions(
+            repeat=self.args.repeat, max_turns=self.args.max_turns, environment=environment
+        )
+
+
+async def _run_and_compare(
+    job: _Job, baseline: RunResult | None
+) -> tuple[RunResult, Comparison | None]:
+    label = str(job.args.compare) if baseline is not None else None
+    if job.args.baseline_environment is not None:
+        environment = job.args.baseline_environment
+        baseline = await _run(job, job.options(environment))
+        label = f"environment {environment}"
+    run = await _run(job, job.options())
+    if baseline is None or label is None:
+        return run, None
+    return run, compare(baseline, run, label=label)
+
+
+async def _run(job: _Job, options: RunOptions) -> RunResult:
+    concurrency = job.args.concurrency
+    if job.replayer is not None:
+        factory = ServiceFactory(job.settings, transport=job.replayer.transport())
+        return await _with_progress(job.suites, factory, job.replayer.chat(), concurrency, options)
+    transport = job.recorder.transport() if job.recorder is not None else None
+    factory = ServiceFactory(job.settings, transport=transport)
+    if job.judge_settings is None:
+        return await _with_progress(job.suites, factory, None, concurrency, options)
+    settings = job.settings
     policy = RetryPolicy(max_retries=settings.max_retries, deadline=settings.retry_deadline)
-    async with OpenAIChatClient(judge_settings, retry=policy) as client:
-        judge: ChatModel = recorder.chat(client) if recorder is not None else client
-        return await _with_progress(suites, factory, judge, concurrency)
+    async with OpenAIChatClient(job.judge_settings, retry=policy) as client:
+        judge: ChatModel = job.recorder.chat(client) if job.recorder is not None else client
+        return await _with_progress(job.suites, factory, judge, concurrency, options)
 
 
 async def _with_progress(
@@ -167,18 +281,21 @@ async def _with_progress(
     factory: ServiceFactory,
     judge: ChatModel | None,
     concurrency: int,
+    options: RunOptions,
     stream: TextIO | None = None,
 ) -> RunResult:
     out = stream or sys.stderr
-    total = sum(len(s.tests) for s in suites)
+    total = sum(len(s.tests) * max(options.repeat or 1, *(t.repeat or 1 for t in s.tests))
+                for s in suites)  # fmt: skip
     if not out.isatty():
 
         async def plain(event: ProgressEvent) -> None:
             print(event.text, file=out, flush=True)
 
         return await run_suites(
-            suites, factory, judge=judge, concurrency=concurrency, on_progress=plain
-        )
+            suites, factory, judge=judge, concurrency=concurrency, on_progress=plain,
+            options=options,
+        )  # fmt: skip
 
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -205,5 +322,6 @@ async def _with_progress(
                 progress.console.print(Text(event.text, style=colour))
 
         return await run_suites(
-            suites, factory, judge=judge, concurrency=concurrency, on_progress=fancy
-        )
+            suites, factory, judge=judge, concurrency=concurrency, on_progress=fancy,
+            options=options,
+        )  # fmt: skip

@@ -4,12 +4,16 @@ Shapes follow each tool's documented input format (DeepEval `ConversationalTestC
 configs, voiceflow-cli tests), as the export tests check:
 - DeepEval: a JSON array of `ConversationalTestCase`s (DeepEval 3.7 to 4.3 read it): a launch turn
   has no user text, so only its assistant turn is written; metadata goes in `additional_metadata`,
-  the key every DeepEval version reads.
+  the key every DeepEval version reads. Assistant turns carry `tools_called` (the tools the
+  runtime named: DeepEval's `ToolCall` needs a name, so unnamed calls are listed as skipped) and
+  `retrieval_context` (the knowledge-base chunks), as DeepEval's docs ask for on assistant turns.
 - promptfoo: a config that grades recorded conversations with the `echo` provider: the rendered
   transcript is the prompt (so the output), `vars._conversation` holds `{input, output}` pairs,
   judged criteria and goals become `llm-rubric` assertions.
 - voiceflow-cli: a `suite.yaml` plus one test file per scripted test, with an `equals` validation
-  per agent message and a `traceType` one per other trace, as `voiceflow dialog --save-test` does.
+  per agent message and a `traceType` one per other trace, as `voiceflow dialog --save-test` does
+  (but for `block`, `flow` and `debug`, which a trajectory suite asked for and voiceflow-cli,
+  running with the runtime's default filter, never sees).
 """
 
 from __future__ import annotations
@@ -25,9 +29,16 @@ from vf_mcp.transcripts.render import agent_lines, describe_user, render_turns
 # -- DeepEval -----------------------------------------------------------------------------------
 
 
+class DeepEvalToolCall(BaseModel):
+    name: str
+    description: str | None = None
+
+
 class DeepEvalTurn(BaseModel):
     role: Literal["user", "assistant"]
     content: str
+    tools_called: list[DeepEvalToolCall] | None = None
+    retrieval_context: list[str] | None = None
     additional_metadata: dict[str, Any] | None = None
 
 
@@ -71,31 +82,53 @@ def _agent_text(turn: TranscriptTurn) -> str:
     return "\n".join(agent_lines(turn)) or "(no reply)"
 
 
+def _tools_called(
+    test: Transcript, turn: TranscriptTurn, skipped: list[str]
+) -> list[DeepEvalToolCall] | None:
+    steps = [s for s in turn.trajectory.steps if s.kind == "tool"] if turn.trajectory else []
+    called = []
+    for step in steps:
+        if step.id is None:
+            skipped.append(
+                f"{test.suite} / {test.test_id} turn {turn.index}: tool call "
+                f"{step.call_id or '?'} is not in tools_called: the runtime did not name it"
+            )
+            continue
+        described = f"{step.ref_type} {step.id}" if step.ref_type else None
+        called.append(DeepEvalToolCall(name=step.name or step.id, description=described))
+    return called or None
+
+
+def _deepeval_turns(test: Transcript, skipped: list[str]) -> list[DeepEvalTurn]:
+    turns: list[DeepEvalTurn] = []
+    for turn in test.turns:
+        if turn.status is None:
+            continue
+        if turn.user.kind != "launch":
+            content = turn.user.text if turn.user.kind == "message" else describe_user(turn.user)
+            turns.append(DeepEvalTurn(role="user", content=content or ""))
+        turns.append(
+            DeepEvalTurn(
+                role="assistant",
+                content=_agent_text(turn),
+                tools_called=_tools_called(test, turn, skipped),
+                retrieval_context=[c.text for c in turn.retrieval] if turn.retrieval else None,
+                additional_metadata={
+                    "turn": turn.index,
+                    "status": turn.status,
+                    "choices": [c.label for c in turn.agent.choices],
+                    "checks": [{"label": c.label, "outcome": c.outcome} for c in turn.checks],
+                    "traces": [{"type": t.get("type")} for t in turn.agent.traces or []],
+                },
+            )
+        )
+    return turns
+
+
 def to_deepeval(run: RunResult) -> DeepEvalExport:
     export = DeepEvalExport()
     for test in run.transcripts:
-        turns: list[DeepEvalTurn] = []
-        for turn in test.turns:
-            if turn.status is None:
-                continue
-            if turn.user.kind != "launch":
-                content = (
-                    turn.user.text if turn.user.kind == "message" else describe_user(turn.user)
-                )
-                turns.append(DeepEvalTurn(role="user", content=content or ""))
-            turns.append(
-                DeepEvalTurn(
-                    role="assistant",
-                    content=_agent_text(turn),
-                    additional_metadata={
-                        "turn": turn.index,
-                        "status": turn.status,
-                        "choices": [c.label for c in turn.agent.choices],
-                        "checks": [{"label": c.label, "outcome": c.outcome} for c in turn.checks],
-                        "traces": [{"type": t.get("type")} for t in turn.agent.traces or []],
-                    },
-                )
-            )
+        turns = _deepeval_turns(test, export.skipped)
         if not turns:
             export.skipped.append(f"{test.suite} / {test.test_id}: no turn ran")
             continue
@@ -103,7 +136,7 @@ def to_deepeval(run: RunResult) -> DeepEvalExport:
         sim = test.simulation
         export.test_cases.append(
             DeepEvalTestCase(
-                name=f"{test.suite}/{test.test_id}",
+                name=f"{test.suite}/{test.key}",
                 scenario=": ".join(p for p in (test.name, test.description) if p),
                 expected_outcome=(sim.goal if sim else "; ".join(criteria)) or None,
                 user_description=(sim.persona or None) if sim else None,
@@ -183,7 +216,7 @@ def to_promptfoo(run: RunResult) -> PromptfooExport:
                     "description": f"{test.suite} / {test.name}",
                     "vars": {"transcript": render_turns(ran), "_conversation": conversation},
                     "metadata": {
-                        "conversationId": f"{test.suite}/{test.test_id}",
+                        "conversationId": f"{test.suite}/{test.key}",
                         "outcome": test.outcome,
                     },
                     "assert": assertions,
@@ -236,9 +269,15 @@ def _xvd_user(turn: TranscriptTurn, previous: TranscriptTurn | None) -> dict[str
     return None
 
 
+# What the runtime's default filter drops: voiceflow-cli, which sends no config, never sees them.
+_UNSEEN_BY_XVD = frozenset({"block", "flow", "debug"})
+
+
 def _xvd_validations(turn: TranscriptTurn) -> list[dict[str, str]]:
     validations: list[dict[str, str]] = []
     for trace in turn.agent.traces or []:
+        if trace.get("type") in _UNSEEN_BY_XVD:
+            continue
         payload = trace.get("payload")
         message = payload.get("message") if isinstance(payload, dict) else None
         if isinstance(message, str) and message:
@@ -253,7 +292,7 @@ def to_voiceflow_cli(run: RunResult, *, environment: str = "development") -> Voi
     entries: list[dict[str, str]] = []
     users: list[str | None] = []
     for test in run.transcripts:
-        key = f"{test.suite} / {test.test_id}"
+        key = f"{test.suite} / {test.key}"
         data: dict[str, Any] = {"name": test.name, "description": test.description or test.name}
         if test.simulation is not None:
             sim = test.simulation
@@ -267,14 +306,19 @@ def to_voiceflow_cli(run: RunResult, *, environment: str = "development") -> Voi
                 if turn.status is None:
                     break
                 user = _xvd_user(turn, previous)
-                if user is None:
+                if user is None or turn.host_replies:
+                    # A mock answered a custom action: voiceflow-cli has no mocks to do it.
+                    why = (
+                        "needs a mock to answer a custom action, which voiceflow-cli has not"
+                        if user
+                        else "has no voiceflow-cli input type"
+                    )
                     export.skipped.append(
-                        f"{key}: turn {turn.index} ({describe_user(turn.user)}) has no "
-                        "voiceflow-cli input type"
+                        f"{key}: turn {turn.index} ({describe_user(turn.user)}) {why}"
                     )
                     interactions = []
                     break
-                interaction: dict[str, Any] = {"id": f"{test.test_id}_{turn.index}", "user": user}
+                interaction: dict[str, Any] = {"id": f"{test.key}_{turn.index}", "user": user}
                 interaction["agent"] = {"validate": _xvd_validations(turn)}
                 if turn.user.variables:
                     interaction["variables"] = dict(turn.user.variables)
@@ -285,9 +329,9 @@ def to_voiceflow_cli(run: RunResult, *, environment: str = "development") -> Voi
                     export.skipped.append(f"{key}: no turn ran")
                 continue
             data["interactions"] = interactions
-        name = f"tests/{_file_slug(test.suite)}_{_file_slug(test.test_id)}.yaml"
+        name = f"tests/{_file_slug(test.suite)}_{_file_slug(test.key)}.yaml"
         export.files[name] = _dump(data)
-        entries.append({"id": test.test_id, "file": f"./{name}"})
+        entries.append({"id": test.key, "file": f"./{name}"})
         users.append(test.user_id)
     shared = len(users) > 1 and len(set(users)) == 1
     suite = {

@@ -350,3 +350,10 @@ async def grade_similarity(chat: ChatModel, message: str, values: list[str]) -> 
     if verdict.score is None:
         raise JudgeError("The judge's similarity reply has no score")
     return verdict
+
+
+async def grade_grounded(
+    chat: ChatModel, conversation: str, turn: int, answer: str, chunks: list[str]
+) -> JudgeVerdict:
+    prompt = prompts.grounded_prompt(conversation, turn, answer, chunks)
+    return await _ask(chat, prompt, "grounding", pass_score=0.5)

@@ -49,6 +49,20 @@ def similarity_prompt(message: str, values: list[str]) -> str:
     )
 
 
+def grounded_prompt(conversation: str, turn: int, answer: str, chunks: list[str]) -> str:
+    # Faithfulness as DeepEval grades it per turn: every claim of the answer must be supported by
+    # the retrieved context (https://deepeval.com/docs/metrics-turn-faithfulness).
+    context = "\n".join(f"[{i}] {chunk}" for i, chunk in enumerate(chunks, start=1))
+    return (
+        f"Transcript:\n<<<\n{conversation}\n>>>\n\n"
+        f"Knowledge the agent retrieved for turn {turn}:\n<<<\n{context}\n>>>\n\n"
+        f"The agent's answer in turn {turn}:\n<<<\n{answer}\n>>>\n\n"
+        "Is every factual claim of that answer supported by the retrieved knowledge? Claims the "
+        "knowledge does not state, or contradicts, make it fail. score is the share of claims "
+        'that are supported. Reply with the JSON object {"verdict", "score", "reasoning"}.'
+    )
+
+
 USER_DONE_TOKEN = "###GOAL_MET###"
 
 

@@ -12,6 +12,8 @@ import re
 import socket
 import xml.etree.ElementTree as ET
 
+from vf_mcp.evaluation.baseline import Comparison
+from vf_mcp.evaluation.trials import trial_lines
 from vf_mcp.transcripts.models import RunResult, SuiteResult, Transcript
 from vf_mcp.transcripts.render import render_check, render_transcript
 
@@ -87,7 +89,7 @@ def _junit_suite(suite: SuiteResult, number: int, host: str, allow_ungraded: boo
             element,
             "testcase",
             {
-                "name": _xml_text(test.test_id),
+                "name": _xml_text(test.key),
                 "classname": _xml_text(suite.name),
                 "time": f"{test.duration_ms / 1000:.3f}",
             },
@@ -105,8 +107,18 @@ def _junit_suite(suite: SuiteResult, number: int, host: str, allow_ungraded: boo
     out = ET.SubElement(element, "system-out")
     out.text = _xml_text("\n\n".join(render_transcript(t) for t in suite.tests))
     err = ET.SubElement(element, "system-err")
-    err.text = _xml_text("\n".join(suite.warnings))
+    err.text = _xml_text("\n".join(suite_warnings(suite)))
     return element
+
+
+def suite_warnings(suite: SuiteResult) -> list[str]:
+    """The suite's warnings, then each test's (an unused mock...); a skipped test's reason is
+    its outcome already."""
+    found = list(suite.warnings)
+    for test in suite.tests:
+        if test.outcome != "skipped":
+            found += [f"{test.key}: {w}" for w in test.warnings]
+    return found
 
 
 def json_report(run: RunResult) -> str:
@@ -117,7 +129,23 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def markdown_report(run: RunResult, *, allow_ungraded: bool = False) -> str:
+def _trials_and_baseline(run: RunResult, comparison: Comparison | None) -> list[str]:
+    lines: list[str] = []
+    if run.stopped:
+        lines += ["", f"**Stopped early:** {run.stopped}."]
+    for suite in run.suites:
+        if suite.trials:
+            lines += ["", f"## Trials: {suite.name}", ""]
+            lines += [f"- {line}" for line in trial_lines(suite.trials)]
+    if comparison is not None:
+        lines += ["", f"## Compared with {comparison.baseline}", ""]
+        lines += [f"- {line}" for line in comparison.lines()]
+    return lines
+
+
+def markdown_report(
+    run: RunResult, *, allow_ungraded: bool = False, comparison: Comparison | None = None
+) -> str:
     tests = run.transcripts
     counts = {o: sum(1 for t in tests if t.outcome == o) for o in
               ("passed", "failed", "error", "to_grade", "skipped")}  # fmt: skip
@@ -135,10 +163,11 @@ def markdown_report(run: RunResult, *, allow_ungraded: bool = False) -> str:
             f"| {_cell(test.suite)} | {_cell(test.name)} | {test.outcome} | {len(test.turns)} "
             f"| {test.duration_ms / 1000:.1f} s | {_cell(problem[:160])} |"
         )
+    lines += _trials_and_baseline(run, comparison)
     for suite in run.suites:
-        if suite.warnings:
+        if warnings := suite_warnings(suite):
             lines += ["", f"## Warnings: {suite.name}", ""]
-            lines += [f"- {w}" for w in suite.warnings]
+            lines += [f"- {w}" for w in warnings]
     shown = [t for t in tests if t.outcome in ("failed", "error", "to_grade")]
     for test in shown:
         title = {"failed": "Failed", "error": "Error", "to_grade": "To grade"}[test.outcome]

@@ -22,253 +22,89 @@ A suite file (the native "vf-mcp" dialect) looks like::
       - id: wants_refund
         simulate: {persona: A hurried customer, goal: Learn the returns policy, max_turns: 4}
 
-Checks are written `{<type>: <value>, ...options}` (shorthand) or `{type: <type>, ...}`. Unknown
-keys are errors in this dialect, so a typo never silently disables a check; imported
-voiceflow-cli files are tolerant instead (see `voiceflow_cli`).
+Checks are written `{<type>: <value>, ...options}` (shorthand) or `{type: <type>, ...}` (the
+models are in `checkmodels`). Unknown keys are errors in this dialect, so a typo never silently
+disables a check; imported voiceflow-cli files are tolerant instead (see `voiceflow_cli`).
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from jsonpath_ng.exceptions import JsonPathParserError
-from jsonpath_ng.ext.parser import parse as parse_jsonpath
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    JsonValue,
-    SecretStr,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, JsonValue, SecretStr, field_validator, model_validator
 
 from vf_mcp.errors import ScriptError
-from vf_mcp.transcripts.models import TurnStatus, UserAction, UserActionKind
+from vf_mcp.evaluation.checkmodels import (
+    AlwaysCheck,
+    BlockCheck,
+    Check,
+    ChoiceCheck,
+    ContainsCheck,
+    ConversationCheck,
+    EqualsCheck,
+    EventuallyCheck,
+    FlowCheck,
+    GroundedCheck,
+    InOrderCheck,
+    JudgeCheck,
+    NeverCheck,
+    NotContainsCheck,
+    RegexCheck,
+    SimilarityConfig,
+    StatusCheck,
+    SuiteModel,
+    ToolCheck,
+    TraceCheck,
+    VariableCheck,
+    VariableConfig,
+    VoiceflowCliCheck,
+    describe_check,
+    expand_check,
+)
+from vf_mcp.transcripts.models import UserAction, UserActionKind
+
+__all__ = [
+    "AlwaysCheck",
+    "BlockCheck",
+    "Check",
+    "ChoiceCheck",
+    "ContainsCheck",
+    "ConversationCheck",
+    "EqualsCheck",
+    "EventuallyCheck",
+    "FlowCheck",
+    "GroundedCheck",
+    "InOrderCheck",
+    "JudgeCheck",
+    "NeverCheck",
+    "NotContainsCheck",
+    "RegexCheck",
+    "ScriptTest",
+    "SimilarityConfig",
+    "Simulation",
+    "StatusCheck",
+    "Suite",
+    "ToolCheck",
+    "TraceCheck",
+    "TurnStep",
+    "VariableCheck",
+    "VariableConfig",
+    "VoiceflowCliCheck",
+    "VoiceflowTester",
+    "describe_check",
+    "expand_check",
+    "resolve_under",
+]
 
 OnFailure = Literal["stop", "continue"]
 Dialect = Literal["vf-mcp", "voiceflow-cli"]
+MAX_REPEAT = 100
+"""The most trials of one test a run will make (`repeat`, `--repeat`)."""
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class _Check(_Model):
-    id: str | None = None
-
-
-class ContainsCheck(_Check):
-    """The agent's text in the turn contains `value`."""
-
-    type: Literal["contains"] = "contains"
-    value: str
-    ignore_case: bool = False
-
-
-class NotContainsCheck(_Check):
-    type: Literal["not_contains"] = "not_contains"
-    value: str
-    ignore_case: bool = False
-
-
-class EqualsCheck(_Check):
-    """The agent's whole text in the turn (messages joined by newlines) equals `value`."""
-
-    type: Literal["equals"] = "equals"
-    value: str
-    ignore_case: bool = False
-
-
-class RegexCheck(_Check):
-    """Python `re.search` over the agent's text in the turn."""
-
-    type: Literal["regex"] = "regex"
-    pattern: str
-    ignore_case: bool = False
-
-    @field_validator("pattern")
-    @classmethod
-    def _compiles(cls, pattern: str) -> str:
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise ValueError(f"regex {pattern!r} does not compile: {exc}") from None
-        return pattern
-
-
-class TraceCheck(_Check):
-    """A raw trace of this type is among the turn's traces (e.g. `choice`, `end`, `visual`)."""
-
-    type: Literal["trace"] = "trace"
-    trace_type: str
-
-
-class ChoiceCheck(_Check):
-    """A button with this label is offered (case and spacing ignored)."""
-
-    type: Literal["choice"] = "choice"
-    label: str
-
-
-class StatusCheck(_Check):
-    type: Literal["status"] = "status"
-    status: TurnStatus
-
-
-class VariableCheck(_Check):
-    """A JSONPath into the agent's variables after the turn, e.g. `$.order.items[0].sku`."""
-
-    type: Literal["variable"] = "variable"
-    path: str
-    equals: JsonValue = None
-    exists: bool | None = None
-
-    @field_validator("path")
-    @classmethod
-    def _parses(cls, path: str) -> str:
-        path = path if path.startswith("$") else f"$.{path}"
-        try:
-            parse_jsonpath(path)
-        except (JsonPathParserError, Exception) as exc:
-            raise ValueError(f"JSONPath {path!r} does not parse: {exc}") from None
-        return path
-
-    @model_validator(mode="after")
-    def _one_expectation(self) -> VariableCheck:
-        if "equals" not in self.model_fields_set and self.exists is None:
-            raise ValueError(f"variable check {self.path!r} needs `equals` or `exists`")
-        return self
-
-    @property
-    def wants_value(self) -> bool:
-        return "equals" in self.model_fields_set
-
-
-class JudgeCheck(_Check):
-    """A criterion in plain words, graded by the judge model over the conversation so far."""
-
-    type: Literal["judge"] = "judge"
-    criterion: str = Field(min_length=1)
-    threshold: float | None = Field(
-        default=None, ge=0, le=1, description="Also require the judge's score to reach this"
-    )
-
-
-class SimilarityConfig(BaseModel):
-    """voiceflow-cli's `similarityConfig`, kept as written."""
-
-    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
-
-    provider: str = ""
-    model: str = ""
-    temperature: float | None = None
-    similarity_threshold: float = Field(default=0.0, alias="similarityThreshold")
-    top_k: int | None = None
-    top_p: float | None = None
-
-
-class VariableConfig(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
-
-    name: str = ""
-    json_path: str = Field(default="", alias="jsonPath")
-
-
-class VoiceflowCliCheck(_Check):
-    """An imported voiceflow-cli validation, evaluated with voiceflow-cli's own rules."""
-
-    type: Literal["voiceflow-cli"] = "voiceflow-cli"
-    validation: str = Field(description="contains, equals, exact_match, regexp, traceType, ...")
-    value: str = ""
-    values: list[str] = Field(default_factory=list)
-    similarity: SimilarityConfig | None = None
-    variable: VariableConfig | None = None
-
-
-Check = Annotated[
-    ContainsCheck
-    | NotContainsCheck
-    | EqualsCheck
-    | RegexCheck
-    | TraceCheck
-    | ChoiceCheck
-    | StatusCheck
-    | VariableCheck
-    | JudgeCheck
-    | VoiceflowCliCheck,
-    Field(discriminator="type"),
-]
-
-# Shorthand key -> (check type, field the value goes to).
-_SHORTHAND: dict[str, tuple[str, str]] = {
-    "variable": ("variable", "path"),
-    "contains": ("contains", "value"),
-    "not_contains": ("not_contains", "value"),
-    "equals": ("equals", "value"),
-    "regex": ("regex", "pattern"),
-    "trace": ("trace", "trace_type"),
-    "choice": ("choice", "label"),
-    "status": ("status", "status"),
-    "judge": ("judge", "criterion"),
-}
-
-
-def expand_check(item: Any) -> Any:
-    """Turn `{contains: "x"}` into `{type: contains, value: "x"}`; refuse an unknown check."""
-    if not isinstance(item, dict) or "type" in item:
-        return item
-    # `variable` first: `{variable: $.x, equals: 1}` is a variable check, not a text check.
-    for key, (kind, field) in _SHORTHAND.items():
-        if key in item:
-            rest = {k: v for k, v in item.items() if k != key}
-            value = item[key]
-            if kind == "variable" and isinstance(value, dict):
-                return {"type": kind, **value, **rest}
-            return {"type": kind, field: value, **rest}
-    # Without this, pydantic's answer is "Unable to extract tag using discriminator 'type'".
-    raise ValueError(
-        f"unknown check {sorted(item)!r}: use one of {', '.join(_SHORTHAND)} "
-        "(see examples/evals/README.md)"
-    )
-
-
-def describe_check(check: Check) -> str:
-    """The expectation in words, for reports and progress lines."""
-    case = " (any case)" if getattr(check, "ignore_case", False) else ""
-    match check:
-        case ContainsCheck():
-            return f"text contains {check.value!r}{case}"
-        case NotContainsCheck():
-            return f"text does not contain {check.value!r}{case}"
-        case EqualsCheck():
-            return f"text equals {check.value!r}{case}"
-        case RegexCheck():
-            return f"text matches /{check.pattern}/{case}"
-        case TraceCheck():
-            return f"a {check.trace_type!r} trace is present"
-        case ChoiceCheck():
-            return f"button {check.label!r} is offered"
-        case StatusCheck():
-            return f"status is {check.status}"
-        case VariableCheck():
-            if check.wants_value:
-                return f"variable {check.path} equals {check.equals!r}"
-            return f"variable {check.path} {'exists' if check.exists else 'is absent'}"
-        case JudgeCheck():
-            return f"judge: {check.criterion}"
-        case VoiceflowCliCheck():
-            shown = check.value or ", ".join(check.values)
-            if check.variable is not None:
-                where = check.variable.name + (check.variable.json_path or "")
-                return f"voiceflow-cli variable {where} == {check.value!r}"
-            return f"voiceflow-cli {check.validation} {shown!r}"
-    raise AssertionError(f"unknown check {check!r}")  # pragma: no cover
-
-
-class TurnStep(_Model):
+class TurnStep(SuiteModel):
     """One user turn: exactly one input, optional variables, and what to expect."""
 
     id: str | None = None
@@ -329,7 +165,7 @@ class TurnStep(_Model):
         return UserAction(kind=kind, action=dict(self.action), variables=vars_)
 
 
-class VoiceflowTester(_Model):
+class VoiceflowTester(SuiteModel):
     """Another Voiceflow agent plays the user (voiceflow-cli's `voiceflowAgentTesterConfig`)."""
 
     environment: str | None = None
@@ -337,7 +173,7 @@ class VoiceflowTester(_Model):
     variables: dict[str, JsonValue] = Field(default_factory=dict)
 
 
-class Simulation(_Model):
+class Simulation(SuiteModel):
     """A user played by a model (or another agent) instead of fixed turns."""
 
     persona: str = ""
@@ -356,7 +192,54 @@ class Simulation(_Model):
     tester: VoiceflowTester | None = None
 
 
-class ScriptTest(_Model):
+class ActionMock(SuiteModel):
+    """How the host answers a custom action the agent waits on: `on_action`.
+
+    `{name: checkout, reply: {type: done}, variables: {paid: true}}` sends `{type: done}` (with
+    the variables merged in the same request) whenever the agent asks for `checkout`.
+    """
+
+    name: str = Field(min_length=1, description="The custom action's name (its trace type)")
+    reply: dict[str, JsonValue] = Field(
+        description="The result action sent back, e.g. {type: done}: one of the action's paths"
+    )
+    variables: dict[str, JsonValue] = Field(default_factory=dict)
+
+    @field_validator("reply")
+    @classmethod
+    def _typed(cls, reply: dict[str, JsonValue]) -> dict[str, JsonValue]:
+        if not isinstance(reply.get("type"), str) or not reply["type"]:
+            raise ValueError("`reply` needs a string `type`, e.g. {type: done}")
+        return reply
+
+
+_TURN_ONLY = frozenset(
+    {"contains", "not_contains", "equals", "regex", "trace", "choice", "status", "variable",
+     "grounded", "voiceflow-cli"}
+)  # fmt: skip
+
+
+def _conversation_check(item: Any) -> Any:
+    """A check of a test's own `expect`, refusing one that reads a single turn."""
+    expanded = expand_check(item)
+    kind = expanded.get("type") if isinstance(expanded, dict) else None
+    if kind in _TURN_ONLY:
+        wrap = "" if kind in ("grounded", "voiceflow-cli") else (
+            f", or wrap it, e.g. {{eventually: {{{kind}: ...}}}}"
+        )  # fmt: skip
+        raise ValueError(
+            f"a test's own expect checks the whole conversation, and {kind} reads one turn: put "
+            f"it under a turn's expect{wrap}"
+        )
+    return expanded
+
+
+def _mock_list(value: Any) -> Any:
+    # `on_action: {name: ...}` is one mock; a list holds several.
+    return [value] if isinstance(value, dict) else value
+
+
+class ScriptTest(SuiteModel):
     id: str = Field(min_length=1)
     name: str | None = None
     description: str | None = None
@@ -366,9 +249,22 @@ class ScriptTest(_Model):
     )
     turns: list[TurnStep] = Field(default_factory=list)
     simulate: Simulation | None = None
-    expect: list[JudgeCheck] = Field(
-        default_factory=list, description="Criteria judged over the whole conversation"
+    expect: list[ConversationCheck] = Field(
+        default_factory=list,
+        description="Checks of the whole conversation: judged criteria, the trajectory, and "
+        "always / never / eventually assertions",
     )
+    on_action: list[ActionMock] = Field(
+        default_factory=list, description="Mocks for this test, before the suite's"
+    )
+    repeat: int | None = Field(
+        default=None, ge=1, le=MAX_REPEAT, description="Run the test this many times (trials)"
+    )
+
+    @field_validator("on_action", mode="before")
+    @classmethod
+    def _mocks(cls, value: Any) -> Any:
+        return _mock_list(value)
 
     @model_validator(mode="before")
     @classmethod
@@ -376,7 +272,7 @@ class ScriptTest(_Model):
         if isinstance(data, dict) and "id" not in data and isinstance(data.get("name"), str):
             data = {**data, "id": _slug(data["name"])}
         if isinstance(data, dict) and isinstance(data.get("expect"), list):
-            data = {**data, "expect": [expand_check(v) for v in data["expect"]]}
+            data = {**data, "expect": [_conversation_check(v) for v in data["expect"]]}
         return data
 
     @model_validator(mode="after")
@@ -389,8 +285,17 @@ class ScriptTest(_Model):
     def title(self) -> str:
         return self.name or self.id
 
+    def all_checks(self) -> list[Check | ConversationCheck]:
+        """Every check the test states, its turns' and its own, assertions unwrapped."""
+        found: list[Check | ConversationCheck] = [c for t in self.turns for c in t.expect]
+        for check in self.expect:
+            found.append(check)
+            if isinstance(check, AlwaysCheck | NeverCheck | EventuallyCheck):
+                found.append(check.check)
+        return found
 
-class Suite(_Model):
+
+class Suite(SuiteModel):
     version: Literal[1] = 1
     name: str = Field(min_length=1)
     description: str | None = None
@@ -407,6 +312,10 @@ class Suite(_Model):
         default="continue", description="stop: nothing runs after the first failure"
     )
     tests: list[ScriptTest] = Field(min_length=1)
+    on_action: list[ActionMock] = Field(
+        default_factory=list,
+        description="How the host answers custom actions, by name, in every test",
+    )
     # Set by the loaders rather than by hand.
     dialect: Dialect = "vf-mcp"
     streaming: bool | None = Field(
@@ -416,6 +325,11 @@ class Suite(_Model):
     source: str | None = None
     warnings: list[str] = Field(default_factory=list)
 
+    @field_validator("on_action", mode="before")
+    @classmethod
+    def _mocks(cls, value: Any) -> Any:
+        return _mock_list(value)
+
     @model_validator(mode="after")
     def _unique_ids(self) -> Suite:
         seen: set[str] = set()
@@ -423,7 +337,18 @@ class Suite(_Model):
             if test.id in seen:
                 raise ValueError(f"two tests have the id {test.id!r}")
             seen.add(test.id)
+            if test.repeat is not None and not self.new_user_per_test:
+                raise ValueError(
+                    f"test {test.id!r} has `repeat`, but the suite's tests share one user "
+                    "(new_user_per_test: false): repeat the whole suite with --repeat instead"
+                )
         return self
+
+    @property
+    def needs_trajectory(self) -> bool:
+        """Whether a check reads flows, blocks or tools: then turns ask for every trace."""
+        kinds = (FlowCheck, BlockCheck, ToolCheck, InOrderCheck)
+        return any(isinstance(c, kinds) for t in self.tests for c in t.all_checks())
 
 
 def _slug(text: str) -> str:

@@ -20,6 +20,7 @@ from vf_mcp.errors import UpstreamError
 from vf_mcp.evaluation import prompts
 from vf_mcp.evaluation.context import Scope, scope
 from vf_mcp.evaluation.judge import ChatMessage, ChatModel, grade_goal, parse_user_reply
+from vf_mcp.evaluation.mocks import unanswered
 from vf_mcp.evaluation.script import Simulation, TurnStep
 from vf_mcp.evaluation.turns import ConversationDriver
 from vf_mcp.transcripts.models import (
@@ -239,10 +240,16 @@ class Simulator:
     async def _send(self, step: TurnStep, *, launch: bool = False) -> StopReason | None:
         variables = dict(self.sim.launch_variables) if launch else None
         turn = await self.target.send(len(self.turns) + 1, step, variables=variables)
+        # A simulated user cannot answer a custom action: only a mock can (`on_action`).
+        stuck = unanswered(turn) if turn.error is None else None
+        if stuck is not None:
+            turn.checks.append(stuck)
         self.turns.append(turn)
         if self.on_turn is not None:
             await self.on_turn(turn)
-        return "error" if turn.error is not None else None
+        if turn.error is not None:
+            return "error"
+        return "unanswered_action" if stuck is not None else None
 
     def _scope(self, role: str) -> Scope:
         return Scope(

@@ -3,6 +3,11 @@
 Retries are the client's alone (`vf_mcp.retry`): a 429 or a connection that could not be opened
 is sent again there, within VOICEFLOW_MAX_RETRIES, and the turn's record says how often. Any other
 error ends the turn with the error recorded: the runner decides what that means for the test.
+
+A turn's record also keeps its trajectory (`trajectory`: every trace type is asked for when the
+suite checks flows, blocks or tools) and the knowledge it retrieved (`grounding`). When the agent
+waits on a custom action that a mock answers (`mocks`), the mock's reply is sent at once and its
+answer joins the same turn. Every request counts against the run's turn cap (`TurnBudget`).
 """
 
 from __future__ import annotations
@@ -15,9 +20,19 @@ from pydantic import JsonValue
 from vf_mcp.conversation import ConversationService, TurnOutcome, TurnRequest, resolve_choice
 from vf_mcp.errors import VfMcpError
 from vf_mcp.evaluation.context import Scope, scope
-from vf_mcp.evaluation.script import TurnStep
+from vf_mcp.evaluation.grounding import chunks_of
+from vf_mcp.evaluation.mocks import MAX_HOST_REPLIES, ActionResponder, merge_turns
+from vf_mcp.evaluation.script import ActionMock, TurnStep
+from vf_mcp.evaluation.trajectory import trajectory_of
+from vf_mcp.evaluation.trials import TurnBudget
 from vf_mcp.summary import Choice
-from vf_mcp.transcripts.models import TranscriptChoice, TranscriptTurn, UserAction, transcript_turn
+from vf_mcp.transcripts.models import (
+    HostReply,
+    TranscriptChoice,
+    TranscriptTurn,
+    UserAction,
+    transcript_turn,
+)
 
 
 class ConversationDriver:
@@ -32,6 +47,9 @@ class ConversationDriver:
         test: str,
         environment: str | None = None,
         role: str = "target",
+        exclude_types: list[str] | None = None,
+        responder: ActionResponder | None = None,
+        budget: TurnBudget | None = None,
     ) -> None:
         self.service = service
         self.user_id = user_id
@@ -39,6 +57,9 @@ class ConversationDriver:
         self.test = test
         self.environment = environment
         self.role = role
+        self.exclude_types = exclude_types
+        self.responder = responder
+        self.budget = budget
         # voiceflow-cli's memory of buttons: the last `choice` trace's buttons, kept until another
         # choice trace replaces them (unlike the service, which keeps only the last turn's).
         self.remembered_buttons: list[dict[str, Any]] = []
@@ -52,7 +73,12 @@ class ConversationDriver:
     ) -> TranscriptTurn:
         merged = {**(variables or {}), **step.variables} or None
         user = step.user_action(merged)
-        request = TurnRequest(user_id=self.user_id, variables=merged, environment=self.environment)
+        request = TurnRequest(
+            user_id=self.user_id,
+            variables=merged,
+            environment=self.environment,
+            exclude_types=self.exclude_types,
+        )
         if step.launch:
             request = request.model_copy(update={"launch": True})
         elif step.message is not None:
@@ -68,6 +94,15 @@ class ConversationDriver:
                 )
             request = request.model_copy(update={"action": action})
             user = user.model_copy(update={"action": action})
+        turn = await self._turn(index, step, user, request)
+        return await self._answer_actions(turn, request)
+
+    async def _turn(
+        self, index: int, step: TurnStep, user: UserAction, request: TurnRequest
+    ) -> TranscriptTurn:
+        """One request to the agent, recorded; `BudgetExhausted` at the run's cap."""
+        if self.budget is not None:
+            self.budget.take()
         started = time.perf_counter()
         with scope(self.scope(index)):
             try:
@@ -75,6 +110,37 @@ class ConversationDriver:
             except VfMcpError as exc:
                 return self._failed(index, step, user, exc, started)
         return self._record(index, step, user, outcome)
+
+    async def _answer_actions(self, turn: TranscriptTurn, request: TurnRequest) -> TranscriptTurn:
+        """Send the mocks' replies while the agent waits on a mocked custom action."""
+        for _ in range(MAX_HOST_REPLIES):
+            mock = self.responder.mock_for(turn) if self.responder and not turn.error else None
+            if mock is None:
+                return turn
+            answer = await self._turn(
+                turn.index, TurnStep(id=turn.step_id, action=mock.reply),
+                UserAction(kind="action", action=dict(mock.reply)), self._reply(request, mock),
+            )  # fmt: skip
+            reply = HostReply(
+                action=mock.name, reply=dict(mock.reply), variables=mock.variables or None
+            )
+            turn = merge_turns(turn, answer, reply)
+        return turn.model_copy(
+            update={
+                "error": f"the agent asked for custom actions {MAX_HOST_REPLIES} times in a row "
+                "and mocks answered each: check the agent for a loop, or the mocks' replies"
+            }
+        )
+
+    @staticmethod
+    def _reply(request: TurnRequest, mock: ActionMock) -> TurnRequest:
+        return TurnRequest(
+            user_id=request.user_id,
+            action=dict(mock.reply),
+            variables=dict(mock.variables) or None,
+            environment=request.environment,
+            exclude_types=request.exclude_types,
+        )
 
     def _step_action(self, step: TurnStep) -> dict[str, Any] | None:
         """The raw action of an event, button or action step (None: no such button)."""
@@ -94,6 +160,9 @@ class ConversationDriver:
                 if isinstance(buttons, list):
                     self.remembered_buttons = [b for b in buttons if isinstance(b, dict)]
         turn = transcript_turn(outcome, user, index=index, step_id=step.id, keep_traces=True)
+        raw = [t.raw for t in outcome.traces]
+        turn.trajectory = trajectory_of(raw, requested=self.exclude_types is not None)
+        turn.retrieval = chunks_of(raw)
         self.last_choices = turn.agent.choices
         return turn
 

@@ -28,7 +28,9 @@ SCHEMA_ID = (
 TurnStatus = Literal["awaiting_user", "awaiting_action", "ended", "handoff", "error"]
 CheckOutcome = Literal["passed", "failed", "to_grade", "error", "not_run"]
 TestOutcome = Literal["passed", "failed", "error", "to_grade", "skipped"]
-StopReason = Literal["goal_met", "agent_ended", "turn_limit", "tester_silent", "error"]
+StopReason = Literal[
+    "goal_met", "agent_ended", "turn_limit", "tester_silent", "error", "unanswered_action"
+]
 UserActionKind = Literal["launch", "message", "choice", "button", "event", "intent", "action"]
 
 
@@ -128,6 +130,58 @@ class CheckResult(_Record):
     verdict: JudgeVerdict | None = None
 
 
+class TrajectoryStep(_Record):
+    """One thing the agent ran in a turn: a flow it entered or returned to, a block, a tool."""
+
+    kind: Literal["flow", "block", "tool"]
+    id: str | None = Field(
+        default=None,
+        description="The flow's diagramID, the blockID, or the tool's id (apiToolID, functionID) "
+        "from the ref the runtime attached; None for a tool the runtime did not name",
+    )
+    name: str | None = Field(
+        default=None, description="The flow's or the tool's name, when the runtime gave one"
+    )
+    call_id: str | None = Field(default=None, description="A tool call's callID")
+    ref_type: str | None = Field(
+        default=None, description="The kind of ref that named the tool (api-tool, function...)"
+    )
+    finished: bool | None = Field(
+        default=None, description="A tool call's `end` came back in the same turn"
+    )
+
+
+class Trajectory(_Record):
+    """The flows, blocks and tools of a turn, in the order the runtime reported them."""
+
+    requested: bool = Field(
+        default=False,
+        description="flow, block and debug traces were asked for (config.excludeTypes); "
+        "without them only tools are known",
+    )
+    steps: list[TrajectoryStep] = Field(default_factory=list)
+
+
+class RetrievedChunk(_Record):
+    """A knowledge-base chunk the runtime retrieved for the turn (a `knowledgeBase` trace)."""
+
+    text: str
+    score: float | None = None
+    document_id: str | None = None
+    source: str | None = Field(default=None, description="The document's name, when given")
+
+
+class HostReply(_Record):
+    """A custom action answered by the suite's `on_action` mock, within the same turn."""
+
+    action: str = Field(description="The custom action's name")
+    reply: dict[str, JsonValue] = Field(description="The result action sent back")
+    variables: dict[str, JsonValue] | None = None
+    after_message: int = Field(
+        default=0, ge=0, description="How many of the turn's agent messages came before it"
+    )
+
+
 class TranscriptTurn(_Record):
     index: int = Field(ge=1)
     step_id: str | None = None
@@ -146,6 +200,15 @@ class TranscriptTurn(_Record):
     )
     error: str | None = None
     checks: list[CheckResult] = Field(default_factory=list)
+    trajectory: Trajectory | None = Field(
+        default=None, description="Flows, blocks and tools the turn ran, when any were reported"
+    )
+    retrieval: list[RetrievedChunk] | None = Field(
+        default=None, description="Knowledge-base chunks retrieved in the turn"
+    )
+    host_replies: list[HostReply] = Field(
+        default_factory=list, description="Custom actions answered by mocks within the turn"
+    )
 
 
 class SimulationInfo(_Record):
@@ -173,6 +236,9 @@ class Transcript(_Record):
     duration_ms: float = 0.0
     outcome: TestOutcome
     error: str | None = None
+    trial: int | None = Field(
+        default=None, ge=1, description="Which run of a repeated test this is (`repeat`)"
+    )
     simulation: SimulationInfo | None = None
     turns: list[TranscriptTurn] = Field(default_factory=list)
     checks: list[CheckResult] = Field(
@@ -180,11 +246,30 @@ class Transcript(_Record):
     )
     warnings: list[str] = Field(default_factory=list)
 
+    @property
+    def key(self) -> str:
+        """The test id, with the trial of a repeated test (`track_order#2`)."""
+        return self.test_id if self.trial is None else f"{self.test_id}#{self.trial}"
+
     def all_checks(self) -> list[CheckResult]:
         return [c for t in self.turns for c in t.checks] + list(self.checks)
 
     def first_failure(self) -> CheckResult | None:
         return next((c for c in self.all_checks() if c.outcome in ("failed", "error")), None)
+
+
+class TrialSummary(_Record):
+    """How a repeated test fared over its trials."""
+
+    test_id: str
+    trials: int = Field(ge=0, description="Trials that ran (those the turn cap cut are left out)")
+    passed: int = Field(ge=0)
+    pass_rate: float = Field(ge=0, le=1)
+    pass_hat_k: dict[int, float] = Field(
+        description="pass^k for k = 1..trials: the chance that k trials drawn from these all "
+        "pass, estimated without bias as C(passed, k) / C(trials, k)"
+    )
+    flaky: bool = Field(description="Some trials passed and some did not")
 
 
 class SuiteResult(_Record):
@@ -196,6 +281,9 @@ class SuiteResult(_Record):
     started_at: datetime
     duration_ms: float = 0.0
     tests: list[Transcript] = Field(default_factory=list)
+    trials: list[TrialSummary] = Field(
+        default_factory=list, description="One per repeated test (`repeat` above 1)"
+    )
     warnings: list[str] = Field(default_factory=list)
 
     def count(self, outcome: TestOutcome) -> int:
@@ -207,6 +295,10 @@ class RunResult(_Record):
 
     schema_version: Literal["vf-mcp/transcript/v1"] = SCHEMA_VERSION
     suites: list[SuiteResult] = Field(default_factory=list)
+    turns_sent: int = Field(default=0, ge=0, description="Requests sent to the agent, in all")
+    stopped: str | None = Field(
+        default=None, description="Why the run stopped before every test ran (its turn cap)"
+    )
 
     @property
     def transcripts(self) -> list[Transcript]:

@@ -9,7 +9,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from vf_mcp.transcripts.models import CheckResult, Transcript, TranscriptTurn, UserAction
+from vf_mcp.transcripts.models import (
+    CheckResult,
+    HostReply,
+    Transcript,
+    TranscriptMessage,
+    TranscriptTurn,
+    UserAction,
+)
 
 _MARKS = {"passed": "PASS", "failed": "FAIL", "to_grade": "TO GRADE", "error": "ERROR"}
 _MARKS["not_run"] = "NOT RUN"
@@ -44,22 +51,48 @@ def describe_user(user: UserAction) -> str:
     return said
 
 
+def _host_line(reply: HostReply) -> str:
+    sent = _compact(reply.reply)
+    if reply.variables:
+        sent += f" (with variables {_compact(reply.variables)})"
+    return f"Host [mock]: answers {reply.action} with {sent}"
+
+
+def _message_lines(message: TranscriptMessage) -> list[str]:
+    if message.kind == "text":
+        return [f"Agent: {message.text}"]
+    if message.kind in ("card", "carousel"):
+        return [
+            f"Agent [card]: {' — '.join(p for p in (c.title, c.description) if p) or '(untitled)'}"
+            for c in message.cards
+        ]
+    if message.kind in ("image", "audio"):
+        return [f"Agent [{message.kind}]: {message.url or 'inline data'}"]
+    return [f"Agent [{message.kind}]: {message.text}"]
+
+
 def agent_lines(turn: TranscriptTurn) -> list[str]:
     lines: list[str] = []
-    for message in turn.agent.messages:
-        if message.kind == "text":
-            lines.append(f"Agent: {message.text}")
-        elif message.kind in ("card", "carousel"):
-            for card in message.cards:
-                body = " — ".join(p for p in (card.title, card.description) if p)
-                lines.append(f"Agent [card]: {body or '(untitled)'}")
-        elif message.kind in ("image", "audio"):
-            lines.append(f"Agent [{message.kind}]: {message.url or 'inline data'}")
-        else:
-            lines.append(f"Agent [{message.kind}]: {message.text}")
+    actions = list(turn.agent.custom_actions)
+    replies = sorted(turn.host_replies, key=lambda r: r.after_message)
+
+    def host(reply: HostReply) -> None:
+        # The action a mock answered, then the answer, where they happened in the turn.
+        asked = next((a for a in actions if a.name == reply.action), None)
+        if asked is not None:
+            actions.remove(asked)
+            lines.append(f"Custom action: {asked.name} {_compact(asked.payload)}")
+        lines.append(_host_line(reply))
+
+    for number, message in enumerate(turn.agent.messages):
+        while replies and replies[0].after_message <= number:
+            host(replies.pop(0))
+        lines += _message_lines(message)
+    for reply in replies:
+        host(reply)
     if turn.agent.choices:
         lines.append("Buttons: " + "  ".join(f"{c.number}) {c.label}" for c in turn.agent.choices))
-    for action in turn.agent.custom_actions:
+    for action in actions:
         lines.append(f"Custom action: {action.name} {_compact(action.payload)}")
     if not lines and turn.status is not None:
         lines.append("Agent: (no message)")
@@ -80,8 +113,24 @@ def render_turn_text(turn: TranscriptTurn, *, with_checks: bool = False) -> str:
     if turn.status is not None:
         lines.append(f"Status: {turn.status}")
     if with_checks:
+        # Reports show what the agent ran and retrieved; the judge reads the words only.
+        lines += _observed(turn)
         lines += [render_check(c) for c in turn.checks]
     return "\n".join(lines)
+
+
+def _observed(turn: TranscriptTurn) -> list[str]:
+    lines = []
+    if turn.trajectory is not None and turn.trajectory.steps:
+        shown = []
+        for step in turn.trajectory.steps:
+            label = step.name or step.id or f"unnamed call {step.call_id or '?'}"
+            shown.append(f"{step.kind} {label}")
+        lines.append("Ran: " + ", ".join(shown))
+    if turn.retrieval:
+        sources = ", ".join(dict.fromkeys(c.source or c.document_id or "?" for c in turn.retrieval))
+        lines.append(f"Retrieved: {len(turn.retrieval)} chunk(s) from {sources}")
+    return lines
 
 
 def render_check(check: CheckResult) -> str:

@@ -1,0 +1,171 @@
+"""Baselines: `vf-mcp eval --compare BASELINE.json` and `--baseline-environment`, turn by turn.
+
+The agent under test changes between the two runs the way a release changes it: a second
+emulator serves the example agent with another greeting.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.canary import CANARY_KEY
+from tests.emulator_fixtures import EXAMPLE
+from vf_mcp.emulator import AgentDefinition, Emulator, running_emulator
+from vf_mcp.evaluation.baseline import compare
+from vf_mcp.evaluation.cli import main as eval_main
+from vf_mcp.transcripts.models import CheckResult, RunResult, SuiteResult, Transcript
+
+SUITE = {
+    "name": "Release gate",
+    "tests": [
+        {
+            "id": "greets",
+            "turns": [
+                {"launch": True, "expect": [{"contains": "Acme order assistant"}]},
+                {"choice": "Track an order", "expect": [{"contains": "order number"}]},
+            ],
+        },
+        {
+            "id": "new_greeting",
+            "turns": [{"launch": True, "expect": [{"contains": "Welcome back"}]}],
+        },
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def changed_agent() -> Iterator[Emulator]:
+    """The example agent after a release that reworded its greeting."""
+    data = yaml.safe_load(EXAMPLE.read_text())
+    data["nodes"]["welcome"]["steps"][0]["message"] = "Welcome back to Acme. What can I do?"
+    with running_emulator([AgentDefinition.model_validate(data)]) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def run_eval(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Any:
+    monkeypatch.setenv("VOICEFLOW_API_KEY", CANARY_KEY)
+    monkeypatch.delenv("VOICEFLOW_PROJECT_ID", raising=False)
+
+    def run(runtime: Emulator, *argv: str) -> tuple[int, str, str]:
+        monkeypatch.setenv("VOICEFLOW_RUNTIME_URL", runtime.url)
+        code = eval_main(list(argv), os.environ)
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run
+
+
+def test_a_regression_against_the_baseline_exits_3_turn_by_turn(
+    emulator: Emulator, changed_agent: Emulator, run_eval: Any, tmp_path: Path
+) -> None:
+    suite, baseline = tmp_path / "gate.yaml", tmp_path / "baseline.json"
+    suite.write_text(json.dumps(SUITE))
+    code, _, _ = run_eval(emulator, str(suite), "--json", str(baseline))
+    assert code == 1  # new_greeting fails on today's agent: a plain failure
+    code, out, _ = run_eval(emulator, str(suite), "--compare", str(baseline))
+    assert code == 1 and "compared with " + str(baseline) + ": 0 regressed, 0 improved" in out
+
+    report = tmp_path / "report.md"
+    code, out, _ = run_eval(
+        changed_agent, str(suite), "--compare", str(baseline), "--markdown", str(report)
+    )
+    assert code == 3
+    lines = [line for line in out.splitlines() if line.startswith(("REGRESSED", "IMPROVED"))]
+    assert lines[0].startswith("REGRESSED Release gate / greets: passed → failed (text contains")
+    assert lines[1].startswith(
+        "REGRESSED Release gate / greets · turn 1 · text contains 'Acme order assistant': "
+        "passed → failed (the agent said 'Welcome back to Acme. What can I do?')"
+    )
+    assert lines[2].startswith("IMPROVED Release gate / new_greeting: failed → passed")
+    assert lines[3].startswith("IMPROVED Release gate / new_greeting · turn 1 · text contains")
+    assert len(lines) == 4  # turn 2 passed in both
+    assert f"compared with {baseline}: 2 regressed, 2 improved, 0 new, 0 missing" in out
+    assert f"## Compared with {baseline}" in report.read_text()
+
+
+def test_a_baseline_of_another_suite_or_schema_is_refused_in_one_line(
+    emulator: Emulator, run_eval: Any, tmp_path: Path
+) -> None:
+    suite = tmp_path / "gate.yaml"
+    suite.write_text(json.dumps(SUITE))
+    other = tmp_path / "other.json"
+    other.write_text(RunResult(suites=[_suite("Checkout suite", [])]).model_dump_json())
+    code, out, err = run_eval(emulator, str(suite), "--compare", str(other))
+    assert (code, out) == (2, "")
+    assert err.strip() == (
+        f"vf-mcp eval: --compare {other}: a baseline of 'Checkout suite', not of 'Release gate'; "
+        "compare with a --json report of the same suite"
+    )
+    future = tmp_path / "future.json"
+    future.write_text(json.dumps({"schema_version": "vf-mcp/transcript/v2", "suites": []}))
+    code, _, err = run_eval(emulator, str(suite), "--compare", str(future))
+    assert code == 2 and err.strip() == (
+        f"vf-mcp eval: --compare {future}: its schema is vf-mcp/transcript/v2, this vf-mcp reads "
+        "vf-mcp/transcript/v1; write the baseline again with this version's --json"
+    )
+    markdown = tmp_path / "report.md"
+    markdown.write_text("# vf-mcp evaluation: PASSED\n")
+    code, _, err = run_eval(emulator, str(suite), "--compare", str(markdown))
+    assert code == 2 and err.strip() == (
+        f"vf-mcp eval: --compare {markdown}: not JSON; give a report written by "
+        "`vf-mcp eval --json`"
+    )
+    assert emulator.requests == []
+
+
+def test_two_environments_of_one_agent(emulator: Emulator, run_eval: Any, tmp_path: Path) -> None:
+    suite = tmp_path / "gate.yaml"
+    suite.write_text(json.dumps({**SUITE, "tests": SUITE["tests"][:1]}))
+    code, out, _ = run_eval(emulator, str(suite), "--baseline-environment", "production")
+    assert code == 0
+    assert "compared with environment production: 0 regressed, 0 improved, 0 new, 0 missing" in out
+    versions = [r.headers.get("versionid") for r in emulator.requests]
+    assert versions == ["production", "production", "development", "development"]
+
+
+def _suite(name: str, tests: list[Transcript]) -> SuiteResult:
+    return SuiteResult(name=name, started_at=datetime.now(UTC), tests=tests)
+
+
+def _simulated(outcome: str, goal: str, turns: int) -> Transcript:
+    from vf_mcp.transcripts.models import TranscriptTurn, UserAction
+
+    return Transcript.model_validate(
+        {
+            "suite": "s",
+            "test_id": "sim",
+            "name": "sim",
+            "kind": "simulated",
+            "started_at": datetime.now(UTC),
+            "outcome": outcome,
+            "turns": [
+                TranscriptTurn(
+                    index=i, user=UserAction(kind="message", text="hi"), status="awaiting_user"
+                )
+                for i in range(1, turns + 1)
+            ],
+            "checks": [
+                CheckResult(kind="goal", label="goal: reorder", outcome=goal),  # type: ignore[arg-type]
+                CheckResult(kind="never", label="never: status is error", outcome="passed"),
+            ],
+        }
+    )
+
+
+def test_simulated_conversations_compare_outcome_and_assertions_not_turns() -> None:
+    before = RunResult(suites=[_suite("s", [_simulated("passed", "passed", 3)])])
+    after = RunResult(suites=[_suite("s", [_simulated("failed", "failed", 5)])])
+    comparison = compare(before, after, label="base.json")
+    assert [(c.turn, c.check, c.before, c.after) for c in comparison.changes] == [
+        (None, None, "passed", "failed"),
+        (None, "goal: reorder", "passed", "failed"),
+    ]

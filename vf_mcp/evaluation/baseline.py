@@ -1,0 +1,222 @@
+"""Comparing a run with a baseline: what regressed and what improved, turn by turn.
+
+The baseline is the JSON `--json` wrote (a `RunResult`), or a run of the same suites on another
+environment of the agent. Tests match by suite name and test id (and trial); in scripted tests
+turns match by position and checks by kind and label within the turn; simulated conversations,
+whose turns differ from run to run, compare their outcome and their conversation checks. A
+regression is an outcome that was `passed` or `to_grade` and is now `failed` or `error` (a turn
+that ran and now does not counts too); an improvement goes the other way, to `passed`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+from vf_mcp.errors import ConfigurationError
+from vf_mcp.evaluation.script import Suite
+from vf_mcp.transcripts.models import (
+    SCHEMA_VERSION,
+    CheckResult,
+    RunResult,
+    Transcript,
+    TranscriptTurn,
+)
+
+_GOOD = frozenset({"passed", "to_grade"})
+_BAD = frozenset({"failed", "error"})
+
+
+class Change(BaseModel):
+    """One outcome that moved between the baseline and this run."""
+
+    kind: Literal["regressed", "improved"]
+    suite: str
+    test: str
+    turn: int | None = None
+    check: str | None = Field(default=None, description="The check's label; None: the test")
+    before: str
+    after: str
+    evidence: str = ""
+
+    def line(self) -> str:
+        where = f"{self.suite} / {self.test}"
+        if self.turn is not None:
+            where += f" · turn {self.turn}"
+        what = f" · {self.check}" if self.check else ""
+        said = f" ({self.evidence[:200]})" if self.evidence else ""
+        return f"{self.kind.upper()} {where}{what}: {self.before} → {self.after}{said}"
+
+
+class Comparison(BaseModel):
+    baseline: str = Field(description="What was compared with: a file, or an environment")
+    changes: list[Change] = Field(default_factory=list)
+    new_tests: list[str] = Field(default_factory=list)
+    missing_tests: list[str] = Field(default_factory=list)
+
+    @property
+    def regressions(self) -> list[Change]:
+        return [c for c in self.changes if c.kind == "regressed"]
+
+    @property
+    def improvements(self) -> list[Change]:
+        return [c for c in self.changes if c.kind == "improved"]
+
+    def summary(self) -> str:
+        return (
+            f"compared with {self.baseline}: {len(self.regressions)} regressed, "
+            f"{len(self.improvements)} improved, {len(self.new_tests)} new, "
+            f"{len(self.missing_tests)} missing"
+        )
+
+    def lines(self) -> list[str]:
+        shown = [c.line() for c in self.changes]
+        shown += [f"NEW {name} (not in the baseline)" for name in self.new_tests]
+        shown += [f"MISSING {name} (in the baseline, not run now)" for name in self.missing_tests]
+        return [*shown, self.summary()]
+
+
+# -- loading ------------------------------------------------------------------------------------
+
+
+def load_baseline(path: Path, suites: Sequence[Suite]) -> RunResult:
+    """A `--json` report to compare with, refused in one line when it cannot be one."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigurationError(f"--compare {path}: cannot be read ({exc.strerror})") from None
+    except ValueError:
+        raise ConfigurationError(
+            f"--compare {path}: not JSON; give a report written by `vf-mcp eval --json`"
+        ) from None
+    version = data.get("schema_version") if isinstance(data, dict) else None
+    if version != SCHEMA_VERSION:
+        raise ConfigurationError(
+            f"--compare {path}: its schema is {version or 'missing'}, this vf-mcp reads "
+            f"{SCHEMA_VERSION}; write the baseline again with this version's --json"
+        )
+    try:
+        baseline = RunResult.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigurationError(
+            f"--compare {path}: not a vf-mcp run report ({where}: {first['msg']})"
+        ) from None
+    ours, theirs = {s.name for s in suites}, {s.name for s in baseline.suites}
+    if not ours & theirs:
+        raise ConfigurationError(
+            f"--compare {path}: a baseline of {_names(theirs)}, not of {_names(ours)}; compare "
+            "with a --json report of the same suite"
+        )
+    return baseline
+
+
+def _names(names: Iterable[str]) -> str:
+    shown = sorted(names)
+    return ", ".join(repr(n) for n in shown) if shown else "no suite"
+
+
+# -- comparing ----------------------------------------------------------------------------------
+
+
+def _move(before: str, after: str) -> Literal["regressed", "improved"] | None:
+    if before in _GOOD and after in _BAD:
+        return "regressed"
+    if before in _BAD and after == "passed":
+        return "improved"
+    return None
+
+
+def _keyed(checks: Iterable[CheckResult]) -> dict[tuple[str, str, int], CheckResult]:
+    """Checks by kind, label and which occurrence of that pair they are."""
+    seen: Counter[tuple[str, str]] = Counter()
+    keyed = {}
+    for check in checks:
+        pair = (check.kind, check.label)
+        keyed[(*pair, seen[pair])] = check
+        seen[pair] += 1
+    return keyed
+
+
+class _Comparer:
+    def __init__(self, label: str) -> None:
+        self.result = Comparison(baseline=label)
+
+    def change(self, old: Transcript, turn: int | None, check: str | None, before: str,
+               after: str, evidence: str = "") -> None:  # fmt: skip
+        kind = _move(before, after)
+        if kind is not None:
+            self.result.changes.append(
+                Change(
+                    kind=kind,
+                    suite=old.suite,
+                    test=old.key,
+                    turn=turn,
+                    check=check,
+                    before=before,
+                    after=after,
+                    evidence=evidence,
+                )
+            )
+
+    def checks(
+        self,
+        old: Transcript,
+        turn: int | None,
+        before: Iterable[CheckResult],
+        after: Iterable[CheckResult],
+    ) -> None:
+        now = _keyed(after)
+        for key, was in _keyed(before).items():
+            new = now.get(key)
+            if new is not None:
+                self.change(old, turn, was.label, was.outcome, new.outcome, new.evidence)
+
+    def turns(self, old: Transcript, new: Transcript) -> None:
+        current = {t.index: t for t in new.turns}
+        for was in old.turns:
+            now = current.get(was.index)
+            if now is None or (now.status is None and was.status is not None):
+                why = now.error if now is not None and now.error else "the turn did not run"
+                self.change(old, was.index, None, _turn_outcome(was), "error", why)
+                continue
+            if was.error is None and now.error is not None:
+                self.change(old, was.index, None, _turn_outcome(was), "error", now.error)
+            self.checks(old, was.index, was.checks, now.checks)
+
+    def test(self, old: Transcript, new: Transcript) -> None:
+        first = new.first_failure()
+        why = new.error or (f"{first.label}: {first.evidence}" if first else "")
+        self.change(old, None, None, old.outcome, new.outcome, why)
+        if old.kind == "script" and new.kind == "script":
+            self.turns(old, new)
+        self.checks(old, None, old.checks, new.checks)
+
+
+def _turn_outcome(turn: TranscriptTurn) -> str:
+    if turn.error is not None:
+        return "error"
+    outcomes = {c.outcome for c in turn.checks}
+    return "failed" if outcomes & _BAD else "passed"
+
+
+def compare(baseline: RunResult, current: RunResult, *, label: str) -> Comparison:
+    """What moved from `baseline` to `current`, for the suites both ran."""
+    comparer = _Comparer(label)
+    shared = {s.name for s in baseline.suites} & {s.name for s in current.suites}
+    before = {(t.suite, t.key): t for t in baseline.transcripts if t.suite in shared}
+    after = {(t.suite, t.key): t for t in current.transcripts if t.suite in shared}
+    for key, old in before.items():
+        new = after.get(key)
+        if new is None:
+            comparer.result.missing_tests.append(f"{key[0]} / {key[1]}")
+        elif "skipped" not in (old.outcome, new.outcome):
+            comparer.test(old, new)
+    comparer.result.new_tests = [f"{s} / {t}" for s, t in after if (s, t) not in before]
+    return comparer.result
