@@ -22,9 +22,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Final
 
+from a2a.server.request_handlers.response_helpers import agent_card_to_dict
 from a2a.server.routes.jsonrpc_dispatcher import JsonRpcDispatcher
 from a2a.utils.constants import AGENT_CARD_WELL_KNOWN_PATH
-from google.protobuf import json_format
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.transport_security import (
     DEFAULT_MAX_REQUEST_BODY_SIZE,
@@ -149,7 +149,10 @@ class A2AFront:
             built = agent_card(
                 agent, self.directory, self.settings, base=base, converses=self.converses
             )
-            return JSONResponse(json_format.MessageToDict(built))
+            # The SDK's own rendering: v1.0, plus the v0.3 fields older clients still read.
+            rendered = agent_card_to_dict(built)
+            rendered.setdefault("skills", [])  # read-only: say so, not leave it out
+            return JSONResponse(rendered)
 
         return card
 

@@ -22,7 +22,7 @@ from a2a.types import Part, Task, TaskState, TaskStatus
 
 from vf_mcp.a2a.caller import namespace_of
 from vf_mcp.a2a.errors import COMPLETED, error_state, turn_state
-from vf_mcp.a2a.parts import read_message, reply_message, transcript_artifact
+from vf_mcp.a2a.parts import Ask, read_message, reply_message, transcript_artifact
 from vf_mcp.a2a.tasks import CLAIM, Claim, ReplyBook
 from vf_mcp.app import App
 from vf_mcp.conversation import ConversationService, TurnOutcome, TurnRequest, check_user_id
@@ -39,6 +39,16 @@ def conversation_user_id(context_id: str) -> str:
         return check_user_id(context_id)
     except InvalidInputError:
         return "a2a-" + hashlib.sha256(context_id.encode()).hexdigest()[:32]
+
+
+def _turns_asked(ask: Ask, user_id: str, *, known: bool) -> list[TurnRequest]:
+    """A known conversation takes the message as one turn; a new one is launched first, unless
+    the message is a launch itself (a raw launch action restarts a conversation)."""
+    if known or (ask.action is not None and ask.action.get("type") == "launch"):
+        return [ask.turn(user_id)]
+    if not ask.has_turn:
+        return [ask.launch(user_id)]
+    return [ask.launch(user_id), ask.turn(user_id, with_variables=False)]
 
 
 @dataclass
@@ -97,9 +107,7 @@ class TurnExecutor(AgentExecutor):
         user_id = conversation_user_id(context.context_id)
         service = self._service
         known = await service.store.memory.load(service.upstream_id(user_id, namespace))
-        requests: list[TurnRequest] = [ask.turn(user_id)] if known else [ask.launch(user_id)]
-        if not known and ask.has_turn:
-            requests.append(ask.turn(user_id, with_variables=False))
+        requests = _turns_asked(ask, user_id, known=known is not None)
 
         async def progress(text: str) -> None:
             note = updater.new_agent_message([Part(text=redact(text))])

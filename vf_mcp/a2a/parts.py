@@ -116,7 +116,7 @@ def _merge_data(into: dict[str, Any], value: dict[str, Any]) -> None:
 
 def _ask(text: str | None, data: Mapping[str, Any]) -> Ask:
     choice, action, variables = data.get("choice"), data.get("action"), data.get("variables")
-    if choice is not None and not isinstance(choice, str | int):
+    if choice is not None and (isinstance(choice, bool) or not isinstance(choice, str | int)):
         raise InvalidParamsError(message="`choice` is a button's label (text) or number")
     if action is not None and (not isinstance(action, dict) or not action.get("type")):
         raise InvalidParamsError(

@@ -1,0 +1,112 @@
+"""How the A2A agent is served: alone (`vf-mcp a2a`), beside /mcp or not, by several workers
+sharing one Redis, and never loaded by a stdio start."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import pytest
+from a2a.types import TaskState
+
+from tests.a2a_helpers import CARD_PATH, a2a_server, caller, message, texts
+from tests.canary import CANARY_KEY, CANARY_SECRET
+from tests.processes import free_port, http_server, server_env, wait_until_healthy
+from tests.test_scale_out import redis_url  # noqa: F401 - the module's real Redis, as a fixture
+from vf_mcp.config import Settings
+from vf_mcp.emulator import Emulator
+
+pytestmark = pytest.mark.anyio
+
+
+@contextmanager
+def a2a_alone(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`vf-mcp a2a` as a real process; its stderr is read once it stopped."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vf_mcp", "a2a", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(f"{base}/healthz", process)
+        yield base, process
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+async def test_vf_mcp_a2a_serves_the_agent_alone(emulator: Emulator) -> None:
+    with a2a_alone(server_env(emulator.url)) as (base, process):
+        async with caller(base) as agent:
+            first = await agent.send(message("track my order"))
+            shipped = await agent.send(
+                message("1001", context_id=first.context_id, task_id=first.id)
+            )
+            no_mcp = await agent.http.post(f"{base}/mcp", json={})
+    assert process.stderr is not None
+    stderr = process.stderr.read().decode()
+    assert texts(shipped) == ["Order 1001 has shipped and should arrive on Friday."]
+    assert no_mcp.status_code == 404
+    assert f"serving A2A at {base}{CARD_PATH}" in stderr
+    for output in (stderr, *agent.bodies):
+        assert CANARY_KEY not in output
+        assert CANARY_SECRET not in output
+
+
+def test_http_serves_a2a_beside_mcp_unless_turned_off(emulator: Emulator) -> None:
+    with http_server(server_env(emulator.url)) as (on, _):
+        card = httpx.get(on + CARD_PATH)
+    with http_server(server_env(emulator.url, VF_MCP_A2A="false")) as (off, _):
+        none = httpx.get(off + CARD_PATH)
+        rpc = httpx.post(off + "/a2a/default", json={})
+    assert card.status_code == 200
+    assert card.json()["supportedInterfaces"][0]["url"] == f"{on}/a2a/default"
+    assert (none.status_code, rpc.status_code) == (404, 404)
+
+
+def test_a_stdio_start_does_not_load_the_a2a_sdk() -> None:
+    probe = (
+        "import sys\n"
+        "from vf_mcp.cli import build_parser\n"
+        "from vf_mcp.config import Settings\n"
+        "from vf_mcp.server import build_server\n"
+        "build_parser()\n"
+        f"build_server(Settings.validated({{'api_key': {CANARY_KEY!r}}}))\n"
+        "print(sorted(m for m in sys.modules if m == 'a2a' or m.startswith('a2a.')))\n"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert loaded.stdout.strip() == "[]"
+
+
+async def test_any_worker_answers_any_task_through_one_redis(
+    stream_settings: Settings,
+    emulator: Emulator,
+    redis_url: str,  # noqa: F811 - the fixture imported above
+) -> None:
+    shared = Settings.validated(stream_settings.model_dump() | {"store_url": redis_url})
+    with a2a_server(shared) as one, a2a_server(shared) as two:
+        async with caller(one.url) as first, caller(two.url) as second:
+            started = await first.send(message("track my order"))
+            found = await second.get_task(started.id)
+            ids = {"context_id": started.context_id, "task_id": started.id}
+            number = message("1001", **ids)
+            shipped = await second.send(number)  # worker one holds the task; two runs the turn
+            before = Counter(r.path for r in emulator.requests)
+            resent = await first.send(number)  # answered by two: one finds the answer in Redis
+            after = Counter(r.path for r in emulator.requests)
+            cancelled = await second.cancel(started.id)
+            seen_by_one = await first.get_task(started.id)
+    assert found.status.state == TaskState.TASK_STATE_INPUT_REQUIRED
+    assert texts(shipped) == ["Order 1001 has shipped and should arrive on Friday."]
+    assert texts(resent) == texts(shipped)
+    assert after == before
+    assert cancelled.status.state == seen_by_one.status.state == TaskState.TASK_STATE_CANCELED
