@@ -342,3 +342,91 @@ async def test_a_message_resent_while_it_runs_waits_for_its_answer(
         ["Order 1001 has shipped and should arrive on Friday."]
     ] * 2
     assert turns_sent(emulator) == Counter({"launch": 1, "text": 2})
+
+
+async def test_a_handoff_completes_the_task_with_its_details(
+    stream_settings: Settings, emulator: Emulator
+) -> None:
+    # By default talk_to_agent is a handoff action (VF_MCP_HANDOFF_ACTIONS).
+    with a2a_server(stream_settings) as running:
+        async with caller(running.url) as agent:
+            handed = await agent.send(message(data={"choice": "Talk to a person"}))
+            later = await agent.send(
+                message(data={"action": {"type": "done"}}, context_id=handed.context_id)
+            )
+    assert handed.status.state == COMPLETED
+    assert metadata_of(handed)["status"] == "handoff"
+    assert data_of(handed)["handoff"] == "custom action talk_to_agent"
+    assert data_of(handed)["customActions"][0]["payload"]["reason"] == "customer_request"
+    # The conversation goes on in the context, in a new task: the person handed it back.
+    assert later.id != handed.id
+    assert texts(later)[0] == "You're back with the Acme assistant. Anything else?"
+
+
+async def test_mcp_and_a2a_share_one_conversation_store_per_caller(
+    a2a_settings: Settings, emulator: Emulator
+) -> None:
+    from tests.test_security import as_caller
+
+    settings = Settings.validated({**a2a_settings.model_dump(), "auth_tokens": (TOKEN_A, TOKEN_B)})
+    with a2a_server(settings) as running:
+        async with caller(running.url, token=TOKEN_A) as alice:
+            started = await alice.send(message("track my order"))
+        mcp = f"{running.url}/mcp"
+        arguments = {"user_id": started.context_id}
+        async with as_caller(mcp, TOKEN_A) as same, as_caller(mcp, TOKEN_B) as other:
+            mine = await same.call_tool("transcript", arguments)
+            theirs = await other.call_tool("transcript", arguments)
+    assert [t["user"]["kind"] for t in mine.structured_content["turns"]] == ["launch", "message"]
+    assert theirs.is_error
+
+
+@pytest.fixture
+def introspection() -> Any:
+    """A loopback authorization server: `good-oauth-token` is alice's, any other is inactive."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from tests.threaded_server import serve_in_thread
+
+    async def introspect(request: Request) -> JSONResponse:
+        if (await request.form()).get("token") == "good-oauth-token":
+            return JSONResponse({"active": True, "client_id": "app", "sub": "alice", "scope": "vf"})
+        return JSONResponse({"active": False})
+
+    routes = [Route("/introspect", introspect, methods=["POST"])]
+    with serve_in_thread(Starlette(routes=routes)) as server:
+        yield server.url
+
+
+async def test_oauth_tokens_guard_the_a2a_endpoint(
+    a2a_settings: Settings, emulator: Emulator, introspection: str
+) -> None:
+    oauth = {
+        "oauth_issuer": introspection,
+        "oauth_introspection_url": f"{introspection}/introspect",
+        "oauth_scopes": "vf",
+        "public_url": "https://agents.example.com/mcp",
+    }
+    settings = Settings.validated({**a2a_settings.model_dump(), **oauth})
+    with a2a_server(settings) as running:
+        async with httpx.AsyncClient(base_url=running.url) as http:
+            card = (await http.get(CARD_PATH)).json()
+            anonymous = await http.post("/a2a/default", json={"jsonrpc": "2.0", "id": 1})
+            bad = await http.post("/a2a/default", json={}, headers={"Authorization": "Bearer nope"})
+        # The card names the public URL; the test reaches the same routes on loopback.
+        assert card["supportedInterfaces"][0]["url"] == "https://agents.example.com/a2a/default"
+        async with caller(running.url, token="good-oauth-token") as alice:
+            alice.http.headers["A2A-Version"] = "1.0"
+            sent = {"messageId": "o1", "role": "ROLE_USER", "parts": [{"text": "hi"}]}
+            answer = await alice.rpc("SendMessage", {"message": {**sent, "contextId": "ctx-1"}})
+    assert "oauth" in card["securitySchemes"]
+    assert (anonymous.status_code, bad.status_code) == (401, 401)
+    assert 'error="invalid_token"' in anonymous.headers["www-authenticate"]
+    assert answer["result"]["task"]["status"]["state"] == "TASK_STATE_INPUT_REQUIRED"
+    paths = [r.path for r in emulator.requests if "/user/" in r.path]
+    upstream = {path.split("/user/")[1].split("/")[0] for path in paths}
+    assert upstream  # the turns reached the runtime, namespaced by the token's subject
+    assert all(u.endswith(".ctx-1") and u != "ctx-1" for u in upstream)
