@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import subprocess
 import sys
 import time
@@ -91,6 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan = QUICK if args.quick else FULL
     only = set(args.only or SECTIONS)
     configure_logging("WARNING")  # before any MCPServer exists: keep its INFO logging off
+    # Stopped by a timeout, unwind so every server is stopped (the kernel kills them on SIGKILL).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     started = time.perf_counter()
     report = Report()
     report.add(

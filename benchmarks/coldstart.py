@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from benchmarks import ROOT
-from benchmarks.procs import FLOOR, VF_MCP, server_env, stop
+from benchmarks.procs import FLOOR, VF_MCP, server_env, spawn, stop
 from benchmarks.stats import median, ms, ratio, times, verdict
 
 GOAL = 1.2
@@ -59,7 +59,7 @@ def _wait_for(stdout: IO[bytes], request_id: int) -> None:
 
 def one_start(module: tuple[str, ...], env: dict[str, str]) -> tuple[float, float]:
     started = time.perf_counter()
-    process = subprocess.Popen(
+    process = spawn(
         [sys.executable, *module],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,

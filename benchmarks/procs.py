@@ -17,6 +17,7 @@ import httpx
 from mcp.client.stdio import StdioServerParameters
 
 from benchmarks import AGENTS_DIR, ROOT
+from tests.children import spawn, stop
 from vf_mcp.emulator import DEFAULT_AGENT_PATH, FaultPlan
 
 EXAMPLE_PROJECT_ID = "6650f0c2a1b2c3d4e5f60718"
@@ -79,7 +80,7 @@ def emulator_process() -> Iterator[EmulatorProcess]:
     command = [sys.executable, "-m", "vf_mcp.emulator"]
     for agent in agents:
         command += ["--agent", agent]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    process = spawn(command, stdout=subprocess.PIPE, text=True, cwd=ROOT)
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
@@ -95,7 +96,7 @@ def http_server(module: Sequence[str], env: dict[str, str]) -> Iterator[tuple[st
     """Serve `module` over streamable HTTP; yields (MCP endpoint URL, pid)."""
     port = free_port()
     # Overloaded servers log every failed turn with a traceback; the report is what we print.
-    process = subprocess.Popen(
+    process = spawn(
         [sys.executable, *module, "--transport", "http", "--port", str(port)],
         env=env,
         cwd=ROOT,
@@ -121,16 +122,6 @@ def wait_until_healthy(url: str, process: subprocess.Popen[Any], deadline_s: flo
             pass
         time.sleep(0.02)  # readiness polling interval
     raise TimeoutError(f"{url} did not become healthy in {deadline_s} s")
-
-
-def stop(process: subprocess.Popen[Any]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def proc_status_kib(pid: int, field: str) -> int | None:

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 import httpx
 
 from tests.canary import CANARY_KEY
+from tests.children import spawn, stop
 
 
 def free_port() -> int:
@@ -55,7 +56,7 @@ def http_server(
     env: Mapping[str, str], *args: str, port: int | None = None
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = port or free_port()
-    process = subprocess.Popen(
+    process = spawn(
         [sys.executable, "-m", "vf_mcp", "--transport", "http", "--port", str(port), *args],
         env=dict(env),
         stdout=subprocess.PIPE,
@@ -66,9 +67,4 @@ def http_server(
         wait_until_healthy(f"{base}/healthz", process)
         yield base, process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)

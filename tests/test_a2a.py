@@ -284,6 +284,8 @@ async def test_a_wrong_button_asks_again_and_an_upstream_failure_fails_the_task(
     assert failed.status.state == TaskState.TASK_STATE_FAILED
     assert "Voiceflow runtime answered 503" in metadata_of(failed)["error"]
     assert metadata_of(failed)["errorKind"] == "upstream"
+    assert metadata_of(failed)["mayHaveRun"] is True  # a 5xx: check before repeating the turn
+    assert metadata_of(wrong)["mayHaveRun"] is False
     assert_no_key(agent.bodies)
 
 

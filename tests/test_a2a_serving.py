@@ -15,6 +15,7 @@ from a2a.types import TaskState
 
 from tests.a2a_helpers import CARD_PATH, a2a_server, caller, message, texts
 from tests.canary import CANARY_KEY, CANARY_SECRET
+from tests.children import spawn, stop
 from tests.processes import free_port, http_server, server_env, wait_until_healthy
 from tests.test_scale_out import redis_url  # noqa: F401 - the module's real Redis, as a fixture
 from vf_mcp.config import Settings
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.anyio
 def a2a_alone(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """`vf-mcp a2a` as a real process; its stderr is read once it stopped."""
     port = free_port()
-    process = subprocess.Popen(
+    process = spawn(
         [sys.executable, "-m", "vf_mcp", "a2a", "--port", str(port)],
         env=env,
         stdout=subprocess.PIPE,
@@ -38,8 +39,7 @@ def a2a_alone(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes
         wait_until_healthy(f"{base}/healthz", process)
         yield base, process
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop(process)
 
 
 async def test_vf_mcp_a2a_serves_the_agent_alone(emulator: Emulator) -> None:
@@ -50,6 +50,7 @@ async def test_vf_mcp_a2a_serves_the_agent_alone(emulator: Emulator) -> None:
                 message("1001", context_id=first.context_id, task_id=first.id)
             )
             no_mcp = await agent.http.post(f"{base}/mcp", json={})
+    assert process.returncode == 0  # stopped in order: nothing in flight was cut
     assert process.stderr is not None
     stderr = process.stderr.read().decode()
     assert texts(shipped) == ["Order 1001 has shipped and should arrive on Friday."]

@@ -82,9 +82,10 @@ def test_what_a_message_cannot_ask(
 
 def test_a_context_id_names_a_valid_conversation() -> None:
     assert conversation_user_id("6f1c2e0a-9f0e-4c61-8d7f-0c9b2f1e5a77").startswith("6f1c2e0a")
-    odd = conversation_user_id("ctx with spaces/and slashes")
-    assert check_user_id(odd) == odd
-    assert odd == conversation_user_id("ctx with spaces/and slashes")
+    for odd in ("ctx with spaces/and slashes", "x" * 65):
+        named = conversation_user_id(odd)
+        assert check_user_id(named) == named == conversation_user_id(odd)
+        assert len(named) == 36  # room for the namespace and an agent prefix within 128
 
 
 def test_the_oauth_card_names_the_issuer_and_its_scopes() -> None:

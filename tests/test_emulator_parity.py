@@ -14,6 +14,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
+from tests.children import spawn, stop
 from tests.emulator_fixtures import EXAMPLE, KEY
 from tests.sse_frames import stream_traces
 from vf_mcp.emulator import (
@@ -767,7 +768,7 @@ def test_bad_option_values_on_the_command_line(command: list[str]) -> None:
 def test_the_command_line_serves_the_chosen_modes() -> None:
     command = [sys.executable, "-m", "vf_mcp", "emulator", "--routes", "open-source",
                "--state-semantics", "hosted"]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    process = spawn(command, stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
         line = process.stdout.readline()  # blocks until the emulator announces its address
@@ -781,5 +782,4 @@ def test_the_command_line_serves_the_chosen_modes() -> None:
             http.delete("/state/user/u")
             assert http.get("/state/user/u").json()["variables"]["kept"] is True
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop(process)

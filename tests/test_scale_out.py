@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from mcp import Client
 
-from tests.processes import free_port, http_server, server_env
+from tests.processes import http_server, server_env
+from tests.services import redis_server
 from vf_mcp.config import Settings
 from vf_mcp.emulator import Emulator
 from vf_mcp.errors import StoreError
@@ -22,33 +21,15 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture(scope="module")
 def redis_url() -> Iterator[str]:
-    server = shutil.which("redis-server")
-    if server is None:
-        pytest.fail("redis-server is not installed: scripts/test installs Debian's redis-server")
-    port = free_port()
-    process = subprocess.Popen(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    for line in process.stdout:  # redis says when it is ready; no polling needed
-        if "Ready to accept connections" in line:
-            break
-    else:
-        pytest.fail(f"redis-server exited with {process.wait()} before it was ready")
-    try:
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with redis_server() as url:
+        yield url
 
 
 def text_of(result: Any) -> str:
     return "\n".join(getattr(block, "text", "") for block in result.content)
 
 
-async def test_one_conversation_across_two_workers_and_a_restart_of_both(
+async def test_one_conversation_and_its_transcript_across_workers_and_restarts(
     emulator: Emulator, redis_url: str
 ) -> None:
     env = server_env(emulator.url, VF_MCP_STORE_URL=redis_url)
@@ -65,7 +46,48 @@ async def test_one_conversation_across_two_workers_and_a_restart_of_both(
     with http_server(env) as (third, _):
         async with Client(f"{third}/mcp") as c:
             finished = await c.call_tool("interact", {"user_id": user_id, "choice": "That's all"})
+            # Each worker appended the turns it served: the newest one sees them all.
+            transcript = await c.call_tool("transcript", {"user_id": user_id})
     assert "Thanks for contacting Acme. Goodbye!" in text_of(finished)
+    turns = transcript.structured_content["turns"]
+    assert [t["index"] for t in turns] == [1, 2, 3, 4]
+    assert [t["user"]["kind"] for t in turns] == ["launch", "choice", "message", "choice"]
+
+
+async def test_turns_appended_at_once_are_all_kept_and_bounded(redis_url: str) -> None:
+    from datetime import UTC, datetime
+
+    import anyio
+
+    from vf_mcp.store.redis import RedisBackend, RedisTranscripts
+    from vf_mcp.transcripts.models import Transcript, TranscriptTurn, UserAction
+
+    backend = RedisBackend(redis_url, ttl_seconds=60, prefix="test-transcripts:")
+    store = RedisTranscripts(backend, max_turns=30)
+    head = Transcript(
+        suite="live", test_id="u", name="u", started_at=datetime.now(UTC), outcome="passed"
+    )
+
+    async def turn(n: int) -> None:
+        user = UserAction(kind="message", text=f"turn {n}")
+        await store.append("k", head, TranscriptTurn(index=1, user=user, latency_ms=1.5))
+
+    try:
+        async with anyio.create_task_group() as tasks:
+            for n in range(40):  # as from many workers: no turn overwrites another
+                tasks.start_soon(turn, n)
+        transcript = await store.load("k")
+        assert transcript is not None
+        assert [t.index for t in transcript.turns] == list(range(11, 41))
+        assert len({t.user.text for t in transcript.turns}) == 30
+        assert transcript.duration_ms == 60.0  # every turn counts, trimmed or not
+        for key in ("test-transcripts:transcript:k", "test-transcripts:transcript:k:turns"):
+            assert 0 < await backend.redis.ttl(key) <= 60
+        await store.forget("k")
+        assert await store.load("k") is None
+        assert await backend.redis.keys("test-transcripts:*") == []
+    finally:
+        await backend.aclose()
 
 
 async def test_every_key_has_a_ttl_and_forget_removes_it(redis_url: str) -> None:
@@ -125,3 +147,61 @@ async def test_a_store_failure_after_the_turn_ran_keeps_the_answer(settings: Set
     assert "Hi! I'm the Acme order assistant" in text_of(result)
     assert "Warning: Could not save the conversation" in text_of(result)
     assert result.structured_content["warnings"]
+
+
+async def test_first_turns_on_two_workers_share_one_v4_session_start(
+    emulator: Emulator, stream_settings: Settings, redis_url: str
+) -> None:
+    import anyio
+
+    from vf_mcp.voiceflow import VoiceflowClient
+    from vf_mcp.voiceflow.actions import launch
+
+    v4 = stream_settings.model_copy(update={"api_version": "v4"})
+    # A slow start keeps the race open: both workers' first turns arrive while it runs.
+    emulator.faults.add({"match": {"path_contains": "/session"}, "latency_ms": 300})
+    stores = [redis_store(redis_url, ttl_seconds=60, prefix="test-v4:") for _ in range(2)]
+    workers = [VoiceflowClient(v4, session_keys=store.session_keys) for store in stores]
+    ran: list[str] = []
+
+    async def turn(worker: VoiceflowClient) -> None:
+        result = await worker.interact("same-user", launch())
+        ran.append(result.traces[0].type if result.traces else "")
+
+    try:
+        async with anyio.create_task_group() as tasks:
+            for n in range(6):
+                tasks.start_soon(turn, workers[n % 2])
+    finally:
+        for worker, store in zip(workers, stores, strict=True):
+            await worker.aclose()
+            await store.aclose()
+    starts = [r for r in emulator.requests if r.path.endswith("/session")]
+    assert len(starts) == 1
+    assert len(ran) == 6
+    # Every turn ran once, on the one live session: none was refused and sent again.
+    assert len([r for r in emulator.requests if "/interact" in r.path]) == 6
+
+
+async def test_a_failed_v4_session_start_lets_the_next_worker_start(
+    emulator: Emulator, stream_settings: Settings, redis_url: str
+) -> None:
+    import anyio
+
+    from vf_mcp.errors import APIError
+    from vf_mcp.voiceflow import VoiceflowClient
+    from vf_mcp.voiceflow.actions import launch
+
+    v4 = stream_settings.model_copy(update={"api_version": "v4"})
+    emulator.faults.add({"match": {"path_contains": "/session"}, "status": 500})
+    store = redis_store(redis_url, ttl_seconds=60, prefix="test-v4-fail:")
+    worker = VoiceflowClient(v4, session_keys=store.session_keys)
+    try:
+        with pytest.raises(APIError):
+            await worker.interact("unlucky", launch())
+        # The lock went with the failure: the next start does not wait for it to expire.
+        with anyio.fail_after(5):
+            await worker.interact("unlucky", launch())
+    finally:
+        await worker.aclose()
+        await store.aclose()

@@ -5,13 +5,38 @@ from __future__ import annotations
 import pytest
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 
-from vf_mcp.errors import APIError, VfMcpError, error_classes
+from vf_mcp.errors import (
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    NotFoundError,
+    RateLimitError,
+    ResponseError,
+    ResponseTimeoutError,
+    RouteNotFoundError,
+    ServerError,
+    StreamInterruptedError,
+    TransportError,
+    VfMcpError,
+    error_classes,
+)
 from vf_mcp.tools.errors import ERROR_KINDS, error_result, kind_of, resource_error
+
+# The status each API error class is raised for (the client's `_error_kind` table).
+STATUS = {
+    BadRequestError: 400,
+    AuthenticationError: 401,
+    NotFoundError: 404,
+    RouteNotFoundError: 404,
+    RateLimitError: 429,
+    ServerError: 503,
+}
 
 
 def instance(cls: type[VfMcpError]) -> VfMcpError:
     if issubclass(cls, APIError):
-        return cls("it failed", status_code=500, upstream_message="", method="GET", path="/")
+        status = STATUS.get(cls, 500)
+        return cls("it failed", status_code=status, upstream_message="", method="GET", path="/")
     return cls("it failed")
 
 
@@ -34,11 +59,22 @@ def test_each_error_reaches_the_client_as_a_readable_result(cls: type[VfMcpError
     assert result.is_error
     assert [block.text for block in result.content if block.type == "text"] == ["it failed"]
     assert result.structured_content == {
-        "error": {"kind": ERROR_KINDS[cls], "message": "it failed"}
+        "error": {"kind": ERROR_KINDS[cls], "message": "it failed", "may_have_run": RAN[cls]}
     }
     raised = resource_error(error)
     expected = ResourceNotFoundError if kind_of(error) == "not_found" else ResourceError
     assert type(raised) is expected and "it failed" in str(raised)
+
+
+# Whether a failed turn may have run, class by class: what a driver needs to repeat one safely.
+RAN: dict[type[VfMcpError], bool] = dict.fromkeys(error_classes(), False) | {
+    APIError: True,  # a 500
+    ServerError: True,
+    TransportError: True,
+    ResponseTimeoutError: True,
+    ResponseError: True,
+    StreamInterruptedError: True,
+}
 
 
 def test_an_unmapped_subclass_takes_its_nearest_mapped_ancestor() -> None:

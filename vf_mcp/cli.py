@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from vf_mcp import __version__
@@ -124,9 +124,9 @@ def _configuration_error(error: BaseException) -> ConfigurationError | None:
     return None
 
 
-def _prepare(what: str, host: str | None) -> tuple[Settings, AgentDirectory]:
-    """Settings and agents, refused at start in one line when they cannot serve (`host`: the
-    HTTP bind address, None on stdio)."""
+def _prepare(what: str, host: str | None) -> tuple[Settings, AgentDirectory, Callable[[], None]]:
+    """Settings, agents and what flushes telemetry, refused at start in one line when they cannot
+    serve (`host`: the HTTP bind address, None on stdio)."""
     from vf_mcp.config import Settings
     from vf_mcp.http import is_loopback
     from vf_mcp.logs import configure_logging
@@ -149,26 +149,33 @@ def _prepare(what: str, host: str | None) -> tuple[Settings, AgentDirectory]:
 
     # What the server's lifespan would only find once serving (and report with a traceback).
     check_store(settings.store_url.get_secret_value() if settings.store_url else None)
-    return settings, agents
+    from vf_mcp.telemetry import configure_from_env
+
+    # What the batch processors still hold would be lost at exit: flushed when serving ends.
+    return settings, agents, configure_from_env(os.environ)
 
 
 def _serve(transport: str, host: str, port: int) -> int:
-    settings, agents = _prepare("MCP", host if transport == "http" else None)
-    from vf_mcp.server import build_server
+    settings, agents, flush_telemetry = _prepare("MCP", host if transport == "http" else None)
+    try:
+        from vf_mcp.server import build_server
 
-    server = build_server(settings, agents=agents)
-    if transport == "stdio":
-        server.run()
-        return 0
-    from vf_mcp.http import serve_http
+        server = build_server(settings, agents=agents)
+        if transport == "stdio":
+            server.run()
+            return 0
+        from vf_mcp.http import serve_http
 
-    serve_http(server, settings, host=host, port=port)
-    return 0
+        return serve_http(server, settings, host=host, port=port)
+    finally:
+        flush_telemetry()
 
 
 def _serve_a2a(host: str, port: int) -> int:
-    settings, agents = _prepare("A2A", host)
-    from vf_mcp.a2a.app import serve_a2a
+    settings, agents, flush_telemetry = _prepare("A2A", host)
+    try:
+        from vf_mcp.a2a.app import serve_a2a
 
-    serve_a2a(settings, agents, host=host, port=port)
-    return 0
+        return serve_a2a(settings, agents, host=host, port=port)
+    finally:
+        flush_telemetry()

@@ -70,6 +70,7 @@ ENV_OAUTH_CLIENT_SECRET = "VF_MCP_OAUTH_CLIENT_SECRET"
 ENV_OAUTH_SCOPES = "VF_MCP_OAUTH_SCOPES"
 ENV_OAUTH_AUDIENCE = "VF_MCP_OAUTH_AUDIENCE"
 ENV_PUBLIC_URL = "VF_MCP_PUBLIC_URL"
+ENV_SHUTDOWN_TIMEOUT = "VF_MCP_SHUTDOWN_TIMEOUT"
 ENV_A2A = "VF_MCP_A2A"
 ENV_A2A_NAME = "VF_MCP_A2A_NAME"
 ENV_A2A_DESCRIPTION = "VF_MCP_A2A_DESCRIPTION"
@@ -279,6 +280,15 @@ class Settings(BaseModel):
         "The MCP endpoint URL clients use, e.g. `https://mcp.example.com/mcp` (the OAuth "
         "resource); the A2A cards name the same origin (`https://mcp.example.com/a2a/…`).",
     )
+    shutdown_timeout: float | None = setting(
+        None,
+        ENV_SHUTDOWN_TIMEOUT,
+        "HTTP: seconds a worker stopped with SIGTERM lets calls in flight finish before it "
+        "abandons them (and exits 1); at least `VOICEFLOW_TIMEOUT`.",
+        shown="VOICEFLOW_TIMEOUT + VOICEFLOW_CONNECT_TIMEOUT",
+        gt=0,
+        le=3600,
+    )
     a2a: bool = setting(
         True,
         ENV_A2A,
@@ -313,6 +323,13 @@ class Settings(BaseModel):
     def v4_environment(self) -> str | None:
         """The environment a v4 session starts in: the configured one, or None (traffic split)."""
         return self.environment
+
+    @property
+    def shutdown_deadline(self) -> float:
+        """Seconds a stopping worker waits for calls in flight: never less than one answer."""
+        if self.shutdown_timeout is not None:
+            return self.shutdown_timeout
+        return self.timeout + self.connect_timeout
 
     @property
     def oauth(self) -> bool:
@@ -453,6 +470,12 @@ class Settings(BaseModel):
             raise ValueError(
                 f"{ENV_OAUTH_ISSUER} is set but {ENV_PUBLIC_URL} is not: set the URL clients use "
                 "for the MCP endpoint, e.g. https://mcp.example.com/mcp"
+            )
+        if self.shutdown_timeout is not None and self.shutdown_timeout < self.timeout:
+            raise ValueError(
+                f"{ENV_SHUTDOWN_TIMEOUT} ({self.shutdown_timeout:g} s) is shorter than "
+                f"{ENV_TIMEOUT} ({self.timeout:g} s), so a stopping worker could cut a turn that "
+                f"is still within its timeout: set it to at least {self.timeout:g}"
             )
         return self
 

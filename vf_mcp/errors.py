@@ -143,6 +143,20 @@ class JudgeError(UpstreamError):
     """The judge model answered, but with no usable verdict or simulated-user reply."""
 
 
+def may_have_run(error: VfMcpError) -> bool:
+    """Whether the call that failed with `error` may have taken effect upstream.
+
+    A refusal (4xx), a connection never opened or a check before sending means it did not, so it
+    may be repeated as it was; a 5xx, a broken or silent exchange, or a 2xx answer we could not
+    read means it may have (check the state before repeating a turn).
+    """
+    if isinstance(error, APIError):
+        return error.status_code >= 500 or error.status_code == 408
+    if isinstance(error, ResponseError):
+        return True
+    return isinstance(error, TransportError) and not isinstance(error, ConnectError)
+
+
 def error_classes() -> list[type[VfMcpError]]:
     """Every class of the hierarchy drawn above, root first (the front ends' mapping tables are
     tested against it); subclasses defined elsewhere are not part of it."""

@@ -20,15 +20,20 @@ from dataclasses import dataclass
 import anyio
 import httpx
 
+from vf_mcp import telemetry
 from vf_mcp.errors import (
     APIError,
     ConnectError,
     RateLimitError,
     TransportError,
     VfMcpError,
+    may_have_run,
 )
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "PATCH"})
+# A kept-alive connection the server closed as we wrote into it fails this soon after the write.
+# Past it, a server may have read the request and died working on it: never resent.
+STALE_WINDOW_SECONDS = 0.2
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 _log = logging.getLogger(__name__)
 
@@ -70,6 +75,43 @@ class RetryPolicy:
         return wait
 
 
+class ConnectionTrace:
+    """What httpcore says about one attempt (its `trace` extension): was the connection reused,
+    when did the request finish going out, and when did reading the answer fail."""
+
+    def __init__(self) -> None:
+        self.new_connection = False
+        self.sent_at: float | None = None
+        self.failed_at: float | None = None
+
+    async def __call__(self, event: str, info: dict[str, object]) -> None:
+        if event.startswith("connection.connect_tcp."):
+            self.new_connection = True
+        elif event in _SENT_EVENTS and self.sent_at is None:
+            self.sent_at = time.monotonic()
+        elif event == "http11.receive_response_headers.failed":
+            self.failed_at = time.monotonic()
+
+    def stale(self, exc: httpx.HTTPError) -> bool:
+        """The pool's stale-connection signature: a reused idle connection that closed before
+        one byte of answer, right after the request was written. Nothing ran upstream."""
+        if self.new_connection or self.sent_at is None or self.failed_at is None:
+            return False
+        closed_unanswered = isinstance(exc, httpx.ReadError | httpx.WriteError) or (
+            isinstance(exc, httpx.RemoteProtocolError) and "without sending a response" in str(exc)
+        )
+        return closed_unanswered and self.failed_at - self.sent_at <= STALE_WINDOW_SECONDS
+
+
+_SENT_EVENTS = frozenset(
+    {
+        "http11.send_request_body.complete",
+        "http11.send_request_body.failed",
+        "http11.send_request_headers.failed",
+    }
+)
+
+
 @dataclass
 class Attempts:
     """How many times one logical call was sent (the first attempt and its retries)."""
@@ -92,18 +134,54 @@ async def send_with_retries(
     limiter: anyio.CapacityLimiter | None = None,
     attempts: Attempts | None = None,
     what: str = "",
+    route: str,
+    runtime: str | None = None,
 ) -> httpx.Response:
     """Send `request` (streamed), repeating it only where `policy` says it is safe.
 
     A status of 400 or more is turned into an error by `status_error`, which reads and closes the
-    response; a response below 400 comes back unread for the caller to read and close.
+    response; a response below 400 comes back unread for the caller to read and close. `route`
+    is the path's template (no ids, no session key): it names the request's span and metrics.
     """
+    with telemetry.current().upstream_request(
+        request.method, route, request.url.host, runtime
+    ) as call:
+        return await _send_loop(
+            http,
+            request,
+            policy=policy,
+            idempotent=idempotent,
+            transport_error=transport_error,
+            status_error=status_error,
+            limiter=limiter,
+            attempts=attempts,
+            what=what,
+            call=call,
+        )
+
+
+async def _send_loop(
+    http: httpx.AsyncClient,
+    request: httpx.Request,
+    *,
+    policy: RetryPolicy,
+    idempotent: bool,
+    transport_error: Callable[[httpx.HTTPError], VfMcpError],
+    status_error: Callable[[httpx.Response], Awaitable[VfMcpError]],
+    limiter: anyio.CapacityLimiter | None,
+    attempts: Attempts | None,
+    what: str,
+    call: telemetry.UpstreamCall,
+) -> httpx.Response:
     started = time.monotonic()
     retries = 0
+    resent_stale = False
     while True:
         if attempts is not None:
             attempts.count += 1
         error: VfMcpError
+        trace = ConnectionTrace()
+        request.extensions = {**request.extensions, "trace": trace}
         try:
             if limiter is None:
                 response = await http.send(request, stream=True)
@@ -111,8 +189,16 @@ async def send_with_retries(
                 async with limiter:
                     response = await http.send(request, stream=True)
         except httpx.HTTPError as exc:
+            if not resent_stale and trace.stale(exc):
+                # Once: the failed connection is gone, so the resend takes another or a new one.
+                resent_stale = True
+                _log.info(
+                    "resending %s: the runtime closed a kept-alive connection unanswered", what
+                )
+                continue
             error = transport_error(exc)
         else:
+            call.answered(response.status_code)
             if response.status_code < 400:
                 return response
             error = await status_error(response)
@@ -124,6 +210,7 @@ async def send_with_retries(
             explain(error, retries=retries, idempotent=idempotent, policy=policy)
             raise error
         retries += 1
+        call.retrying(error)
         _log.info("retrying %s in %.2f s after: %s", what, wait, error.message)
         await anyio.sleep(wait)
 
@@ -144,18 +231,11 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def _may_have_run(error: VfMcpError) -> bool:
-    """A 4xx answer means the service refused the call; a 5xx or a broken exchange may not."""
-    if isinstance(error, APIError):
-        return error.status_code >= 500 or error.status_code == 408
-    return isinstance(error, TransportError) and not isinstance(error, ConnectError)
-
-
 def explain(error: VfMcpError, *, retries: int, idempotent: bool, policy: RetryPolicy) -> None:
     """Say in the error's message whether the call was retried, and why not when it was not."""
     if retries:
         error.add_detail(f"Failed again after {retries} retr{'y' if retries == 1 else 'ies'}")
-    elif not idempotent and _may_have_run(error):
+    elif not idempotent and may_have_run(error):
         error.add_detail("Not retried: the runtime may already have run it")
     elif policy.max_retries == 0 and policy.may_retry(error, idempotent=idempotent):
         error.add_detail("Not retried: retries are off (VOICEFLOW_MAX_RETRIES=0)")

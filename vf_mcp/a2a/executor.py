@@ -28,17 +28,24 @@ from vf_mcp.app import App
 from vf_mcp.conversation import ConversationService, TurnOutcome, TurnRequest, check_user_id
 from vf_mcp.errors import InvalidInputError, StoreError, VfMcpError
 from vf_mcp.redaction import redact
-from vf_mcp.tools.errors import kind_of
 
 WAITING = ("awaiting_user", "awaiting_action")
 
 
+MAX_CONTEXT_AS_USER_ID = 64
+"""Longer context ids are hashed: the runtime's user id also carries the caller's namespace and
+an agent prefix, within Voiceflow's 128 characters."""
+
+
 def conversation_user_id(context_id: str) -> str:
-    """The `user_id` of a context's conversation: the context id itself when it is a valid one."""
-    try:
-        return check_user_id(context_id)
-    except InvalidInputError:
-        return "a2a-" + hashlib.sha256(context_id.encode()).hexdigest()[:32]
+    """The `user_id` of a context's conversation: the context id itself when it is a valid,
+    short one (the SDK's are UUIDs), else a stable hash of it."""
+    if len(context_id) <= MAX_CONTEXT_AS_USER_ID:
+        try:
+            return check_user_id(context_id)
+        except InvalidInputError:
+            pass
+    return "a2a-" + hashlib.sha256(context_id.encode()).hexdigest()[:32]
 
 
 def _turns_asked(ask: Ask, user_id: str, *, known: bool) -> list[TurnRequest]:
@@ -154,8 +161,7 @@ class TurnExecutor(AgentExecutor):
             task_id=updater.task_id,
             context_id=updater.context_id,
             in_reply_to=in_reply_to,
-            note=error.message if error is not None else None,
-            error_kind=kind_of(error) if error is not None else None,
+            error=error,
         )
         await updater.update_status(state, message=reply)
 

@@ -21,9 +21,10 @@ from a2a.utils.errors import ContentTypeNotSupportedError, InvalidParamsError
 from google.protobuf import json_format, struct_pb2
 
 from vf_mcp.conversation import TurnOutcome, TurnRequest, check_variables
-from vf_mcp.errors import InvalidInputError
+from vf_mcp.errors import InvalidInputError, VfMcpError, may_have_run
 from vf_mcp.redaction import redact
 from vf_mcp.summary import TurnResult
+from vf_mcp.tools.errors import kind_of
 from vf_mcp.transcripts.models import Transcript
 from vf_mcp.transcripts.render import render_transcript
 
@@ -162,22 +163,21 @@ def reply_message(
     task_id: str,
     context_id: str,
     in_reply_to: str,
-    note: str | None = None,
-    error_kind: str | None = None,
+    error: VfMcpError | None = None,
 ) -> Message:
-    """The agent's reply to one message: every turn it ran, in order, then `note` (an error of
-    kind `error_kind`, `vf_mcp.tools.errors`)."""
+    """The agent's reply to one message: every turn it ran, in order, then the `error` that
+    stopped it, with its kind and whether the failed turn may have run (as MCP says both)."""
     parts = [Part(text=redact(m.text)) for o in outcomes for m in o.result.messages if m.text]
-    if note:
-        parts.append(Part(text=redact(note)))
+    if error is not None:
+        parts.append(Part(text=error.message))
     if outcomes:
         parts.extend(_data_parts(outcomes[-1].result))
     metadata = reply_metadata(outcomes)
     metadata[IN_REPLY_TO] = in_reply_to
-    if note:
-        metadata["error"] = note
-    if error_kind:
-        metadata["errorKind"] = error_kind
+    if error is not None:
+        metadata.update(
+            error=error.message, errorKind=kind_of(error), mayHaveRun=may_have_run(error)
+        )
     return Message(
         role=Role.ROLE_AGENT,
         message_id=f"{task_id}:{in_reply_to}",

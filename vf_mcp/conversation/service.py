@@ -13,6 +13,7 @@ from typing import Any
 
 import anyio
 
+from vf_mcp import telemetry
 from vf_mcp.config import ENV_STREAM, Settings
 from vf_mcp.conversation.inputs import (
     TurnRequest,
@@ -68,6 +69,10 @@ class StreamRoutes:
         return first
 
 
+# Voiceflow documents user ids of at most 128 characters.
+UPSTREAM_ID_MAX_LENGTH = 128
+
+
 class ConversationService:
     """Runs turns and state operations for one Voiceflow agent."""
 
@@ -89,8 +94,26 @@ class ConversationService:
         self.stream_routes = stream_routes or StreamRoutes()
 
     def upstream_id(self, user_id: str, namespace: str | None) -> str:
-        """The id the runtime and the store see for one caller's `user_id` on this agent."""
-        return self.id_prefix + scoped(user_id, namespace)
+        """The id the runtime and the store see for one caller's `user_id` on this agent.
+
+        Refused past the runtime's documented 128 characters: a longer id fails upstream (or is
+        cut, and two conversations would share a state), so the caller learns how long a
+        `user_id` may be here, where the prefixes are known.
+        """
+        upstream = self.id_prefix + scoped(user_id, namespace)
+        if len(upstream) > UPSTREAM_ID_MAX_LENGTH:
+            room = UPSTREAM_ID_MAX_LENGTH - (len(upstream) - len(user_id))
+            parts = [f"user_id {len(user_id)}"]
+            if namespace is not None:
+                parts.insert(0, f"caller namespace {len(namespace) + 1}")
+            if self.id_prefix:
+                parts.insert(0, f"agent prefix {len(self.id_prefix)}")
+            raise InvalidInputError(
+                f"user_id {user_id[:40]!r}... is too long here: the runtime's user id would be "
+                f"{len(upstream)} characters ({' + '.join(parts)}), over Voiceflow's limit of "
+                f"{UPSTREAM_ID_MAX_LENGTH}; use a user_id of at most {room} characters"
+            )
+        return upstream
 
     @property
     def streams(self) -> bool:
@@ -131,9 +154,10 @@ class ConversationService:
         started = time.perf_counter()
         attempts = Attempts()
         warnings: list[str] = []
-        traces, after = await self._send_turn(
-            upstream, action, request, on_progress, warnings, attempts
-        )
+        with telemetry.current().turn(self.client.api_version):
+            traces, after = await self._send_turn(
+                upstream, action, request, on_progress, warnings, attempts
+            )
         result = summarize_turn(
             user_id,
             traces,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from . import options
 from .agent import HEX24, AgentDefinition
@@ -42,6 +42,8 @@ class EmulatorCore:
         # SSE responses still being written: a client that goes away must bring this back down.
         self.open_streams = 0
         self._streams_changed = threading.Condition()
+        # Set by the server that runs the app: closes the connection from a client port.
+        self.drop_connection: Callable[[int], None] = lambda port: None
 
     def agent_for_key(self, key: str | None) -> AgentDefinition:
         """Pick the agent an ``Authorization`` value gives access to.

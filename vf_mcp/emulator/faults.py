@@ -35,6 +35,9 @@ class FaultPlan(BaseModel):
     content_type: str | None = None  # e.g. text/event-stream with a 200 to feed a client junk SSE
     cut_stream_after_events: int | None = Field(default=None, ge=0)
     chunk_delay_ms: int | None = Field(default=None, ge=0)
+    # Close the connection without a byte of answer (after any latency): what a client sees when
+    # it writes a request into a kept-alive connection the server is closing.
+    drop_connection: bool = False
 
     @property
     def stream_only(self) -> bool:

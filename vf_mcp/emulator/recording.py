@@ -61,10 +61,27 @@ class Recorder:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _requests: list[RecordedRequest] = field(default_factory=list)
     _session_events: list[RecordedSessionEvent] = field(default_factory=list)
+    _arrived: threading.Condition = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._arrived = threading.Condition(self._lock)
 
     def add_request(self, request: RecordedRequest) -> None:
         with self._lock:
             self._requests.append(request)
+            self._arrived.notify_all()
+
+    def wait_for_requests(self, count: int, path_contains: str, timeout: float) -> bool:
+        """Block until `count` requests whose path holds `path_contains` arrived; False on timeout.
+
+        Lets a test act while a request is being answered (a slow turn in flight) without a timer.
+        """
+
+        def arrived() -> bool:
+            return sum(path_contains in r.path for r in self._requests) >= count
+
+        with self._arrived:
+            return self._arrived.wait_for(arrived, timeout)
 
     def add_session_event(self, event: RecordedSessionEvent) -> None:
         with self._lock:

@@ -124,6 +124,9 @@ def api_route(
         )
         if plan is not None and plan.latency_ms:
             await asyncio.sleep(plan.latency_ms / 1000)
+        if plan is not None and plan.drop_connection and request.client is not None:
+            core.drop_connection(request.client.port)
+            return Response(status_code=500)  # never written: the connection is gone
         if plan is not None and plan.status is not None:
             return fault_response(plan)
         try:

@@ -77,6 +77,7 @@ class Emulator:
             routes=routes,
         )
         self.app = create_app(self._core)
+        self._core.drop_connection = self._drop_connection
         self._server: _NotifyingServer | None = None
         self._thread: threading.Thread | None = None
         self._failure: BaseException | None = None
@@ -100,6 +101,15 @@ class Emulator:
         """Wait until every SSE response has finished or seen its client go; False on timeout."""
         return self._core.wait_for_streams_closed(timeout)
 
+    def _drop_connection(self, port: int) -> None:
+        """Close the connection from `port` at once (called on the server's own loop)."""
+        server = self._server
+        for connection in list(server.server_state.connections) if server else ():
+            transport = getattr(connection, "transport", None)
+            peer = transport.get_extra_info("peername") if transport is not None else None
+            if transport is not None and peer and peer[1] == port:
+                transport.close()
+
     @property
     def open_connections(self) -> int:
         """TCP connections the server holds now (idle keep-alives included)."""
@@ -121,6 +131,10 @@ class Emulator:
     @property
     def requests(self) -> list[RecordedRequest]:
         return self._core.recorder.requests
+
+    def wait_for_requests(self, count: int, path_contains: str = "", timeout: float = 10.0) -> bool:
+        """Wait until `count` requests with `path_contains` in their path came; False on timeout."""
+        return self._core.recorder.wait_for_requests(count, path_contains, timeout)
 
     @property
     def session_events(self) -> list[RecordedSessionEvent]:

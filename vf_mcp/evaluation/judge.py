@@ -145,6 +145,8 @@ class OpenAIChatClient:
             transport_error=lambda exc: self._transport_error(exc, purpose),
             status_error=lambda response: self._status_error(response, purpose),
             what=f"the judge's {purpose}",
+            # The configured endpoint's path holds no ids; its query string may hold a key.
+            route=request.url.path,
         )
         try:
             await response.aread()

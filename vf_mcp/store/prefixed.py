@@ -4,7 +4,7 @@ on two agents names two conversations (and two v4 sessions)."""
 from __future__ import annotations
 
 from vf_mcp.store import ConversationMemory, MemoryStore
-from vf_mcp.voiceflow.sessions import SessionKeyStore
+from vf_mcp.voiceflow.sessions import SessionKeyStore, SessionStart
 
 
 class PrefixedMemory:
@@ -38,3 +38,6 @@ class PrefixedSessionKeys:
 
     async def delete_session_keys(self, user_id: str) -> None:
         await self._inner.delete_session_keys(self._prefix + user_id)
+
+    async def session_key(self, user_id: str, environment: str | None, start: SessionStart) -> str:
+        return await self._inner.session_key(self._prefix + user_id, environment, start)

@@ -2,23 +2,51 @@
 
 Conversation memory is one JSON string per conversation; a user's v4 session is one hash
 (`environment`, `key`): the runtime keeps one live session per user, so there is one to keep, and
-reading or forgetting it never scans the keyspace. Every key carries the TTL.
+reading or forgetting it never scans the keyspace. A live transcript is a list of turns that every
+worker appends to (`RPUSH`, bounded with `LTRIM`) beside a hash holding its head, turn count and
+running duration, written in one transaction: two workers never overwrite each other's turns.
+Every key carries the TTL, renewed on each write.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
+import anyio
+
 from vf_mcp.config import ENV_STORE_URL
 from vf_mcp.errors import StoreError
 from vf_mcp.store import ConversationMemory, Store, check_store
+from vf_mcp.transcripts.models import Transcript, TranscriptTurn
+from vf_mcp.voiceflow.sessions import SessionStart
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
+_log = logging.getLogger(__name__)
 PREFIX = "vf-mcp:"
+_POLL_SECONDS = 0.025  # how often a worker waiting for another's session start looks again
+
+# Store the new key only while the start lock is still ours, and release it in the same step: a
+# start that outlived its lock must not overwrite the key of a start made after it.
+_STORE_IF_HOLDING = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('HSET', KEYS[2], 'environment', ARGV[2], 'key', ARGV[3])
+  redis.call('EXPIRE', KEYS[2], ARGV[4])
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+"""
+_RELEASE_IF_HOLDING = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 _NO_ENVIRONMENT = ""  # a hash field cannot be None: the traffic split's session
 
 
@@ -104,6 +132,129 @@ class RedisSessionKeys:
         async with self._backend.errors("forget the v4 session"):
             await self._backend.redis.delete(self._prefix + user_id)
 
+    async def session_key(self, user_id: str, environment: str | None, start: SessionStart) -> str:
+        lock = self._prefix + user_id + ":starting"
+        while True:
+            key = await self.get_session_key(user_id, environment)
+            if key is not None and key != start.refused:
+                return key
+            token = secrets.token_hex(16)
+            hold = _ms(start.hold_seconds)
+            async with self._backend.errors("lock the v4 session start"):
+                won = await self._backend.redis.set(lock, token, nx=True, px=hold)
+            if won:
+                return await self._start_holding(user_id, environment, lock, token, start)
+            await self._wait_for_start(user_id, environment, lock, start)
+
+    async def _start_holding(
+        self,
+        user_id: str,
+        environment: str | None,
+        lock: str,
+        token: str,
+        start: SessionStart,
+    ) -> str:
+        redis = self._backend.redis
+        try:
+            # Another worker may have stored its key between our read and our lock.
+            key = await self.get_session_key(user_id, environment)
+            if key is not None and key != start.refused:
+                return key
+            key = await start.open()
+            async with self._backend.errors("save the v4 session"):
+                kept = await redis.eval(
+                    _STORE_IF_HOLDING,
+                    2,
+                    lock,
+                    self._prefix + user_id,
+                    token,
+                    environment or _NO_ENVIRONMENT,
+                    key,
+                    self._backend.ttl,
+                )
+            if not kept:
+                _log.warning(
+                    "a v4 session start outlasted its lock, so its key was not stored; the turn "
+                    "uses it, and a later turn adopts whichever session started last"
+                )
+            return key
+        finally:
+            with anyio.CancelScope(shield=True):
+                async with self._backend.errors("release the v4 session start"):
+                    await redis.eval(_RELEASE_IF_HOLDING, 1, lock, token)
+
+    async def _wait_for_start(
+        self, user_id: str, environment: str | None, lock: str, start: SessionStart
+    ) -> None:
+        """Until another worker's start stores a key or ends (its lock released or expired)."""
+        with anyio.move_on_after(start.hold_seconds + 1):
+            while True:
+                await anyio.sleep(_POLL_SECONDS)
+                key = await self.get_session_key(user_id, environment)
+                if key is not None and key != start.refused:
+                    return
+                async with self._backend.errors("read the v4 session start lock"):
+                    if not await self._backend.redis.exists(lock):
+                        return
+
+
+class RedisTranscripts:
+    """Live transcripts shared by every worker: any worker answers for any conversation."""
+
+    def __init__(self, backend: RedisBackend, *, max_turns: int = 500) -> None:
+        self._backend = backend
+        self._prefix = backend.prefix + "transcript:"
+        self._max_turns = max_turns
+
+    async def append(self, key: str, head: Transcript, turn: TranscriptTurn) -> None:
+        meta, turns = self._prefix + key, self._prefix + key + ":turns"
+        ttl = self._backend.ttl
+        async with (
+            self._backend.errors("record the turn"),
+            self._backend.redis.pipeline(transaction=True) as pipe,
+        ):
+            # The first worker to record a turn writes the head; the others keep it.
+            pipe.hsetnx(meta, "head", head.model_dump_json(exclude={"turns"}))
+            pipe.hincrby(meta, "count", 1)
+            pipe.hincrbyfloat(meta, "duration_ms", turn.latency_ms)
+            # The index is given on reading, from the count: turns are stored as they came.
+            pipe.rpush(turns, turn.model_dump_json(exclude={"index"}))
+            pipe.ltrim(turns, -self._max_turns, -1)
+            pipe.expire(meta, ttl)
+            pipe.expire(turns, ttl)
+            await pipe.execute()
+
+    async def load(self, key: str) -> Transcript | None:
+        meta, turns = self._prefix + key, self._prefix + key + ":turns"
+        async with (
+            self._backend.errors("read the transcript"),
+            self._backend.redis.pipeline(transaction=True) as pipe,
+        ):
+            pipe.hmget(meta, ["head", "count", "duration_ms"])
+            pipe.lrange(turns, 0, -1)
+            (head, count, duration), rows = await pipe.execute()
+        if head is None:
+            return None
+        transcript = Transcript.model_validate_json(head)
+        first = int(count or 0) - len(rows) + 1  # the oldest turns may have been trimmed
+        transcript.turns = [_turn(row, first + n) for n, row in enumerate(rows)]
+        transcript.duration_ms = round(float(duration or 0.0), 1)
+        return transcript
+
+    async def forget(self, key: str) -> None:
+        async with self._backend.errors("forget the transcript"):
+            await self._backend.redis.delete(self._prefix + key, self._prefix + key + ":turns")
+
+
+def _turn(row: bytes | str, index: int) -> TranscriptTurn:
+    data = json.loads(row)
+    data["index"] = index
+    return TranscriptTurn.model_validate(data)
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))
+
 
 def _text(value: bytes | str | None) -> str | None:
     if value is None:
@@ -113,13 +264,10 @@ def _text(value: bytes | str | None) -> str | None:
 
 def redis_store(url: str, *, ttl_seconds: float, prefix: str = PREFIX) -> Store:
     check_store(url)
-    from vf_mcp.store.memory import InMemoryTranscripts
-
     backend = RedisBackend(url, ttl_seconds=ttl_seconds, prefix=prefix)
     return Store(
         memory=RedisMemory(backend),
         session_keys=RedisSessionKeys(backend),
-        # Still per worker: `transcript` and `handoff` see the turns this worker served.
-        transcripts=InMemoryTranscripts(ttl_seconds=ttl_seconds),
+        transcripts=RedisTranscripts(backend),
         backend=backend,
     )

@@ -10,6 +10,12 @@ from pydantic import Field
 from vf_mcp.conversation import ENVIRONMENT_PATTERN, USER_ID_MAX_LENGTH, USER_ID_PATTERN
 from vf_mcp.summary import Verbosity
 
+# Mirrored into `Mcp-Param-User-Id` / `Mcp-Param-Agent` request headers by clients of the
+# 2026-07-28 protocol (SEP-2243), so a load balancer can keep a conversation on one worker. The
+# SDK accepts the annotation only on plain string properties: absence is "", not null.
+USER_ID_HEADER = {"x-mcp-header": "User-Id"}
+AGENT_HEADER = {"x-mcp-header": "Agent"}
+
 UserId = Annotated[
     str,
     Field(
@@ -17,24 +23,26 @@ UserId = Annotated[
         min_length=1,
         max_length=USER_ID_MAX_LENGTH,
         pattern=USER_ID_PATTERN,
+        json_schema_extra=USER_ID_HEADER,
     ),
 ]
 NewOrUserId = Annotated[
-    str | None,
+    str,
     Field(
         description="Conversation handle from an earlier result; leave out to start a new "
         "conversation (a fresh id is returned)",
-        min_length=1,
         max_length=USER_ID_MAX_LENGTH,
-        pattern=USER_ID_PATTERN,
+        pattern=f"^$|{USER_ID_PATTERN}",
+        json_schema_extra=USER_ID_HEADER,
     ),
 ]
 AgentName = Annotated[
-    str | None,
+    str,
     Field(
         description="Which agent to talk to, when the server has several (see its "
         "instructions); default: the default agent",
         max_length=40,
+        json_schema_extra=AGENT_HEADER,
     ),
 ]
 Environment = Annotated[

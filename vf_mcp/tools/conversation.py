@@ -40,14 +40,14 @@ RawAction = Annotated[
 
 async def interact(
     ctx: Context[App],
-    user_id: NewOrUserId = None,
+    user_id: NewOrUserId = "",
     message: Message = None,
     choice: ChoiceArg = None,
     launch: Launch = False,
     action: RawAction = None,
     variables: Variables = None,
     environment: Environment = None,
-    agent: AgentName = None,
+    agent: AgentName = "",
     verbosity: TurnVerbosity = "standard",
 ) -> Annotated[CallToolResult, TurnResult]:
     """Send one user turn to the Voiceflow agent and get its answer.
@@ -58,7 +58,7 @@ async def interact(
     """
     call = call_of(ctx)
     service = call.service(agent)
-    chosen = user_id is None  # chosen here, so even a failed first turn names the id to check
+    chosen = not user_id  # chosen here, so even a failed first turn names the id to check
     request = TurnRequest(
         user_id=user_id or new_user_id(),
         message=message,

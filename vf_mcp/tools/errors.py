@@ -1,8 +1,9 @@
 """The one mapping from vf-mcp's errors to what an MCP client sees.
 
 Every error a tool meets becomes a tool result the model can read and act on (`is_error`, the
-one-line message as text, and `{"error": {"kind", "message"}}` as structured content), never the
-SDK's bare "Error executing tool". `ERROR_KINDS` names every class of the hierarchy
+one-line message as text, and `{"error": {"kind", "message", "may_have_run"}}` as structured
+content), never the SDK's bare "Error executing tool". `may_have_run` tells a driver whether
+repeating a turn could run it twice. `ERROR_KINDS` names every class of the hierarchy
 (vf_mcp/errors.py); tests/test_tools_errors.py proves none is missing.
 """
 
@@ -35,6 +36,7 @@ from vf_mcp.errors import (
     TransportError,
     UpstreamError,
     VfMcpError,
+    may_have_run,
 )
 
 ErrorKind = Literal[
@@ -85,7 +87,13 @@ def kind_of(error: VfMcpError) -> ErrorKind:
 def error_result(error: VfMcpError) -> CallToolResult:
     return CallToolResult(
         content=[TextContent(type="text", text=error.message)],
-        structured_content={"error": {"kind": kind_of(error), "message": error.message}},
+        structured_content={
+            "error": {
+                "kind": kind_of(error),
+                "message": error.message,
+                "may_have_run": may_have_run(error),
+            }
+        },
         is_error=True,
     )
 

@@ -13,7 +13,7 @@ from pydantic import Field
 from vf_mcp.app import App
 from vf_mcp.conversation import check_user_id
 from vf_mcp.errors import InvalidInputError, VfMcpError
-from vf_mcp.tools.args import AgentName, UserId
+from vf_mcp.tools.args import AGENT_HEADER, AgentName, UserId
 from vf_mcp.tools.calls import call_of
 from vf_mcp.tools.errors import resource_error, result
 from vf_mcp.transcripts.models import RunResult, Transcript
@@ -32,8 +32,12 @@ async def run_conversation(
         ),
     ],
     agent: Annotated[
-        str | None, Field(description="Which agent to test (default agent if left out)")
-    ] = None,
+        str,
+        Field(
+            description="Which agent to test (default agent if left out)",
+            json_schema_extra=AGENT_HEADER,
+        ),
+    ] = "",
 ) -> Annotated[CallToolResult, RunResult]:
     """Run a whole scripted conversation test against the agent in one call.
 
@@ -66,7 +70,7 @@ async def run_conversation(
 
 
 async def transcript(
-    ctx: Context[App], user_id: UserId, agent: AgentName = None
+    ctx: Context[App], user_id: UserId, agent: AgentName = ""
 ) -> Annotated[CallToolResult, Transcript]:
     """The transcript of a conversation this server held: every turn, what the user sent,
     what the agent answered, status, variable changes and latency."""

@@ -22,7 +22,7 @@ async def handoff(
     ctx: Context[App],
     user_id: UserId,
     to_agent: Annotated[str, Field(description="The agent to take over", max_length=40)],
-    from_agent: AgentName = None,
+    from_agent: AgentName = "",
     variables: Annotated[
         list[str] | None,
         Field(description="Names of variables to carry over from the current agent"),

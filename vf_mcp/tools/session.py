@@ -32,7 +32,7 @@ async def emit_event(
     payload: Annotated[
         dict[str, Any] | None, Field(description="Extra fields sent in the event action's payload")
     ] = None,
-    agent: AgentName = None,
+    agent: AgentName = "",
 ) -> Annotated[CallToolResult, SessionEventResult]:
     """Send a custom event to a live session of the agent.
 

@@ -17,7 +17,7 @@ from vf_mcp.voiceflow.variables import is_runtime_variable
 
 
 async def get_state(
-    ctx: Context[App], user_id: UserId, environment: Environment = None, agent: AgentName = None
+    ctx: Context[App], user_id: UserId, environment: Environment = None, agent: AgentName = ""
 ) -> Annotated[CallToolResult, StateResult]:
     """Read a conversation's state: its flow stack, runtime storage and variables."""
     call = call_of(ctx)
@@ -35,7 +35,7 @@ async def replace_state(
         Field(description="The complete state object: stack, storage and variables"),
     ],
     environment: Environment = None,
-    agent: AgentName = None,
+    agent: AgentName = "",
 ) -> Annotated[CallToolResult, StateResult]:
     """Replace a conversation's WHOLE state (stack, storage, variables).
 
@@ -52,7 +52,7 @@ async def replace_state(
 
 
 async def delete_state(
-    ctx: Context[App], user_id: UserId, environment: Environment = None, agent: AgentName = None
+    ctx: Context[App], user_id: UserId, environment: Environment = None, agent: AgentName = ""
 ) -> Annotated[CallToolResult, DeleteResult]:
     """Delete a conversation's state so the next turn starts over.
 
@@ -75,7 +75,7 @@ async def update_variables(
         dict[str, Any], Field(description="Variables to set, by name; others are left as they are")
     ],
     environment: Environment = None,
-    agent: AgentName = None,
+    agent: AgentName = "",
 ) -> Annotated[CallToolResult, StateResult]:
     """Merge variables into a conversation's state, e.g. the user's name before launching."""
     call = call_of(ctx)

@@ -45,13 +45,14 @@ from vf_mcp.retry import (
     send_with_retries,
 )
 from vf_mcp.voiceflow.actions import BaseAction
-from vf_mcp.voiceflow.sessions import InMemorySessionKeys, KeyedLocks, SessionKeyStore
+from vf_mcp.voiceflow.sessions import InMemorySessionKeys, SessionKeyStore, SessionStart
 from vf_mcp.voiceflow.state import InteractConfig, State
 from vf_mcp.voiceflow.traces import BaseTrace, parse_trace, parse_traces
 
 Modality = Literal["voice", "chat", "api"]
 _log = logging.getLogger(__name__)
 _DRAIN_SECONDS = 1.0
+_STATE = "/state/user/{userID}"
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,6 @@ class VoiceflowClient:
         )
         self._session_keys = session_keys or InMemorySessionKeys()
         self._limiter: anyio.CapacityLimiter | None = None
-        self._session_starts = KeyedLocks()
         self._owns_http = http is None
         self._http = http or httpx.AsyncClient(
             timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout),
@@ -207,7 +207,13 @@ class VoiceflowClient:
         path = f"/state/user/{_segment(user_id)}/interact"
         params = {"verbose": "true"} if verbose else None
         data = await self._request_json(
-            "POST", path, json_body=body, params=params, environment=environment, attempts=attempts
+            "POST",
+            path,
+            json_body=body,
+            params=params,
+            environment=environment,
+            attempts=attempts,
+            route="/state/user/{userID}/interact",
         )
         try:
             if isinstance(data, list):
@@ -285,6 +291,7 @@ class VoiceflowClient:
             params=params,
             headers=self._headers(accept="text/event-stream"),
             attempts=attempts,
+            route="/v2/project/{projectID}/user/{userID}/interact/stream",
         )
         # Closing this generator must close the inner one (and its response) at once.
         async with aclosing(self._read_stream(response, path)) as events:
@@ -351,21 +358,26 @@ class VoiceflowClient:
         a new session ends the previous one, so concurrent turns must share a start, and a turn
         whose key was `refused` uses a key another turn renewed meanwhile.
         """
-        environment = environment or self._settings.v4_environment
-        # Per user, not per environment: any start ends the user's previous session.
-        async with self._session_starts.hold(user_id):
-            key = await self._session_keys.get_session_key(user_id, environment)
-            if key is not None and key != refused:
-                return key
-            return await self._v4_start_session(user_id, environment)
+        chosen = environment or self._settings.v4_environment
+        # Per user, not per environment: any start ends the user's previous session. The store
+        # makes it one start across workers too; a start outlasting its retries must not hold
+        # the others back forever, nor be overtaken while it may still succeed.
+        start = SessionStart(
+            open=lambda: self._v4_start_session(user_id, chosen),
+            hold_seconds=self._settings.timeout + self._retry.deadline + 1,
+            refused=refused,
+        )
+        return await self._session_keys.session_key(user_id, chosen, start)
 
     async def _v4_start_session(self, user_id: str, environment: str | None) -> str:
         project = _segment(self._project_id(None, "starting a v4 session"))
         path = f"/v4/project/{project}/session"
+        route = "/v4/project/{projectID}/session"
         if environment:
             path = f"/v4/project/{project}/environment/{_segment(environment)}/session"
+            route = "/v4/project/{projectID}/environment/{environmentID}/session"
         _, body = await self._call(
-            "POST", path, json_body={"userID": user_id}, headers=self._headers()
+            "POST", path, json_body={"userID": user_id}, headers=self._headers(), route=route
         )
         try:
             key = _loads(body.decode("utf-8", errors="replace")).get("sessionKey")
@@ -373,7 +385,6 @@ class VoiceflowClient:
             key = None
         if not isinstance(key, str) or not key:
             raise self._malformed("POST", path, "no sessionKey in the answer")
-        await self._session_keys.set_session_key(user_id, environment, key)
         return key
 
     async def _v4_send(
@@ -392,8 +403,15 @@ class VoiceflowClient:
             key = await self._v4_session_key(user_id, environment, refused=refused)
             headers = {"Authorization": key, "Accept": accept}
             try:
+                # The v4 paths hold no id (the key travels in a header): each is its template.
                 return await self._send(
-                    "POST", path, json_body=body, params=None, headers=headers, attempts=attempts
+                    "POST",
+                    path,
+                    json_body=body,
+                    params=None,
+                    headers=headers,
+                    attempts=attempts,
+                    route=path,
                 )
             except AuthenticationError as exc:
                 if refused is not None:
@@ -461,7 +479,7 @@ class VoiceflowClient:
     async def get_state(self, user_id: str, *, environment: str | None = None) -> State | None:
         """`GET /state/user/{userID}`: the user's state, or None when the runtime has none."""
         path = f"/state/user/{_segment(user_id)}"
-        data = await self._request_json("GET", path, environment=environment)
+        data = await self._request_json("GET", path, environment=environment, route=_STATE)
         if data is None or data == {}:
             return None
         return self._state(data, "GET", path)
@@ -480,7 +498,9 @@ class VoiceflowClient:
         for frame in body.get("stack", []):
             if isinstance(frame, dict) and frame.get("nodeID", "") is None:
                 del frame["nodeID"]
-        data = await self._request_json("PUT", path, json_body=body, environment=environment)
+        data = await self._request_json(
+            "PUT", path, json_body=body, environment=environment, route=_STATE
+        )
         return self._state(data, "PUT", path)
 
     async def delete_state(self, user_id: str, *, environment: str | None = None) -> None:
@@ -490,7 +510,7 @@ class VoiceflowClient:
         GET is `{}`); the hosted service's docs say the user's variables are kept.
         """
         path = f"/state/user/{_segment(user_id)}"
-        await self._request("DELETE", path, environment=environment)
+        await self._request("DELETE", path, environment=environment, route=_STATE)
 
     async def update_variables(
         self, user_id: str, variables: Mapping[str, Any], *, environment: str | None = None
@@ -498,7 +518,11 @@ class VoiceflowClient:
         """`PATCH /state/user/{userID}/variables`: merge `variables` into the state."""
         path = f"/state/user/{_segment(user_id)}/variables"
         data = await self._request_json(
-            "PATCH", path, json_body=dict(variables), environment=environment
+            "PATCH",
+            path,
+            json_body=dict(variables),
+            environment=environment,
+            route="/state/user/{userID}/variables",
         )
         return self._state(data, "PATCH", path)
 
@@ -538,6 +562,7 @@ class VoiceflowClient:
             json_body={"action": action.to_wire()},
             headers=self._headers(),
             shown_path=shown,
+            route="/v2/project/{projectID}/session/{sessionID}/event",
         )
         return EventResult(status_code=response.status_code, message=_body_text(body))
 
@@ -569,11 +594,18 @@ class VoiceflowClient:
         params: Mapping[str, str] | None = None,
         environment: str | None = None,
         attempts: Attempts | None = None,
+        route: str,
     ) -> tuple[httpx.Response, bytes]:
         """One call whose whole (size-capped) body is read: the response and its bytes."""
         headers = self._headers(environment=environment or self.environment)
         return await self._call(
-            method, path, json_body=json_body, params=params, headers=headers, attempts=attempts
+            method,
+            path,
+            json_body=json_body,
+            params=params,
+            headers=headers,
+            attempts=attempts,
+            route=route,
         )
 
     async def _call(
@@ -586,6 +618,7 @@ class VoiceflowClient:
         headers: Mapping[str, str],
         shown_path: str | None = None,
         attempts: Attempts | None = None,
+        route: str,
     ) -> tuple[httpx.Response, bytes]:
         response = await self._send(
             method,
@@ -595,6 +628,7 @@ class VoiceflowClient:
             headers=headers,
             shown_path=shown_path,
             attempts=attempts,
+            route=route,
         )
         try:
             return response, await self._read_body(response, method, shown_path or path)
@@ -629,12 +663,14 @@ class VoiceflowClient:
         headers: Mapping[str, str],
         shown_path: str | None = None,
         attempts: Attempts | None = None,
+        route: str,
     ) -> httpx.Response:
         """Send one call, retrying it only where the retry policy says it is safe.
 
         A POST here is a turn or a session event: it is repeated only when it certainly did not
         run (429, or no connection could be opened). The response comes back unread (streamed):
-        the caller reads it, within the size cap, and closes it.
+        the caller reads it, within the size cap, and closes it. `route` is the path's template,
+        for telemetry: the path itself holds user ids and, on v4, may hold a session key.
         """
         request = self._http.build_request(
             method, self._base_url + path, json=json_body, params=params, headers=headers
@@ -661,6 +697,8 @@ class VoiceflowClient:
             limiter=self._send_limiter(),
             attempts=attempts,
             what=f"{method} {shown}",
+            route=route,
+            runtime=self.api_version,
         )
 
     async def _request_json(
@@ -672,6 +710,7 @@ class VoiceflowClient:
         params: Mapping[str, str] | None = None,
         environment: str | None = None,
         attempts: Attempts | None = None,
+        route: str,
     ) -> Any:
         _, body = await self._request(
             method,
@@ -680,6 +719,7 @@ class VoiceflowClient:
             params=params,
             environment=environment,
             attempts=attempts,
+            route=route,
         )
         if not body.strip():
             return None

@@ -10,11 +10,21 @@ on is the only live one (`current`).
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Protocol
 
 import anyio
+
+
+@dataclass(frozen=True)
+class SessionStart:
+    """How to open the user's session when no stored key will do."""
+
+    open: Callable[[], Awaitable[str]]  # starts a session upstream, answers its key
+    hold_seconds: float  # the longest one start may take; past it another may start instead
+    refused: str | None = None  # a key the runtime just refused: never reused
 
 
 class SessionKeyStore(Protocol):
@@ -34,6 +44,14 @@ class SessionKeyStore(Protocol):
         """Forget every session key of `user_id`."""
         ...
 
+    async def session_key(self, user_id: str, environment: str | None, start: SessionStart) -> str:
+        """The user's key for `environment`, or the key of a session `start` opened and stored.
+
+        One start at a time per user, across everyone sharing the store: a start ends the user's
+        previous session, so concurrent first turns must share one.
+        """
+        ...
+
 
 class _UserSession:
     __slots__ = ("environment", "key")
@@ -49,6 +67,7 @@ class InMemorySessionKeys:
     def __init__(self, *, max_users: int = 10_000) -> None:
         self._sessions: OrderedDict[str, _UserSession] = OrderedDict()
         self._max_users = max_users
+        self._starts = KeyedLocks()
 
     async def get_session_key(self, user_id: str, environment: str | None) -> str | None:
         session = self._sessions.get(user_id)
@@ -66,6 +85,16 @@ class InMemorySessionKeys:
 
     async def delete_session_keys(self, user_id: str) -> None:
         self._sessions.pop(user_id, None)
+
+    async def session_key(self, user_id: str, environment: str | None, start: SessionStart) -> str:
+        # One process: a lock per user is the whole story (`hold_seconds` guards other workers).
+        async with self._starts.hold(user_id):
+            key = await self.get_session_key(user_id, environment)
+            if key is not None and key != start.refused:
+                return key
+            key = await start.open()
+            await self.set_session_key(user_id, environment, key)
+            return key
 
     def __repr__(self) -> str:
         return f"InMemorySessionKeys({len(self._sessions)} user(s))"

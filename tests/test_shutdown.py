@@ -1,0 +1,86 @@
+"""A worker stopped with SIGTERM finishes the calls in flight, closes its clients and exits 0; one
+that had to cut a call at its deadline says so with exit code 1."""
+
+from __future__ import annotations
+
+import signal
+
+import anyio
+import httpx
+import pytest
+
+from tests.processes import http_server, server_env
+from vf_mcp.config import Settings
+from vf_mcp.emulator import Emulator
+from vf_mcp.errors import ConfigurationError
+
+pytestmark = pytest.mark.anyio
+
+
+# One stateless JSON-RPC POST: an SDK client would also reconnect in the background to a
+# worker that is stopping, which is beside the point here.
+CALL = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "tools/call",
+    "params": {"name": "interact", "arguments": {"launch": True}},
+}
+HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+
+
+async def turn_while_stopping(emulator: Emulator, env: dict[str, str]) -> tuple[str | None, int]:
+    """Start a turn, SIGTERM the worker once the runtime has it; (the answer's body, exit code)."""
+    with http_server(env) as (base, process):
+        answers: list[str | None] = []
+
+        async def call() -> None:
+            async with httpx.AsyncClient(timeout=30) as http:
+                try:
+                    answer = await http.post(f"{base}/mcp", json=CALL, headers=HEADERS)
+                    answers.append(answer.text if answer.status_code == 200 else None)
+                except httpx.TransportError:
+                    answers.append(None)  # cut: the worker abandoned the call
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(call)
+            arrived = await anyio.to_thread.run_sync(emulator.wait_for_requests, 1, "interact")
+            assert arrived, "the turn never reached the runtime"
+            process.send_signal(signal.SIGTERM)
+        code = await anyio.to_thread.run_sync(lambda: process.wait(timeout=30))
+    return answers[0], code
+
+
+async def test_sigterm_lets_the_turn_in_flight_finish_and_exits_0(emulator: Emulator) -> None:
+    emulator.faults.add({"match": {"path_contains": "interact"}, "latency_ms": 800})
+    answer, code = await turn_while_stopping(emulator, server_env(emulator.url))
+    assert code == 0
+    assert answer is not None and "Acme order assistant" in answer
+    assert '"isError":true' not in answer.replace(" ", "")
+    # The worker closed its client on the way out: no connection to the runtime is left.
+    assert await anyio.to_thread.run_sync(emulator.wait_for_connections, 0)
+
+
+async def test_a_turn_cut_at_the_deadline_is_reported_by_exit_code_1(
+    emulator: Emulator, project_id: str
+) -> None:
+    # A streamed turn whose events each come within the timeout, but whose whole outlasts the
+    # shutdown deadline.
+    emulator.faults.add({"match": {"path_contains": "interact"}, "chunk_delay_ms": 700})
+    env = server_env(
+        emulator.url,
+        VOICEFLOW_PROJECT_ID=project_id,
+        VOICEFLOW_TIMEOUT="1",
+        VF_MCP_SHUTDOWN_TIMEOUT="1",
+    )
+    _, code = await turn_while_stopping(emulator, env)
+    assert code == 1
+
+
+def test_a_deadline_shorter_than_one_answer_is_refused() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.validated({"timeout": 30, "shutdown_timeout": 5})
+    assert str(caught.value) == (
+        "VF_MCP_SHUTDOWN_TIMEOUT (5 s) is shorter than VOICEFLOW_TIMEOUT (30 s), so a stopping "
+        "worker could cut a turn that is still within its timeout: set it to at least 30"
+    )
+    assert Settings.validated({"timeout": 30}).shutdown_deadline == 40
