@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from mcp.shared.inbound import encode_header_value
 from mcp.types import (
     CLIENT_CAPABILITIES_META_KEY,
     LATEST_PROTOCOL_VERSION,
@@ -121,6 +122,10 @@ def _rpc(name: str, arguments: dict[str, Any]) -> tuple[dict[str, Any], dict[str
         "mcp-method": "tools/call",
         "mcp-name": name,
     }
+    if "user_id" in arguments:
+        # The 2026-07-28 protocol has clients mirror `x-mcp-header` arguments (vf-mcp's user_id);
+        # the server refuses a call whose header and body disagree, or that lacks the header.
+        headers["mcp-param-user-id"] = encode_header_value(str(arguments["user_id"]))
     return body, headers
 
 
