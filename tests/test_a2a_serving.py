@@ -17,9 +17,14 @@ from tests.a2a_helpers import CARD_PATH, a2a_server, caller, message, texts
 from tests.canary import CANARY_KEY, CANARY_SECRET
 from tests.children import spawn, stop
 from tests.processes import free_port, http_server, server_env, wait_until_healthy
+from tests.test_agents import EXAMPLES, KEYS, base, two_agents  # noqa: F401 - fixtures
 from tests.test_scale_out import redis_url  # noqa: F401 - the module's real Redis, as a fixture
+from tests.threaded_server import serve_in_thread
+from vf_mcp.agents import load_agents
 from vf_mcp.config import Settings
 from vf_mcp.emulator import Emulator
+from vf_mcp.http import http_app
+from vf_mcp.server import build_server
 
 pytestmark = pytest.mark.anyio
 
@@ -34,28 +39,28 @@ def a2a_alone(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    base = f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{port}"
     try:
-        wait_until_healthy(f"{base}/healthz", process)
-        yield base, process
+        wait_until_healthy(f"{url}/healthz", process)
+        yield url, process
     finally:
         stop(process)
 
 
 async def test_vf_mcp_a2a_serves_the_agent_alone(emulator: Emulator) -> None:
-    with a2a_alone(server_env(emulator.url)) as (base, process):
-        async with caller(base) as agent:
+    with a2a_alone(server_env(emulator.url)) as (url, process):
+        async with caller(url) as agent:
             first = await agent.send(message("track my order"))
             shipped = await agent.send(
                 message("1001", context_id=first.context_id, task_id=first.id)
             )
-            no_mcp = await agent.http.post(f"{base}/mcp", json={})
+            no_mcp = await agent.http.post(f"{url}/mcp", json={})
     assert process.returncode == 0  # stopped in order: nothing in flight was cut
     assert process.stderr is not None
     stderr = process.stderr.read().decode()
     assert texts(shipped) == ["Order 1001 has shipped and should arrive on Friday."]
     assert no_mcp.status_code == 404
-    assert f"serving A2A at {base}{CARD_PATH}" in stderr
+    assert f"serving A2A at {url}{CARD_PATH}" in stderr
     for output in (stderr, *agent.bodies):
         assert CANARY_KEY not in output
         assert CANARY_SECRET not in output
@@ -111,3 +116,27 @@ async def test_any_worker_answers_any_task_through_one_redis(
     assert texts(resent) == texts(shipped)
     assert after == before
     assert cancelled.status.state == seen_by_one.status.state == TaskState.TASK_STATE_CANCELED
+
+
+async def test_each_agent_of_the_agents_file_is_an_a2a_agent_of_its_own(
+    base: Settings,  # noqa: F811 - the agents tests' fixtures, imported above
+    two_agents: Emulator,  # noqa: F811
+) -> None:
+    directory = load_agents(EXAMPLES / "agents.yaml", base, KEYS)
+    server = build_server(base, agents=directory)
+    with serve_in_thread(http_app(server, base)) as running:
+        async with httpx.AsyncClient(base_url=running.url) as http:
+            default = (await http.get(CARD_PATH)).json()
+            billing = (await http.get(f"/a2a/billing{CARD_PATH}")).json()
+        async with caller(running.url) as agent:
+            agent.http.headers["A2A-Version"] = "1.0"
+            sent = {"messageId": "b1", "role": "ROLE_USER", "parts": [{"data": {}}]}
+            answer = await agent.rpc("SendMessage", {"message": sent}, path="/a2a/billing")
+    assert (default["name"], default["description"]) == (
+        "support",
+        "orders, tracking and questions",
+    )
+    assert (billing["name"], billing["description"]) == ("billing", "refunds and invoices")
+    assert billing["supportedInterfaces"][0]["url"] == f"{running.url}/a2a/billing"
+    reply = answer["result"]["task"]["status"]["message"]["parts"][0]["text"]
+    assert reply == "Hi, this is Acme billing. How can I help?"

@@ -228,6 +228,9 @@ class ReplyBook:
         waker = self._wakers.setdefault(key, anyio.Event())
         with anyio.move_on_after(min(_POLL_SECONDS, max(0.0, deadline - time.monotonic()))):
             await waker.wait()
+        if not waker.is_set() and self._wakers.get(key) is waker:
+            # Answered elsewhere (or not yet): no waker is kept for a key no one may wake.
+            del self._wakers[key]
 
     def _wake(self, key: str) -> None:
         waker = self._wakers.pop(key, None)
