@@ -67,14 +67,13 @@ async def test_vf_mcp_a2a_serves_the_agent_alone(emulator: Emulator) -> None:
 
 
 def test_http_serves_a2a_beside_mcp_unless_turned_off(emulator: Emulator) -> None:
-    with http_server(server_env(emulator.url)) as (on, _):
-        card = httpx.get(on + CARD_PATH)
+    # Served by default: tests/test_a2a_js.py talks to `vf-mcp --transport http` as it starts.
     with http_server(server_env(emulator.url, VF_MCP_A2A="false")) as (off, _):
         none = httpx.get(off + CARD_PATH)
         rpc = httpx.post(off + "/a2a/default", json={})
-    assert card.status_code == 200
-    assert card.json()["supportedInterfaces"][0]["url"] == f"{on}/a2a/default"
+        mcp = httpx.post(off + "/mcp", json={})
     assert (none.status_code, rpc.status_code) == (404, 404)
+    assert mcp.status_code != 404  # MCP is still served
 
 
 def test_a_stdio_start_does_not_load_the_a2a_sdk() -> None:
