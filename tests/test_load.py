@@ -1,4 +1,5 @@
-"""Load and faults together: 200 concurrent conversations through streamable HTTP.
+"""Load and faults together: 200 concurrent conversations through streamable HTTP, a fifth of them
+over A2A (the a2a-sdk client, JSON-RPC) and the rest over MCP, against one server.
 
 The emulator injects latency, 429s, 5xx and cut streams while the conversations run. Every
 conversation must end in a correct transcript or a clear error, no turn may reach the runtime
@@ -15,8 +16,10 @@ from typing import Any
 
 import anyio
 import pytest
+from a2a.types import TaskState
 from mcp import Client
 
+from tests.a2a_helpers import Caller, caller, message, metadata_of, texts
 from tests.threaded_server import serve_in_thread
 from vf_mcp.config import Settings
 from vf_mcp.emulator import Emulator, FaultPlan
@@ -27,7 +30,9 @@ from vf_mcp.voiceflow import VoiceflowClient
 pytestmark = pytest.mark.anyio
 
 CONVERSATIONS = 200
-CLIENTS = 20  # MCP client connections; each carries 10 of the concurrent conversations
+CLIENTS = 20  # MCP client connections; each carries 8 of the concurrent conversations
+A2A_EVERY = 5  # every fifth conversation goes over A2A instead: 40 of them
+A2A_CLIENTS = 4  # A2A clients (one HTTP connection pool each); each carries 10 conversations
 SCRIPT: list[tuple[dict[str, Any], str]] = [
     ({"launch": True}, "Hi! I'm the Acme order assistant."),
     ({"choice": "Track an order"}, "Sure. What's your order number?"),
@@ -50,6 +55,28 @@ def inject_faults(emulator: Emulator) -> None:
     emulator.faults.add(FaultPlan(match=stream, cut_stream_after_events=1, times=8))
 
 
+# The same conversation as A2A messages: a raw launch in the conversation's own context (so each
+# round starts it over, as `launch` does over MCP), then a task's turns until it completes.
+A2A_SCRIPT: list[tuple[str | None, dict[str, Any] | None]] = [
+    (None, {"action": {"type": "launch"}}),
+    (None, {"choice": "Track an order"}),
+    ("1001", None),
+    (None, {"choice": "That's all"}),
+]
+
+
+async def converse_a2a(agent: Caller, index: int) -> tuple[str, str]:
+    context_id, task_id = f"load-a2a-{index}", ""
+    for (text, data), (_, expected) in zip(A2A_SCRIPT, SCRIPT, strict=True):
+        task = await agent.send(message(text, data, context_id=context_id, task_id=task_id))
+        if task.status.state == TaskState.TASK_STATE_FAILED:
+            return "error", str(metadata_of(task).get("error"))
+        assert any(expected in said for said in texts(task)), (context_id, texts(task))
+        task_id = task.id
+    assert task.status.state == TaskState.TASK_STATE_COMPLETED
+    return "ok", context_id
+
+
 async def converse(client: Client, index: int) -> tuple[str, str]:
     """One conversation; returns ("ok", user_id) or ("error", message)."""
     user_id = f"load-{index}"
@@ -66,18 +93,32 @@ async def converse(client: Client, index: int) -> tuple[str, str]:
 async def load_round(url: str) -> Counter[str]:
     outcomes: list[tuple[str, str]] = []
 
+    mcp_conversations = [i for i in range(CONVERSATIONS) if i % A2A_EVERY]
+    a2a_conversations = [i for i in range(CONVERSATIONS) if not i % A2A_EVERY]
+
     async def client_with_conversations(first: int) -> None:
         async with Client(f"{url}/mcp") as client, anyio.create_task_group() as group:
-            for index in range(first, CONVERSATIONS, CLIENTS):
+            for index in mcp_conversations[first::CLIENTS]:
 
                 async def one(index: int = index) -> None:
                     outcomes.append(await converse(client, index))
 
                 group.start_soon(one)
 
+    async def a2a_client_with_conversations(first: int) -> None:
+        async with caller(url) as agent, anyio.create_task_group() as group:
+            for index in a2a_conversations[first::A2A_CLIENTS]:
+
+                async def one(index: int = index) -> None:
+                    outcomes.append(await converse_a2a(agent, index))
+
+                group.start_soon(one)
+
     async with anyio.create_task_group() as group:
         for first in range(CLIENTS):
             group.start_soon(client_with_conversations, first)
+        for first in range(A2A_CLIENTS):
+            group.start_soon(a2a_client_with_conversations, first)
     for kind, detail in outcomes:
         if kind == "error":
             assert any(marker in detail for marker in CLEAR_ERRORS), detail

@@ -1,4 +1,4 @@
-"""`vf-mcp` command line: serve (stdio or HTTP), demo, emulator.
+"""`vf-mcp` command line: serve (stdio or HTTP), serve A2A alone, demo, emulator.
 
 Imports stay inside the commands, so `--help`, `--version` and a stdio start pay only for what
 they use.
@@ -9,10 +9,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from vf_mcp import __version__
 from vf_mcp.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from vf_mcp.agents import AgentDirectory
+    from vf_mcp.config import Settings
 
 DEFAULT_HTTP_PORT = 8765
 
@@ -47,6 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve = commands.add_parser("serve", help="serve MCP (the default)")
     _add_serve_options(serve)
+    a2a = commands.add_parser(
+        "a2a", help="serve only the A2A agent (Agent Card and JSON-RPC) over HTTP, no MCP"
+    )
+    a2a.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    a2a.add_argument(
+        "--port", type=int, default=DEFAULT_HTTP_PORT, help=f"port (default {DEFAULT_HTTP_PORT})"
+    )
     demo = commands.add_parser(
         "demo", help="talk to the bundled example agent through the MCP tools (no API key needed)"
     )
@@ -85,6 +97,8 @@ def run(argv: Sequence[str] | None = None) -> int:
             from vf_mcp.emulator.__main__ import run as run_emulator
 
             return run_emulator(args, prog="vf-mcp emulator")
+        if args.command == "a2a":
+            return _serve_a2a(args.host, args.port)
         return _serve(args.transport, args.host, args.port)
     except ConfigurationError as exc:
         print(f"vf-mcp: {exc.message}", file=sys.stderr)
@@ -110,7 +124,9 @@ def _configuration_error(error: BaseException) -> ConfigurationError | None:
     return None
 
 
-def _serve(transport: str, host: str, port: int) -> int:
+def _prepare(what: str, host: str | None) -> tuple[Settings, AgentDirectory, Callable[[], None]]:
+    """Settings, agents and what flushes telemetry, refused at start in one line when they cannot
+    serve (`host`: the HTTP bind address, None on stdio)."""
     from vf_mcp.config import Settings
     from vf_mcp.http import is_loopback
     from vf_mcp.logs import configure_logging
@@ -123,25 +139,27 @@ def _serve(transport: str, host: str, port: int) -> int:
     agents = agents_from_settings(settings, os.environ)
     if settings.agents_file is None:
         settings.require_api_key()
-    if (
-        transport == "http"
-        and not is_loopback(host)
-        and not (settings.auth_tokens or settings.oauth)
-    ):
+    if host is not None and not is_loopback(host) and not (settings.auth_tokens or settings.oauth):
         raise ConfigurationError(
-            f"Refusing to serve MCP over HTTP on {host} without access control: that address "
+            f"Refusing to serve {what} over HTTP on {host} without access control: that address "
             "is reachable from other machines; set VF_MCP_AUTH_TOKENS to one or more long "
             "random tokens, or bind 127.0.0.1"
         )
-    from vf_mcp.server import build_server
     from vf_mcp.store import check_store
 
     # What the server's lifespan would only find once serving (and report with a traceback).
     check_store(settings.store_url.get_secret_value() if settings.store_url else None)
     from vf_mcp.telemetry import configure_from_env
 
-    flush_telemetry = configure_from_env(os.environ)
+    # What the batch processors still hold would be lost at exit: flushed when serving ends.
+    return settings, agents, configure_from_env(os.environ)
+
+
+def _serve(transport: str, host: str, port: int) -> int:
+    settings, agents, flush_telemetry = _prepare("MCP", host if transport == "http" else None)
     try:
+        from vf_mcp.server import build_server
+
         server = build_server(settings, agents=agents)
         if transport == "stdio":
             server.run()
@@ -150,5 +168,14 @@ def _serve(transport: str, host: str, port: int) -> int:
 
         return serve_http(server, settings, host=host, port=port)
     finally:
-        # What the batch processors still hold would be lost at exit.
+        flush_telemetry()
+
+
+def _serve_a2a(host: str, port: int) -> int:
+    settings, agents, flush_telemetry = _prepare("A2A", host)
+    try:
+        from vf_mcp.a2a.app import serve_a2a
+
+        return serve_a2a(settings, agents, host=host, port=port)
+    finally:
         flush_telemetry()

@@ -71,6 +71,11 @@ ENV_OAUTH_SCOPES = "VF_MCP_OAUTH_SCOPES"
 ENV_OAUTH_AUDIENCE = "VF_MCP_OAUTH_AUDIENCE"
 ENV_PUBLIC_URL = "VF_MCP_PUBLIC_URL"
 ENV_SHUTDOWN_TIMEOUT = "VF_MCP_SHUTDOWN_TIMEOUT"
+ENV_A2A = "VF_MCP_A2A"
+ENV_A2A_NAME = "VF_MCP_A2A_NAME"
+ENV_A2A_DESCRIPTION = "VF_MCP_A2A_DESCRIPTION"
+DEFAULT_A2A_NAME = "Voiceflow agent"
+DEFAULT_A2A_DESCRIPTION = "A Voiceflow conversational agent: talk to it turn by turn"
 
 
 def setting(default: Any, env: str, description: str, *, shown: str = "", **rules: Any) -> Any:
@@ -273,7 +278,7 @@ class Settings(BaseModel):
         None,
         ENV_PUBLIC_URL,
         "The MCP endpoint URL clients use, e.g. `https://mcp.example.com/mcp` (the OAuth "
-        "resource).",
+        "resource); the A2A cards name the same origin (`https://mcp.example.com/a2a/…`).",
     )
     shutdown_timeout: float | None = setting(
         None,
@@ -283,6 +288,28 @@ class Settings(BaseModel):
         shown="VOICEFLOW_TIMEOUT + VOICEFLOW_CONNECT_TIMEOUT",
         gt=0,
         le=3600,
+    )
+    a2a: bool = setting(
+        True,
+        ENV_A2A,
+        "HTTP only: `false` turns off the A2A agent (Agent Card at "
+        "`/.well-known/agent-card.json`, JSON-RPC at `/a2a/<agent>`) served beside `/mcp`.",
+    )
+    a2a_name: str = setting(
+        DEFAULT_A2A_NAME,
+        ENV_A2A_NAME,
+        "The A2A Agent Card's name for the one agent (with `VF_MCP_AGENTS_FILE`, each card "
+        "is named after its agent).",
+        min_length=1,
+        max_length=100,
+    )
+    a2a_description: str = setting(
+        DEFAULT_A2A_DESCRIPTION,
+        ENV_A2A_DESCRIPTION,
+        "The A2A Agent Card's description for the one agent (with `VF_MCP_AGENTS_FILE`, each "
+        "agent's `description`).",
+        min_length=1,
+        max_length=2000,
     )
 
     # -- derived -----------------------------------------------------------------------------------

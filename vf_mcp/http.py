@@ -1,4 +1,5 @@
-"""Streamable HTTP serving: the MCP endpoint at /mcp, an open /healthz, bearer tokens in front.
+"""Streamable HTTP serving: the MCP endpoint at /mcp, an open /healthz, bearer tokens in front,
+and the A2A agent beside them (`vf_mcp.a2a`, unless `VF_MCP_A2A=false`).
 
 Tokens (`VF_MCP_AUTH_TOKENS`) are checked by a small ASGI layer before the MCP app sees the request,
 so no OAuth metadata is advertised for an issuer that does not exist. DNS-rebinding protection
@@ -57,11 +58,19 @@ def transport_security(settings: Settings) -> TransportSecuritySettings:
 
 
 class BearerTokenGate:
-    """Refuse any request but the health check without one of the configured bearer tokens."""
+    """Refuse any request but the public paths without one of the configured bearer tokens."""
 
-    def __init__(self, app: ASGIApp, tokens: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        tokens: tuple[str, ...],
+        *,
+        public_paths: frozenset[str] = frozenset({HEALTH_PATH}),
+    ) -> None:
         self._app = app
         self._tokens = tuple(token.encode() for token in tokens)
+        # The health check, and the A2A Agent Cards (public by design: discovery needs them).
+        self._public = public_paths | {HEALTH_PATH}
 
     def _accepts(self, header: bytes) -> bool:
         scheme, _, token = header.partition(b" ")
@@ -74,7 +83,7 @@ class BearerTokenGate:
         return matched
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path") == HEALTH_PATH:
+        if scope["type"] != "http" or scope.get("path") in self._public:
             await self._app(scope, receive, send)
             return
         header = dict(scope.get("headers") or []).get(b"authorization", b"")
@@ -109,9 +118,11 @@ async def healthz(_: Request) -> Response:
 
 def http_app(server: MCPServer[Any], settings: Settings, *, host: str = "127.0.0.1") -> ASGIApp:
     """The ASGI app: stateless streamable HTTP (the conversation handle is `user_id`, not the
-    transport session), DNS-rebinding protection, and the token gate when tokens are set."""
+    transport session), DNS-rebinding protection, the A2A routes, and the token gate when tokens
+    are set."""
 
     server.custom_route(HEALTH_PATH, methods=["GET"])(healthz)
+    public = frozenset({HEALTH_PATH}) | _add_a2a(server, settings)
     app: ASGIApp = server.streamable_http_app(
         streamable_http_path=MCP_PATH,
         stateless_http=True,
@@ -119,8 +130,24 @@ def http_app(server: MCPServer[Any], settings: Settings, *, host: str = "127.0.0
         transport_security=transport_security(settings),
     )
     if settings.auth_tokens and not settings.oauth:
-        app = BearerTokenGate(app, tuple(t.get_secret_value() for t in settings.auth_tokens))
+        tokens = tuple(t.get_secret_value() for t in settings.auth_tokens)
+        app = BearerTokenGate(app, tokens, public_paths=public)
     return app
+
+
+def _add_a2a(server: MCPServer[Any], settings: Settings) -> frozenset[str]:
+    """Serve the A2A agent beside /mcp over the MCP server's own `App`; its public paths."""
+    from vf_mcp.server import VfMcpServer
+
+    if not settings.a2a or not isinstance(server, VfMcpServer):
+        return frozenset()
+    from vf_mcp.a2a.app import A2AFront
+
+    front = A2AFront(settings, server.directory)
+    server.companions.append(front.serving)
+    for path, methods, endpoint in front.endpoints():
+        server.custom_route(path, methods=methods)(endpoint)
+    return front.public_paths
 
 
 def serve_http(server: MCPServer[Any], settings: Settings, *, host: str, port: int) -> int:
@@ -138,6 +165,12 @@ def serve_http(server: MCPServer[Any], settings: Settings, *, host: str, port: i
         )
     shown = f"[{host}]" if ":" in host else host
     print(f"vf-mcp: serving MCP at http://{shown}:{port}{MCP_PATH}", file=sys.stderr, flush=True)
+    if settings.a2a:
+        print(
+            f"vf-mcp: serving A2A at http://{shown}:{port}/.well-known/agent-card.json",
+            file=sys.stderr,
+            flush=True,
+        )
     calls = CallsInFlight(http_app(server, settings, host=host))
     # log_config=None: uvicorn's own handlers would bypass our one-line, key-masking handler.
     config = uvicorn.Config(

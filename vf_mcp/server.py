@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
 from mcp.server import MCPServer
 
@@ -34,6 +34,17 @@ Use get_state / update_variables to inspect or preset variables, delete_state to
 """
 
 
+Companion = Callable[[App], AbstractAsyncContextManager[object]]
+"""Another front end opened over the server's `App` for its life (the A2A agent, `vf_mcp.a2a`)."""
+
+
+class VfMcpServer(MCPServer[App]):
+    """The MCP server, the agents it reaches, and the front ends that share its `App`."""
+
+    directory: AgentDirectory
+    companions: list[Companion]
+
+
 def build_server(
     settings: Settings,
     *,
@@ -41,7 +52,7 @@ def build_server(
     client: VoiceflowClient | None = None,
     store: Store | None = None,
     heartbeat_seconds: float | None = None,
-) -> MCPServer[App]:
+) -> VfMcpServer:
     """The MCP server for the configured agents (one, from `settings`, unless `agents`).
 
     A given `client` serves the default agent and a given `store` is used; both stay open.
@@ -57,12 +68,15 @@ def build_server(
             settings, directory, client=client, store=store, heartbeat_seconds=heartbeat_seconds
         ) as app:
             try:
-                yield app
+                async with AsyncExitStack() as companions:
+                    for companion in mcp.companions:
+                        await companions.enter_async_context(companion(app))
+                    yield app
             finally:
                 if verifier is not None:
                     await verifier.aclose()
 
-    mcp: MCPServer[App] = MCPServer(
+    mcp = VfMcpServer(
         "vf-mcp",
         title="Voiceflow agent",
         version=__version__,
@@ -73,6 +87,8 @@ def build_server(
         auth=auth,
         tools=build_tools(chosen),
     )
+    mcp.directory = directory
+    mcp.companions = []
     register_resources_and_prompts(mcp)
     return mcp
 

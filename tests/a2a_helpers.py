@@ -1,0 +1,163 @@
+"""Driving vf-mcp's A2A agent with the official a2a-sdk client, over real HTTP on loopback."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from a2a.client import Client, ClientConfig, create_client
+from a2a.types import (
+    CancelTaskRequest,
+    GetTaskRequest,
+    Message,
+    Part,
+    Role,
+    SendMessageRequest,
+    StreamResponse,
+    Task,
+)
+from google.protobuf import json_format, struct_pb2
+
+from tests.threaded_server import ThreadedServer, serve_in_thread
+from vf_mcp.config import Settings
+from vf_mcp.http import http_app
+from vf_mcp.server import build_server
+from vf_mcp.voiceflow import VoiceflowClient
+
+CARD_PATH = "/.well-known/agent-card.json"
+
+
+def message(
+    text: str | None = None,
+    data: dict[str, Any] | None = None,
+    *,
+    context_id: str = "",
+    task_id: str = "",
+    message_id: str | None = None,
+) -> Message:
+    parts = [Part(text=text)] if text is not None else []
+    if data is not None:
+        parts.append(Part(data=json_format.ParseDict(data, struct_pb2.Value())))
+    return Message(
+        role=Role.ROLE_USER,
+        message_id=message_id or str(uuid.uuid4()),
+        parts=parts,
+        context_id=context_id,
+        task_id=task_id,
+    )
+
+
+def texts(task: Task) -> list[str]:
+    return [part.text for part in task.status.message.parts if part.HasField("text")]
+
+
+def data_of(task: Task) -> dict[str, Any]:
+    """The reply's data parts, merged."""
+    found: dict[str, Any] = {}
+    for part in task.status.message.parts:
+        if part.HasField("data"):
+            found.update(json_format.MessageToDict(part.data))
+    return found
+
+
+def metadata_of(task: Task) -> dict[str, Any]:
+    return json_format.MessageToDict(task.status.message.metadata)
+
+
+@dataclass
+class Caller:
+    """One A2A client (one bearer token, or none); every response body it read is kept."""
+
+    http: httpx.AsyncClient
+    base: str
+    streaming: bool
+    bodies: list[str] = field(default_factory=list)
+    _client: Client | None = None
+
+    async def send(self, sent: Message) -> Task:
+        """Send a message; the task as the last event left it."""
+        events = await self.events(sent)
+        task = Task()
+        for event in events:
+            task = _applied(task, event)
+        return task
+
+    async def client(self) -> Client:
+        """The SDK's client, made once from the agent's card."""
+        if self._client is None:
+            config = ClientConfig(httpx_client=self.http, streaming=self.streaming)
+            self._client = await create_client(self.base, config)
+        return self._client
+
+    async def events(self, sent: Message) -> list[StreamResponse]:
+        client = await self.client()
+        events = [event async for event in client.send_message(SendMessageRequest(message=sent))]
+        self.bodies.extend(json_format.MessageToJson(event) for event in events)
+        return events
+
+    async def get_task(self, task_id: str) -> Task:
+        client = await self.client()
+        return await client.get_task(GetTaskRequest(id=task_id))
+
+    async def cancel(self, task_id: str) -> Task:
+        client = await self.client()
+        return await client.cancel_task(CancelTaskRequest(id=task_id))
+
+    async def rpc(self, method: str, params: dict[str, Any], path: str = "/a2a/default") -> Any:
+        """A raw JSON-RPC call: what any client, not only the SDK's, would get."""
+        response = await self.http.post(
+            self.base + path,
+            json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params},
+        )
+        return response.json()
+
+
+def _applied(task: Task, event: StreamResponse) -> Task:
+    if event.HasField("task"):
+        return event.task
+    if event.HasField("status_update"):
+        task.status.CopyFrom(event.status_update.status)
+        task.id, task.context_id = event.status_update.task_id, event.status_update.context_id
+    elif event.HasField("artifact_update"):
+        task.artifacts.append(event.artifact_update.artifact)
+    return task
+
+
+@contextmanager
+def a2a_server(settings: Settings) -> Iterator[ThreadedServer]:
+    """vf-mcp over streamable HTTP in a thread: MCP at /mcp and A2A beside it."""
+    with serve_in_thread(http_app(build_server(settings), settings)) as running:
+        yield running
+
+
+@contextmanager
+def a2a_server_with_client(settings: Settings) -> Iterator[tuple[ThreadedServer, VoiceflowClient]]:
+    vf = VoiceflowClient(settings)
+    with serve_in_thread(http_app(build_server(settings, client=vf), settings)) as running:
+        try:
+            yield running, vf
+        finally:
+            running.run(vf.aclose())
+
+
+@asynccontextmanager
+async def caller(
+    base: str, *, token: str | None = None, streaming: bool = False
+) -> AsyncIterator[Caller]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    bodies: list[str] = []
+
+    async def keep(response: httpx.Response) -> None:
+        # A stream is kept event by event (`Caller.events`): reading it here would wait for its end.
+        if not response.headers.get("content-type", "").startswith("text/event-stream"):
+            await response.aread()
+            bodies.append(response.text)
+
+    async with httpx.AsyncClient(
+        headers=headers, timeout=30, event_hooks={"response": [keep]}
+    ) as http:
+        yield Caller(http=http, base=base, streaming=streaming, bodies=bodies)

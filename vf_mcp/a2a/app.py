@@ -1,0 +1,295 @@
+"""The A2A routes: each agent's card and JSON-RPC endpoint, over the server's one `App`.
+
+`vf-mcp --transport http` serves them beside `/mcp` (`vf_mcp.http.http_app` adds the routes, the
+MCP server's lifespan opens them over its `App`); `vf-mcp a2a` serves them alone (`a2a_app`).
+
+    GET  /.well-known/agent-card.json            the default agent's card (public)
+    GET  /a2a/<agent>/.well-known/agent-card.json  agent <agent>'s card (public)
+    POST /a2a/<agent>                            its JSON-RPC endpoint (SendMessage, ...)
+
+The MCP SDK's transport security guards only `/mcp`, so every route here checks the Host and
+Origin headers itself, with the same settings (`vf_mcp.http.transport_security`), and the same
+request size limit. Bearer tokens are checked in front of everything but the cards by
+`vf_mcp.http.BearerTokenGate`; OAuth tokens by the MCP SDK's authentication middleware, then here.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Final
+
+from a2a.server.request_handlers.response_helpers import agent_card_to_dict
+from a2a.server.routes.jsonrpc_dispatcher import JsonRpcDispatcher
+from a2a.utils.constants import AGENT_CARD_WELL_KNOWN_PATH
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.transport_security import (
+    DEFAULT_MAX_REQUEST_BODY_SIZE,
+    TransportSecurityMiddleware,
+)
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message
+
+from vf_mcp.a2a.caller import CallerContextBuilder
+from vf_mcp.a2a.card import agent_card, rpc_path
+from vf_mcp.a2a.handler import TurnRequestHandler
+from vf_mcp.a2a.tasks import ReplyBook, ShelfTaskStore, agent_shelf
+from vf_mcp.agents import AgentDirectory
+from vf_mcp.app import App
+from vf_mcp.config import Settings
+from vf_mcp.http import transport_security
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+_UNSPECIFIED: Final = ("0.0.0.0", "::")  # bound to every address: no one address to name
+
+
+def card_path(agent: str) -> str:
+    return rpc_path(agent) + AGENT_CARD_WELL_KNOWN_PATH
+
+
+def base_url(request: Request, settings: Settings) -> str:
+    """Where clients reach this server: `VF_MCP_PUBLIC_URL`'s origin and path (less the MCP
+    endpoint's `/mcp`), else the address the server is bound to."""
+    if settings.public_url:
+        return settings.public_url.rstrip("/").removesuffix("/mcp")
+    server = request.scope.get("server")
+    if server and server[0] not in _UNSPECIFIED:
+        host, port = str(server[0]), int(server[1])
+        shown = f"[{host}]" if _is_v6(host) else host
+        return f"http://{shown}:{port}"
+    # Bound to every address: the Host header, already checked against the allowed hosts.
+    return f"{request.url.scheme}://{request.headers.get('host', 'localhost')}"
+
+
+def _is_v6(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).version == 6
+    except ValueError:
+        return False
+
+
+def converses(settings: Settings, directory: AgentDirectory) -> bool:
+    """Whether messages run turns here: the rules that choose the `interact` tool (read-only mode,
+    the allow-list) choose the A2A skill too."""
+    from vf_mcp.tools import TOOLS, choose
+
+    chosen = choose(TOOLS, settings, several_agents=len(directory.agents) > 1)
+    return any(spec.name == "interact" for spec in chosen)
+
+
+class A2AFront:
+    """The cards and endpoints of every agent; the endpoints answer once `serving` opened them."""
+
+    def __init__(self, settings: Settings, directory: AgentDirectory) -> None:
+        self.settings = settings
+        self.directory = directory
+        self.converses = converses(settings, directory)
+        self._guard = TransportSecurityMiddleware(transport_security(settings))
+        self._dispatchers: dict[str, JsonRpcDispatcher] = {}
+
+    @property
+    def public_paths(self) -> frozenset[str]:
+        """The cards: open to everyone, as discovery needs."""
+        return frozenset({AGENT_CARD_WELL_KNOWN_PATH, *map(card_path, self.directory.agents)})
+
+    def endpoints(self) -> list[tuple[str, list[str], Endpoint]]:
+        found: list[tuple[str, list[str], Endpoint]] = [
+            (AGENT_CARD_WELL_KNOWN_PATH, ["GET"], self._card(self.directory.default))
+        ]
+        for name in self.directory.agents:
+            found.append((card_path(name), ["GET"], self._card(name)))
+            found.append((rpc_path(name), ["POST"], self._rpc(name)))
+        return found
+
+    def routes(self) -> list[Route]:
+        return [Route(p, endpoint=e, methods=m) for p, m, e in self.endpoints()]
+
+    @asynccontextmanager
+    async def serving(self, app: App) -> AsyncIterator[None]:
+        """Open every agent's handler over `app`; close them (and their tasks) at the end."""
+        handlers: list[TurnRequestHandler] = []
+        builder = CallerContextBuilder(self.settings)
+        patience = self.settings.timeout + self.settings.retry_deadline
+        try:
+            for name, agent in self.directory.agents.items():
+                shelf = agent_shelf(app, name)
+                replies = ReplyBook(shelf, patience_seconds=patience)
+                card = agent_card(
+                    agent, self.directory, self.settings, base="", converses=self.converses
+                )
+                handler = TurnRequestHandler(
+                    app,
+                    name,
+                    card=card,
+                    tasks=ShelfTaskStore(shelf, replies),
+                    replies=replies,
+                    converses=self.converses,
+                )
+                handlers.append(handler)
+                self._dispatchers[name] = JsonRpcDispatcher(handler, context_builder=builder)
+            yield
+        finally:
+            self._dispatchers.clear()
+            for handler in handlers:
+                await handler.aclose()
+
+    def _card(self, name: str) -> Endpoint:
+        agent = self.directory.agents[name]
+
+        async def card(request: Request) -> Response:
+            refused = await self._guard.validate_request(request)
+            if refused is not None:
+                return refused
+            base = base_url(request, self.settings)
+            built = agent_card(
+                agent, self.directory, self.settings, base=base, converses=self.converses
+            )
+            # The SDK's own rendering: v1.0, plus the v0.3 fields older clients still read.
+            rendered = agent_card_to_dict(built)
+            rendered.setdefault("skills", [])  # read-only: say so, not leave it out
+            return JSONResponse(rendered)
+
+        return card
+
+    def _rpc(self, name: str) -> Endpoint:
+        async def rpc(request: Request) -> Response:
+            refused = await self._guard.validate_request(request, is_post=True)
+            if refused is None and self.settings.oauth:
+                refused = _oauth_refusal(request, self.settings)
+            if refused is not None:
+                return refused
+            body = await _body(request, DEFAULT_MAX_REQUEST_BODY_SIZE)
+            if body is None:
+                return Response("Request body too large", status_code=413)
+            dispatcher = self._dispatchers.get(name)
+            if dispatcher is None:
+                return JSONResponse({"error": "the server is starting or stopping"}, 503)
+            return await dispatcher.handle_requests(_replayed(request, body))
+
+        return rpc
+
+
+def _oauth_refusal(request: Request, settings: Settings) -> Response | None:
+    """What the MCP SDK's `RequireAuthMiddleware` answers for `/mcp`, for the A2A endpoints."""
+    user = request.scope.get("user")
+    if not isinstance(user, AuthenticatedUser):
+        error, status = ("invalid_token", "Authentication required"), 401
+    elif missing := sorted(settings.oauth_scopes - set(user.scopes)):
+        error, status = ("insufficient_scope", f"Required scope: {missing[0]}"), 403
+    else:
+        return None
+    challenge = f'Bearer error="{error[0]}", error_description="{error[1]}"'
+    return Response(
+        json.dumps({"error": error[0], "error_description": error[1]}),
+        status_code=status,
+        media_type="application/json",
+        headers={"WWW-Authenticate": challenge},
+    )
+
+
+async def _body(request: Request, limit: int) -> bytes | None:
+    """The request body, or None past `limit` bytes (read no further than that)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _replayed(request: Request, body: bytes) -> Request:
+    """The request again, its body already read; later reads see the client's disconnect."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await request.receive()
+
+    return Request(request.scope, receive)
+
+
+def announce(host: str, port: int, directory: AgentDirectory) -> None:
+    shown = f"[{host}]" if ":" in host else host
+    print(
+        f"vf-mcp: serving A2A at http://{shown}:{port}{AGENT_CARD_WELL_KNOWN_PATH} "
+        f"(agents: {', '.join(sorted(directory.agents))})",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def a2a_app(settings: Settings, directory: AgentDirectory) -> ASGIApp:
+    """`vf-mcp a2a`: the A2A routes and `/healthz` alone, with the same access control as
+    `/mcp` would have: the bearer-token gate, or the OAuth issuer's tokens."""
+    from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
+    from mcp.server.auth.middleware.bearer_auth import BearerAuthBackend
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.middleware.authentication import AuthenticationMiddleware
+
+    from vf_mcp.app import open_app
+    from vf_mcp.http import HEALTH_PATH, BearerTokenGate, healthz
+    from vf_mcp.oauth import oauth_parts
+
+    front = A2AFront(settings, directory)
+    verifier, auth = oauth_parts(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        try:
+            async with open_app(settings, directory) as app, front.serving(app):
+                yield
+        finally:
+            if verifier is not None:
+                await verifier.aclose()
+
+    middleware: list[Middleware] = []
+    if verifier is not None and auth is not None:
+        audience = auth.resource_server_url if auth.validate_token_resource else None
+        backend = BearerAuthBackend(verifier, resource_server_url=audience)
+        middleware = [
+            Middleware(AuthenticationMiddleware, backend=backend),
+            Middleware(AuthContextMiddleware),
+        ]
+    routes = [Route(HEALTH_PATH, endpoint=healthz, methods=["GET"]), *front.routes()]
+    app: ASGIApp = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    if settings.auth_tokens and not settings.oauth:
+        tokens = tuple(t.get_secret_value() for t in settings.auth_tokens)
+        app = BearerTokenGate(app, tokens, public_paths=front.public_paths)
+    return app
+
+
+def serve_a2a(settings: Settings, directory: AgentDirectory, *, host: str, port: int) -> int:
+    """Serve until stopped, stopping as `vf_mcp.http.serve_http` does (calls in flight finish
+    within the deadline); the exit code says whether a call had to be abandoned."""
+    import uvicorn
+
+    from vf_mcp.shutdown import CallsInFlight, OrderlyServer
+
+    announce(host, port, directory)
+    calls = CallsInFlight(a2a_app(settings, directory))
+    # log_config=None: uvicorn's own handlers would bypass our one-line, key-masking handler.
+    config = uvicorn.Config(
+        calls,
+        host=host,
+        port=port,
+        log_config=None,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_deadline)),
+    )
+    runner = OrderlyServer(config, calls)
+    runner.run()
+    return runner.exit_code()
