@@ -152,9 +152,8 @@ def _add_a2a(server: MCPServer[Any], settings: Settings) -> frozenset[str]:
 
 def serve_http(server: MCPServer[Any], settings: Settings, *, host: str, port: int) -> int:
     """Serve until stopped; the exit code says whether a call had to be abandoned."""
-    import uvicorn
 
-    from vf_mcp.shutdown import CallsInFlight, OrderlyServer
+    from vf_mcp.shutdown import serve_until_stopped
 
     if not is_loopback(host) and not settings.allowed_hosts:
         _log.warning(
@@ -171,16 +170,6 @@ def serve_http(server: MCPServer[Any], settings: Settings, *, host: str, port: i
             file=sys.stderr,
             flush=True,
         )
-    calls = CallsInFlight(http_app(server, settings, host=host))
-    # log_config=None: uvicorn's own handlers would bypass our one-line, key-masking handler.
-    config = uvicorn.Config(
-        calls,
-        host=host,
-        port=port,
-        log_config=None,
-        log_level=settings.log_level.lower(),
-        timeout_graceful_shutdown=max(1, round(settings.shutdown_deadline)),
+    return serve_until_stopped(
+        http_app(server, settings, host=host), settings, host=host, port=port
     )
-    runner = OrderlyServer(config, calls)
-    runner.run()
-    return runner.exit_code()

@@ -20,6 +20,8 @@ import anyio
 import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from vf_mcp.config import Settings
+
 _log = logging.getLogger(__name__)
 EXIT_ABANDONED = 1
 EXIT_STARTUP_FAILURE = 3  # uvicorn's own code for a server that never started
@@ -104,3 +106,21 @@ class OrderlyServer(uvicorn.Server):
             )
             return EXIT_ABANDONED
         return 0
+
+
+def serve_until_stopped(app: ASGIApp, settings: Settings, *, host: str, port: int) -> int:
+    """Serve `app` with uvicorn until a signal stops it in order; the exit code says whether a
+    call in flight had to be abandoned."""
+    calls = CallsInFlight(app)
+    # log_config=None: uvicorn's own handlers would bypass our one-line, key-masking handler.
+    config = uvicorn.Config(
+        calls,
+        host=host,
+        port=port,
+        log_config=None,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_deadline)),
+    )
+    runner = OrderlyServer(config, calls)
+    runner.run()
+    return runner.exit_code()

@@ -275,21 +275,8 @@ def a2a_app(settings: Settings, directory: AgentDirectory) -> ASGIApp:
 def serve_a2a(settings: Settings, directory: AgentDirectory, *, host: str, port: int) -> int:
     """Serve until stopped, stopping as `vf_mcp.http.serve_http` does (calls in flight finish
     within the deadline); the exit code says whether a call had to be abandoned."""
-    import uvicorn
 
-    from vf_mcp.shutdown import CallsInFlight, OrderlyServer
+    from vf_mcp.shutdown import serve_until_stopped
 
     announce(host, port, directory)
-    calls = CallsInFlight(a2a_app(settings, directory))
-    # log_config=None: uvicorn's own handlers would bypass our one-line, key-masking handler.
-    config = uvicorn.Config(
-        calls,
-        host=host,
-        port=port,
-        log_config=None,
-        log_level=settings.log_level.lower(),
-        timeout_graceful_shutdown=max(1, round(settings.shutdown_deadline)),
-    )
-    runner = OrderlyServer(config, calls)
-    runner.run()
-    return runner.exit_code()
+    return serve_until_stopped(a2a_app(settings, directory), settings, host=host, port=port)
