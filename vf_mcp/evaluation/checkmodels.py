@@ -247,7 +247,8 @@ class GroundedCheck(_Check):
 
 TrajectoryCheck = FlowCheck | BlockCheck | ToolCheck | InOrderCheck
 
-Check = Annotated[
+# Checks of the agent's reply in one turn, decided without a judge.
+TextCheck = (
     ContainsCheck
     | NotContainsCheck
     | EqualsCheck
@@ -256,29 +257,16 @@ Check = Annotated[
     | ChoiceCheck
     | StatusCheck
     | VariableCheck
-    | JudgeCheck
-    | VoiceflowCliCheck
-    | FlowCheck
-    | BlockCheck
-    | ToolCheck
-    | InOrderCheck
-    | GroundedCheck,
+)
+
+Check = Annotated[
+    TextCheck | JudgeCheck | VoiceflowCliCheck | TrajectoryCheck | GroundedCheck,
     Field(discriminator="type"),
 ]
 """A check of one turn."""
 
 TurnPredicate = Annotated[
-    ContainsCheck
-    | NotContainsCheck
-    | EqualsCheck
-    | RegexCheck
-    | TraceCheck
-    | ChoiceCheck
-    | StatusCheck
-    | VariableCheck
-    | FlowCheck
-    | BlockCheck
-    | ToolCheck,
+    TextCheck | FlowCheck | BlockCheck | ToolCheck,
     Field(discriminator="type"),
 ]
 """What an assertion holds each turn to: any deterministic check of one turn."""

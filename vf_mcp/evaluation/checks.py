@@ -28,6 +28,7 @@ from vf_mcp.evaluation.checkmodels import (
     NotContainsCheck,
     RegexCheck,
     StatusCheck,
+    TextCheck,
     ToolCheck,
     TraceCheck,
     VariableCheck,
@@ -36,16 +37,6 @@ from vf_mcp.evaluation.checkmodels import (
 )
 from vf_mcp.transcripts.models import CheckResult, JudgeVerdict, TranscriptTurn
 
-TextCheck = (
-    ContainsCheck
-    | NotContainsCheck
-    | EqualsCheck
-    | RegexCheck
-    | TraceCheck
-    | ChoiceCheck
-    | StatusCheck
-    | VariableCheck
-)
 DeterministicCheck = TextCheck | FlowCheck | BlockCheck | ToolCheck | InOrderCheck
 SimilarityGrader = Callable[[str, list[str]], Awaitable[JudgeVerdict]]
 
