@@ -10,6 +10,7 @@ and the runtime's open connections come back to their level before the run.
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -54,12 +55,13 @@ class Tally:
     turns_answered: int = 0
     answered: dict[str, list[str]] = field(default_factory=dict)  # user id -> kinds answered
     finished: set[str] = field(default_factory=set)  # user ids whose every turn was answered
+    endings: Counter[str] = field(default_factory=Counter)  # why conversations ended early
 
     def report(self) -> str:
         return (
             f"{self.completed} completed, {self.ended_may_have_run} ended on a turn that may "
             f"have run, {self.repeated_not_run} turns repeated that certainly did not run, "
-            f"{self.turns_answered} turns answered"
+            f"{self.turns_answered} turns answered; endings: {dict(self.endings)}"
         )
 
 
@@ -138,6 +140,7 @@ async def conversation(
             tally.repeated_not_run += 1
         if outcome != "ok":
             tally.ended_may_have_run += 1
+            tally.endings[re.sub(r"/v2.*?/user/[^/ ]+", "", str(detail))[:80]] += 1
             return
         user_id = detail["structuredContent"]["user_id"]
         assert user_id is not None
@@ -192,6 +195,7 @@ def workers(emulator: Emulator, project_id: str) -> Iterator[list[Worker]]:
             VF_MCP_STORE_URL=redis_url,
             VF_MCP_LOG_LEVEL="WARNING",
             VOICEFLOW_RETRY_DEADLINE="10",
+            VF_MCP_SHUTDOWN_DRAIN="1",  # haproxy checks every 200 ms and marks down on one failure
         )
         pool = [Worker(free_port(), env) for _ in range(WORKERS)]
         for worker in pool:

@@ -4,6 +4,7 @@ that had to cut a call at its deadline says so with exit code 1."""
 from __future__ import annotations
 
 import signal
+import subprocess
 
 import anyio
 import httpx
@@ -84,3 +85,29 @@ def test_a_deadline_shorter_than_one_answer_is_refused() -> None:
         "worker could cut a turn that is still within its timeout: set it to at least 30"
     )
     assert Settings.validated({"timeout": 30}).shutdown_deadline == 40
+
+
+def _wait_for_log(process: subprocess.Popen[bytes], needle: str) -> str:
+    assert process.stderr is not None
+    for raw in process.stderr:
+        line = raw.decode(errors="replace")
+        if needle in line:
+            return line
+    raise AssertionError(f"the worker exited ({process.wait()}) without logging {needle!r}")
+
+
+async def test_sigterm_with_a_drain_fails_the_health_check_while_still_serving(
+    emulator: Emulator,
+) -> None:
+    # Behind a balancer: new calls keep being served until it has seen the health check fail.
+    with http_server(server_env(emulator.url, VF_MCP_SHUTDOWN_DRAIN="3")) as (base, process):
+        process.send_signal(signal.SIGTERM)
+        logged = await anyio.to_thread.run_sync(_wait_for_log, process, "answers 503")
+        async with httpx.AsyncClient(timeout=30) as http:
+            health = await http.get(f"{base}/healthz")
+            answer = await http.post(f"{base}/mcp", json=CALL, headers=HEADERS)
+        code = await anyio.to_thread.run_sync(lambda: process.wait(timeout=30))
+    assert "for 3 s" in logged
+    assert (health.status_code, health.json()) == (503, {"status": "stopping"})
+    assert answer.status_code == 200 and "Acme order assistant" in answer.text
+    assert code == 0

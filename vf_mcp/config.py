@@ -71,6 +71,7 @@ ENV_OAUTH_SCOPES = "VF_MCP_OAUTH_SCOPES"
 ENV_OAUTH_AUDIENCE = "VF_MCP_OAUTH_AUDIENCE"
 ENV_PUBLIC_URL = "VF_MCP_PUBLIC_URL"
 ENV_SHUTDOWN_TIMEOUT = "VF_MCP_SHUTDOWN_TIMEOUT"
+ENV_SHUTDOWN_DRAIN = "VF_MCP_SHUTDOWN_DRAIN"
 ENV_A2A = "VF_MCP_A2A"
 ENV_A2A_NAME = "VF_MCP_A2A_NAME"
 ENV_A2A_DESCRIPTION = "VF_MCP_A2A_DESCRIPTION"
@@ -288,6 +289,15 @@ class Settings(BaseModel):
         shown="VOICEFLOW_TIMEOUT + VOICEFLOW_CONNECT_TIMEOUT",
         gt=0,
         le=3600,
+    )
+    shutdown_drain: float = setting(
+        0.0,
+        ENV_SHUTDOWN_DRAIN,
+        "HTTP: seconds a worker stopped with SIGTERM keeps serving while `/healthz` answers "
+        "503, so a load balancer moves new calls elsewhere before the worker stops taking them; "
+        "set it above the balancer's health-check interval times its fall count.",
+        ge=0,
+        le=300,
     )
     a2a: bool = setting(
         True,

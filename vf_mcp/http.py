@@ -170,6 +170,5 @@ def serve_http(server: MCPServer[Any], settings: Settings, *, host: str, port: i
             file=sys.stderr,
             flush=True,
         )
-    return serve_until_stopped(
-        http_app(server, settings, host=host), settings, host=host, port=port
-    )
+    app = http_app(server, settings, host=host)
+    return serve_until_stopped(app, settings, host=host, port=port, health_path=HEALTH_PATH)

@@ -1,10 +1,16 @@
-"""A worker's orderly stop: on SIGTERM stop taking calls, let those in flight finish within a
-deadline, close the clients, and say by the exit code whether any call had to be abandoned.
+"""A worker's orderly stop: on SIGTERM let the load balancer move away (the drain), stop taking
+calls, let those in flight finish within a deadline, close the clients, and say by the exit code
+whether any call had to be abandoned.
 
 uvicorn already stops accepting, waits for open requests (`timeout_graceful_shutdown`) and runs
 the lifespan's shutdown (which closes the clients); what it does not know is which requests
 were cut, and it re-raises the signal afterwards, so the process always dies "by SIGTERM".
 `CallsInFlight` counts what was cut and `OrderlyServer` keeps the exit code ours.
+
+Closing the listening socket at once is not enough behind a balancer: connections it opened a
+moment before (still in the kernel's accept queue, or accepted with the request not yet read) are
+reset, and their clients cannot tell whether the turn ran. So SIGTERM first fails the health
+check (`VF_MCP_SHUTDOWN_DRAIN` seconds, serving as usual), and only then stops taking calls.
 """
 
 from __future__ import annotations
@@ -58,14 +64,43 @@ class CallsInFlight:
             self.active -= 1
 
 
-class OrderlyServer(uvicorn.Server):
-    """uvicorn's server, minus re-raising the stop signal once it has stopped in order."""
+class HealthWhileStopping:
+    """Pure ASGI: once the worker is draining, the health path answers 503, everything else as
+    usual, so the balancer stops sending new calls here while those it sent are still served."""
 
-    def __init__(self, config: uvicorn.Config, calls: CallsInFlight) -> None:
+    def __init__(self, app: ASGIApp, health_path: str) -> None:
+        self.app = app
+        self.health_path = health_path
+        self.draining = threading.Event()  # set from the signal handler, read on the loop
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        stopping = self.draining.is_set() and scope["type"] == "http"
+        if not stopping or scope["path"] != self.health_path:
+            await self.app(scope, receive, send)
+            return
+        body = b'{"status":"stopping"}'
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+class OrderlyServer(uvicorn.Server):
+    """uvicorn's server, draining first on SIGTERM and not re-raising the stop signal once it
+    has stopped in order."""
+
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        calls: CallsInFlight,
+        health: HealthWhileStopping,
+        drain: float,
+    ) -> None:
         from sse_starlette.sse import AppStatus
 
         super().__init__(config)
         self._calls = calls
+        self._health = health
+        self._drain = drain
         # sse-starlette (under the SDK's streamed answers) ends every SSE response as soon as the
         # stop signal comes, cutting the very turns we mean to let finish. Stateless MCP has no
         # long-lived streams, so each answer ends by itself, or at uvicorn's deadline.
@@ -85,6 +120,23 @@ class OrderlyServer(uvicorn.Server):
                 signal.signal(sig, handler)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        # Ctrl-C, or a second signal during the drain, stops taking calls at once.
+        if sig == signal.SIGTERM and self._drain > 0 and not self._health.draining.is_set():
+            self._health.draining.set()
+            _log.warning(
+                "stopping (SIGTERM): %s answers 503 for %g s so the balancer moves new calls "
+                "elsewhere; calls are served as usual meanwhile",
+                self._health.health_path,
+                self._drain,
+            )
+            # uvicorn polls should_exit from its loop, so setting it from a timer thread is safe.
+            timer = threading.Timer(self._drain, self._stop_taking_calls, args=(sig,))
+            timer.daemon = True
+            timer.start()
+            return
+        self._stop_taking_calls(sig)
+
+    def _stop_taking_calls(self, sig: int) -> None:
         if not self.should_exit:
             _log.warning(
                 "stopping (%s): no new calls; %d call(s) in flight get up to %g s to finish",
@@ -92,7 +144,7 @@ class OrderlyServer(uvicorn.Server):
                 self._calls.active,
                 self.config.timeout_graceful_shutdown or 0,
             )
-        super().handle_exit(sig, frame)
+        super().handle_exit(sig, None)
 
     def exit_code(self) -> int:
         """0 after an orderly stop; `EXIT_ABANDONED` when a call was cut at the deadline."""
@@ -108,10 +160,13 @@ class OrderlyServer(uvicorn.Server):
         return 0
 
 
-def serve_until_stopped(app: ASGIApp, settings: Settings, *, host: str, port: int) -> int:
+def serve_until_stopped(
+    app: ASGIApp, settings: Settings, *, host: str, port: int, health_path: str
+) -> int:
     """Serve `app` with uvicorn until a signal stops it in order; the exit code says whether a
     call in flight had to be abandoned."""
-    calls = CallsInFlight(app)
+    health = HealthWhileStopping(app, health_path)
+    calls = CallsInFlight(health)
     # log_config=None: uvicorn's own handlers would bypass our one-line, key-masking handler.
     config = uvicorn.Config(
         calls,
@@ -121,6 +176,6 @@ def serve_until_stopped(app: ASGIApp, settings: Settings, *, host: str, port: in
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=max(1, round(settings.shutdown_deadline)),
     )
-    runner = OrderlyServer(config, calls)
+    runner = OrderlyServer(config, calls, health, settings.shutdown_drain)
     runner.run()
     return runner.exit_code()

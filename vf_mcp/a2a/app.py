@@ -276,7 +276,9 @@ def serve_a2a(settings: Settings, directory: AgentDirectory, *, host: str, port:
     """Serve until stopped, stopping as `vf_mcp.http.serve_http` does (calls in flight finish
     within the deadline); the exit code says whether a call had to be abandoned."""
 
+    from vf_mcp.http import HEALTH_PATH
     from vf_mcp.shutdown import serve_until_stopped
 
     announce(host, port, directory)
-    return serve_until_stopped(a2a_app(settings, directory), settings, host=host, port=port)
+    app = a2a_app(settings, directory)
+    return serve_until_stopped(app, settings, host=host, port=port, health_path=HEALTH_PATH)
