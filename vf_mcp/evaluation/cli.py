@@ -23,6 +23,7 @@ from vf_mcp.config import Settings
 from vf_mcp.errors import ConfigurationError, ScriptError
 from vf_mcp.evaluation.baseline import Comparison, compare, load_baseline
 from vf_mcp.evaluation.connection import ServiceFactory
+from vf_mcp.evaluation.html_report import html_report
 from vf_mcp.evaluation.judge import ChatModel, JudgeSettings, OpenAIChatClient
 from vf_mcp.evaluation.loader import load_path
 from vf_mcp.evaluation.recording import Recorder, Replayer
@@ -52,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--junit", type=Path, metavar="FILE", help="write a JUnit XML report")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the transcripts as JSON")
     parser.add_argument("--markdown", type=Path, metavar="FILE", help="write a Markdown report")
+    parser.add_argument(
+        "--html", type=Path, metavar="FILE", help="write a self-contained HTML report (chats)"
+    )
     modes = parser.add_mutually_exclusive_group()
     modes.add_argument(
         "--record", type=Path, metavar="DIR", help="record runtime and judge replies"
@@ -151,6 +155,9 @@ def main(argv: list[str], environ: Mapping[str, str]) -> int:
     _write(args.json, json_report(run))
     _write(args.markdown, markdown_report(run, allow_ungraded=args.allow_ungraded,
                                           comparison=comparison))  # fmt: skip
+    if args.html is not None:
+        _write(args.html, html_report(run, comparison=comparison,
+                                      allow_ungraded=args.allow_ungraded))  # fmt: skip
     shown = frozenset(w for suite in suites for w in suite.warnings)
     for line in report_lines(run, comparison, allow_ungraded=args.allow_ungraded, shown=shown):
         print(line)

@@ -1,0 +1,88 @@
+"""The chat component shared by the HTML report and the MCP App view: what it shows, and what it
+never lets through (markup, script URLs, images from origins nobody allowed)."""
+
+from __future__ import annotations
+
+from lxml import html as lxml_html
+
+from vf_mcp.chat import ChatOptions, image_source, link_target, render_chat
+from vf_mcp.transcripts.models import (
+    AgentReply,
+    TranscriptCard,
+    TranscriptChoice,
+    TranscriptMessage,
+    TranscriptTurn,
+    UserAction,
+    VariableDelta,
+)
+
+ALLOWED = frozenset({"https://cdn.example.com"})
+
+
+def _turn(index: int, **agent: object) -> TranscriptTurn:
+    return TranscriptTurn(
+        index=index,
+        user=UserAction(kind="launch") if index == 1 else UserAction(kind="message", text="hi"),
+        agent=AgentReply.model_validate(agent),
+        status="awaiting_user",
+    )
+
+
+def test_images_load_only_over_https_from_an_allowed_origin() -> None:
+    assert image_source("https://cdn.example.com/a.png", ALLOWED) == "https://cdn.example.com/a.png"
+    assert image_source("https://evil.example.net/a.png", ALLOWED) is None
+    assert image_source("http://cdn.example.com/a.png", ALLOWED) is None
+    assert image_source("data:image/png;base64,AAAA", ALLOWED) is None
+    assert link_target("javascript:alert(1)") is None and link_target(" JavaScript:x") is None
+    assert link_target("https://example.com/x") == "https://example.com/x"
+
+
+def test_an_image_from_elsewhere_shows_as_its_description_and_link() -> None:
+    card = TranscriptCard(title="Pizza", image_url="https://evil.example.net/p.png")
+    shown = TranscriptCard(title="Salad", image_url="https://cdn.example.com/s.png")
+    page = render_chat(
+        [_turn(1, messages=[TranscriptMessage(kind="carousel", cards=[card, shown])])],
+        ChatOptions(image_origins=ALLOWED),
+    )
+    dom = lxml_html.fromstring(page)
+    assert [i.get("src") for i in dom.cssselect("img")] == ["https://cdn.example.com/s.png"]
+    assert dom.cssselect("img")[0].get("alt") == "Salad"
+    link = dom.cssselect("a.vf-link")[0]
+    assert link.get("href") == "https://evil.example.net/p.png"
+    assert link.text_content().startswith("Pizza")
+
+
+def test_only_the_last_turns_buttons_act_and_only_when_interactive() -> None:
+    choices = [TranscriptChoice(number=1, label="Yes"), TranscriptChoice(number=2, label="No")]
+    turns = [_turn(1, choices=choices), _turn(2, choices=choices)]
+    live = lxml_html.fromstring(render_chat(turns, ChatOptions(interactive=True)))
+    enabled = [b for b in live.cssselect("button") if b.get("disabled") is None]
+    assert [(b.get("data-choice"), b.text_content()) for b in enabled] == [
+        ("1", "Yes"),
+        ("2", "No"),
+    ]
+    assert enabled[0].getparent().getparent().get("data-turn") == "2"
+    still = lxml_html.fromstring(render_chat(turns))
+    assert all(b.get("disabled") is not None for b in still.cssselect("button"))
+
+
+def test_the_status_and_folded_variable_changes_of_the_last_turn() -> None:
+    turn = _turn(1, messages=[TranscriptMessage(kind="text", text="Bye")])
+    turn = turn.model_copy(
+        update={
+            "status": "ended",
+            "variables_changed": [VariableDelta(name="order", before=None, after="1001")],
+        }
+    )
+    dom = lxml_html.fromstring(render_chat([turn]))
+    assert dom.cssselect(".vf-status")[0].get("data-status") == "ended"
+    assert dom.cssselect(".vf-status")[0].text_content() == "The conversation ended"
+    folded = dom.cssselect("details.vf-vars")[0]
+    assert folded.get("open") is None
+    assert folded.cssselect("dd")[0].text_content() == 'unset → "1001"'
+
+
+def test_an_empty_conversation_says_so() -> None:
+    dom = lxml_html.fromstring(render_chat([]))
+    assert dom.get("role") == "log"
+    assert dom.text_content() == "The conversation has not started yet."
