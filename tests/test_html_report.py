@@ -13,8 +13,10 @@ from lxml import html as lxml_html
 from tests.browser import dump_dom, screenshot
 from tests.canary import CANARY_KEY
 from vf_mcp.emulator import Emulator
+from vf_mcp.evaluation.baseline import Change, Comparison
 from vf_mcp.evaluation.cli import main as eval_main
 from vf_mcp.evaluation.html_report import html_report
+from vf_mcp.evaluation.trials import summarize
 from vf_mcp.transcripts.models import (
     AgentReply,
     RunResult,
@@ -127,3 +129,34 @@ def test_the_report_loads_nothing(report: Path) -> None:
     assert 'http-equiv="Content-Security-Policy"' in text
     assert "default-src 'none'" in text
     assert "<link" not in text and "src=" not in text
+
+
+def test_trials_and_the_baseline_diff_show_overall_and_under_their_test() -> None:
+    started = datetime.now(UTC)
+    tests = [
+        Transcript(
+            suite="s",
+            test_id="greet",
+            name="greet",
+            started_at=started,
+            outcome=outcome,
+            trial=trial,
+        )
+        for trial, outcome in ((1, "passed"), (2, "failed"))
+    ]
+    suite = SuiteResult(name="s", started_at=started, tests=tests,
+                        trials=[summarize("greet", tests)])  # fmt: skip
+    change = Change(kind="regressed", suite="s", test="greet#2", before="passed", after="failed")
+    comparison = Comparison(baseline="base.json", changes=[change])
+    dom = lxml_html.fromstring(html_report(RunResult(suites=[suite]), comparison=comparison))
+    summary = dom.cssselect("section.vf-summary")[0].text_content()
+    assert "greet: 1/2 trials passed (pass rate 50%, pass^2 0.00) FLAKY" in summary
+    assert "compared with base.json: 1 regressed" in summary
+    first, second = dom.cssselect("section.vf-test")
+    assert [h.text_content() for h in dom.cssselect("section.vf-test h2")] == [
+        "greet (trial 1)",
+        "greet (trial 2)",
+    ]
+    assert first.cssselect(".vf-changes") == []
+    regressed = second.cssselect(".vf-changes li.vf-regressed")[0].text_content()
+    assert regressed == "REGRESSED s / greet#2: passed → failed"
