@@ -138,3 +138,22 @@ def test_bad_emulator_options_are_refused_without_a_traceback(
         )
         assert result.returncode == 2
         assert expected in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--transport", "http", "--port", "9000", "serve"], ("http", "127.0.0.1", 9000)),
+        (["serve", "--port", "9001"], ("stdio", "127.0.0.1", 9001)),
+        (["--host", "::1", "--port", "9000", "a2a"], ("stdio", "::1", 9000)),
+        (["a2a", "--port", "9002"], ("stdio", "127.0.0.1", 9002)),
+        (["a2a"], ("stdio", "127.0.0.1", 8765)),
+    ],
+)
+def test_serve_options_given_before_the_command_are_kept(
+    argv: list[str], expected: tuple[str, str, int]
+) -> None:
+    from vf_mcp.cli import build_parser
+
+    args = build_parser().parse_args(argv)
+    assert (args.transport, args.host, args.port) == expected

@@ -22,18 +22,28 @@ if TYPE_CHECKING:
 DEFAULT_HTTP_PORT = 8765
 
 
-def _add_serve_options(parser: argparse.ArgumentParser) -> None:
+def _add_serve_options(parser: argparse.ArgumentParser, *, inherited: bool = False) -> None:
+    """`inherited`: a command's copy of the options, which leaves what was given before the
+    command alone (`vf-mcp --port 9000 serve` serves on 9000)."""
     parser.add_argument(
         "--transport",
         choices=("stdio", "http"),
-        default="stdio",
+        default=argparse.SUPPRESS if inherited else "stdio",
         help="stdio (default; for Claude Desktop, Cursor, ...) or streamable HTTP",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
+    _add_address_options(parser, inherited=inherited)
+
+
+def _add_address_options(parser: argparse.ArgumentParser, *, inherited: bool) -> None:
+    parser.add_argument(
+        "--host",
+        default=argparse.SUPPRESS if inherited else "127.0.0.1",
+        help="HTTP bind address (default 127.0.0.1)",
+    )
     parser.add_argument(
         "--port",
         type=int,
-        default=DEFAULT_HTTP_PORT,
+        default=argparse.SUPPRESS if inherited else DEFAULT_HTTP_PORT,
         help=f"HTTP port (default {DEFAULT_HTTP_PORT})",
     )
 
@@ -51,14 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve_options(parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve = commands.add_parser("serve", help="serve MCP (the default)")
-    _add_serve_options(serve)
+    _add_serve_options(serve, inherited=True)
     a2a = commands.add_parser(
         "a2a", help="serve only the A2A agent (Agent Card and JSON-RPC) over HTTP, no MCP"
     )
-    a2a.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    a2a.add_argument(
-        "--port", type=int, default=DEFAULT_HTTP_PORT, help=f"port (default {DEFAULT_HTTP_PORT})"
-    )
+    _add_address_options(a2a, inherited=True)
     demo = commands.add_parser(
         "demo", help="talk to the bundled example agent through the MCP tools (no API key needed)"
     )
