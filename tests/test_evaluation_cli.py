@@ -127,5 +127,5 @@ def test_bad_input_exits_nonzero_with_one_line(
     assert main([]) == 2
     assert main([str(EXAMPLES), "--record", "a", "--replay", "b"]) == 2
     monkeypatch.delenv("VOICEFLOW_API_KEY")
-    assert main([str(EXAMPLES / "order_support.passing.yaml")]) == 1
+    assert main([str(EXAMPLES / "order_support.passing.yaml")]) == 2  # configuration
     assert "VOICEFLOW_API_KEY is not set" in capsys.readouterr().err

@@ -421,3 +421,24 @@ def test_a_configured_endpoint_gets_the_spans_and_metrics_over_otlp_at_shutdown(
     # What left the process, byte for byte, holds none of it.
     for secret in (CANARY_SECRET, USER, MESSAGE):
         assert all(secret.encode() not in body for _, body in received), secret
+
+
+def test_vf_mcp_eval_exports_its_turns_like_the_server(
+    emulator: Emulator, collector: tuple[str, list[tuple[str, bytes]]]
+) -> None:
+    endpoint, received = collector
+    suite = Path(__file__).parent.parent / "examples" / "evals" / "order_support.failing.yaml"
+    env = {
+        **os.environ,
+        telemetry.ENV_OTLP_ENDPOINT: endpoint,
+        "VOICEFLOW_API_KEY": CANARY_KEY,
+        "VOICEFLOW_RUNTIME_URL": emulator.url,
+    }
+    env.pop("VOICEFLOW_PROJECT_ID", None)
+    done = subprocess.run([sys.executable, "-m", "vf_mcp", "eval", str(suite)], env=env,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 1, done.stderr  # the suite fails on purpose
+    traces = ExportTraceServiceRequest.FromString(dict(received)["/v1/traces"])
+    names = {s.name for r in traces.resource_spans for sc in r.scope_spans for s in sc.spans}
+    assert "POST /state/user/{userID}/interact" in names
+    assert all(CANARY_SECRET.encode() not in body for _, body in received)

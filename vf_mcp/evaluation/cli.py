@@ -3,8 +3,9 @@
 Reads the agent's settings like the server (`VOICEFLOW_*`) and the judge's (`VF_MCP_JUDGE_*`).
 Exit status: 0 when every test passed (ungraded judged criteria count as passed only with
 --allow-ungraded), 1 on any failure, error, skipped test or unreadable suite, 2 on bad arguments
-or run configuration (`--repeat` out of range, a baseline that is not one of these suites), 3
-when a test or check regressed against the baseline (`--compare`, `--baseline-environment`).
+or configuration (no API key, `--repeat` out of range, a baseline that is not one of these
+suites), 3 when a test or check regressed against the baseline (`--compare`,
+`--baseline-environment`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from vf_mcp.evaluation.runner import DEFAULT_CONCURRENCY, ProgressEvent, RunOpti
 from vf_mcp.evaluation.script import MAX_REPEAT, Suite
 from vf_mcp.evaluation.trials import DEFAULT_MAX_TURNS, trial_lines
 from vf_mcp.retry import RetryPolicy
+from vf_mcp.telemetry import configure_from_env
 from vf_mcp.transcripts.models import RunResult
 
 REPLAY_PLACEHOLDER_KEY = "VF.DM.000000000000000000000000.replay"
@@ -132,14 +134,16 @@ def main(argv: list[str], environ: Mapping[str, str]) -> int:
         return 2
     try:
         suites = [suite for path in args.paths for suite in load_path(path)]
-        settings, judge_settings, replayer = _configure(args, environ)
-    except (ScriptError, ConfigurationError, FileNotFoundError) as exc:
+    except (ScriptError, FileNotFoundError) as exc:
         print(f"vf-mcp eval: {exc}", file=sys.stderr)
         return 1
     try:
+        settings, judge_settings, replayer = _configure(args, environ)
         if (problem := run_problem(args, suites)) is not None:
             raise ConfigurationError(problem)
         baseline = load_baseline(args.compare, suites) if args.compare is not None else None
+        # Spans and metrics of the run go where the server's would (OTEL_EXPORTER_OTLP_*).
+        flush_telemetry = configure_from_env(environ)
     except ConfigurationError as exc:
         print(f"vf-mcp eval: {exc}", file=sys.stderr)
         return 2
@@ -148,7 +152,10 @@ def main(argv: list[str], environ: Mapping[str, str]) -> int:
             print(f"warning: {warning}", file=sys.stderr)
     recorder = Recorder(args.record) if args.record is not None else None
     job = _Job(suites, settings, judge_settings, recorder, replayer, args)
-    run, comparison = anyio.run(_run_and_compare, job, baseline)
+    try:
+        run, comparison = anyio.run(_run_and_compare, job, baseline)
+    finally:
+        flush_telemetry()
     if recorder is not None:
         recorder.save()
     _write(args.junit, junit_xml(run, allow_ungraded=args.allow_ungraded))
