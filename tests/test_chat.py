@@ -71,7 +71,10 @@ def test_the_status_and_folded_variable_changes_of_the_last_turn() -> None:
     turn = turn.model_copy(
         update={
             "status": "ended",
-            "variables_changed": [VariableDelta(name="order", before=None, after="1001")],
+            "variables_changed": [
+                VariableDelta(name="order", before=0, after="1001"),  # the runtime's default
+                VariableDelta(name="count", before=1, after=0),
+            ],
         }
     )
     dom = lxml_html.fromstring(render_chat([turn]))
@@ -79,7 +82,8 @@ def test_the_status_and_folded_variable_changes_of_the_last_turn() -> None:
     assert dom.cssselect(".vf-status")[0].text_content() == "The conversation ended"
     folded = dom.cssselect("details.vf-vars")[0]
     assert folded.get("open") is None
-    assert folded.cssselect("dd")[0].text_content() == 'unset → "1001"'
+    shown = [dd.text_content() for dd in folded.cssselect("dd")]
+    assert shown == ['unset → "1001"', "1 → 0"]
 
 
 def test_an_empty_conversation_says_so() -> None:

@@ -26,6 +26,7 @@ from vf_mcp.transcripts.models import (
     UserAction,
     VariableDelta,
 )
+from vf_mcp.voiceflow.variables import is_unset
 
 STATUS_LABELS = {
     "awaiting_user": "Waiting for the user",
@@ -197,13 +198,18 @@ def _host_reply(action: str, reply: JsonValue) -> str:
 
 def _variables(changes: Sequence[VariableDelta]) -> str:
     rows = "".join(
-        f"<dt>{escape(c.name)}</dt><dd>{escape(_short(c.before))} → {escape(_short(c.after))}</dd>"
+        f"<dt>{escape(c.name)}</dt><dd>{escape(_before(c.before))} → {escape(_short(c.after))}</dd>"
         for c in changes
     )
     return (
         f'<details class="vf-vars"><summary>Variables changed ({len(changes)})</summary>'
         f"<dl>{rows}</dl></details>"
     )
+
+
+def _before(value: JsonValue) -> str:
+    # The runtime's `0` for a declared variable means "never set", as the summaries say.
+    return "unset" if is_unset(value) else _short(value)
 
 
 def _short(value: JsonValue, limit: int = 60) -> str:
