@@ -172,7 +172,9 @@ def test_deepeval_export_has_the_conversational_test_case_shape(run: RunResult) 
 
 
 def test_promptfoo_export_grades_recorded_conversations(run: RunResult) -> None:
-    config = yaml.safe_load(to_promptfoo(run).to_yaml())
+    # promptfoo itself runs the export in tests/test_promptfoo_export.py; this is its shape.
+    export = to_promptfoo(run)
+    config = yaml.safe_load(export.to_yaml())
     assert config["providers"] == ["echo"] and config["prompts"] == ["{{transcript}}"]
     assert len(config["tests"]) == len(run.transcripts)
     for test in config["tests"]:
@@ -183,9 +185,25 @@ def test_promptfoo_export_grades_recorded_conversations(run: RunResult) -> None:
     judged = next(
         t for t in config["tests"] if "helpful_tracking" in t["metadata"]["conversationId"]
     )
-    assert {a["type"] for a in judged["assert"]} == {"llm-rubric"}
-    assert len(judged["assert"]) == 3
+    # Criteria for promptfoo's grader, the text check on the turn's own text, in check order.
+    assert [a["type"] for a in judged["assert"]] == [
+        *("llm-rubric", "contains", "llm-rubric", "llm-rubric")
+    ]
+    assert judged["assert"][1] == {
+        "type": "contains", "value": "shipped", "transform": "context.vars.replies[2].text"
+    }  # fmt: skip
+    assert judged["vars"]["replies"][2] == {"turn": 3, "text": run_text(run, "helpful_tracking")}
     assert judged["vars"]["_conversation"][2]["input"] == "1001"
+    # A grounding check left to grade (no judge in this run) has nothing promptfoo can grade.
+    assert export.skipped == [
+        "Order support (judged) / grounded_returns_answer: check 'the answer is grounded in the "
+        "retrieved knowledge' was left to grade, and promptfoo has nothing to grade it on"
+    ]
+
+
+def run_text(run: RunResult, test_id: str, turn: int = 3) -> str:
+    [test] = [t for t in run.transcripts if t.test_id == test_id]
+    return test.turns[turn - 1].agent.text
 
 
 @pytest.mark.anyio

@@ -9,7 +9,13 @@ configs, voiceflow-cli tests), as the export tests check:
   `retrieval_context` (the knowledge-base chunks), as DeepEval's docs ask for on assistant turns.
 - promptfoo: a config that grades recorded conversations with the `echo` provider: the rendered
   transcript is the prompt (so the output), `vars._conversation` holds `{input, output}` pairs,
-  judged criteria and goals become `llm-rubric` assertions.
+  so that promptfoo passes or fails each test as vf-mcp did. Judged criteria and goals become
+  `llm-rubric` assertions (promptfoo's grader judges them again); text checks (`contains`,
+  `not_contains`, `equals`, `regex`) become promptfoo's own assertions on that turn's text
+  (`vars.replies`, picked by a `transform`), checked again by promptfoo; the checks promptfoo
+  cannot see the data for (buttons, variables, traces, trajectories, mocks, grounding) and a test
+  that erred are carried as vf-mcp recorded them (`vars.vf_mcp_checks`, read by a `javascript`
+  assertion). The tests check this with promptfoo itself (tests/test_promptfoo_export.py).
 - voiceflow-cli: a `suite.yaml` plus one test file per scripted test, with an `equals` validation
   per agent message and a `traceType` one per other trace, as `voiceflow dialog --save-test` does
   (but for `block`, `flow` and `debug`, which a trajectory suite asked for and voiceflow-cli,
@@ -18,12 +24,20 @@ configs, voiceflow-cli tests), as the export tests check:
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from vf_mcp.transcripts.models import RunResult, Transcript, TranscriptTurn
+from vf_mcp.evaluation.checkmodels import (
+    ContainsCheck,
+    EqualsCheck,
+    NotContainsCheck,
+    RegexCheck,
+    describe_check,
+)
+from vf_mcp.transcripts.models import CheckResult, RunResult, Transcript, TranscriptTurn
 from vf_mcp.transcripts.render import agent_lines, describe_user, render_turns
 
 # -- DeepEval -----------------------------------------------------------------------------------
@@ -161,17 +175,36 @@ class PromptfooCompletion(BaseModel):
     output: str
 
 
+class PromptfooReply(BaseModel):
+    """The agent's text in one turn, as vf-mcp's text checks read it."""
+
+    turn: int
+    text: str
+
+
+class PromptfooGrade(BaseModel):
+    """A check as vf-mcp graded it, in promptfoo's `GradingResult` shape."""
+
+    pass_: bool = Field(alias="pass")
+    score: float
+    reason: str
+
+
 class PromptfooVars(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
     transcript: str
     conversation: list[PromptfooCompletion] = Field(alias="_conversation")
+    # Objects, not strings: promptfoo makes one test case per item of a list of strings.
+    replies: list[PromptfooReply] = Field(default_factory=list)
+    recorded: list[PromptfooGrade] = Field(default_factory=list, alias="vf_mcp_checks")
 
 
 class PromptfooAssertion(BaseModel):
     type: str
     value: str | None = None
     threshold: float | None = None
+    transform: str | None = None
 
 
 class PromptfooTest(BaseModel):
@@ -198,6 +231,105 @@ class PromptfooExport(Export):
         return str(yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100))
 
 
+# Python `re` syntax that JavaScript's RegExp reads otherwise or not at all: named groups
+# `(?P<n>`, inline flags, comments, atomic groups, possessive quantifiers, `\A` and `\Z`.
+_PYTHON_ONLY_REGEX = re.compile(r"\(\?[P#>aiLmsux-]|\\[AZ]|[*+?}]\+")
+
+
+_TEMPLATE_MARKS = ("{{", "{%", "{#")
+
+
+def _verbatim(text: str) -> str:
+    """`text` as promptfoo reads it back: it renders string vars and assertion values as Nunjucks
+    templates, so an agent's or a check's braces are kept in a raw block."""
+    if any(mark in text for mark in _TEMPLATE_MARKS):
+        return "{% raw %}" + text + "{% endraw %}"
+    return text
+
+
+def _ignores_case(check: CheckResult, value: str) -> bool | None:
+    """Whether a text check ignored case, read back from its label; None if it is not ours."""
+    models = {"contains": ContainsCheck, "not_contains": NotContainsCheck, "equals": EqualsCheck}
+    for ignore_case in (False, True):
+        if check.kind == "regex":
+            model: Any = RegexCheck(pattern=value, ignore_case=ignore_case)
+        elif check.kind in models:
+            model = models[check.kind](value=value, ignore_case=ignore_case)
+        else:
+            return None
+        if describe_check(model) == check.label:
+            return ignore_case
+    return None
+
+
+def _promptfoo_text_assertion(check: CheckResult, position: int) -> PromptfooAssertion | None:
+    """A text check as promptfoo's own assertion on that turn's text, or None if it has none."""
+    value = check.expected
+    if not isinstance(value, str) or "endraw" in value:
+        return None
+    ignore_case = _ignores_case(check, value)
+    if ignore_case is None:
+        return None
+    text = f"context.vars.replies[{position}].text"
+    match check.kind:
+        case "contains":
+            kind = "icontains" if ignore_case else "contains"
+            return PromptfooAssertion(type=kind, value=_verbatim(value), transform=text)
+        case "not_contains":
+            kind = "not-icontains" if ignore_case else "not-contains"
+            return PromptfooAssertion(type=kind, value=_verbatim(value), transform=text)
+        case "equals":
+            expected = value.strip().lower() if ignore_case else value.strip()
+            folded = f"{text}.trim()" + (".toLowerCase()" if ignore_case else "")
+            return PromptfooAssertion(type="equals", value=_verbatim(expected), transform=folded)
+        case "regex" if not ignore_case and not _PYTHON_ONLY_REGEX.search(value):
+            return PromptfooAssertion(type="regex", value=_verbatim(value), transform=text)
+    return None
+
+
+def _recorded(check: CheckResult) -> PromptfooGrade:
+    passed = check.outcome == "passed"
+    why = f": {check.evidence}" if check.evidence and not passed else ""
+    reason = f"vf-mcp recorded {check.outcome}: {check.label}{why}"
+    return PromptfooGrade.model_validate({"pass": passed, "score": float(passed), "reason": reason})
+
+
+def _promptfoo_assertions(
+    test: Transcript, ran: list[TranscriptTurn], skipped: list[str]
+) -> tuple[list[PromptfooAssertion], list[PromptfooGrade]]:
+    assertions: list[PromptfooAssertion] = []
+    recorded: list[PromptfooGrade] = []
+
+    def record(grade: PromptfooGrade) -> None:
+        recorded.append(grade)
+        value = f"context.vars.vf_mcp_checks[{len(recorded) - 1}]"
+        assertions.append(PromptfooAssertion(type="javascript", value=value))
+
+    error = test.error or next((t.error for t in test.turns if t.error), None)
+    if error is not None:
+        record(PromptfooGrade.model_validate(
+            {"pass": False, "score": 0.0, "reason": f"vf-mcp recorded an error: {error}"}
+        ))  # fmt: skip
+    positions = {id(turn): n for n, turn in enumerate(ran)}
+    located = [(c, positions.get(id(t))) for t in test.turns for c in t.checks]
+    for check, position in [*located, *((c, None) for c in test.checks)]:
+        if check.kind in ("judge", "goal") and check.expected and check.outcome != "not_run":
+            rubric = _verbatim(str(check.expected))
+            assertions.append(PromptfooAssertion(type="llm-rubric", value=rubric))
+            continue
+        native = _promptfoo_text_assertion(check, position) if position is not None else None
+        if native is not None and check.outcome in ("passed", "failed"):
+            assertions.append(native)
+        elif check.outcome in ("passed", "failed", "error"):
+            record(_recorded(check))
+        elif check.outcome == "to_grade":
+            skipped.append(
+                f"{test.suite} / {test.key}: check {check.label!r} was left to grade, and "
+                "promptfoo has nothing to grade it on"
+            )
+    return assertions, recorded
+
+
 def to_promptfoo(run: RunResult) -> PromptfooExport:
     export = PromptfooExport()
     for test in run.transcripts:
@@ -208,13 +340,18 @@ def to_promptfoo(run: RunResult) -> PromptfooExport:
         conversation = [
             PromptfooCompletion(input=describe_user(t.user), output=_agent_text(t)) for t in ran
         ]
-        assertions = [PromptfooAssertion(type="llm-rubric", value=c) for c in _criteria(test)]
+        assertions, recorded = _promptfoo_assertions(test, ran, export.skipped)
         # By alias: promptfoo's keys (`_conversation`, `assert`) are not Python names.
         export.config.tests.append(
             PromptfooTest.model_validate(
                 {
                     "description": f"{test.suite} / {test.name}",
-                    "vars": {"transcript": render_turns(ran), "_conversation": conversation},
+                    "vars": {
+                        "transcript": _verbatim(render_turns(ran)),
+                        "_conversation": conversation,
+                        "replies": [{"turn": t.index, "text": t.agent.text} for t in ran],
+                        "vf_mcp_checks": recorded,
+                    },
                     "metadata": {
                         "conversationId": f"{test.suite}/{test.key}",
                         "outcome": test.outcome,
@@ -347,6 +484,4 @@ def to_voiceflow_cli(run: RunResult, *, environment: str = "development") -> Voi
 
 
 def _file_slug(text: str) -> str:
-    import re
-
     return re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_") or "test"
