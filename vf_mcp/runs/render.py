@@ -12,16 +12,20 @@ _OUTCOMES: tuple[TestOutcome, ...] = ("passed", "failed", "error", "to_grade", "
 
 def render_started(started: RunStarted) -> str:
     return (
-        f"Started run {started.run_id} on agent {started.agent}: {started.tests_total} tests, "
-        f"up to {started.turns_planned} turns. Poll get_run(run_id={started.run_id!r}) for its "
-        "progress and, once it finished, its results; cancel_run stops it."
+        f"Started run {started.run_id} on agent {started.agent}: "
+        f"{_count(started.tests_total, 'test')}, up to {_count(started.turns_planned, 'turn')}. "
+        f"Poll get_run(run_id={started.run_id!r}) for its progress and, once it finished, its "
+        "results; cancel_run stops it."
     )
 
 
 def render_record(record: RunRecord) -> str:
     if record.state == "finished" and record.result is not None:
         return f"{_finished_line(record, record.result)}\n\n{render_run(record.result)}"
-    progress = f"{record.tests_done} of {record.tests_total} tests done, {record.turns_sent} turns"
+    progress = (
+        f"{record.tests_done} of {_count(record.tests_total, 'test')} done, "
+        f"{_count(record.turns_sent, 'turn')}"
+    )
     failing = f"; failing so far: {', '.join(record.failing)}" if record.failing else ""
     if record.state == "running":
         asked = " (cancel requested: it stops at its next turn or test)"
@@ -51,6 +55,10 @@ def _finished_line(record: RunRecord, result: RunResult) -> str:
     counts = ", ".join(f"{n} {o}" for o in _OUTCOMES if (n := sum(t.outcome == o for t in tests)))
     stopped = f"; {result.stopped}" if result.stopped else ""
     return (
-        f"Run {record.run_id} finished: {len(tests)} tests ({counts or 'none'}), "
-        f"{result.turns_sent} turns{stopped}."
+        f"Run {record.run_id} finished: {_count(len(tests), 'test')} ({counts or 'none'}), "
+        f"{_count(result.turns_sent, 'turn')}{stopped}."
     )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
