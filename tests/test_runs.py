@@ -14,11 +14,13 @@ from mcp.client.streamable_http import streamable_http_client
 
 from tests.processes import http_server, server_env
 from tests.services import redis_server
+from vf_mcp.callers import namespace_for
 from vf_mcp.config import Settings
 from vf_mcp.emulator import Emulator
 from vf_mcp.runs.models import run_key
 from vf_mcp.server import build_server
 from vf_mcp.store.memory import in_memory_store
+from vf_mcp.store.redis import redis_store
 
 pytestmark = pytest.mark.anyio
 
@@ -118,6 +120,17 @@ async def test_a_run_is_read_and_cancelled_from_another_worker_and_hidden_from_o
             missing = await b.call_tool("get_run", {"run_id": MISSING})
             cancelling = await b.call_tool("cancel_run", {"run_id": run_id})
             cancelled = await settled(b, run_id)
+            emulator.faults.add({"match": INTERACT, "latency_ms": SLOW_MS, "times": 1})
+            going = await a.call_tool("start_run", {"script": QUICK})
+            await wait_for_turns(emulator, 4)
+    # Both workers were stopped with SIGTERM, the first with a run still going: it said so.
+    store = redis_store(redis_url, ttl_seconds=60)
+    try:
+        key = run_key(namespace_for(TOKEN_A), going.structured_content["run_id"])
+        stopped = await store.runs.load(key)
+    finally:
+        await store.aclose()
+    assert stopped is not None and stopped.record.state == "stopped"
     assert started.structured_content["tests_total"] == 3
     assert progress.structured_content["state"] == "running"
     assert text_of(progress).startswith(
@@ -229,7 +242,6 @@ async def test_run_keys_in_redis_carry_the_store_ttl_and_the_heartbeat_a_short_o
     from redis.asyncio import Redis
 
     from vf_mcp.runs.models import RunRecord
-    from vf_mcp.store.redis import redis_store
 
     store = redis_store(redis_url, ttl_seconds=120, prefix="test-runs:")
     redis = Redis.from_url(redis_url)
