@@ -106,14 +106,12 @@ class InMemoryRuns:
         self._records[key] = (time.monotonic() + self._ttl, record.model_copy(deep=True))
         self._records.move_to_end(key)
         while len(self._records) > self._max:
-            dropped, _ = self._records.popitem(last=False)
-            self._cancels.pop(dropped, None)
-            self._beats.pop(dropped, None)
+            self._drop(next(iter(self._records)))
 
     async def load(self, key: str) -> StoredRun | None:
         found = self._records.get(key)
         if found is None or found[0] < time.monotonic():
-            self._records.pop(key, None)
+            self._drop(key)
             return None
         return StoredRun(
             record=found[1].model_copy(deep=True),
@@ -129,6 +127,12 @@ class InMemoryRuns:
 
     async def beat(self, key: str, ttl_seconds: float) -> None:
         self._beats[key] = time.monotonic() + ttl_seconds
+
+    def _drop(self, key: str) -> None:
+        # A run's flag and heartbeat go with its record: nothing is kept for a run no one reads.
+        self._records.pop(key, None)
+        self._cancels.pop(key, None)
+        self._beats.pop(key, None)
 
 
 def in_memory_store(*, ttl_seconds: float = 86_400) -> Store:
