@@ -107,7 +107,11 @@ async def test_evaluate_agent_prompt_and_read_only_mode(settings: Settings) -> N
     assert "track order 1001" in text and "interact" in text
     read_only = settings.model_copy(update={"read_only": True})
     async with Client(build_server(read_only)) as client:
-        assert {t.name for t in (await client.list_tools()).tools} == {"get_state", "transcript"}
+        assert {t.name for t in (await client.list_tools()).tools} == {
+            "get_state",
+            "transcript",
+            "get_run",
+        }
 
 
 def eval_command(emulator: Emulator, *args: str) -> subprocess.CompletedProcess[str]:

@@ -127,7 +127,11 @@ async def test_tool_allow_list_and_read_only_mode(settings: Settings) -> None:
     async with Client(build_server(only)) as client:
         assert {t.name for t in (await client.list_tools()).tools} == {"interact", "get_state"}
     async with Client(build_server(read_only)) as client:
-        assert {t.name for t in (await client.list_tools()).tools} == {"get_state", "transcript"}
+        assert {t.name for t in (await client.list_tools()).tools} == {
+            "get_state",
+            "transcript",
+            "get_run",
+        }
         refused = await client.call_tool("delete_state", {"user_id": "x"})
         assert refused.is_error
     with pytest.raises(ConfigurationError, match="unknown tools \\(nuke\\)"):

@@ -26,6 +26,9 @@ TOOLS = {
     "update_variables",
     "emit_event",
     "run_conversation",
+    "start_run",
+    "get_run",
+    "cancel_run",
     "transcript",
 }
 
@@ -78,8 +81,10 @@ async def test_tools_are_listed_with_schemas_and_truthful_annotations(settings: 
     for tool in tools.values():
         assert tool.description and tool.output_schema
         assert tool.annotations is not None
-        # Only the transcript stays inside the server; every other tool reaches the runtime.
-        assert tool.annotations.open_world_hint is (tool.name != "transcript")
+        # Only the transcript and the run handles' reads and cancels stay inside the server;
+        # every other tool reaches the runtime.
+        inside = tool.name in ("transcript", "get_run", "cancel_run")
+        assert tool.annotations.open_world_hint is not inside
     assert tools["get_state"].annotations.read_only_hint is True
     assert tools["replace_state"].annotations.destructive_hint is True
     assert tools["delete_state"].annotations.destructive_hint is True

@@ -1,8 +1,10 @@
 """The composition root: everything a server holds for its life, opened from one `Settings`.
 
 `open_app` opens the store, one Voiceflow client per agent (one connection pool each), the judge
-when one is configured and the transcript book, and closes all it opened, in reverse order. The
-MCP server's lifespan opens it; so can any other front end, and tests, without MCP.
+when one is configured, the transcript book and the background runs (`start_run`), and closes all
+it opened, in reverse order: runs still going are stopped before the clients they use close. The
+MCP server's lifespan opens it (stdio and HTTP alike); so can any other front end, and tests,
+without MCP.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from vf_mcp.config import Settings
 from vf_mcp.conversation import ConversationService, StreamRoutes
 from vf_mcp.errors import InvalidInputError
 from vf_mcp.retry import RetryPolicy
+from vf_mcp.runs.manager import RunManager, open_runs
 from vf_mcp.store import Store, open_store
 from vf_mcp.transcripts.book import TranscriptBook
 from vf_mcp.voiceflow.client import VoiceflowClient
@@ -34,6 +37,8 @@ class App:
     """One conversation service per agent, by agent name."""
     store: Store
     transcripts: TranscriptBook
+    runs: RunManager
+    """Suite runs in this worker's background, and every run's record in the store."""
     judge: OpenAIChatClient | None = None
 
     @property
@@ -75,13 +80,17 @@ async def open_app(
         if heartbeat_seconds is not None:
             for service in services.values():
                 service.heartbeat_seconds = heartbeat_seconds
+        judge = await _open_judge(stack, settings)
+        # Entered last, so left first: runs stop while the clients and judge they use are open.
+        runs = await stack.enter_async_context(open_runs(store.runs))
         yield App(
             settings=settings,
             directory=directory,
             services=services,
             store=store,
             transcripts=TranscriptBook(store.transcripts),
-            judge=await _open_judge(stack, settings),
+            runs=runs,
+            judge=judge,
         )
 
 

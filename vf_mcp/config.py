@@ -31,6 +31,9 @@ DEFAULT_RUNTIME_URL = "https://general-runtime.voiceflow.com"
 DEFAULT_ENVIRONMENT = "development"
 DEFAULT_HANDOFF_ACTIONS = ("handoff", "talk_to_agent")
 DEFAULT_SUMMARY_MAX_CHARS = 8000
+# About a minute of turns at a couple of seconds each: what one tool call may take before clients
+# (Claude Code: ~60 s) give up on it. Bigger suites go through run handles (`start_run`).
+DEFAULT_RUN_CONVERSATION_MAX_TURNS = 30
 MIN_SUMMARY_MAX_CHARS = 500
 
 # VF.DM.<id>.<secret>: the docs' shape; the id is 24 hex upstream, any alphanumerics here.
@@ -59,6 +62,7 @@ ENV_STORE_URL = "VF_MCP_STORE_URL"
 ENV_STORE_TTL = "VF_MCP_STORE_TTL"
 ENV_AGENTS_FILE = "VF_MCP_AGENTS_FILE"
 ENV_TESTS_DIR = "VF_MCP_TESTS_DIR"
+ENV_RUN_CONVERSATION_MAX_TURNS = "VF_MCP_RUN_CONVERSATION_MAX_TURNS"
 ENV_JUDGE_URL = "VF_MCP_JUDGE_URL"
 ENV_JUDGE_MODEL = "VF_MCP_JUDGE_MODEL"
 ENV_JUDGE_API_KEY = "VF_MCP_JUDGE_API_KEY"
@@ -207,7 +211,7 @@ class Settings(BaseModel):
     read_only: bool = setting(
         False,
         ENV_READ_ONLY,
-        "`1` exposes only the tools that change nothing (`get_state`, `transcript`).",
+        "`1` exposes only the tools that change nothing (`get_state`, `transcript`, `get_run`).",
     )
     store_url: SecretStr | None = setting(
         None,
@@ -236,6 +240,16 @@ class Settings(BaseModel):
         ENV_TESTS_DIR,
         "Directory `run_conversation` reads suite files from when given a file name (nothing "
         "outside it is read).",
+    )
+    run_conversation_max_turns: int = setting(
+        DEFAULT_RUN_CONVERSATION_MAX_TURNS,
+        ENV_RUN_CONVERSATION_MAX_TURNS,
+        "The most turns a suite may script (each test's turns times its trials; a simulated "
+        "user's at its cap) for `run_conversation` to run it in one call, which clients cut off "
+        "after a minute or so; a bigger suite is refused with a pointer to `start_run`, which "
+        "runs it in the background with no such limit.",
+        ge=1,
+        le=100_000,
     )
     judge_url: str | None = setting(
         None,

@@ -31,6 +31,8 @@ Drive a Voiceflow conversational agent as its user.
    conversation is over (launch again to restart); handoff = the agent passed the conversation to a
    person or another system: stop and report; error = something failed: read the message.
 Use get_state / update_variables to inspect or preset variables, delete_state to reset.
+Test suites: run_conversation runs a short one in one call; start_run runs any in the background
+(poll get_run with its run_id; cancel_run stops it).
 """
 
 

@@ -1,7 +1,13 @@
-"""The entry point the MCP server needs: run a script given inline or by file name."""
+"""The entry points the MCP server needs: read a script given inline or by file name, run it.
+
+`load_for_server` reads and checks a script before anything runs (so a size limit or a key in the
+script is refused at once); `run_loaded` runs what it read, in the call (`run_conversation`) or in
+a worker's background (run handles, `vf_mcp.runs`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from vf_mcp.conversation import ConversationService
@@ -10,7 +16,47 @@ from vf_mcp.evaluation.connection import ServiceFactory
 from vf_mcp.evaluation.judge import ChatModel
 from vf_mcp.evaluation.loader import load_script
 from vf_mcp.evaluation.runner import DEFAULT_CONCURRENCY, ProgressCallback, run_suites
+from vf_mcp.evaluation.script import Suite
 from vf_mcp.transcripts.models import RunResult
+
+
+def load_for_server(
+    script: str, *, tests_dir: Path | None = None, allow_keys: bool = True
+) -> list[Suite]:
+    """The suites of a script given inline (YAML or JSON) or as a file name under `tests_dir`.
+
+    Raises `ScriptError` for a script that cannot be read, or that holds a key when keys are not
+    allowed (a tool call must never carry one).
+    """
+    suites = load_script(script, tests_dir=tests_dir)
+    if not allow_keys:
+        for suite in suites:
+            if _holds_key(suite.model_dump()):
+                raise ScriptError(
+                    f"{suite.name}: the script holds an API key; keys are never accepted through "
+                    "a tool call. Configure the tester agent on the server (VF_MCP_AGENTS_FILE) "
+                    "and run the suite with `vf-mcp eval` instead"
+                )
+    return suites
+
+
+async def run_loaded(
+    suites: Sequence[Suite],
+    *,
+    service: ConversationService,
+    judge: ChatModel | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    on_progress: ProgressCallback | None = None,
+) -> RunResult:
+    """Run `suites` with `service` for the agent under test (a separate client only when a suite
+    needs the plain endpoint or another agent's key)."""
+    return await run_suites(
+        suites,
+        ServiceFactory.reusing(service),
+        judge=judge,
+        concurrency=concurrency,
+        on_progress=on_progress,
+    )
 
 
 async def run_conversation(
@@ -23,26 +69,10 @@ async def run_conversation(
     on_progress: ProgressCallback | None = None,
     allow_keys: bool = True,
 ) -> RunResult:
-    """Run a script given inline (YAML or JSON) or as a file name under `tests_dir`.
-
-    Uses `service` for the agent under test (a separate client only when a suite needs the plain
-    endpoint or another agent's key). Raises `ScriptError` for a script that cannot be read.
-    """
-    suites = load_script(script, tests_dir=tests_dir)
-    if not allow_keys:
-        for suite in suites:
-            if _holds_key(suite.model_dump()):
-                raise ScriptError(
-                    f"{suite.name}: the script holds an API key; keys are never accepted through "
-                    "a tool call. Configure the tester agent on the server (VF_MCP_AGENTS_FILE) "
-                    "and run the suite with `vf-mcp eval` instead"
-                )
-    return await run_suites(
-        suites,
-        ServiceFactory.reusing(service),
-        judge=judge,
-        concurrency=concurrency,
-        on_progress=on_progress,
+    """Read and run a script in one step (`load_for_server`, then `run_loaded`)."""
+    suites = load_for_server(script, tests_dir=tests_dir, allow_keys=allow_keys)
+    return await run_loaded(
+        suites, service=service, judge=judge, concurrency=concurrency, on_progress=on_progress
     )
 
 

@@ -21,6 +21,7 @@ from vf_mcp.conversation import ConversationService
 from vf_mcp.evaluation.connection import ServiceFactory
 from vf_mcp.evaluation.judge import ChatModel
 from vf_mcp.evaluation.mocks import unused_warnings
+from vf_mcp.evaluation.plan import rounds_of, trials_of
 from vf_mcp.evaluation.script import ScriptTest, Suite
 from vf_mcp.evaluation.testrun import TestRun, new_user_id
 from vf_mcp.evaluation.trials import DEFAULT_MAX_TURNS, TurnBudget, summarize
@@ -46,6 +47,7 @@ class ProgressEvent(BaseModel):
     suite: str
     test: str | None = None
     turn: int | None = None
+    trial: int | None = None
     outcome: TestOutcome | None = None
     text: str
     tests_total: int
@@ -144,15 +146,10 @@ class _SuiteRun:
         self.stopped = False
         self.done = 0
 
-    def _trials(self, test: ScriptTest) -> int:
-        if not self.suite.new_user_per_test:
-            return 1  # the whole sequence repeats instead
-        return test.repeat or self.options.repeat or 1
-
     def _jobs(self) -> list[_Job]:
         jobs = []
         for index, test in enumerate(self.suite.tests):
-            count = self._trials(test)
+            count = trials_of(self.suite, test, self.options.repeat)
             for trial in range(1, count + 1):
                 jobs.append(_Job(index, test, trial if count > 1 else None))
         return jobs
@@ -172,8 +169,7 @@ class _SuiteRun:
             await self.on_progress(event)
 
     def _rounds(self) -> int:
-        """How often the tests of a shared-user suite run in sequence (`--repeat`)."""
-        return 1 if self.suite.new_user_per_test else self.options.repeat or 1
+        return rounds_of(self.suite, self.options.repeat)
 
     async def run(self) -> SuiteResult:
         started_at, started = datetime.now(UTC), time.perf_counter()
@@ -248,6 +244,7 @@ class _SuiteRun:
             f"{transcript.outcome.upper()} {self._title(job)} "
             f"({len(transcript.turns)} turns, {transcript.duration_ms / 1000:.1f} s)",
             test=job.test.id,
+            trial=job.trial,
             outcome=transcript.outcome,
         )
 
@@ -272,5 +269,9 @@ class _SuiteRun:
             warnings=[why],
         )
         await self.emit(
-            "test_finished", f"SKIPPED {self._title(job)}", test=test.id, outcome="skipped"
+            "test_finished",
+            f"SKIPPED {self._title(job)}",
+            test=test.id,
+            trial=job.trial,
+            outcome="skipped",
         )

@@ -2,8 +2,9 @@
 
 Per conversation (the upstream user id): the buttons of the last turn (so `choice` can send a
 button's stored request) and the last known variables (for the next turn's diff), and, on v4, the
-user's session key. In process by default (`memory`), in Redis for several workers and restarts
-(`redis`). Every key expires after the configured TTL.
+user's session key. Per caller: the suite runs started with `start_run` (`vf_mcp.runs`). In
+process by default (`memory`), in Redis for several workers and restarts (`redis`). Every key
+expires after the configured TTL.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from vf_mcp.summary import Choice
 from vf_mcp.voiceflow.sessions import SessionKeyStore
 
 if TYPE_CHECKING:
+    from vf_mcp.runs.store import RunStore
     from vf_mcp.transcripts.book import TranscriptStore
 
 
@@ -47,11 +49,13 @@ class Closeable(Protocol):
 
 @dataclass(frozen=True)
 class Store:
-    """Everything a deployment keeps: conversation memory, v4 session keys and live transcripts."""
+    """Everything a deployment keeps: conversation memory, v4 session keys, live transcripts and
+    suite runs."""
 
     memory: MemoryStore
     session_keys: SessionKeyStore
     transcripts: TranscriptStore
+    runs: RunStore
     backend: Closeable
 
     def for_agent(self, name: str) -> Store:
@@ -63,6 +67,7 @@ class Store:
             memory=PrefixedMemory(self.memory, prefix),
             session_keys=PrefixedSessionKeys(self.session_keys, prefix),
             transcripts=self.transcripts,  # their keys already name the agent
+            runs=self.runs,  # a run's id is its own; its record names its agent
             backend=self.backend,
         )
 

@@ -1,10 +1,13 @@
-"""The store in process: bounded, expiring, least recently used conversations dropped first."""
+"""The store in process: bounded, expiring, least recently used conversations (and runs) dropped
+first."""
 
 from __future__ import annotations
 
 import time
 from collections import OrderedDict
 
+from vf_mcp.runs.models import RunRecord
+from vf_mcp.runs.store import StoredRun
 from vf_mcp.store import ConversationMemory, Store
 from vf_mcp.transcripts.models import Transcript, TranscriptTurn
 from vf_mcp.voiceflow.sessions import InMemorySessionKeys
@@ -88,11 +91,56 @@ class InMemoryTranscripts:
             self._touched.pop(oldest, None)
 
 
+class InMemoryRuns:
+    """Runs in process: bounded, each record (and its cancel flag) expiring a TTL after its last
+    write; heartbeats expire on their own, shorter, TTL."""
+
+    def __init__(self, *, max_runs: int = 1000, ttl_seconds: float = 86_400) -> None:
+        self._records: OrderedDict[str, tuple[float, RunRecord]] = OrderedDict()
+        self._cancels: dict[str, float] = {}
+        self._beats: dict[str, float] = {}
+        self._max = max_runs
+        self._ttl = ttl_seconds
+
+    async def save(self, key: str, record: RunRecord) -> None:
+        self._records[key] = (time.monotonic() + self._ttl, record.model_copy(deep=True))
+        self._records.move_to_end(key)
+        while len(self._records) > self._max:
+            self._drop(next(iter(self._records)))
+
+    async def load(self, key: str) -> StoredRun | None:
+        found = self._records.get(key)
+        if found is None or found[0] < time.monotonic():
+            self._drop(key)
+            return None
+        return StoredRun(
+            record=found[1].model_copy(deep=True),
+            cancel_requested=await self.cancel_requested(key),
+            alive=self._beats.get(key, 0.0) >= time.monotonic(),
+        )
+
+    async def request_cancel(self, key: str) -> None:
+        self._cancels[key] = time.monotonic() + self._ttl
+
+    async def cancel_requested(self, key: str) -> bool:
+        return self._cancels.get(key, 0.0) >= time.monotonic()
+
+    async def beat(self, key: str, ttl_seconds: float) -> None:
+        self._beats[key] = time.monotonic() + ttl_seconds
+
+    def _drop(self, key: str) -> None:
+        # A run's flag and heartbeat go with its record: nothing is kept for a run no one reads.
+        self._records.pop(key, None)
+        self._cancels.pop(key, None)
+        self._beats.pop(key, None)
+
+
 def in_memory_store(*, ttl_seconds: float = 86_400) -> Store:
     memory = InMemoryMemory(ttl_seconds=ttl_seconds)
     return Store(
         memory=memory,
         session_keys=InMemorySessionKeys(),
         transcripts=InMemoryTranscripts(ttl_seconds=ttl_seconds),
+        runs=InMemoryRuns(ttl_seconds=ttl_seconds),
         backend=memory,
     )

@@ -5,7 +5,7 @@ Conversation memory is one JSON string per conversation; a user's v4 session is 
 reading or forgetting it never scans the keyspace. A live transcript is a list of turns that every
 worker appends to (`RPUSH`, bounded with `LTRIM`) beside a hash holding its head, turn count and
 running duration, written in one transaction: two workers never overwrite each other's turns.
-Every key carries the TTL, renewed on each write.
+Suite runs are in `redis_runs`. Every key carries the TTL, renewed on each write.
 """
 
 from __future__ import annotations
@@ -264,10 +264,13 @@ def _text(value: bytes | str | None) -> str | None:
 
 def redis_store(url: str, *, ttl_seconds: float, prefix: str = PREFIX) -> Store:
     check_store(url)
+    from vf_mcp.store.redis_runs import RedisRuns
+
     backend = RedisBackend(url, ttl_seconds=ttl_seconds, prefix=prefix)
     return Store(
         memory=RedisMemory(backend),
         session_keys=RedisSessionKeys(backend),
         transcripts=RedisTranscripts(backend),
+        runs=RedisRuns(backend),
         backend=backend,
     )

@@ -1,6 +1,7 @@
 """The MCP tools, at a glance: each a module-level function of a screenful, dispatching to the
-conversation service (`conversation`, `state`, `session`, `handoff`) or to evaluation and
-transcripts (`evaluation`). `TOOLS` is the registry every tool is chosen from before registration.
+conversation service (`conversation`, `state`, `session`, `handoff`), to evaluation and
+transcripts (`evaluation`) or to background test runs (`runs`). `TOOLS` is the registry every
+tool is chosen from before registration.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from vf_mcp.tools.conversation import interact
 from vf_mcp.tools.evaluation import run_conversation, transcript
 from vf_mcp.tools.handoff import handoff
 from vf_mcp.tools.registry import ToolSpec, build_tools, choose
+from vf_mcp.tools.runs import cancel_run, get_run, start_run
 from vf_mcp.tools.session import emit_event
 from vf_mcp.tools.state import delete_state, get_state, replace_state, update_variables
 
@@ -39,6 +41,15 @@ TOOLS: tuple[ToolSpec, ...] = (
         needs_agents=True,
     ),
     ToolSpec("run_conversation", run_conversation, writes("Run a scripted conversation test")),
+    # Run handles: start_run drives the agent as run_conversation does; get_run only reads the
+    # store; cancel_run changes only the run (no turn is sent), so it is not open-world.
+    ToolSpec("start_run", start_run, writes("Start a scripted test run in the background")),
+    ToolSpec("get_run", get_run, reads("Read a test run's progress or results", open_world=False)),
+    ToolSpec(
+        "cancel_run",
+        cancel_run,
+        writes("Cancel a test run", idempotent=True, open_world=False),
+    ),
     ToolSpec("transcript", transcript, reads("Read a conversation's transcript", open_world=False)),
 )
 

@@ -73,12 +73,15 @@ def reads(title: str, *, open_world: bool = True) -> ToolAnnotations:
     return ToolAnnotations(title=title, read_only_hint=True, open_world_hint=open_world)
 
 
-def writes(title: str, *, destructive: bool = False, idempotent: bool = False) -> ToolAnnotations:
-    """A tool that changes the conversation on the runtime."""
+def writes(
+    title: str, *, destructive: bool = False, idempotent: bool = False, open_world: bool = True
+) -> ToolAnnotations:
+    """A tool that changes the conversation on the runtime (or, not open-world, only what the
+    server keeps)."""
     return ToolAnnotations(
         title=title,
         read_only_hint=False,
         destructive_hint=destructive,
         idempotent_hint=idempotent,
-        open_world_hint=True,
+        open_world_hint=open_world,
     )

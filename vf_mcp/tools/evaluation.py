@@ -1,9 +1,11 @@
 """Evaluation and transcripts: `run_conversation`, `transcript`, its resource and the
-`evaluate_agent` prompt. Thin dispatch to `vf_mcp.evaluation` and `vf_mcp.transcripts`."""
+`evaluate_agent` prompt. Thin dispatch to `vf_mcp.evaluation` and `vf_mcp.transcripts`; the
+background form of `run_conversation` is in `runs`."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated, Any
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
@@ -11,6 +13,7 @@ from mcp.types import CallToolResult
 from pydantic import Field
 
 from vf_mcp.app import App
+from vf_mcp.config import ENV_RUN_CONVERSATION_MAX_TURNS
 from vf_mcp.conversation import check_user_id
 from vf_mcp.errors import InvalidInputError, VfMcpError
 from vf_mcp.tools.args import AGENT_HEADER, AgentName, UserId
@@ -18,19 +21,19 @@ from vf_mcp.tools.calls import call_of
 from vf_mcp.tools.errors import resource_error, result
 from vf_mcp.transcripts.models import RunResult, Transcript
 
+if TYPE_CHECKING:
+    from vf_mcp.evaluation.script import Suite
+
 TRANSCRIPTS_URI = "voiceflow://transcripts/{user_id}"
+SCRIPT_DESCRIPTION = (
+    "A test suite as YAML or JSON text (vf-mcp or voiceflow-cli format), or the name of a suite "
+    "file in the server's tests directory (VF_MCP_TESTS_DIR)"
+)
 
 
 async def run_conversation(
     ctx: Context[App],
-    script: Annotated[
-        str,
-        Field(
-            description="A test suite as YAML or JSON text (vf-mcp or voiceflow-cli format), "
-            "or the name of a suite file in the server's tests directory (VF_MCP_TESTS_DIR)",
-            max_length=200_000,
-        ),
-    ],
+    script: Annotated[str, Field(description=SCRIPT_DESCRIPTION, max_length=200_000)],
     agent: Annotated[
         str,
         Field(
@@ -44,12 +47,15 @@ async def run_conversation(
     Each test runs on a fresh user id; every turn's checks come back with pass/fail and
     evidence. Criteria that need a judge are graded when a judge is configured
     (VF_MCP_JUDGE_URL), otherwise they come back as "to_grade" with the transcript: grade
-    them yourself (see the evaluate_agent prompt).
+    them yourself (see the evaluate_agent prompt). A suite too long for one call is refused:
+    run it with start_run instead.
     """
-    from vf_mcp.evaluation.api import run_conversation as run
-    from vf_mcp.transcripts.render import render_transcript
+    from vf_mcp.evaluation.api import load_for_server, run_loaded
+    from vf_mcp.transcripts.render import render_run
 
     call = call_of(ctx)
+    suites = load_for_server(script, tests_dir=call.app.settings.tests_dir, allow_keys=False)
+    _refuse_long(suites, call.app.settings.run_conversation_max_turns)
     steps = 0
 
     async def on_progress(event: Any) -> None:
@@ -57,16 +63,23 @@ async def run_conversation(
         steps += 1
         await ctx.report_progress(steps, None, event.text)
 
-    ran = await run(
-        script,
-        service=call.service(agent),
-        judge=call.app.judge,
-        tests_dir=call.app.settings.tests_dir,
-        on_progress=on_progress,
-        allow_keys=False,
+    ran = await run_loaded(
+        suites, service=call.service(agent), judge=call.app.judge, on_progress=on_progress
     )
-    text = "\n\n".join(render_transcript(t) for t in ran.transcripts) or "No tests ran."
-    return result(text, ran)
+    return result(render_run(ran), ran)
+
+
+def _refuse_long(suites: Sequence[Suite], limit: int) -> None:
+    """A suite that would outlast the client's patience is refused before a turn is sent."""
+    from vf_mcp.evaluation.plan import plan_of
+
+    turns = plan_of(suites).turns
+    if turns > limit:
+        raise InvalidInputError(
+            f"This suite scripts {turns} turns, more than run_conversation runs in one call "
+            f"({ENV_RUN_CONVERSATION_MAX_TURNS}={limit}), which a client would cut off: run it "
+            "with start_run, then poll get_run for its progress and results"
+        )
 
 
 async def transcript(

@@ -12,6 +12,7 @@ from typing import Any
 from vf_mcp.transcripts.models import (
     CheckResult,
     HostReply,
+    RunResult,
     Transcript,
     TranscriptMessage,
     TranscriptTurn,
@@ -168,3 +169,8 @@ def render_transcript(transcript: Transcript) -> str:
     if transcript.checks:
         body.append("Conversation checks\n" + "\n".join(render_check(c) for c in transcript.checks))
     return "\n".join(head) + "\n\n" + "\n\n".join(body)
+
+
+def render_run(run: RunResult) -> str:
+    """What a model reads of a whole run: every test's transcript, in order."""
+    return "\n\n".join(render_transcript(t) for t in run.transcripts) or "No tests ran."

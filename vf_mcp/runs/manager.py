@@ -1,0 +1,263 @@
+"""Runs in a worker's background: one task each, in a task group the `App` owns for its life.
+
+The worker running a run is the only one writing its record: progress as tests and turns end,
+then its final state. It renews the run's heartbeat every `HEARTBEAT_SECONDS` and looks for a
+cancel flag then and between turns and tests, so a `cancel_run` that reached another worker
+stops it within a beat. A run whose heartbeat lapsed reads "lost" (its worker was killed or
+crashed), never "running" forever; runs still going when the worker shuts down in order are
+stopped and read "stopped".
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import socket
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+import anyio
+from anyio.abc import TaskGroup
+
+from vf_mcp.errors import InvalidInputError, StoreError, VfMcpError
+from vf_mcp.runs.models import RunRecord, RunStarted, new_run_id, now, run_key
+from vf_mcp.runs.store import RunStore, StoredRun
+
+if TYPE_CHECKING:
+    from vf_mcp.conversation import ConversationService
+    from vf_mcp.evaluation.judge import ChatModel
+    from vf_mcp.evaluation.runner import ProgressEvent
+    from vf_mcp.evaluation.script import Suite
+    from vf_mcp.transcripts.models import RunResult
+
+_log = logging.getLogger(__name__)
+HEARTBEAT_SECONDS = 1.0
+"""How often the running worker renews a run's heartbeat and looks for a cancel from elsewhere."""
+HEARTBEAT_TTL_SECONDS = 3.0
+"""A heartbeat not renewed for this long (three beats missed) means its worker is gone."""
+_FINAL_WRITE_SECONDS = 5.0  # the most a run waits to write its final state (a stopping worker)
+_RUN_ID = re.compile(r"^run-[0-9a-f]{16}$")
+WORKER = f"{socket.gethostname()}:{os.getpid()}"
+Stop = Literal["cancelled", "stopped"]
+
+
+def not_found(run_id: str) -> InvalidInputError:
+    # The same words for a run that never was, expired, or belongs to another caller.
+    return InvalidInputError(
+        f"No run {run_id!r}: this server holds no run with that id for you (runs are kept as "
+        "long as conversations, VF_MCP_STORE_TTL); start one with start_run"
+    )
+
+
+@dataclass
+class _Active:
+    """A run this worker is running now."""
+
+    key: str
+    record: RunRecord
+    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    done: anyio.Event = field(default_factory=anyio.Event)
+    saving: anyio.Lock = field(default_factory=anyio.Lock)
+    reason: Stop | None = None
+
+    def stop(self, reason: Stop) -> None:
+        if self.reason is None:
+            self.reason = reason
+        self.scope.cancel()
+
+
+class RunManager:
+    """Starts runs in the background and answers for runs by id, wherever they run."""
+
+    def __init__(self, store: RunStore, group: TaskGroup) -> None:
+        self._store = store
+        self._group = group
+        self._active: dict[str, _Active] = {}
+        self._closing = False
+
+    async def start(
+        self,
+        suites: Sequence[Suite],
+        *,
+        service: ConversationService,
+        judge: ChatModel | None,
+        agent: str,
+        namespace: str | None,
+    ) -> RunStarted:
+        from vf_mcp.evaluation.plan import plan_of
+
+        if self._closing:
+            raise InvalidInputError(
+                "This worker is shutting down, so it starts no new run; call start_run again "
+                "(another worker, or this one once restarted, takes it)"
+            )
+        plan, run_id = plan_of(suites), new_run_id()
+        record = RunRecord(
+            run_id=run_id, agent=agent, state="running", worker=WORKER, tests_total=plan.tests
+        )
+        active = _Active(run_key(namespace, run_id), record)
+        # Saved and beating before the id is handed out: the first get_run finds it running.
+        await self._store.save(active.key, record)
+        await self._store.beat(active.key, HEARTBEAT_TTL_SECONDS)
+        self._active[active.key] = active
+        self._group.start_soon(self._drive, active, suites, service, judge)
+        return RunStarted(
+            run_id=run_id, agent=agent, tests_total=plan.tests, turns_planned=plan.turns
+        )
+
+    async def get(self, run_id: str, namespace: str | None) -> RunRecord:
+        return _as_read(await self._load(run_id, namespace))
+
+    async def cancel(self, run_id: str, namespace: str | None) -> RunRecord:
+        """Ask the run to stop; this worker's own runs are stopped (and read) at once."""
+        stored = await self._load(run_id, namespace)
+        read = _as_read(stored)
+        if read.state != "running":
+            return read  # over already: nothing to cancel
+        key = run_key(namespace, run_id)
+        await self._store.request_cancel(key)
+        active = self._active.get(key)
+        if active is None:  # running elsewhere: its worker sees the flag within a beat
+            return read.model_copy(update={"cancel_requested": True})
+        active.stop("cancelled")
+        with anyio.move_on_after(_FINAL_WRITE_SECONDS):
+            await active.done.wait()
+        return await self.get(run_id, namespace)
+
+    def close(self) -> None:
+        """Stop every run still going (the worker shuts down); each records it was stopped."""
+        self._closing = True
+        for active in list(self._active.values()):
+            active.stop("stopped")
+
+    async def _load(self, run_id: str, namespace: str | None) -> StoredRun:
+        stored = None
+        if _RUN_ID.match(run_id):
+            stored = await self._store.load(run_key(namespace, run_id))
+        if stored is None:
+            raise not_found(run_id)
+        return stored
+
+    async def _drive(
+        self,
+        active: _Active,
+        suites: Sequence[Suite],
+        service: ConversationService,
+        judge: ChatModel | None,
+    ) -> None:
+        from vf_mcp.evaluation.api import run_loaded
+
+        result: RunResult | None = None
+        error: str | None = None
+
+        async def on_progress(event: ProgressEvent) -> None:
+            await self._progress(active, event)
+
+        try:
+            with active.scope:
+                async with anyio.create_task_group() as watcher:
+                    watcher.start_soon(self._watch, active)
+                    result = await run_loaded(
+                        suites, service=service, judge=judge, on_progress=on_progress
+                    )
+                    watcher.cancel_scope.cancel()
+        except Exception as exc:  # the run itself broke; a test's own failure is in its result
+            error = _describe(exc)
+            _log.warning("run %s failed: %s", active.record.run_id, error)
+        finally:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(_FINAL_WRITE_SECONDS):
+                await self._finish(active, result, error)
+            self._active.pop(active.key, None)
+            active.done.set()
+
+    async def _watch(self, active: _Active) -> None:
+        while True:
+            try:
+                await self._store.beat(active.key, HEARTBEAT_TTL_SECONDS)
+                if await self._store.cancel_requested(active.key):
+                    active.stop("cancelled")
+            except StoreError as error:  # a store blip must not end the run; it may read lost
+                _log.warning("run %s: %s", active.record.run_id, error.message)
+            await anyio.sleep(HEARTBEAT_SECONDS)
+
+    async def _progress(self, active: _Active, event: ProgressEvent) -> None:
+        record = active.record
+        if event.kind == "turn_finished":
+            record.turns_sent += 1
+        elif event.kind == "test_finished":
+            record.tests_done += 1
+            if event.outcome in ("failed", "error"):
+                # The transcript's key form (`id#2`): the same names the results use.
+                trial = f"#{event.trial}" if event.trial is not None else ""
+                record.failing.append(f"{event.suite} / {event.test}{trial}")
+        else:
+            return
+        record.updated_at = now()
+        await self._save(active)
+        # Between turns and tests: a cancel from another worker stops the run here.
+        try:
+            if await self._store.cancel_requested(active.key):
+                active.stop("cancelled")
+        except StoreError as error:
+            _log.warning("run %s: %s", record.run_id, error.message)
+
+    async def _finish(self, active: _Active, result: RunResult | None, error: str | None) -> None:
+        record = active.record
+        if result is not None:
+            record.state, record.result = "finished", result
+            record.tests_done, record.turns_sent = len(result.transcripts), result.turns_sent
+            record.failing = [
+                f"{t.suite} / {t.key}"
+                for t in result.transcripts
+                if t.outcome in ("failed", "error")
+            ]
+        elif error is not None:
+            record.state, record.detail = "error", error
+        elif active.reason == "stopped":
+            record.state, record.detail = "stopped", "its worker shut down while it ran"
+        else:
+            record.state, record.detail = "cancelled", "cancel_run asked it to stop"
+        record.updated_at = now()
+        await self._save(active)
+
+    async def _save(self, active: _Active) -> None:
+        # One write at a time, so an older snapshot never lands after a newer one.
+        async with active.saving:
+            try:
+                await self._store.save(active.key, active.record)
+            except StoreError as error:  # progress is best effort; a lost final write reads lost
+                _log.warning("run %s: %s", active.record.run_id, error.message)
+
+
+def _as_read(stored: StoredRun) -> RunRecord:
+    record = stored.record.model_copy(update={"cancel_requested": stored.cancel_requested})
+    if record.state == "running" and not stored.alive:
+        record.state = "lost"
+        record.detail = (
+            f"its worker {record.worker} stopped renewing the run's heartbeat: it was killed "
+            "or crashed"
+        )
+    return record
+
+
+def _describe(error: BaseException) -> str:
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    if isinstance(error, VfMcpError):
+        return error.message
+    return f"{type(error).__name__}: {error}"
+
+
+@asynccontextmanager
+async def open_runs(store: RunStore) -> AsyncIterator[RunManager]:
+    """The runs of one `App`: the task group lives as long as the app; leaving it stops every
+    run still going and waits (briefly) for each to record so."""
+    async with anyio.create_task_group() as group:
+        manager = RunManager(store, group)
+        try:
+            yield manager
+        finally:
+            manager.close()

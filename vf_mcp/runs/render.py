@@ -1,0 +1,64 @@
+"""What a model reads of a run: one line of state and progress, then, once it finished, the same
+transcripts `run_conversation` answers with."""
+
+from __future__ import annotations
+
+from vf_mcp.runs.models import RunRecord, RunStarted
+from vf_mcp.transcripts.models import RunResult, TestOutcome
+from vf_mcp.transcripts.render import render_run
+
+_OUTCOMES: tuple[TestOutcome, ...] = ("passed", "failed", "error", "to_grade", "skipped")
+
+
+def render_started(started: RunStarted) -> str:
+    return (
+        f"Started run {started.run_id} on agent {started.agent}: "
+        f"{_count(started.tests_total, 'test')}, up to {_count(started.turns_planned, 'turn')}. "
+        f"Poll get_run(run_id={started.run_id!r}) for its progress and, once it finished, its "
+        "results; cancel_run stops it."
+    )
+
+
+def render_record(record: RunRecord) -> str:
+    if record.state == "finished" and record.result is not None:
+        return f"{_finished_line(record, record.result)}\n\n{render_run(record.result)}"
+    progress = (
+        f"{record.tests_done} of {_count(record.tests_total, 'test')} done, "
+        f"{_count(record.turns_sent, 'turn')}"
+    )
+    failing = f"; failing so far: {', '.join(record.failing)}" if record.failing else ""
+    if record.state == "running":
+        asked = " (cancel requested: it stops at its next turn or test)"
+        return (
+            f"Run {record.run_id} is running on agent {record.agent}: {progress}{failing}"
+            f"{asked if record.cancel_requested else ''}. Call get_run again for more; "
+            "cancel_run stops it."
+        )
+    why = f"; {record.detail}" if record.detail else ""
+    return (
+        f"Run {record.run_id} {_ENDED[record.state]} after {progress}{failing}{why}. Start it "
+        "again with start_run to get its results."
+    )
+
+
+_ENDED = {
+    "cancelled": "was cancelled",
+    "stopped": "stopped with its worker",
+    "lost": "was lost with its worker",
+    "error": "failed",
+    "finished": "finished",
+}
+
+
+def _finished_line(record: RunRecord, result: RunResult) -> str:
+    tests = result.transcripts
+    counts = ", ".join(f"{n} {o}" for o in _OUTCOMES if (n := sum(t.outcome == o for t in tests)))
+    stopped = f"; {result.stopped}" if result.stopped else ""
+    return (
+        f"Run {record.run_id} finished: {_count(len(tests), 'test')} ({counts or 'none'}), "
+        f"{_count(result.turns_sent, 'turn')}{stopped}."
+    )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

@@ -1,0 +1,75 @@
+"""Run handles: `start_run`, `get_run`, `cancel_run`. Thin dispatch to `vf_mcp.runs`.
+
+A suite too long for one tool call (clients give up on a call after a minute or so) runs in the
+worker's background; the caller polls it by id, from any worker sharing the store.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from mcp.server.mcpserver import Context
+from mcp.types import CallToolResult
+from pydantic import Field
+
+from vf_mcp.app import App
+from vf_mcp.runs.models import RunRecord, RunStarted
+from vf_mcp.runs.render import render_record, render_started
+from vf_mcp.tools.args import AGENT_HEADER
+from vf_mcp.tools.calls import call_of
+from vf_mcp.tools.errors import result
+from vf_mcp.tools.evaluation import SCRIPT_DESCRIPTION
+
+RunId = Annotated[
+    str,
+    Field(description="The run's handle, as start_run returned it", min_length=1, max_length=64),
+]
+
+
+async def start_run(
+    ctx: Context[App],
+    script: Annotated[str, Field(description=SCRIPT_DESCRIPTION, max_length=200_000)],
+    agent: Annotated[
+        str,
+        Field(
+            description="Which agent to test (default agent if left out)",
+            json_schema_extra=AGENT_HEADER,
+        ),
+    ] = "",
+) -> Annotated[CallToolResult, RunStarted]:
+    """Start a scripted conversation test suite in the background; answers at once with a run_id.
+
+    For suites of any size (run_conversation refuses long ones, which clients would cut off).
+    Poll get_run(run_id) for progress (tests done, failing so far) and, once it finished, the
+    same results run_conversation gives; cancel_run(run_id) stops it. Any worker of the server
+    answers for the run.
+    """
+    from vf_mcp.evaluation.api import load_for_server
+
+    call = call_of(ctx)
+    suites = load_for_server(script, tests_dir=call.app.settings.tests_dir, allow_keys=False)
+    started = await call.app.runs.start(
+        suites,
+        service=call.service(agent),
+        judge=call.app.judge,
+        agent=call.agent(agent),
+        namespace=call.namespace,
+    )
+    return result(render_started(started), started)
+
+
+async def get_run(ctx: Context[App], run_id: RunId) -> Annotated[CallToolResult, RunRecord]:
+    """A run's state: running (tests done of the total, failing so far), finished (every test's
+    transcript and checks, as run_conversation answers), cancelled, stopped with its worker, or
+    lost with its worker (it was killed: start the run again)."""
+    call = call_of(ctx)
+    record = await call.app.runs.get(run_id, call.namespace)
+    return result(render_record(record), record)
+
+
+async def cancel_run(ctx: Context[App], run_id: RunId) -> Annotated[CallToolResult, RunRecord]:
+    """Stop a run; it stops at its next turn or test (within a second or so), and get_run then
+    reads it as cancelled. A run already over is left as it is."""
+    call = call_of(ctx)
+    record = await call.app.runs.cancel(run_id, call.namespace)
+    return result(render_record(record), record)
