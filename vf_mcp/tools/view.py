@@ -13,7 +13,6 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Annotated
 
-from mcp.server.apps import client_supports_apps
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 from pydantic import BaseModel, Field
@@ -31,6 +30,7 @@ from vf_mcp.tools.conversation import Message, record_turn
 from vf_mcp.tools.errors import result
 from vf_mcp.tools.registry import ToolSpec
 from vf_mcp.transcripts.models import Transcript, TurnStatus
+from vf_mcp.view.gate import apps_support
 
 VIEW_READ = "view_conversation"
 VIEW_REPLY = "view_reply"
@@ -63,7 +63,7 @@ async def view_conversation(
     """For the conversation view (MCP Apps) only: the conversation so far, as chat markup."""
     call = _view_call(ctx, VIEW_READ)
     state = await view_state(call, user_id, agent)
-    return result(f"{state.turns} turns; {state.status_label}", state)
+    return result(state.status_label, state)
 
 
 async def view_reply(
@@ -134,7 +134,8 @@ def bind_view(chosen: Sequence[ToolSpec]) -> list[ToolSpec]:
 
 
 def _view_call(ctx: Context[App], tool: str) -> Call:
-    if not client_supports_apps(ctx):
+    # Refused only to a client known to lack Apps (vf_mcp.view.gate says when it cannot tell).
+    if apps_support(ctx) is False:
         raise InvalidInputError(
             f"{tool} serves the MCP App conversation view, and this client did not negotiate "
             "MCP Apps (io.modelcontextprotocol/ui); use interact or transcript instead"
@@ -146,7 +147,8 @@ def _status_label(transcript: Transcript, status: TurnStatus | None) -> str:
     if status is None:
         return "The conversation has not started yet"
     label = STATUS_LABELS.get(status, status)
-    return f"{label} · {len(transcript.turns)} turns"
+    count = len(transcript.turns)
+    return f"{label} · {count} turn{'' if count == 1 else 's'}"
 
 
 def _what_the_user_did(outcome: TurnOutcome) -> str:

@@ -11,7 +11,7 @@
   const REPLY_TOOL = "view_reply";
   const byId = (id) => document.getElementById(id);
   const main = document.querySelector("main");
-  const form = byId("vf-reply");
+  const form = byId("vf-reply"); // no <form>: hosts' sandboxes may forbid form submission
   const input = byId("vf-message");
   const send = byId("vf-send");
   const app = new App({ name: "vf-mcp conversation view", version: "1" }, {});
@@ -95,12 +95,18 @@
     if (button && !button.disabled) reply({ choice: Number(button.dataset.choice) });
   });
 
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
+  function sendTyped() {
     const message = input.value.trim();
     if (!message) return;
     input.value = "";
     reply({ message });
+  }
+  send.addEventListener("click", sendTyped);
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.isComposing) {
+      event.preventDefault();
+      sendTyped();
+    }
   });
 
   app.connect(new PostMessageTransport(window.parent, window.parent)).catch(problem);
