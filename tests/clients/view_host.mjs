@@ -121,74 +121,85 @@ function chatState() {
   };
 }
 
-async function main() {
-  const client = await connectClient();
-  const { tools } = await client.listTools();
-  const interact = tools.find((t) => t.name === "interact");
-  const uri = getToolUiResourceUri(interact);
-  const resource = (await client.readResource({ uri })).contents[0];
-  const toolInput = { launch: true };
-  const launch = await client.callTool({ name: "interact", arguments: toolInput });
+// The person's session in the view; returns what the page showed at each step.
+async function personSession(page, frame, shots) {
+  const element = await page.$("iframe#view");
+  await frame.waitForFunction(() => document.querySelectorAll("button.vf-choice:not([disabled])").length === 3);
+  const launched = await frame.evaluate(chatState);
+  await element.screenshot({ path: path.join(shots, "view-launch.png") });
 
+  // Each turn the view sends ends with its ui/update-model-context: the host waits for that.
+  const contextUpdates = (n) => page.waitForFunction((k) => window.modelContext.length === k, {}, n);
+  const [track] = await frame.$$("xpath/.//button[contains(., 'Track an order')]");
+  await track.click();
+  await contextUpdates(1);
+  const asked = await frame.evaluate(chatState);
+
+  await frame.type("#vf-message", "1001");
+  await page.keyboard.press("Enter"); // keyboard only: the reply box sends on Enter
+  await contextUpdates(2);
+  const answered = await frame.evaluate(chatState);
+  await frame.click(".vf-turn:last-of-type .vf-vars summary");
+  const variables = await frame.$eval(".vf-turn:last-of-type .vf-vars", (d) => ({
+    open: d.open,
+    text: d.innerText,
+  }));
+  await element.screenshot({ path: path.join(shots, "view-answer.png") });
+  const modelContext = await page.evaluate(() => window.modelContext);
+  return { launched, asked, answered, variables, modelContext };
+}
+
+async function launchChromium() {
   const profile = mkdtempSync(path.join(tmpdir(), "vf-mcp-view-chromium-"));
   const browser = await puppeteer.launch({
     executablePath: "/usr/bin/chromium",
     headless: true,
     args: [...CHROMIUM_ARGS, `--user-data-dir=${profile}`],
   });
-  const calls = [];
-  const requests = [];
-  const consoleErrors = [];
+  const close = async () => {
+    await browser.close();
+    rmSync(profile, { recursive: true, force: true });
+  };
+  return { browser, close };
+}
+
+// What the page showed and said, so a failing run explains itself.
+async function explain(browser, seen) {
+  const frames = (await browser.pages()).flatMap((p) => p.frames());
+  const dom = await Promise.all(frames.map((f) => f.content().catch((e) => String(e))));
+  process.stderr.write(JSON.stringify({ ...seen, dom: dom.map((d) => d.slice(-3000)) }));
+}
+
+async function main() {
+  const client = await connectClient();
+  const { tools } = await client.listTools();
+  const uri = getToolUiResourceUri(tools.find((t) => t.name === "interact"));
+  const resource = (await client.readResource({ uri })).contents[0];
+  const toolInput = { launch: true };
+  const launch = await client.callTool({ name: "interact", arguments: toolInput });
+  const { browser, close } = await launchChromium();
+  const seen = { calls: [], requests: [], consoleErrors: [] };
   try {
     const page = await browser.newPage();
     await page.setViewport({ width: 640, height: 640 });
-    page.on("request", (request) => requests.push(request.url()));
-    page.on("console", (m) => m.type() === "error" && consoleErrors.push(m.text()));
-    page.on("pageerror", (e) => consoleErrors.push(String(e)));
-    await page.exposeFunction("relayCallTool", relay(client, tools, calls));
+    page.on("request", (request) => seen.requests.push(request.url()));
+    page.on("console", (m) => m.type() === "error" && seen.consoleErrors.push(m.text()));
+    page.on("pageerror", (e) => seen.consoleErrors.push(String(e)));
+    await page.exposeFunction("relayCallTool", relay(client, tools, seen.calls));
     await page.setContent("<!doctype html><title>test host</title><body style='margin:0'></body>");
     await page.addScriptTag({ content: await hostBundle() });
     await page.evaluate(startHost, withCsp(resource.text, resource._meta?.ui?.csp), toolInput, launch);
     const frame = await (await page.waitForSelector("iframe#view")).contentFrame();
-    const element = await page.$("iframe#view");
-
-    await frame.waitForFunction(() => document.querySelectorAll("button.vf-choice:not([disabled])").length === 3);
-    const launched = await frame.evaluate(chatState);
-    await element.screenshot({ path: path.join(shots, "view-launch.png") });
-
-    // Each turn the view sends ends with its ui/update-model-context: the host waits for that.
-    const contextUpdates = (n) => page.waitForFunction((k) => window.modelContext.length === k, {}, n);
-    const [track] = await frame.$$("xpath/.//button[contains(., 'Track an order')]");
-    await track.click();
-    await contextUpdates(1);
-    const asked = await frame.evaluate(chatState);
-
-    await frame.type("#vf-message", "1001");
-    await page.keyboard.press("Enter"); // keyboard only: the reply box sends on Enter
-    await contextUpdates(2);
-    const answered = await frame.evaluate(chatState);
-    await frame.click(".vf-turn:last-of-type .vf-vars summary");
-    const variables = await frame.$eval(".vf-turn:last-of-type .vf-vars", (d) => ({
-      open: d.open,
-      text: d.innerText,
-    }));
-    await element.screenshot({ path: path.join(shots, "view-answer.png") });
-
-    const modelContext = await page.evaluate(() => window.modelContext);
-    const viewRequests = requests.filter((r) => !r.startsWith("about:"));
-    const result = { uri, mimeType: resource.mimeType, launched, asked, answered, variables };
-    Object.assign(result, { modelContext, calls, viewRequests, consoleErrors });
+    const session = await personSession(page, frame, shots);
+    const viewRequests = seen.requests.filter((r) => !r.startsWith("about:"));
+    const { calls, consoleErrors } = seen;
+    const result = { uri, mimeType: resource.mimeType, ...session, calls, viewRequests, consoleErrors };
     process.stdout.write(JSON.stringify(result));
   } catch (error) {
-    // What the page showed and said, so a failing run explains itself.
-    const pages = await browser.pages();
-    const frames = pages.flatMap((p) => p.frames());
-    const dom = await Promise.all(frames.map((f) => f.content().catch((e) => String(e))));
-    process.stderr.write(JSON.stringify({ consoleErrors, calls, dom: dom.map((d) => d.slice(-3000)) }));
+    await explain(browser, seen);
     throw error;
   } finally {
-    await browser.close();
-    rmSync(profile, { recursive: true, force: true });
+    await close();
     await client.close();
   }
 }
