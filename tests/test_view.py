@@ -168,10 +168,14 @@ async def test_read_only_shows_the_view_without_controls(settings: Settings) -> 
         launch = await client.call_tool("interact", {"launch": True})
     user_id = launch.structured_content["user_id"]  # type: ignore[index]
     read_only = settings.model_copy(update={"read_only": True})
+    async with connected(read_only, apps=False, store=store) as client:
+        model_tools = {t.name for t in (await client.list_tools()).tools}
     async with connected(read_only, apps=True, store=store) as client:
         names = {t.name for t in (await client.list_tools()).tools}
         shown = await client.call_tool("view_conversation", {"user_id": user_id})
-    assert names == {"get_state", "transcript", "view_conversation"}
+    # The read-only tools, and of the view's only the one that reads.
+    assert "transcript" in model_tools and "interact" not in model_tools
+    assert names == model_tools | {"view_conversation"}
     assert shown.structured_content is not None
     assert shown.structured_content["interactive"] is False
     assert labels(dom(shown), enabled=True) == []

@@ -213,6 +213,5 @@ def _before(value: JsonValue) -> str:
 
 
 def _short(value: JsonValue, limit: int = 60) -> str:
-    # The runtime's 0 for a declared variable never set reads "unset", as in the turn summary.
-    text = "unset" if is_unset(value) else json.dumps(value, ensure_ascii=False, default=str)
+    text = "unset" if value is None else json.dumps(value, ensure_ascii=False, default=str)
     return text if len(text) <= limit else text[: limit - 1] + "…"
