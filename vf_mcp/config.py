@@ -39,6 +39,9 @@ MIN_SUMMARY_MAX_CHARS = 500
 # VF.DM.<id>.<secret>: the docs' shape; the id is 24 hex upstream, any alphanumerics here.
 _DM_KEY = re.compile(r"^VF\.DM\.[A-Za-z0-9]+\.[A-Za-z0-9_\-]+$")
 
+# https://host[:port], what a CSP source and `vf_mcp.chat.image_source` compare against.
+_HTTPS_ORIGIN = re.compile(r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
+
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 ENV_API_KEY = "VOICEFLOW_API_KEY"
@@ -54,6 +57,7 @@ ENV_LOG_LEVEL = "VF_MCP_LOG_LEVEL"
 ENV_HANDOFF_ACTIONS = "VF_MCP_HANDOFF_ACTIONS"
 ENV_SUMMARY_MAX_CHARS = "VF_MCP_SUMMARY_MAX_CHARS"
 ENV_STREAM = "VF_MCP_STREAM"
+ENV_VIEW_IMAGE_ORIGINS = "VF_MCP_VIEW_IMAGE_ORIGINS"
 ENV_AUTH_TOKENS = "VF_MCP_AUTH_TOKENS"
 ENV_ALLOWED_HOSTS = "VF_MCP_ALLOWED_HOSTS"
 ENV_TOOLS = "VF_MCP_TOOLS"
@@ -192,6 +196,12 @@ class Settings(BaseModel):
         "insists on the v2 stream (no fallback on a runtime without it). Unset: stream when a "
         "project ID is set, and fall back once the runtime turns out to lack the route.",
         shown="auto",
+    )
+    view_image_origins: frozenset[str] = setting(
+        frozenset(),
+        ENV_VIEW_IMAGE_ORIGINS,
+        "MCP App view: `https://` origins (`https://cdn.example.com`) whose images the "
+        "conversation view shows (its CSP allows only these); other images show as a link.",
     )
     auth_tokens: tuple[SecretStr, ...] = setting(
         (),
@@ -395,7 +405,9 @@ class Settings(BaseModel):
 
     # -- parsing the environment's strings ----------------------------------------------------
 
-    @field_validator("handoff_actions", "tools", "oauth_scopes", mode="before")
+    @field_validator(
+        "handoff_actions", "tools", "oauth_scopes", "view_image_origins", mode="before"
+    )
     @classmethod
     def _name_set(cls, value: Any) -> Any:
         return frozenset(_split(value)) if isinstance(value, str) else value
@@ -455,6 +467,18 @@ class Settings(BaseModel):
         if url is not None and not url.get_secret_value().startswith(("redis://", "rediss://")):
             raise ValueError(f"{ENV_STORE_URL} must be a redis:// or rediss:// URL")
         return url
+
+    @field_validator("view_image_origins")
+    @classmethod
+    def _https_origins(cls, origins: frozenset[str]) -> frozenset[str]:
+        # An origin, not a URL: the CSP and the view compare scheme://host[:port] exactly.
+        normalized = frozenset(origin.rstrip("/") for origin in origins)
+        if bad := sorted(o for o in normalized if not _HTTPS_ORIGIN.match(o)):
+            raise ValueError(
+                f"{ENV_VIEW_IMAGE_ORIGINS} holds {', '.join(bad)}, which is not an https origin; "
+                "list origins like https://cdn.example.com (no path)"
+            )
+        return normalized
 
     @field_validator("runtime_url")
     @classmethod

@@ -14,9 +14,11 @@ from vf_mcp.tools.registry import ToolSpec, build_tools, choose
 from vf_mcp.tools.runs import cancel_run, get_run, start_run
 from vf_mcp.tools.session import emit_event
 from vf_mcp.tools.state import delete_state, get_state, replace_state, update_variables
+from vf_mcp.tools.view import VIEW_READ, VIEW_REPLY, bind_view, view_conversation, view_reply
+from vf_mcp.view import VIEW_URI
 
 TOOLS: tuple[ToolSpec, ...] = (
-    ToolSpec("interact", interact, writes("Talk to the Voiceflow agent")),
+    ToolSpec("interact", interact, writes("Talk to the Voiceflow agent"), view=VIEW_URI),
     ToolSpec("get_state", get_state, reads("Read the conversation state")),
     ToolSpec(
         "replace_state",
@@ -39,6 +41,7 @@ TOOLS: tuple[ToolSpec, ...] = (
         handoff,
         writes("Hand the conversation to another agent"),
         needs_agents=True,
+        view=VIEW_URI,
     ),
     ToolSpec("run_conversation", run_conversation, writes("Run a scripted conversation test")),
     # Run handles: start_run drives the agent as run_conversation does; get_run only reads the
@@ -50,7 +53,27 @@ TOOLS: tuple[ToolSpec, ...] = (
         cancel_run,
         writes("Cancel a test run", idempotent=True, open_world=False),
     ),
-    ToolSpec("transcript", transcript, reads("Read a conversation's transcript", open_world=False)),
+    ToolSpec(
+        "transcript",
+        transcript,
+        reads("Read a conversation's transcript", open_world=False),
+        view=VIEW_URI,
+    ),
+    # The conversation view's own tools (MCP Apps, visibility `app`): vf_mcp.tools.view.
+    ToolSpec(
+        VIEW_READ,
+        view_conversation,
+        reads("Show the conversation in its view", open_world=False),
+        view=VIEW_URI,
+        app_only=True,
+    ),
+    ToolSpec(
+        VIEW_REPLY,
+        view_reply,
+        writes("Answer the agent from the conversation view"),
+        view=VIEW_URI,
+        app_only=True,
+    ),
 )
 
-__all__ = ["TOOLS", "ToolSpec", "build_tools", "choose"]
+__all__ = ["TOOLS", "ToolSpec", "bind_view", "build_tools", "choose"]

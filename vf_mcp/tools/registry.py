@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, ToolAnnotations
@@ -29,6 +30,10 @@ class ToolSpec:
     annotations: ToolAnnotations
     needs_agents: bool = False
     """Offered only when the server reaches several agents (a handoff needs somewhere to go)."""
+    view: str | None = None
+    """The `ui://` view (MCP Apps) hosts show with this tool's results (`vf_mcp.view`)."""
+    app_only: bool = False
+    """Called by the view only (visibility `app`): hosts never give it to the model."""
 
     @property
     def read_only(self) -> bool:
@@ -72,6 +77,7 @@ def build_tools(specs: Sequence[ToolSpec]) -> list[Tool]:
             name=spec.name,
             description=spec.description,
             annotations=spec.annotations,
+            meta=_ui_meta(spec),
         )
         metadata = tool.fn_metadata
         if metadata.output_schema is not None:
@@ -79,3 +85,14 @@ def build_tools(specs: Sequence[ToolSpec]) -> list[Tool]:
             metadata.output_model = None
         tools.append(tool)
     return tools
+
+
+def _ui_meta(spec: ToolSpec) -> dict[str, Any] | None:
+    """The MCP Apps `_meta` of a tool bound to a view, as `mcp.server.apps.Apps.tool` writes it,
+    plus the flat `ui/resourceUri` that hosts built on the extension's first drafts read."""
+    if spec.view is None:
+        return None
+    ui: dict[str, Any] = {"resourceUri": spec.view}
+    if spec.app_only:
+        ui["visibility"] = ["app"]
+    return {"ui": ui, "ui/resourceUri": spec.view}

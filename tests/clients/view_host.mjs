@@ -1,0 +1,207 @@
+// A test MCP Apps host: the official host side of ext-apps (AppBridge) in headless Chromium shows
+// vf-mcp's conversation view, and this Node process relays the view's MCP traffic to a real
+// vf-mcp HTTP server with the MCP TypeScript SDK client (no CORS needed on the server: the page
+// never talks to it). Then a person's session: read the launch, press "Track an order", type
+// 1001, read the answer and its variables. Prints what it saw as JSON; saves screenshots.
+//
+//   node view_host.mjs <http://127.0.0.1:PORT/mcp> <screenshot dir>
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { getToolUiResourceUri } from "@modelcontextprotocol/ext-apps/app-bridge";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import * as esbuild from "esbuild";
+import puppeteer from "puppeteer-core";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const APPS = "io.modelcontextprotocol/ui";
+const APP_MIME = "text/html;profile=mcp-app";
+const [url, shots] = process.argv.slice(2);
+const CHROMIUM_ARGS = [
+  "--no-sandbox",
+  "--headless",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+// The host's half of ext-apps, bundled for the page (the view carries its own half).
+async function hostBundle() {
+  const built = await esbuild.build({
+    stdin: {
+      contents: 'export { AppBridge, PostMessageTransport } from "@modelcontextprotocol/ext-apps/app-bridge";',
+      resolveDir: HERE,
+      loader: "js",
+    },
+    bundle: true,
+    format: "iife",
+    globalName: "McpHost",
+    platform: "browser",
+    write: false,
+  });
+  return built.outputFiles[0].text;
+}
+
+// What a host does with the resource's _meta.ui.csp: the frame may load nothing else.
+function withCsp(html, csp) {
+  const images = (csp?.resourceDomains ?? []).join(" ");
+  const policy =
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; " +
+    `img-src ${images || "'none'"}; connect-src 'none'`;
+  return html.replace("<head>", `<head><meta http-equiv="Content-Security-Policy" content="${policy}">`);
+}
+
+// Runs in the page: connect the bridge to an empty frame first, then load the view into it, so
+// the view's ui/initialize finds the host listening.
+function startHost(viewHtml, toolInput, toolResult) {
+  const { AppBridge, PostMessageTransport } = window.McpHost;
+  window.modelContext = [];
+  const frame = document.createElement("iframe");
+  frame.id = "view";
+  frame.title = "Conversation view";
+  frame.setAttribute("sandbox", "allow-scripts");
+  frame.style.cssText = "width:640px;height:640px;border:0;display:block";
+  document.body.append(frame);
+  const bridge = new AppBridge(
+    null,
+    { name: "vf-mcp test host", version: "1.0.0" },
+    { serverTools: {}, updateModelContext: { text: {} } },
+  );
+  bridge.oncalltool = (params) => window.relayCallTool(params);
+  bridge.onupdatemodelcontext = async (params) => {
+    window.modelContext.push(params);
+    return {};
+  };
+  bridge.oninitialized = async () => {
+    await bridge.sendToolInput({ arguments: toolInput });
+    await bridge.sendToolResult(toolResult);
+  };
+  const transport = new PostMessageTransport(frame.contentWindow, frame.contentWindow);
+  return bridge.connect(transport).then(() => {
+    frame.srcdoc = viewHtml;
+  });
+}
+
+async function connectClient() {
+  const client = new Client(
+    { name: "vf-mcp-view-test-host", version: "1.0.0" },
+    { capabilities: { extensions: { [APPS]: { mimeTypes: [APP_MIME] } } } },
+  );
+  await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+  return client;
+}
+
+// The view may call only the tools a host lets it: those visible to the app.
+function relay(client, tools, calls) {
+  return async (params) => {
+    const tool = tools.find((t) => t.name === params.name);
+    const visibility = tool?._meta?.ui?.visibility ?? ["model", "app"];
+    if (!tool || !visibility.includes("app")) throw new Error(`${params.name} is not for the view`);
+    calls.push({ name: params.name, arguments: params.arguments });
+    return client.callTool(params);
+  };
+}
+
+function chatState() {
+  const focusedName = (el) => (el && el !== document.body ? el.id || el.textContent : "");
+  const chat = document.querySelector(".vf-chat");
+  const buttons = [...document.querySelectorAll("button.vf-choice")];
+  return {
+    text: chat ? chat.innerText : "",
+    status: document.getElementById("vf-state").textContent,
+    buttons: buttons.map((b) => ({ label: b.textContent, disabled: b.disabled })),
+    replyBox: !document.getElementById("vf-reply").hidden,
+    focused: focusedName(document.activeElement),
+    scripts: document.querySelectorAll(".vf-chat script").length,
+  };
+}
+
+// The person's session in the view; returns what the page showed at each step.
+async function personSession(page, frame, shots) {
+  const element = await page.$("iframe#view");
+  await frame.waitForFunction(() => document.querySelectorAll("button.vf-choice:not([disabled])").length === 3);
+  const launched = await frame.evaluate(chatState);
+  await element.screenshot({ path: path.join(shots, "view-launch.png") });
+
+  // Each turn the view sends ends with its ui/update-model-context: the host waits for that.
+  const contextUpdates = (n) => page.waitForFunction((k) => window.modelContext.length === k, {}, n);
+  const [track] = await frame.$$("xpath/.//button[contains(., 'Track an order')]");
+  await track.click();
+  await contextUpdates(1);
+  const asked = await frame.evaluate(chatState);
+
+  await frame.type("#vf-message", "1001");
+  await page.keyboard.press("Enter"); // keyboard only: the reply box sends on Enter
+  await contextUpdates(2);
+  const answered = await frame.evaluate(chatState);
+  await frame.click(".vf-turn:last-of-type .vf-vars summary");
+  const variables = await frame.$eval(".vf-turn:last-of-type .vf-vars", (d) => ({
+    open: d.open,
+    text: d.innerText,
+  }));
+  await element.screenshot({ path: path.join(shots, "view-answer.png") });
+  const modelContext = await page.evaluate(() => window.modelContext);
+  return { launched, asked, answered, variables, modelContext };
+}
+
+async function launchChromium() {
+  const profile = mkdtempSync(path.join(tmpdir(), "vf-mcp-view-chromium-"));
+  const browser = await puppeteer.launch({
+    executablePath: "/usr/bin/chromium",
+    headless: true,
+    args: [...CHROMIUM_ARGS, `--user-data-dir=${profile}`],
+  });
+  const close = async () => {
+    await browser.close();
+    rmSync(profile, { recursive: true, force: true });
+  };
+  return { browser, close };
+}
+
+// What the page showed and said, so a failing run explains itself.
+async function explain(browser, seen) {
+  const frames = (await browser.pages()).flatMap((p) => p.frames());
+  const dom = await Promise.all(frames.map((f) => f.content().catch((e) => String(e))));
+  process.stderr.write(JSON.stringify({ ...seen, dom: dom.map((d) => d.slice(-3000)) }));
+}
+
+async function main() {
+  const client = await connectClient();
+  const { tools } = await client.listTools();
+  const uri = getToolUiResourceUri(tools.find((t) => t.name === "interact"));
+  const resource = (await client.readResource({ uri })).contents[0];
+  const toolInput = { launch: true };
+  const launch = await client.callTool({ name: "interact", arguments: toolInput });
+  const { browser, close } = await launchChromium();
+  const seen = { calls: [], requests: [], consoleErrors: [] };
+  try {
+    const page = await browser.newPage();
+    await page.setViewport({ width: 640, height: 640 });
+    page.on("request", (request) => seen.requests.push(request.url()));
+    page.on("console", (m) => m.type() === "error" && seen.consoleErrors.push(m.text()));
+    page.on("pageerror", (e) => seen.consoleErrors.push(String(e)));
+    await page.exposeFunction("relayCallTool", relay(client, tools, seen.calls));
+    await page.setContent("<!doctype html><title>test host</title><body style='margin:0'></body>");
+    await page.addScriptTag({ content: await hostBundle() });
+    await page.evaluate(startHost, withCsp(resource.text, resource._meta?.ui?.csp), toolInput, launch);
+    const frame = await (await page.waitForSelector("iframe#view")).contentFrame();
+    const session = await personSession(page, frame, shots);
+    const viewRequests = seen.requests.filter((r) => !r.startsWith("about:"));
+    const { calls, consoleErrors } = seen;
+    const result = { uri, mimeType: resource.mimeType, ...session, calls, viewRequests, consoleErrors };
+    process.stdout.write(JSON.stringify(result));
+  } catch (error) {
+    await explain(browser, seen);
+    throw error;
+  } finally {
+    await close();
+    await client.close();
+  }
+}
+
+await main();

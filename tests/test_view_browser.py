@@ -1,0 +1,90 @@
+"""The conversation view in a real MCP Apps host: headless Chromium, one launch.
+
+tests/clients/view_host.mjs is the host: the official host side of ext-apps (`AppBridge`) shows
+the view in a sandboxed frame with the CSP a host derives from the resource, and relays the
+view's tool calls through the MCP TypeScript SDK client to a real vf-mcp HTTP server on loopback
+(the page never reaches the server, so the product needs no CORS). The person's session: the
+launch, a button, a typed order number, the answer and its variables; the host must receive a
+`ui/update-model-context` for each turn the view sent.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from tests.processes import http_server, server_env
+from tests.test_clients import CLIENTS, require, system_node
+from vf_mcp.emulator import Emulator
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST = CLIENTS / "view_host.mjs"
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def run_host(mcp_url: str, shots: Path) -> dict[str, Any]:
+    require(CLIENTS / "node_modules" / "puppeteer-core" / "package.json", "puppeteer-core")
+    require(CHROMIUM, "Debian's chromium (scripts/test installs it)")
+    done = subprocess.run(
+        [system_node(), str(HOST), mcp_url, str(shots)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=CLIENTS,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def test_a_person_holds_the_conversation_in_the_view(emulator: Emulator, tmp_path: Path) -> None:
+    # PYTHONPATH: the server child runs this checkout's vf_mcp, whatever the venv has installed.
+    env = server_env(emulator.url, PYTHONPATH=str(ROOT))
+    with http_server(env) as (base, _process):
+        seen = run_host(f"{base}/mcp", tmp_path)
+
+    assert seen["uri"] == "ui://vf-mcp/conversation.html"
+    assert seen["mimeType"] == "text/html;profile=mcp-app"
+    launched, asked, answered = seen["launched"], seen["asked"], seen["answered"]
+    assert "What can I do for you?" in launched["text"]
+    assert launched["buttons"] == [
+        {"label": "Track an order", "disabled": False},
+        {"label": "Ask a question", "disabled": False},
+        {"label": "Talk to a person", "disabled": False},
+    ]
+    assert launched["replyBox"] is True
+    assert launched["status"] == "Waiting for the user · 1 turn"
+    # Pressed: the old buttons stay, disabled, as in a web chat; focus goes to the reply box.
+    assert "What's your order number?" in asked["text"]
+    assert all(button["disabled"] for button in asked["buttons"])
+    assert asked["focused"] == "vf-message"
+    assert "Order 1001 has shipped and should arrive on Friday." in answered["text"]
+    assert answered["status"] == "Waiting for the user · 3 turns"
+    assert answered["focused"] == "Track another order"
+    assert [b["label"] for b in answered["buttons"] if not b["disabled"]] == [
+        "Track another order",
+        "Talk to a person",
+        "That's all",
+    ]
+    folded = 'Variables changed (2)\norder_number\nunset → "1001"\norder_status\nunset → "shipped"'
+    assert seen["variables"] == {"open": True, "text": folded}
+
+    contexts = [update["content"][0]["text"] for update in seen["modelContext"]]
+    assert len(contexts) == 2
+    assert contexts[0].startswith('In the conversation view the user pressed "Track an order"')
+    assert "Agent: Sure. What's your order number?" in contexts[0]
+    assert contexts[1].startswith('In the conversation view the user typed "1001"')
+    assert "Agent: Order 1001 has shipped and should arrive on Friday." in contexts[1]
+    assert [call["name"] for call in seen["calls"]] == [
+        "view_conversation",
+        "view_reply",
+        "view_reply",
+    ]
+    # Nothing loaded from the network, and nothing failed in the page.
+    assert seen["viewRequests"] == []
+    assert seen["consoleErrors"] == []
+    for name in ("view-launch.png", "view-answer.png"):
+        assert (tmp_path / name).stat().st_size > 1000
