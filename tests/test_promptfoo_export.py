@@ -42,8 +42,9 @@ PROMPTFOO_PACKAGE = NODE22_DIR / "node_modules" / "promptfoo" / "package.json"
 GRADER_MODEL = "fake-grader"
 PASSES = "The agent greets the user by naming itself"
 FAILS = "The agent speaks like a pirate"
-# promptfoo renders vars and assertion values as Nunjucks templates: braces must come through.
-BRACES = "{{ 7 * 6 }}"
+# promptfoo renders vars and assertion values as Nunjucks templates: braces must come through,
+# and text that closes a raw block must not get to run anything.
+BRACES = "{{ 7 * 6 }} {% endraw %}{{ 6 * 7 }}{% raw %} {# note #}"
 QUOTED = "The conversation shows the user's words as typed"
 
 # Each failing test fails on one kind of check, so a check promptfoo dropped or graded otherwise

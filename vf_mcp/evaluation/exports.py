@@ -236,15 +236,16 @@ class PromptfooExport(Export):
 _PYTHON_ONLY_REGEX = re.compile(r"\(\?[P#>aiLmsux-]|\\[AZ]|[*+?}]\+")
 
 
-_TEMPLATE_MARKS = ("{{", "{%", "{#")
+_BRACES_AS_TEMPLATES = str.maketrans({"{": '{{ "{" }}', "}": '{{ "}" }}'})
 
 
-def _verbatim(text: str) -> str:
+def _literal(text: str) -> str:
     """`text` as promptfoo reads it back: it renders string vars and assertion values as Nunjucks
-    templates, so an agent's or a check's braces are kept in a raw block."""
-    if any(mark in text for mark in _TEMPLATE_MARKS):
-        return "{% raw %}" + text + "{% endraw %}"
-    return text
+    templates, so each brace is written as a template that prints it. Then no tag, expression or
+    comment of the text's own can open (a `{% raw %}` block would end at the text's first
+    `{% endraw %}`, and what follows would run in promptfoo), and a stray `#}` is no error.
+    Nested values (`_conversation`, `replies`) are not rendered, so they are left as they are."""
+    return text.translate(_BRACES_AS_TEMPLATES)
 
 
 def _ignores_case(check: CheckResult, value: str) -> bool | None:
@@ -265,7 +266,7 @@ def _ignores_case(check: CheckResult, value: str) -> bool | None:
 def _promptfoo_text_assertion(check: CheckResult, position: int) -> PromptfooAssertion | None:
     """A text check as promptfoo's own assertion on that turn's text, or None if it has none."""
     value = check.expected
-    if not isinstance(value, str) or "endraw" in value:
+    if not isinstance(value, str):
         return None
     ignore_case = _ignores_case(check, value)
     if ignore_case is None:
@@ -274,16 +275,16 @@ def _promptfoo_text_assertion(check: CheckResult, position: int) -> PromptfooAss
     match check.kind:
         case "contains":
             kind = "icontains" if ignore_case else "contains"
-            return PromptfooAssertion(type=kind, value=_verbatim(value), transform=text)
+            return PromptfooAssertion(type=kind, value=_literal(value), transform=text)
         case "not_contains":
             kind = "not-icontains" if ignore_case else "not-contains"
-            return PromptfooAssertion(type=kind, value=_verbatim(value), transform=text)
+            return PromptfooAssertion(type=kind, value=_literal(value), transform=text)
         case "equals":
             expected = value.strip().lower() if ignore_case else value.strip()
             folded = f"{text}.trim()" + (".toLowerCase()" if ignore_case else "")
-            return PromptfooAssertion(type="equals", value=_verbatim(expected), transform=folded)
+            return PromptfooAssertion(type="equals", value=_literal(expected), transform=folded)
         case "regex" if not ignore_case and not _PYTHON_ONLY_REGEX.search(value):
-            return PromptfooAssertion(type="regex", value=_verbatim(value), transform=text)
+            return PromptfooAssertion(type="regex", value=_literal(value), transform=text)
     return None
 
 
@@ -314,7 +315,7 @@ def _promptfoo_assertions(
     located = [(c, positions.get(id(t))) for t in test.turns for c in t.checks]
     for check, position in [*located, *((c, None) for c in test.checks)]:
         if check.kind in ("judge", "goal") and check.expected and check.outcome != "not_run":
-            rubric = _verbatim(str(check.expected))
+            rubric = _literal(str(check.expected))
             assertions.append(PromptfooAssertion(type="llm-rubric", value=rubric))
             continue
         native = _promptfoo_text_assertion(check, position) if position is not None else None
@@ -347,7 +348,7 @@ def to_promptfoo(run: RunResult) -> PromptfooExport:
                 {
                     "description": f"{test.suite} / {test.name}",
                     "vars": {
-                        "transcript": _verbatim(render_turns(ran)),
+                        "transcript": _literal(render_turns(ran)),
                         "_conversation": conversation,
                         "replies": [{"turn": t.index, "text": t.agent.text} for t in ran],
                         "vf_mcp_checks": recorded,
