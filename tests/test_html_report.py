@@ -153,6 +153,7 @@ def test_trials_and_the_baseline_diff_show_overall_and_under_their_test() -> Non
     assert "greet: 1/2 trials passed (pass rate 50%, pass^2 0.00) FLAKY" in summary
     assert "compared with base.json: 1 regressed" in summary
     first, second = dom.cssselect("section.vf-test")
+    assert (first.get("id"), second.get("id")) == ("s--greet-1", "s--greet-2")
     assert [h.text_content() for h in dom.cssselect("section.vf-test h2")] == [
         "greet (trial 1)",
         "greet (trial 2)",

@@ -7,6 +7,7 @@ component the MCP App view shows, and everything from the agent in it is escaped
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from html import escape
 
@@ -65,7 +66,8 @@ def html_report(
 
 
 def _of(change: Change, test: Transcript) -> bool:
-    return change.suite == test.suite and change.test in (test.key, test.test_id, test.name)
+    # The comparison keys tests as the runs do: by suite and key (the test id, with its trial).
+    return (change.suite, change.test) == (test.suite, test.key)
 
 
 def _summary(run: RunResult, comparison: Comparison | None) -> str:
@@ -125,8 +127,13 @@ def _test(test: Transcript, changes: Sequence[Change]) -> str:
         parts.append(f"<h3>Conversation checks</h3>{_checks(test.checks)}")
     if changes:
         parts.append(f"<h3>Compared with the baseline</h3>{_changes(changes)}")
-    opening = f'<section class="vf-test" data-outcome="{test.outcome}" id="{escape(test.key)}">'
+    opening = f'<section class="vf-test" data-outcome="{test.outcome}" id="{_anchor(test)}">'
     return f"{opening}{''.join(parts)}</section>"
+
+
+def _anchor(test: Transcript) -> str:
+    """A unique id for the test's section: two suites may hold the same test id."""
+    return escape(re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{test.suite}--{test.key}"))
 
 
 def _badge(outcome: str) -> str:
