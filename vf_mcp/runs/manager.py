@@ -23,6 +23,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from vf_mcp.errors import InvalidInputError, StoreError, VfMcpError
+from vf_mcp.redaction import redact
 from vf_mcp.runs.models import RunRecord, RunStarted, new_run_id, now, run_key
 from vf_mcp.runs.store import RunStore, StoredRun
 
@@ -39,6 +40,7 @@ HEARTBEAT_SECONDS = 1.0
 HEARTBEAT_TTL_SECONDS = 3.0
 """A heartbeat not renewed for this long (three beats missed) means its worker is gone."""
 _FINAL_WRITE_SECONDS = 5.0  # the most a run waits to write its final state (a stopping worker)
+_ERROR_TEXT_MAX = 300  # characters of an unexpected error's own text a run's detail quotes
 _RUN_ID = re.compile(r"^run-[0-9a-f]{16}$")
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
 Stop = Literal["cancelled", "stopped"]
@@ -166,7 +168,10 @@ class RunManager:
                     watcher.cancel_scope.cancel()
         except Exception as exc:  # the run itself broke; a test's own failure is in its result
             error = _describe(exc)
-            _log.warning("run %s failed: %s", active.record.run_id, error)
+            if isinstance(_first(exc), VfMcpError):
+                _log.warning("run %s failed: %s", active.record.run_id, error)
+            else:  # a bug: the traceback is for the operator (masked and on one line, as all logs)
+                _log.error("run %s broke inside vf-mcp", active.record.run_id, exc_info=exc)
         finally:
             with anyio.CancelScope(shield=True), anyio.move_on_after(_FINAL_WRITE_SECONDS):
                 await self._finish(active, result, error)
@@ -243,12 +248,27 @@ def _as_read(stored: StoredRun) -> RunRecord:
     return record
 
 
-def _describe(error: BaseException) -> str:
+def _first(error: BaseException) -> BaseException:
+    # The run's task groups wrap what broke it; the first is the cause.
     while isinstance(error, BaseExceptionGroup) and error.exceptions:
         error = error.exceptions[0]
+    return error
+
+
+def _describe(error: BaseException) -> str:
+    """The run's `detail`: one line, no key, what happened and what next."""
+    error = _first(error)
     if isinstance(error, VfMcpError):
-        return error.message
-    return f"{type(error).__name__}: {error}"
+        return error.message  # already one line, masked, and saying what next
+    # Its text came from anywhere (it may quote a request, a key, a multi-line body): masked
+    # whole, before it is cut, so no cut leaves a key's tail unmasked.
+    text = redact(" ".join(f"{type(error).__name__}: {error}".split()))
+    if len(text) > _ERROR_TEXT_MAX:
+        text = text[: _ERROR_TEXT_MAX - 1] + "…"
+    return (
+        f"it broke inside vf-mcp ({text}); start it again with start_run, and report it if it "
+        "repeats (the server's log holds the traceback)"
+    )
 
 
 @asynccontextmanager
