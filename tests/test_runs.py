@@ -330,3 +330,16 @@ async def test_a_run_broken_inside_reads_error_in_one_masked_line_and_logs_its_t
     line = RedactingFormatter().format(logged)
     assert "Traceback" in line and "ValueError: the record was refused" in line
     assert CANARY_KEY not in line and "\n" not in line
+
+
+async def test_a_store_blip_at_the_end_of_a_run_does_not_lose_its_results(
+    settings: Settings,
+) -> None:
+    runs = FaultyRuns(final_faults=2)
+    async with Client(build_server(settings, store=store_with(runs))) as client:
+        started = await client.call_tool("start_run", {"script": QUICK})
+        finished = await settled(client, started.structured_content["run_id"])
+    assert runs.final_writes == 3  # two failed, the third landed
+    assert finished.structured_content["state"] == "finished"
+    (test,) = finished.structured_content["result"]["suites"][0]["tests"]
+    assert test["outcome"] == "passed"

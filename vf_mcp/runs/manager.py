@@ -40,6 +40,9 @@ HEARTBEAT_SECONDS = 1.0
 HEARTBEAT_TTL_SECONDS = 3.0
 """A heartbeat not renewed for this long (three beats missed) means its worker is gone."""
 _FINAL_WRITE_SECONDS = 5.0  # the most a run waits to write its final state (a stopping worker)
+# A store blip must not throw a finished run's results away: the final write is tried again,
+# sooner first, within `_FINAL_WRITE_SECONDS`.
+_FINAL_RETRY_FIRST, _FINAL_RETRY_MOST = 0.1, 1.0
 _ERROR_TEXT_MAX = 300  # characters of an unexpected error's own text a run's detail quotes
 _RUN_ID = re.compile(r"^run-[0-9a-f]{16}$")
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
@@ -173,8 +176,17 @@ class RunManager:
             else:  # a bug: the traceback is for the operator (masked and on one line, as all logs)
                 _log.error("run %s broke inside vf-mcp", active.record.run_id, exc_info=exc)
         finally:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(_FINAL_WRITE_SECONDS):
-                await self._finish(active, result, error)
+            with anyio.CancelScope(shield=True):
+                with anyio.move_on_after(_FINAL_WRITE_SECONDS) as deadline:
+                    await self._finish(active, result, error)
+                if deadline.cancelled_caught:
+                    _log.error(
+                        "run %s: its final state (%s) could not be saved within %g s; it will "
+                        "read lost",
+                        active.record.run_id,
+                        active.record.state,
+                        _FINAL_WRITE_SECONDS,
+                    )
             self._active.pop(active.key, None)
             active.done.set()
 
@@ -226,15 +238,37 @@ class RunManager:
         else:
             record.state, record.detail = "cancelled", "cancel_run asked it to stop"
         record.updated_at = now()
-        await self._save(active)
+        await self._save_final(active)
 
     async def _save(self, active: _Active) -> None:
         # One write at a time, so an older snapshot never lands after a newer one.
         async with active.saving:
             try:
                 await self._store.save(active.key, active.record)
-            except StoreError as error:  # progress is best effort; a lost final write reads lost
+            except StoreError as error:  # progress is best effort: the next write carries it
                 _log.warning("run %s: %s", active.record.run_id, error.message)
+
+    async def _save_final(self, active: _Active) -> None:
+        """Write the final state, again and again while the store fails (the caller bounds it):
+        a run not saved reads lost, and a finished run's results would be gone."""
+        delay = _FINAL_RETRY_FIRST
+        while True:
+            try:
+                async with active.saving:
+                    await self._store.save(active.key, active.record)
+                return
+            except StoreError as error:
+                _log.warning(
+                    "run %s: its final state is not saved yet (%s); trying again in %g s",
+                    active.record.run_id,
+                    error.message,
+                    delay,
+                )
+            except Exception:  # a bug in the store heals by no retry; the worker's other runs go on
+                _log.exception("run %s: its final state could not be saved", active.record.run_id)
+                return
+            await anyio.sleep(delay)
+            delay = min(delay * 2, _FINAL_RETRY_MOST)
 
 
 def _as_read(stored: StoredRun) -> RunRecord:
