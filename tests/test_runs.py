@@ -343,3 +343,42 @@ async def test_a_store_blip_at_the_end_of_a_run_does_not_lose_its_results(
     assert finished.structured_content["state"] == "finished"
     (test,) = finished.structured_content["result"]["suites"][0]["tests"]
     assert test["outcome"] == "passed"
+
+
+async def test_a_caller_runs_at_most_max_runs_at_once(
+    emulator: Emulator, settings: Settings
+) -> None:
+    # Long enough for the next call to land while the first run's turn is still in flight.
+    emulator.faults.add({"match": INTERACT, "latency_ms": 1000, "times": 1})
+    limited = settings.model_copy(update={"max_runs": 1})
+    async with Client(build_server(limited)) as client:
+        going = await client.call_tool("start_run", {"script": QUICK})
+        await wait_for_turns(emulator, 1)
+        refused = await client.call_tool("start_run", {"script": QUICK})
+        run_id = going.structured_content["run_id"]
+        await client.call_tool("cancel_run", {"run_id": run_id})
+        after = await client.call_tool("start_run", {"script": QUICK})
+        await settled(client, after.structured_content["run_id"])
+    assert refused.is_error
+    assert text_of(refused) == (
+        f"You have 1 run(s) going on this worker ({run_id}), the most it runs at once for one "
+        "caller (VF_MCP_MAX_RUNS=1): wait for one to finish (get_run reads it) or stop one with "
+        "cancel_run, then call start_run again"
+    )
+    assert not after.is_error, text_of(after)
+
+
+async def test_the_in_process_store_never_drops_a_run_still_going() -> None:
+    runs = InMemoryRuns(max_runs=2)
+
+    def record(run_id: str, state: Any) -> RunRecord:
+        return RunRecord(run_id=run_id, agent="a", state=state, worker="w")
+
+    await runs.save("-/going", record("going", "running"))
+    await runs.beat("-/going", 60)
+    await runs.save("-/dead", record("dead", "running"))  # never beat: its worker is gone
+    for name in ("one", "two"):
+        await runs.save(f"-/{name}", record(name, "finished"))
+    kept = {name: await runs.load(f"-/{name}") is not None for name in ("going", "dead", "one")}
+    assert kept == {"going": True, "dead": False, "one": False}
+    assert await runs.load("-/two") is not None

@@ -82,7 +82,7 @@ async def open_app(
                 service.heartbeat_seconds = heartbeat_seconds
         judge = await _open_judge(stack, settings)
         # Entered last, so left first: runs stop while the clients and judge they use are open.
-        runs = await stack.enter_async_context(open_runs(store.runs))
+        runs = await stack.enter_async_context(open_runs(store.runs, max_runs=settings.max_runs))
         yield App(
             settings=settings,
             directory=directory,

@@ -6,6 +6,10 @@ cancel flag then and between turns and tests, so a `cancel_run` that reached ano
 stops it within a beat. A run whose heartbeat lapsed reads "lost" (its worker was killed or
 crashed), never "running" forever; runs still going when the worker shuts down in order are
 stopped and read "stopped".
+
+A caller runs at most `max_runs` (`VF_MCP_MAX_RUNS`) at once on one worker: counted here, not
+across workers, so a caller reaching N workers may have N times as many going (the store keeps no
+count per caller that every worker could update at once).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import TYPE_CHECKING, Literal
 import anyio
 from anyio.abc import TaskGroup
 
+from vf_mcp.config import DEFAULT_MAX_RUNS, ENV_MAX_RUNS
 from vf_mcp.errors import InvalidInputError, StoreError, VfMcpError
 from vf_mcp.redaction import redact
 from vf_mcp.runs.models import RunRecord, RunStarted, new_run_id, now, run_key
@@ -63,6 +68,7 @@ class _Active:
 
     key: str
     record: RunRecord
+    namespace: str | None
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     done: anyio.Event = field(default_factory=anyio.Event)
     saving: anyio.Lock = field(default_factory=anyio.Lock)
@@ -77,9 +83,16 @@ class _Active:
 class RunManager:
     """Starts runs in the background and answers for runs by id, wherever they run."""
 
-    def __init__(self, store: RunStore, group: TaskGroup) -> None:
+    def __init__(
+        self,
+        store: RunStore,
+        group: TaskGroup,
+        *,
+        max_runs: int = DEFAULT_MAX_RUNS,
+    ) -> None:
         self._store = store
         self._group = group
+        self._max_runs = max_runs
         self._active: dict[str, _Active] = {}
         self._closing = False
 
@@ -99,15 +112,21 @@ class RunManager:
                 "This worker is shutting down, so it starts no new run; call start_run again "
                 "(another worker, or this one once restarted, takes it)"
             )
+        self._refuse_beyond_limit(namespace)
         plan, run_id = plan_of(suites), new_run_id()
         record = RunRecord(
             run_id=run_id, agent=agent, state="running", worker=WORKER, tests_total=plan.tests
         )
-        active = _Active(run_key(namespace, run_id), record)
-        # Saved and beating before the id is handed out: the first get_run finds it running.
-        await self._store.save(active.key, record)
-        await self._store.beat(active.key, HEARTBEAT_TTL_SECONDS)
+        active = _Active(run_key(namespace, run_id), record, namespace)
+        # Counted before the first await, so two starts at once cannot both pass the limit.
         self._active[active.key] = active
+        try:
+            # Saved and beating before the id is handed out: the first get_run finds it running.
+            await self._store.save(active.key, record)
+            await self._store.beat(active.key, HEARTBEAT_TTL_SECONDS)
+        except BaseException:
+            self._active.pop(active.key, None)
+            raise
         self._group.start_soon(self._drive, active, suites, service, judge)
         return RunStarted(
             run_id=run_id, agent=agent, tests_total=plan.tests, turns_planned=plan.turns
@@ -131,6 +150,16 @@ class RunManager:
         with anyio.move_on_after(_FINAL_WRITE_SECONDS):
             await active.done.wait()
         return await self.get(run_id, namespace)
+
+    def _refuse_beyond_limit(self, namespace: str | None) -> None:
+        going = [a.record.run_id for a in self._active.values() if a.namespace == namespace]
+        if len(going) < self._max_runs:
+            return
+        raise InvalidInputError(
+            f"You have {len(going)} run(s) going on this worker ({', '.join(going)}), the most "
+            f"it runs at once for one caller ({ENV_MAX_RUNS}={self._max_runs}): wait for one to "
+            "finish (get_run reads it) or stop one with cancel_run, then call start_run again"
+        )
 
     def close(self) -> None:
         """Stop every run still going (the worker shuts down); each records it was stopped."""
@@ -306,11 +335,13 @@ def _describe(error: BaseException) -> str:
 
 
 @asynccontextmanager
-async def open_runs(store: RunStore) -> AsyncIterator[RunManager]:
+async def open_runs(
+    store: RunStore, *, max_runs: int = DEFAULT_MAX_RUNS
+) -> AsyncIterator[RunManager]:
     """The runs of one `App`: the task group lives as long as the app; leaving it stops every
     run still going and waits (briefly) for each to record so."""
     async with anyio.create_task_group() as group:
-        manager = RunManager(store, group)
+        manager = RunManager(store, group, max_runs=max_runs)
         try:
             yield manager
         finally:
