@@ -9,7 +9,9 @@ stopped and read "stopped".
 
 A caller runs at most `max_runs` (`VF_MCP_MAX_RUNS`) at once on one worker: counted here, not
 across workers, so a caller reaching N workers may have N times as many going (the store keeps no
-count per caller that every worker could update at once).
+count per caller that every worker could update at once). Once the worker is stopping (its
+SIGTERM drain began: `stopping` is set by the server layer) it starts no new run, since every run
+still going is stopped when the drain ends.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import logging
 import os
 import re
 import socket
+import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -62,6 +65,12 @@ def not_found(run_id: str) -> InvalidInputError:
     )
 
 
+STOPPING = (
+    "This worker is stopping, so it starts no new run (runs still going end with it); call "
+    "start_run again and another worker will take it"
+)
+
+
 @dataclass
 class _Active:
     """A run this worker is running now."""
@@ -89,10 +98,13 @@ class RunManager:
         group: TaskGroup,
         *,
         max_runs: int = DEFAULT_MAX_RUNS,
+        stopping: threading.Event | None = None,
     ) -> None:
         self._store = store
         self._group = group
         self._max_runs = max_runs
+        # Set from the server layer's signal handler (another thread): read, never awaited.
+        self._stopping = stopping or threading.Event()
         self._active: dict[str, _Active] = {}
         self._closing = False
 
@@ -107,11 +119,8 @@ class RunManager:
     ) -> RunStarted:
         from vf_mcp.evaluation.plan import plan_of
 
-        if self._closing:
-            raise InvalidInputError(
-                "This worker is shutting down, so it starts no new run; call start_run again "
-                "(another worker, or this one once restarted, takes it)"
-            )
+        if self._closing or self._stopping.is_set():
+            raise InvalidInputError(STOPPING)
         self._refuse_beyond_limit(namespace)
         plan, run_id = plan_of(suites), new_run_id()
         record = RunRecord(
@@ -336,12 +345,12 @@ def _describe(error: BaseException) -> str:
 
 @asynccontextmanager
 async def open_runs(
-    store: RunStore, *, max_runs: int = DEFAULT_MAX_RUNS
+    store: RunStore, *, max_runs: int = DEFAULT_MAX_RUNS, stopping: threading.Event | None = None
 ) -> AsyncIterator[RunManager]:
     """The runs of one `App`: the task group lives as long as the app; leaving it stops every
     run still going and waits (briefly) for each to record so."""
     async with anyio.create_task_group() as group:
-        manager = RunManager(store, group, max_runs=max_runs)
+        manager = RunManager(store, group, max_runs=max_runs, stopping=stopping)
         try:
             yield manager
         finally:
