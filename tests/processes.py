@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 
@@ -22,9 +23,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
 def server_env(runtime_url: str, **extra: str) -> dict[str, str]:
     """The environment a vf-mcp child gets: only what it needs, plus the canary key."""
     env = {
+        # The child runs this checkout's vf_mcp, whichever one the venv has installed.
+        "PYTHONPATH": str(ROOT),
         "PATH": os.environ.get("PATH", ""),
         "HOME": os.environ.get("HOME", "/tmp"),
         "VOICEFLOW_API_KEY": CANARY_KEY,

@@ -3,6 +3,8 @@ progress and results and cancels it; a killed worker's run reads lost, a stopped
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,14 +14,19 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from tests.canary import CANARY_KEY
 from tests.processes import http_server, server_env
 from tests.services import redis_server
 from vf_mcp.callers import namespace_for
 from vf_mcp.config import Settings
 from vf_mcp.emulator import Emulator
-from vf_mcp.runs.models import run_key
+from vf_mcp.errors import StoreError
+from vf_mcp.logs import RedactingFormatter
+from vf_mcp.runs.models import RunRecord, run_key
+from vf_mcp.runs.store import StoredRun
 from vf_mcp.server import build_server
-from vf_mcp.store.memory import in_memory_store
+from vf_mcp.store import Store
+from vf_mcp.store.memory import InMemoryRuns, in_memory_store
 from vf_mcp.store.redis import redis_store
 
 pytestmark = pytest.mark.anyio
@@ -262,3 +269,116 @@ async def test_run_keys_in_redis_carry_the_store_ttl_and_the_heartbeat_a_short_o
         await redis.delete(*await redis.keys("test-runs:*"))
         await redis.aclose()
         await store.aclose()
+
+
+class FaultyRuns:
+    """The in-process run store (our `RunStore` protocol), failing on purpose: the first
+    `final_faults` writes of a run's final state fail as a Redis blip does, and `progress_fault`,
+    when given, is what the first write of a finished test raises (a fault in the store)."""
+
+    def __init__(self, *, final_faults: int = 0, progress_fault: Exception | None = None) -> None:
+        self.inner = InMemoryRuns()
+        self.final_faults = final_faults
+        self.final_writes = 0
+        self.progress_fault = progress_fault
+
+    async def save(self, key: str, record: RunRecord) -> None:
+        if record.state != "running":
+            self.final_writes += 1
+            if self.final_writes <= self.final_faults:
+                raise StoreError("The store could not save the run: Redis is down; try again")
+        elif record.tests_done and self.progress_fault is not None:
+            raise self.progress_fault
+        await self.inner.save(key, record)
+
+    async def load(self, key: str) -> StoredRun | None:
+        return await self.inner.load(key)
+
+    async def request_cancel(self, key: str) -> None:
+        await self.inner.request_cancel(key)
+
+    async def cancel_requested(self, key: str) -> bool:
+        return await self.inner.cancel_requested(key)
+
+    async def beat(self, key: str, ttl_seconds: float) -> None:
+        await self.inner.beat(key, ttl_seconds)
+
+
+def store_with(runs: FaultyRuns) -> Store:
+    return dataclasses.replace(in_memory_store(), runs=runs)
+
+
+async def test_a_run_broken_inside_reads_error_in_one_masked_line_and_logs_its_traceback(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    fault = ValueError(f"the record was refused:\n  key {CANARY_KEY}\n  (line 2)")
+    store = store_with(FaultyRuns(progress_fault=fault))
+    with caplog.at_level(logging.ERROR, logger="vf_mcp.runs.manager"):
+        async with Client(build_server(settings, store=store)) as client:
+            started = await client.call_tool("start_run", {"script": QUICK})
+            failed = await settled(client, started.structured_content["run_id"])
+    detail = (
+        "it broke inside vf-mcp (ValueError: the record was refused: key VF.DM.*** (line 2)); "
+        "start it again with start_run, and report it if it repeats (the server's log holds "
+        "the traceback)"
+    )
+    assert failed.structured_content["state"] == "error"
+    assert failed.structured_content["detail"] == detail
+    run_id = started.structured_content["run_id"]
+    assert text_of(failed) == f"Run {run_id} failed after 1 of 1 test done, 1 turn; {detail}."
+    (logged,) = [r for r in caplog.records if r.getMessage() == f"run {run_id} broke inside vf-mcp"]
+    line = RedactingFormatter().format(logged)
+    assert "Traceback" in line and "ValueError: the record was refused" in line
+    assert CANARY_KEY not in line and "\n" not in line
+
+
+async def test_a_store_blip_at_the_end_of_a_run_does_not_lose_its_results(
+    settings: Settings,
+) -> None:
+    runs = FaultyRuns(final_faults=2)
+    async with Client(build_server(settings, store=store_with(runs))) as client:
+        started = await client.call_tool("start_run", {"script": QUICK})
+        finished = await settled(client, started.structured_content["run_id"])
+    assert runs.final_writes == 3  # two failed, the third landed
+    assert finished.structured_content["state"] == "finished"
+    (test,) = finished.structured_content["result"]["suites"][0]["tests"]
+    assert test["outcome"] == "passed"
+
+
+async def test_a_caller_runs_at_most_max_runs_at_once(
+    emulator: Emulator, settings: Settings
+) -> None:
+    # Long enough for the next call to land while the first run's turn is still in flight.
+    emulator.faults.add({"match": INTERACT, "latency_ms": 1000, "times": 1})
+    limited = settings.model_copy(update={"max_runs": 1})
+    async with Client(build_server(limited)) as client:
+        going = await client.call_tool("start_run", {"script": QUICK})
+        await wait_for_turns(emulator, 1)
+        refused = await client.call_tool("start_run", {"script": QUICK})
+        run_id = going.structured_content["run_id"]
+        await client.call_tool("cancel_run", {"run_id": run_id})
+        after = await client.call_tool("start_run", {"script": QUICK})
+        await settled(client, after.structured_content["run_id"])
+    assert refused.is_error
+    assert text_of(refused) == (
+        f"You have 1 run(s) going on this worker ({run_id}), the most it runs at once for one "
+        "caller (VF_MCP_MAX_RUNS=1): wait for one to finish (get_run reads it) or stop one with "
+        "cancel_run, then call start_run again"
+    )
+    assert not after.is_error, text_of(after)
+
+
+async def test_the_in_process_store_never_drops_a_run_still_going() -> None:
+    runs = InMemoryRuns(max_runs=2)
+
+    def record(run_id: str, state: Any) -> RunRecord:
+        return RunRecord(run_id=run_id, agent="a", state=state, worker="w")
+
+    await runs.save("-/going", record("going", "running"))
+    await runs.beat("-/going", 60)
+    await runs.save("-/dead", record("dead", "running"))  # never beat: its worker is gone
+    for name in ("one", "two"):
+        await runs.save(f"-/{name}", record(name, "finished"))
+    kept = {name: await runs.load(f"-/{name}") is not None for name in ("going", "dead", "one")}
+    assert kept == {"going": True, "dead": False, "one": False}
+    assert await runs.load("-/two") is not None

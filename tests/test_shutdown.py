@@ -3,6 +3,7 @@ that had to cut a call at its deadline says so with exit code 1."""
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 
@@ -14,6 +15,7 @@ from tests.processes import http_server, server_env
 from vf_mcp.config import Settings
 from vf_mcp.emulator import Emulator
 from vf_mcp.errors import ConfigurationError
+from vf_mcp.runs.manager import STOPPING
 
 pytestmark = pytest.mark.anyio
 
@@ -27,6 +29,23 @@ CALL = {
     "params": {"name": "interact", "arguments": {"launch": True}},
 }
 HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+QUICK = "name: quick\ntests:\n  - id: greets\n    turns:\n      - launch: true\n"
+START_RUN = {
+    "jsonrpc": "2.0",
+    "id": 2,
+    "method": "tools/call",
+    "params": {"name": "start_run", "arguments": {"script": QUICK}},
+}
+
+
+def tool_result(answer: httpx.Response) -> dict[str, object]:
+    """The `result` of a JSON-RPC answer, sent as JSON or as one SSE event."""
+    body = answer.text
+    if answer.headers.get("content-type", "").startswith("text/event-stream"):
+        body = next(line[5:] for line in body.splitlines() if line.startswith("data:"))
+    result = json.loads(body)["result"]
+    assert isinstance(result, dict)
+    return result
 
 
 async def turn_while_stopping(emulator: Emulator, env: dict[str, str]) -> tuple[str | None, int]:
@@ -99,15 +118,22 @@ def _wait_for_log(process: subprocess.Popen[bytes], needle: str) -> str:
 async def test_sigterm_with_a_drain_fails_the_health_check_while_still_serving(
     emulator: Emulator,
 ) -> None:
-    # Behind a balancer: new calls keep being served until it has seen the health check fail.
+    # Behind a balancer: new calls keep being served until it has seen the health check fail,
+    # but no new run: it would be stopped when the drain ends.
     with http_server(server_env(emulator.url, VF_MCP_SHUTDOWN_DRAIN="3")) as (base, process):
-        process.send_signal(signal.SIGTERM)
-        logged = await anyio.to_thread.run_sync(_wait_for_log, process, "answers 503")
         async with httpx.AsyncClient(timeout=30) as http:
+            before = await http.post(f"{base}/mcp", json=START_RUN, headers=HEADERS)
+            process.send_signal(signal.SIGTERM)
+            logged = await anyio.to_thread.run_sync(_wait_for_log, process, "answers 503")
             health = await http.get(f"{base}/healthz")
             answer = await http.post(f"{base}/mcp", json=CALL, headers=HEADERS)
+            run = await http.post(f"{base}/mcp", json=START_RUN, headers=HEADERS)
         code = await anyio.to_thread.run_sync(lambda: process.wait(timeout=30))
     assert "for 3 s" in logged
     assert (health.status_code, health.json()) == (503, {"status": "stopping"})
     assert answer.status_code == 200 and "Acme order assistant" in answer.text
+    assert tool_result(before).get("isError") is not True
+    refused = tool_result(run)
+    assert refused["isError"] is True
+    assert refused["content"] == [{"type": "text", "text": STOPPING}]
     assert code == 0

@@ -9,10 +9,11 @@ without MCP.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from vf_mcp.agents import AgentDirectory, single_agent
@@ -40,6 +41,9 @@ class App:
     runs: RunManager
     """Suite runs in this worker's background, and every run's record in the store."""
     judge: OpenAIChatClient | None = None
+    stopping: threading.Event = field(default_factory=threading.Event)
+    """Set by the server layer once the worker began to stop (the SIGTERM drain): from then on
+    `start_run` is refused, as its runs would be stopped when the drain ends."""
 
     @property
     def default_agent(self) -> str:
@@ -65,9 +69,12 @@ async def open_app(
     client: VoiceflowClient | None = None,
     store: Store | None = None,
     heartbeat_seconds: float | None = None,
+    stopping: threading.Event | None = None,
 ) -> AsyncIterator[App]:
     """Open everything; a given `client` serves the default agent and a given `store` is used,
-    and both are left open for their owner."""
+    and both are left open for their owner; a given `stopping` is set by whoever serves the app
+    when the worker begins to stop."""
+    stopping = stopping or threading.Event()
     directory = directory or single_agent(settings)
     async with AsyncExitStack() as stack:
         if store is None:
@@ -82,7 +89,9 @@ async def open_app(
                 service.heartbeat_seconds = heartbeat_seconds
         judge = await _open_judge(stack, settings)
         # Entered last, so left first: runs stop while the clients and judge they use are open.
-        runs = await stack.enter_async_context(open_runs(store.runs))
+        runs = await stack.enter_async_context(
+            open_runs(store.runs, max_runs=settings.max_runs, stopping=stopping)
+        )
         yield App(
             settings=settings,
             directory=directory,
@@ -91,6 +100,7 @@ async def open_app(
             transcripts=TranscriptBook(store.transcripts),
             runs=runs,
             judge=judge,
+            stopping=stopping,
         )
 
 

@@ -34,6 +34,7 @@ DEFAULT_SUMMARY_MAX_CHARS = 8000
 # About a minute of turns at a couple of seconds each: what one tool call may take before clients
 # (Claude Code: ~60 s) give up on it. Bigger suites go through run handles (`start_run`).
 DEFAULT_RUN_CONVERSATION_MAX_TURNS = 30
+DEFAULT_MAX_RUNS = 4
 MIN_SUMMARY_MAX_CHARS = 500
 
 # VF.DM.<id>.<secret>: the docs' shape; the id is 24 hex upstream, any alphanumerics here.
@@ -67,6 +68,7 @@ ENV_STORE_TTL = "VF_MCP_STORE_TTL"
 ENV_AGENTS_FILE = "VF_MCP_AGENTS_FILE"
 ENV_TESTS_DIR = "VF_MCP_TESTS_DIR"
 ENV_RUN_CONVERSATION_MAX_TURNS = "VF_MCP_RUN_CONVERSATION_MAX_TURNS"
+ENV_MAX_RUNS = "VF_MCP_MAX_RUNS"
 ENV_JUDGE_URL = "VF_MCP_JUDGE_URL"
 ENV_JUDGE_MODEL = "VF_MCP_JUDGE_MODEL"
 ENV_JUDGE_API_KEY = "VF_MCP_JUDGE_API_KEY"
@@ -260,6 +262,15 @@ class Settings(BaseModel):
         "runs it in the background with no such limit.",
         ge=1,
         le=100_000,
+    )
+    max_runs: int = setting(
+        DEFAULT_MAX_RUNS,
+        ENV_MAX_RUNS,
+        "The most `start_run` runs one caller (HTTP token, OAuth subject) has going at once on "
+        "one worker; one more is refused until one finishes or `cancel_run` stops it. Counted "
+        "per worker: behind N workers a caller may have up to N times as many.",
+        ge=1,
+        le=1000,
     )
     judge_url: str | None = setting(
         None,

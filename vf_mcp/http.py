@@ -153,6 +153,7 @@ def _add_a2a(server: MCPServer[Any], settings: Settings) -> frozenset[str]:
 def serve_http(server: MCPServer[Any], settings: Settings, *, host: str, port: int) -> int:
     """Serve until stopped; the exit code says whether a call had to be abandoned."""
 
+    from vf_mcp.server import VfMcpServer
     from vf_mcp.shutdown import serve_until_stopped
 
     if not is_loopback(host) and not settings.allowed_hosts:
@@ -171,4 +172,7 @@ def serve_http(server: MCPServer[Any], settings: Settings, *, host: str, port: i
             flush=True,
         )
     app = http_app(server, settings, host=host)
-    return serve_until_stopped(app, settings, host=host, port=port, health_path=HEALTH_PATH)
+    stopping = server.stopping if isinstance(server, VfMcpServer) else None
+    return serve_until_stopped(
+        app, settings, host=host, port=port, health_path=HEALTH_PATH, stopping=stopping
+    )

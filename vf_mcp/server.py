@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
@@ -46,6 +47,8 @@ class VfMcpServer(MCPServer[App]):
 
     directory: AgentDirectory
     companions: list[Companion]
+    stopping: threading.Event
+    """Set by the HTTP server once the worker begins to stop; its `App` reads it too."""
 
 
 def build_server(
@@ -68,11 +71,18 @@ def build_server(
     view = any(spec.view is not None for spec in chosen)
     app_only = frozenset(spec.name for spec in chosen if spec.app_only)
     verifier, auth = oauth_parts(settings)
+    # Made before the app it reaches: the server layer that sets it is built before the lifespan.
+    stopping = threading.Event()
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[App]) -> AsyncIterator[App]:
         async with open_app(
-            settings, directory, client=client, store=store, heartbeat_seconds=heartbeat_seconds
+            settings,
+            directory,
+            client=client,
+            store=store,
+            heartbeat_seconds=heartbeat_seconds,
+            stopping=stopping,
         ) as app:
             try:
                 async with AsyncExitStack() as companions:
@@ -98,6 +108,7 @@ def build_server(
     )
     mcp.directory = directory
     mcp.companions = []
+    mcp.stopping = stopping
     register_resources_and_prompts(mcp)
     return mcp
 

@@ -11,6 +11,8 @@ Closing the listening socket at once is not enough behind a balancer: connection
 moment before (still in the kernel's accept queue, or accepted with the request not yet read) are
 reset, and their clients cannot tell whether the turn ran. So SIGTERM first fails the health
 check (`VF_MCP_SHUTDOWN_DRAIN` seconds, serving as usual), and only then stops taking calls.
+The same event tells the app it is stopping (`App.stopping`): it starts no new background run,
+since those still going are stopped when the drain ends.
 """
 
 from __future__ import annotations
@@ -68,10 +70,13 @@ class HealthWhileStopping:
     """Pure ASGI: once the worker is draining, the health path answers 503, everything else as
     usual, so the balancer stops sending new calls here while those it sent are still served."""
 
-    def __init__(self, app: ASGIApp, health_path: str) -> None:
+    def __init__(
+        self, app: ASGIApp, health_path: str, draining: threading.Event | None = None
+    ) -> None:
         self.app = app
         self.health_path = health_path
-        self.draining = threading.Event()  # set from the signal handler, read on the loop
+        # Set from the signal handler, read on the loop (and by the app given the same event).
+        self.draining = draining or threading.Event()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         stopping = self.draining.is_set() and scope["type"] == "http"
@@ -137,6 +142,7 @@ class OrderlyServer(uvicorn.Server):
         self._stop_taking_calls(sig)
 
     def _stop_taking_calls(self, sig: int) -> None:
+        self._health.draining.set()  # with no drain too: the app starts nothing new from now
         if not self.should_exit:
             _log.warning(
                 "stopping (%s): no new calls; %d call(s) in flight get up to %g s to finish",
@@ -161,11 +167,17 @@ class OrderlyServer(uvicorn.Server):
 
 
 def serve_until_stopped(
-    app: ASGIApp, settings: Settings, *, host: str, port: int, health_path: str
+    app: ASGIApp,
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    health_path: str,
+    stopping: threading.Event | None = None,
 ) -> int:
     """Serve `app` with uvicorn until a signal stops it in order; the exit code says whether a
-    call in flight had to be abandoned."""
-    health = HealthWhileStopping(app, health_path)
+    call in flight had to be abandoned. `stopping` is set once the worker begins to stop."""
+    health = HealthWhileStopping(app, health_path, stopping)
     calls = CallsInFlight(health)
     # log_config=None: uvicorn's own handlers would bypass our one-line, key-masking handler.
     config = uvicorn.Config(

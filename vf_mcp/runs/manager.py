@@ -6,6 +6,12 @@ cancel flag then and between turns and tests, so a `cancel_run` that reached ano
 stops it within a beat. A run whose heartbeat lapsed reads "lost" (its worker was killed or
 crashed), never "running" forever; runs still going when the worker shuts down in order are
 stopped and read "stopped".
+
+A caller runs at most `max_runs` (`VF_MCP_MAX_RUNS`) at once on one worker: counted here, not
+across workers, so a caller reaching N workers may have N times as many going (the store keeps no
+count per caller that every worker could update at once). Once the worker is stopping (its
+SIGTERM drain began: `stopping` is set by the server layer) it starts no new run, since every run
+still going is stopped when the drain ends.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import logging
 import os
 import re
 import socket
+import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -22,7 +29,9 @@ from typing import TYPE_CHECKING, Literal
 import anyio
 from anyio.abc import TaskGroup
 
+from vf_mcp.config import DEFAULT_MAX_RUNS, ENV_MAX_RUNS
 from vf_mcp.errors import InvalidInputError, StoreError, VfMcpError
+from vf_mcp.redaction import redact
 from vf_mcp.runs.models import RunRecord, RunStarted, new_run_id, now, run_key
 from vf_mcp.runs.store import RunStore, StoredRun
 
@@ -39,6 +48,10 @@ HEARTBEAT_SECONDS = 1.0
 HEARTBEAT_TTL_SECONDS = 3.0
 """A heartbeat not renewed for this long (three beats missed) means its worker is gone."""
 _FINAL_WRITE_SECONDS = 5.0  # the most a run waits to write its final state (a stopping worker)
+# A store blip must not throw a finished run's results away: the final write is tried again,
+# sooner first, within `_FINAL_WRITE_SECONDS`.
+_FINAL_RETRY_FIRST, _FINAL_RETRY_MOST = 0.1, 1.0
+_ERROR_TEXT_MAX = 300  # characters of an unexpected error's own text a run's detail quotes
 _RUN_ID = re.compile(r"^run-[0-9a-f]{16}$")
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
 Stop = Literal["cancelled", "stopped"]
@@ -52,12 +65,19 @@ def not_found(run_id: str) -> InvalidInputError:
     )
 
 
+STOPPING = (
+    "This worker is stopping, so it starts no new run (runs still going end with it); call "
+    "start_run again and another worker will take it"
+)
+
+
 @dataclass
 class _Active:
     """A run this worker is running now."""
 
     key: str
     record: RunRecord
+    namespace: str | None
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     done: anyio.Event = field(default_factory=anyio.Event)
     saving: anyio.Lock = field(default_factory=anyio.Lock)
@@ -72,9 +92,19 @@ class _Active:
 class RunManager:
     """Starts runs in the background and answers for runs by id, wherever they run."""
 
-    def __init__(self, store: RunStore, group: TaskGroup) -> None:
+    def __init__(
+        self,
+        store: RunStore,
+        group: TaskGroup,
+        *,
+        max_runs: int = DEFAULT_MAX_RUNS,
+        stopping: threading.Event | None = None,
+    ) -> None:
         self._store = store
         self._group = group
+        self._max_runs = max_runs
+        # Set from the server layer's signal handler (another thread): read, never awaited.
+        self._stopping = stopping or threading.Event()
         self._active: dict[str, _Active] = {}
         self._closing = False
 
@@ -89,20 +119,23 @@ class RunManager:
     ) -> RunStarted:
         from vf_mcp.evaluation.plan import plan_of
 
-        if self._closing:
-            raise InvalidInputError(
-                "This worker is shutting down, so it starts no new run; call start_run again "
-                "(another worker, or this one once restarted, takes it)"
-            )
+        if self._closing or self._stopping.is_set():
+            raise InvalidInputError(STOPPING)
+        self._refuse_beyond_limit(namespace)
         plan, run_id = plan_of(suites), new_run_id()
         record = RunRecord(
             run_id=run_id, agent=agent, state="running", worker=WORKER, tests_total=plan.tests
         )
-        active = _Active(run_key(namespace, run_id), record)
-        # Saved and beating before the id is handed out: the first get_run finds it running.
-        await self._store.save(active.key, record)
-        await self._store.beat(active.key, HEARTBEAT_TTL_SECONDS)
+        active = _Active(run_key(namespace, run_id), record, namespace)
+        # Counted before the first await, so two starts at once cannot both pass the limit.
         self._active[active.key] = active
+        try:
+            # Saved and beating before the id is handed out: the first get_run finds it running.
+            await self._store.save(active.key, record)
+            await self._store.beat(active.key, HEARTBEAT_TTL_SECONDS)
+        except BaseException:
+            self._active.pop(active.key, None)
+            raise
         self._group.start_soon(self._drive, active, suites, service, judge)
         return RunStarted(
             run_id=run_id, agent=agent, tests_total=plan.tests, turns_planned=plan.turns
@@ -126,6 +159,16 @@ class RunManager:
         with anyio.move_on_after(_FINAL_WRITE_SECONDS):
             await active.done.wait()
         return await self.get(run_id, namespace)
+
+    def _refuse_beyond_limit(self, namespace: str | None) -> None:
+        going = [a.record.run_id for a in self._active.values() if a.namespace == namespace]
+        if len(going) < self._max_runs:
+            return
+        raise InvalidInputError(
+            f"You have {len(going)} run(s) going on this worker ({', '.join(going)}), the most "
+            f"it runs at once for one caller ({ENV_MAX_RUNS}={self._max_runs}): wait for one to "
+            "finish (get_run reads it) or stop one with cancel_run, then call start_run again"
+        )
 
     def close(self) -> None:
         """Stop every run still going (the worker shuts down); each records it was stopped."""
@@ -166,10 +209,22 @@ class RunManager:
                     watcher.cancel_scope.cancel()
         except Exception as exc:  # the run itself broke; a test's own failure is in its result
             error = _describe(exc)
-            _log.warning("run %s failed: %s", active.record.run_id, error)
+            if isinstance(_first(exc), VfMcpError):
+                _log.warning("run %s failed: %s", active.record.run_id, error)
+            else:  # a bug: the traceback is for the operator (masked and on one line, as all logs)
+                _log.error("run %s broke inside vf-mcp", active.record.run_id, exc_info=exc)
         finally:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(_FINAL_WRITE_SECONDS):
-                await self._finish(active, result, error)
+            with anyio.CancelScope(shield=True):
+                with anyio.move_on_after(_FINAL_WRITE_SECONDS) as deadline:
+                    await self._finish(active, result, error)
+                if deadline.cancelled_caught:
+                    _log.error(
+                        "run %s: its final state (%s) could not be saved within %g s; it will "
+                        "read lost",
+                        active.record.run_id,
+                        active.record.state,
+                        _FINAL_WRITE_SECONDS,
+                    )
             self._active.pop(active.key, None)
             active.done.set()
 
@@ -221,15 +276,37 @@ class RunManager:
         else:
             record.state, record.detail = "cancelled", "cancel_run asked it to stop"
         record.updated_at = now()
-        await self._save(active)
+        await self._save_final(active)
 
     async def _save(self, active: _Active) -> None:
         # One write at a time, so an older snapshot never lands after a newer one.
         async with active.saving:
             try:
                 await self._store.save(active.key, active.record)
-            except StoreError as error:  # progress is best effort; a lost final write reads lost
+            except StoreError as error:  # progress is best effort: the next write carries it
                 _log.warning("run %s: %s", active.record.run_id, error.message)
+
+    async def _save_final(self, active: _Active) -> None:
+        """Write the final state, again and again while the store fails (the caller bounds it):
+        a run not saved reads lost, and a finished run's results would be gone."""
+        delay = _FINAL_RETRY_FIRST
+        while True:
+            try:
+                async with active.saving:
+                    await self._store.save(active.key, active.record)
+                return
+            except StoreError as error:
+                _log.warning(
+                    "run %s: its final state is not saved yet (%s); trying again in %g s",
+                    active.record.run_id,
+                    error.message,
+                    delay,
+                )
+            except Exception:  # a bug in the store heals by no retry; the worker's other runs go on
+                _log.exception("run %s: its final state could not be saved", active.record.run_id)
+                return
+            await anyio.sleep(delay)
+            delay = min(delay * 2, _FINAL_RETRY_MOST)
 
 
 def _as_read(stored: StoredRun) -> RunRecord:
@@ -243,20 +320,37 @@ def _as_read(stored: StoredRun) -> RunRecord:
     return record
 
 
-def _describe(error: BaseException) -> str:
+def _first(error: BaseException) -> BaseException:
+    # The run's task groups wrap what broke it; the first is the cause.
     while isinstance(error, BaseExceptionGroup) and error.exceptions:
         error = error.exceptions[0]
+    return error
+
+
+def _describe(error: BaseException) -> str:
+    """The run's `detail`: one line, no key, what happened and what next."""
+    error = _first(error)
     if isinstance(error, VfMcpError):
-        return error.message
-    return f"{type(error).__name__}: {error}"
+        return error.message  # already one line, masked, and saying what next
+    # Its text came from anywhere (it may quote a request, a key, a multi-line body): masked
+    # whole, before it is cut, so no cut leaves a key's tail unmasked.
+    text = redact(" ".join(f"{type(error).__name__}: {error}".split()))
+    if len(text) > _ERROR_TEXT_MAX:
+        text = text[: _ERROR_TEXT_MAX - 1] + "…"
+    return (
+        f"it broke inside vf-mcp ({text}); start it again with start_run, and report it if it "
+        "repeats (the server's log holds the traceback)"
+    )
 
 
 @asynccontextmanager
-async def open_runs(store: RunStore) -> AsyncIterator[RunManager]:
+async def open_runs(
+    store: RunStore, *, max_runs: int = DEFAULT_MAX_RUNS, stopping: threading.Event | None = None
+) -> AsyncIterator[RunManager]:
     """The runs of one `App`: the task group lives as long as the app; leaving it stops every
     run still going and waits (briefly) for each to record so."""
     async with anyio.create_task_group() as group:
-        manager = RunManager(store, group)
+        manager = RunManager(store, group, max_runs=max_runs, stopping=stopping)
         try:
             yield manager
         finally:

@@ -57,7 +57,12 @@ class RunRecord(BaseModel):
     )
     cancel_requested: bool = False
     detail: str | None = Field(
-        default=None, description="Why a run that did not finish ended (cancel, shutdown, loss)"
+        default=None,
+        description=(
+            "Why a run that did not finish ended, one line: set for cancelled (cancel_run), "
+            "stopped (its worker shut down), lost (its worker died) and error (what broke the "
+            "run, and what next); unset while running and once finished"
+        ),
     )
     result: RunResult | None = Field(
         default=None, description="Every test's transcript and checks, once the run finished"

@@ -35,10 +35,9 @@ def render_record(record: RunRecord) -> str:
             "cancel_run stops it."
         )
     why = f"; {record.detail}" if record.detail else ""
-    return (
-        f"Run {record.run_id} {_ENDED[record.state]} after {progress}{failing}{why}. Start it "
-        "again with start_run to get its results."
-    )
+    # An error's detail says what next itself (start_run, or what to fix first).
+    again = "" if "start_run" in why else " Start it again with start_run to get its results."
+    return f"Run {record.run_id} {_ENDED[record.state]} after {progress}{failing}{why}.{again}"
 
 
 _ENDED = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from itertools import islice
 
 from vf_mcp.runs.models import RunRecord
 from vf_mcp.runs.store import StoredRun
@@ -93,7 +94,11 @@ class InMemoryTranscripts:
 
 class InMemoryRuns:
     """Runs in process: bounded, each record (and its cancel flag) expiring a TTL after its last
-    write; heartbeats expire on their own, shorter, TTL."""
+    write; heartbeats expire on their own, shorter, TTL.
+
+    Past the bound the least recently written record goes first, but never one still running
+    with a live heartbeat: its worker is this process, and it still writes it (a caller runs
+    at most `VF_MCP_MAX_RUNS` at once, so those are bounded too)."""
 
     def __init__(self, *, max_runs: int = 1000, ttl_seconds: float = 86_400) -> None:
         self._records: OrderedDict[str, tuple[float, RunRecord]] = OrderedDict()
@@ -105,8 +110,8 @@ class InMemoryRuns:
     async def save(self, key: str, record: RunRecord) -> None:
         self._records[key] = (time.monotonic() + self._ttl, record.model_copy(deep=True))
         self._records.move_to_end(key)
-        while len(self._records) > self._max:
-            self._drop(next(iter(self._records)))
+        if len(self._records) > self._max:
+            self._evict()
 
     async def load(self, key: str) -> StoredRun | None:
         found = self._records.get(key)
@@ -127,6 +132,17 @@ class InMemoryRuns:
 
     async def beat(self, key: str, ttl_seconds: float) -> None:
         self._beats[key] = time.monotonic() + ttl_seconds
+
+    def _evict(self) -> None:
+        now = time.monotonic()
+        over = len(self._records) - self._max
+        idle = (
+            key
+            for key, (_, record) in self._records.items()  # oldest written first
+            if record.state != "running" or self._beats.get(key, 0.0) < now
+        )
+        for key in list(islice(idle, over)):
+            self._drop(key)
 
     def _drop(self, key: str) -> None:
         # A run's flag and heartbeat go with its record: nothing is kept for a run no one reads.

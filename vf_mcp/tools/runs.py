@@ -42,7 +42,7 @@ async def start_run(
     For suites of any size (run_conversation refuses long ones, which clients would cut off).
     Poll get_run(run_id) for progress (tests done, failing so far) and, once it finished, the
     same results run_conversation gives; cancel_run(run_id) stops it. Any worker of the server
-    answers for the run.
+    answers for the run. A caller has a few runs going at once at most (VF_MCP_MAX_RUNS).
     """
     from vf_mcp.evaluation.api import load_for_server
 
@@ -60,8 +60,8 @@ async def start_run(
 
 async def get_run(ctx: Context[App], run_id: RunId) -> Annotated[CallToolResult, RunRecord]:
     """A run's state: running (tests done of the total, failing so far), finished (every test's
-    transcript and checks, as run_conversation answers), cancelled, stopped with its worker, or
-    lost with its worker (it was killed: start the run again)."""
+    transcript and checks, as run_conversation answers), cancelled, stopped with its worker,
+    lost with its worker (it was killed: start the run again), or error (what broke it)."""
     call = call_of(ctx)
     record = await call.app.runs.get(run_id, call.namespace)
     return result(render_record(record), record)
