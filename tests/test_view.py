@@ -245,6 +245,8 @@ async def test_read_only_shows_the_view_without_controls(settings: Settings) -> 
     [
         ({"interact", "get_state"}, {"interact", "get_state"}),
         ({"interact", "view_conversation"}, {"interact", "view_conversation"}),
+        # view_reply alone: no view to serve, so not offered (else the model would get it).
+        ({"interact", "view_reply"}, {"interact"}),
     ],
 )
 async def test_the_allow_list_chooses_the_view_tools(
