@@ -4,8 +4,14 @@ tests/clients/view_host.mjs is the host: the official host side of ext-apps (`Ap
 the view in a sandboxed frame with the CSP a host derives from the resource, and relays the
 view's tool calls through the MCP TypeScript SDK client to a real vf-mcp HTTP server on loopback
 (the page never reaches the server, so the product needs no CORS). The person's session: the
-launch, a button, a typed order number, the answer and its variables; the host must receive a
-`ui/update-model-context` for each turn the view sent.
+launch, a button, a typed order number, the answer and its variables, another button and a typed
+reply of markup that must stay text in the page; the host must receive a
+`ui/update-model-context` for each turn the view sent. Then the host forwards a later `interact`
+result whose images show as links, and following one must ask the host to open it.
+
+The host speaks 2025-11-25 over stateless HTTP, so the server cannot tell it speaks Apps: it is
+not listed the app-only tools, finds the view through `interact`'s `_meta.ui`, and its view
+calls them anyway.
 """
 
 from __future__ import annotations
@@ -16,12 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from tests.processes import http_server, server_env
+from tests.test_server import TOOLS as MODEL_TOOLS
 from tests.test_clients import CLIENTS, require, system_node
 from vf_mcp.emulator import Emulator
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = CLIENTS / "view_host.mjs"
 CHROMIUM = Path("/usr/bin/chromium")
+HOSTILE = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
 
 
 def run_host(mcp_url: str, shots: Path) -> dict[str, Any]:
@@ -46,6 +54,7 @@ def test_a_person_holds_the_conversation_in_the_view(emulator: Emulator, tmp_pat
     with http_server(env) as (base, _process):
         seen = run_host(f"{base}/mcp", tmp_path)
 
+    assert set(seen["listed"]) == MODEL_TOOLS  # no app-only tool listed to this client
     assert seen["uri"] == "ui://vf-mcp/conversation.html"
     assert seen["mimeType"] == "text/html;profile=mcp-app"
     launched, asked, answered = seen["launched"], seen["asked"], seen["answered"]
@@ -72,16 +81,41 @@ def test_a_person_holds_the_conversation_in_the_view(emulator: Emulator, tmp_pat
     folded = 'Variables changed (2)\norder_number\nunset → "1001"\norder_status\nunset → "shipped"'
     assert seen["variables"] == {"open": True, "text": folded}
 
+    # The typed markup went through view.js's innerHTML as text: shown, never parsed or run.
+    hostile = seen["hostile"]
+    assert hostile["typed"] == HOSTILE
+    assert "I couldn't find order 1." in hostile["text"]
+    assert (hostile["scripts"], hostile["images"], hostile["handlers"]) == (0, 0, [])
+
     contexts = [update["content"][0]["text"] for update in seen["modelContext"]]
-    assert len(contexts) == 2
+    assert len(contexts) == 4
     assert contexts[0].startswith('In the conversation view the user pressed "Track an order"')
     assert "Agent: Sure. What's your order number?" in contexts[0]
     assert contexts[1].startswith('In the conversation view the user typed "1001"')
     assert "Agent: Order 1001 has shipped and should arrive on Friday." in contexts[1]
+    assert contexts[2].startswith('In the conversation view the user pressed "Track another')
+    assert contexts[3].startswith(f'In the conversation view the user typed "{HOSTILE}"')
+
+    # A link asks the host to open it (the sandbox allows no popups); the view stays in place.
+    link = seen["link"]
+    assert link["href"] == "https://cdn.acme.example/img/parcel.png"
+    assert link["openedLinks"] == [{"url": link["href"]}]
+    assert link["after"]["url"] == "about:srcdoc"
+    after = link["after"]
+    assert (after["pwned"], after["scripts"], after["images"], after["handlers"]) == (
+        "undefined",
+        0,
+        0,
+        [],
+    )
+    assert "Every trace type follows." in after["text"]
     assert [call["name"] for call in seen["calls"]] == [
         "view_conversation",
         "view_reply",
         "view_reply",
+        "view_reply",
+        "view_reply",
+        "view_conversation",
     ]
     # Nothing loaded from the network, and nothing failed in the page.
     assert seen["viewRequests"] == []
