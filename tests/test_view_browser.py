@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.processes import http_server, server_env
-from tests.test_server import TOOLS as MODEL_TOOLS
 from tests.test_clients import CLIENTS, require, system_node
+from tests.test_server import TOOLS as MODEL_TOOLS
 from vf_mcp.emulator import Emulator
 
 ROOT = Path(__file__).resolve().parent.parent
