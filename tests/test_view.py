@@ -275,7 +275,9 @@ async def test_the_allow_list_chooses_the_view_tools(
 HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(2)>"
 
 
-def hostile_transcript(user_id: str) -> tuple[Transcript, TranscriptTurn]:
+def hostile_transcript(user_id: str, markup: str = HOSTILE) -> tuple[Transcript, TranscriptTurn]:
+    """One turn of `markup` everywhere the agent and the user put text (the browser test seeds
+    it too)."""
     head = Transcript(
         suite="live",
         test_id=user_id,
@@ -285,20 +287,20 @@ def hostile_transcript(user_id: str) -> tuple[Transcript, TranscriptTurn]:
         outcome="passed",
     )
     cards = [
-        TranscriptCard(title=HOSTILE, description=HOSTILE, image_url="javascript:alert(3)"),
+        TranscriptCard(title=markup, description=markup, image_url="javascript:alert(3)"),
         TranscriptCard(title="Allowed", image_url="https://cdn.example.com/a.png"),
         TranscriptCard(title="Elsewhere", image_url="https://evil.example/b.png"),
     ]
     agent = AgentReply(
         messages=[
-            TranscriptMessage(kind="text", text=HOSTILE),
+            TranscriptMessage(kind="text", text=markup),
             TranscriptMessage(kind="carousel", cards=cards),
             TranscriptMessage(kind="image", url="data:text/html;base64,PHNjcmlwdD4="),
         ],
-        choices=[TranscriptChoice(number=1, label=HOSTILE)],
+        choices=[TranscriptChoice(number=1, label=markup)],
     )
     turn = TranscriptTurn(
-        index=1, user=UserAction(kind="message", text=HOSTILE), agent=agent, status="awaiting_user"
+        index=1, user=UserAction(kind="message", text=markup), agent=agent, status="awaiting_user"
     )
     return head, turn
 

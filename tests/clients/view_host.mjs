@@ -4,10 +4,11 @@
 // never talks to it). Then a person's session: read the launch, press "Track an order", type
 // 1001, read the answer and its variables; press "Track another order" and type markup that must
 // stay text; then the host sends a later interact result (the agent's images, shown as links) and
-// the person follows a link, which the host must be asked to open (ui/open-link). Prints what it
-// saw as JSON; saves screenshots.
+// the person follows a link, which the host must be asked to open (ui/open-link); last the host
+// shows the transcript of a conversation seeded with markup from the agent (cards, buttons).
+// Prints what it saw as JSON; saves screenshots.
 //
-//   node view_host.mjs <http://127.0.0.1:PORT/mcp> <screenshot dir>
+//   node view_host.mjs <http://127.0.0.1:PORT/mcp> <screenshot dir> <seeded user_id>
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -21,7 +22,7 @@ import puppeteer from "puppeteer-core";
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const APPS = "io.modelcontextprotocol/ui";
 const APP_MIME = "text/html;profile=mcp-app";
-const [url, shots] = process.argv.slice(2);
+const [url, shots, seeded] = process.argv.slice(2);
 const HOSTILE = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">';
 // A hidden event of the example agent: one trace of every type, images among them.
 const ALL_TRACES = { type: "event", payload: { event: { name: "all_traces" } } };
@@ -176,7 +177,7 @@ async function hostileReply(frame, contextUpdates) {
   return frame.evaluate(markupInChat);
 }
 
-function markupInChat() {
+function markupInChat(markup = "") {
   const chat = document.querySelector(".vf-chat");
   const typed = [...chat.querySelectorAll(".vf-msg.vf-user .vf-text")].map((p) => p.textContent);
   const handlers = [...document.querySelectorAll("#vf-conversation *")].filter((el) =>
@@ -189,7 +190,34 @@ function markupInChat() {
     scripts: chat.querySelectorAll("script").length,
     images: chat.querySelectorAll("img").length,
     handlers: handlers.map((el) => el.outerHTML.slice(0, 200)),
+    shownAsText: markup ? chat.textContent.split(markup).length - 1 : 0,
   };
+}
+
+// The model asks for a transcript (a tool that shows the view too) of a conversation whose agent
+// sent markup in cards and buttons: the view must show all of it as text.
+async function showSeeded(page, frame, client, markup) {
+  const args = { user_id: seeded };
+  const found = await client.callTool({ name: "transcript", arguments: args });
+  await sendToolCall(page, args, found);
+  await frame.waitForFunction(
+    (m) => [...document.querySelectorAll(".vf-card-title")].some((h) => h.textContent === m),
+    {},
+    markup,
+  );
+  return frame.evaluate(markupInChat, markup);
+}
+
+// What a host does when the model's next call of a tool with this view returns.
+function sendToolCall(page, input, result) {
+  return page.evaluate(
+    async (args, answer) => {
+      await window.bridge.sendToolInput({ arguments: args });
+      await window.bridge.sendToolResult(answer);
+    },
+    input,
+    result,
+  );
 }
 
 // A later interact the model made in the same conversation reaches the view as a new tool
@@ -197,14 +225,7 @@ function markupInChat() {
 async function followLink(page, frame, client, userId) {
   const args = { user_id: userId, action: ALL_TRACES };
   const later = await client.callTool({ name: "interact", arguments: args });
-  await page.evaluate(
-    async (input, result) => {
-      await window.bridge.sendToolInput({ arguments: input });
-      await window.bridge.sendToolResult(result);
-    },
-    args,
-    later,
-  );
+  await sendToolCall(page, args, later);
   await frame.waitForSelector("a.vf-link[href]");
   const href = await frame.$eval("a.vf-link[href]", (a) => a.href);
   await frame.click("a.vf-link[href]");
@@ -258,11 +279,13 @@ async function main() {
     const frame = await (await page.waitForSelector("iframe#view")).contentFrame();
     const session = await personSession(page, frame, shots);
     const link = await followLink(page, frame, client, launch.structuredContent.user_id);
+    const fromAgent = await showSeeded(page, frame, client, HOSTILE);
     const viewRequests = seen.requests.filter((r) => !r.startsWith("about:"));
     const { calls, consoleErrors } = seen;
     const listed = tools.map((t) => t.name);
     const { mimeType } = resource;
-    const result = { uri, mimeType, listed, ...session, link, calls, viewRequests, consoleErrors };
+    const result = { uri, mimeType, listed, ...session, link, fromAgent, calls, viewRequests };
+    result.consoleErrors = consoleErrors;
     process.stdout.write(JSON.stringify(result));
   } catch (error) {
     await explain(browser, seen);
