@@ -7,17 +7,21 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import pytest
 from lxml import html as lxml_html
 from mcp import Client
 from mcp.client.extension import advertise
+from mcp.client.streamable_http import streamable_http_client
 from mcp.server.apps import APP_MIME_TYPE, EXTENSION_ID
-from mcp.types import CallToolResult
+from mcp.types import CallToolResult, Tool
 
+from tests.processes import http_server, server_env
 from tests.test_server import TOOLS as MODEL_TOOLS
 from vf_mcp.config import Settings
+from vf_mcp.emulator import Emulator
 from vf_mcp.server import build_server
 from vf_mcp.store import Store
 from vf_mcp.store.memory import in_memory_store
@@ -33,6 +37,8 @@ from vf_mcp.transcripts.models import (
     UserAction,
 )
 from vf_mcp.view import VIEW_URI, view_html
+
+ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.anyio
 
@@ -74,12 +80,15 @@ async def test_a_client_without_apps_sees_the_server_as_before(
     before = settings.model_copy(update={"tools": frozenset(MODEL_TOOLS)})
     async with connected(before, apps=False, mode=mode) as client:
         expected = [t.model_dump() for t in (await client.list_tools()).tools]
+        expected_resources = (await client.list_resources()).model_dump()
         then = await client.call_tool("interact", {"user_id": "same-user", "launch": True})
     async with connected(settings, apps=False, mode=mode) as client:
         listed = (await client.list_tools()).tools
+        resources = (await client.list_resources()).model_dump()
         now = await client.call_tool("interact", {"user_id": "same-user", "launch": True})
         refused = await client.call_tool("view_conversation", {"user_id": "same-user"})
     assert [t.model_dump() for t in listed] == expected
+    assert resources == expected_resources  # the view's ui:// resource is not listed
     assert {t.name for t in listed} == MODEL_TOOLS
     assert all(t.meta is None for t in listed)
     assert comparable(now) == comparable(then)
@@ -88,6 +97,49 @@ async def test_a_client_without_apps_sees_the_server_as_before(
         "view_conversation serves the MCP App conversation view, and this client did not "
         "negotiate MCP Apps (io.modelcontextprotocol/ui); use interact or transcript instead"
     )
+
+
+class HttpListing(NamedTuple):
+    protocol: str
+    tools: list[Tool]
+    resources: dict[str, Any]
+    launch: CallToolResult
+    shown: CallToolResult
+
+
+async def over_http(emulator: Emulator, **env: str) -> HttpListing:
+    """A real HTTP server (this checkout) through the Python SDK client speaking 2025-11-25
+    (mode legacy: the `initialize` handshake): tools, resources, a launch and the view's read."""
+    with http_server(server_env(emulator.url, PYTHONPATH=str(ROOT), **env)) as (base, _):
+        async with Client(streamable_http_client(f"{base}/mcp"), mode="legacy") as client:
+            return HttpListing(
+                client.protocol_version,
+                (await client.list_tools()).tools,
+                (await client.list_resources()).model_dump(),
+                await client.call_tool("interact", {"user_id": "same-user", "launch": True}),
+                await client.call_tool("view_conversation", {"user_id": "same-user"}),
+            )
+
+
+async def test_a_legacy_http_client_of_unknown_support_is_not_offered_the_view_tools(
+    emulator: Emulator,
+) -> None:
+    # Stateless HTTP keeps no capabilities of a 2025-11-25 client: most such clients (Claude
+    # Code) lack Apps, so the listing is today's; an Apps host still finds the view by _meta.
+    before = await over_http(emulator, VF_MCP_TOOLS=",".join(sorted(MODEL_TOOLS)))
+    now = await over_http(emulator)
+    assert now.protocol == before.protocol == "2025-11-25"
+    names = [t.name for t in now.tools]
+    assert names == [t.name for t in before.tools] and not VIEW_TOOLS & set(names)
+    plain = [t.model_dump(exclude={"meta"}) for t in now.tools]
+    assert plain == [t.model_dump(exclude={"meta"}) for t in before.tools]
+    interact = next(t for t in now.tools if t.name == "interact")
+    assert interact.meta == {"ui": {"resourceUri": VIEW_URI}, "ui/resourceUri": VIEW_URI}
+    assert now.resources == before.resources  # the view's ui:// resource is not listed
+    assert comparable(now.launch) == comparable(before.launch)
+    # Still callable: an Apps host on this protocol lets its view read the conversation.
+    assert "What can I do for you?" in dom(now.shown).text_content()
+    assert before.shown.is_error is True  # the server without the view has no such tool
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
@@ -99,9 +151,11 @@ async def test_an_apps_client_gets_the_view_and_its_app_only_tools(
     )
     async with connected(settings, apps=True, mode=mode) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
+        resources = {str(r.uri) for r in (await client.list_resources()).resources}
         read = await client.read_resource(VIEW_URI)
         plain = await client.call_tool("interact", {"user_id": "same-user", "launch": True})
     assert set(tools) == MODEL_TOOLS | VIEW_TOOLS
+    assert VIEW_URI in resources
     for name in ("interact", "transcript"):
         assert tools[name].meta == {"ui": {"resourceUri": VIEW_URI}, "ui/resourceUri": VIEW_URI}
     for name in VIEW_TOOLS:
@@ -191,6 +245,8 @@ async def test_read_only_shows_the_view_without_controls(settings: Settings) -> 
     [
         ({"interact", "get_state"}, {"interact", "get_state"}),
         ({"interact", "view_conversation"}, {"interact", "view_conversation"}),
+        # view_reply alone: no view to serve, so not offered (else the model would get it).
+        ({"interact", "view_reply"}, {"interact"}),
     ],
 )
 async def test_the_allow_list_chooses_the_view_tools(
@@ -219,7 +275,9 @@ async def test_the_allow_list_chooses_the_view_tools(
 HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(2)>"
 
 
-def hostile_transcript(user_id: str) -> tuple[Transcript, TranscriptTurn]:
+def hostile_transcript(user_id: str, markup: str = HOSTILE) -> tuple[Transcript, TranscriptTurn]:
+    """One turn of `markup` everywhere the agent and the user put text (the browser test seeds
+    it too)."""
     head = Transcript(
         suite="live",
         test_id=user_id,
@@ -229,20 +287,20 @@ def hostile_transcript(user_id: str) -> tuple[Transcript, TranscriptTurn]:
         outcome="passed",
     )
     cards = [
-        TranscriptCard(title=HOSTILE, description=HOSTILE, image_url="javascript:alert(3)"),
+        TranscriptCard(title=markup, description=markup, image_url="javascript:alert(3)"),
         TranscriptCard(title="Allowed", image_url="https://cdn.example.com/a.png"),
         TranscriptCard(title="Elsewhere", image_url="https://evil.example/b.png"),
     ]
     agent = AgentReply(
         messages=[
-            TranscriptMessage(kind="text", text=HOSTILE),
+            TranscriptMessage(kind="text", text=markup),
             TranscriptMessage(kind="carousel", cards=cards),
             TranscriptMessage(kind="image", url="data:text/html;base64,PHNjcmlwdD4="),
         ],
-        choices=[TranscriptChoice(number=1, label=HOSTILE)],
+        choices=[TranscriptChoice(number=1, label=markup)],
     )
     turn = TranscriptTurn(
-        index=1, user=UserAction(kind="message", text=HOSTILE), agent=agent, status="awaiting_user"
+        index=1, user=UserAction(kind="message", text=markup), agent=agent, status="awaiting_user"
     )
     return head, turn
 

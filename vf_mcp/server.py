@@ -16,7 +16,7 @@ from vf_mcp.oauth import oauth_parts
 from vf_mcp.store import Store
 from vf_mcp.tools import TOOLS, bind_view, build_tools, choose
 from vf_mcp.tools.evaluation import register_resources_and_prompts
-from vf_mcp.view import apps_gate, view_extension
+from vf_mcp.view import VIEW_URI, apps_gate, view_extension
 from vf_mcp.voiceflow.client import VoiceflowClient
 
 INSTRUCTIONS = """\
@@ -66,8 +66,8 @@ def build_server(
     """
     directory = agents or single_agent(settings)
     chosen = bind_view(choose(TOOLS, settings, several_agents=len(directory.agents) > 1))
-    # The conversation view (MCP Apps) is served when a chosen tool shows it; clients without
-    # the extension never see its tools (`vf_mcp.view.gate`).
+    # The conversation view (MCP Apps) is served when a chosen tool shows it; only clients known
+    # to speak the extension see its app-only tools and its resource listed (`vf_mcp.view.gate`).
     view = any(spec.view is not None for spec in chosen)
     app_only = frozenset(spec.name for spec in chosen if spec.app_only)
     verifier, auth = oauth_parts(settings)
@@ -104,7 +104,7 @@ def build_server(
         auth=auth,
         tools=build_tools(chosen),
         extensions=[view_extension(settings)] if view else [],
-        middleware=[apps_gate(app_only)] if view else [],
+        middleware=[apps_gate(app_only, frozenset({VIEW_URI}))] if view else [],
     )
     mcp.directory = directory
     mcp.companions = []

@@ -2,9 +2,13 @@
 // vf-mcp's conversation view, and this Node process relays the view's MCP traffic to a real
 // vf-mcp HTTP server with the MCP TypeScript SDK client (no CORS needed on the server: the page
 // never talks to it). Then a person's session: read the launch, press "Track an order", type
-// 1001, read the answer and its variables. Prints what it saw as JSON; saves screenshots.
+// 1001, read the answer and its variables; press "Track another order" and type markup that must
+// stay text; then the host sends a later interact result (the agent's images, shown as links) and
+// the person follows a link, which the host must be asked to open (ui/open-link); last the host
+// shows the transcript of a conversation seeded with markup from the agent (cards, buttons).
+// Prints what it saw as JSON; saves screenshots.
 //
-//   node view_host.mjs <http://127.0.0.1:PORT/mcp> <screenshot dir>
+//   node view_host.mjs <http://127.0.0.1:PORT/mcp> <screenshot dir> <seeded user_id>
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -18,7 +22,10 @@ import puppeteer from "puppeteer-core";
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const APPS = "io.modelcontextprotocol/ui";
 const APP_MIME = "text/html;profile=mcp-app";
-const [url, shots] = process.argv.slice(2);
+const [url, shots, seeded] = process.argv.slice(2);
+const HOSTILE = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">';
+// A hidden event of the example agent: one trace of every type, images among them.
+const ALL_TRACES = { type: "event", payload: { event: { name: "all_traces" } } };
 const CHROMIUM_ARGS = [
   "--no-sandbox",
   "--headless",
@@ -61,6 +68,7 @@ function withCsp(html, csp) {
 function startHost(viewHtml, toolInput, toolResult) {
   const { AppBridge, PostMessageTransport } = window.McpHost;
   window.modelContext = [];
+  window.openedLinks = [];
   const frame = document.createElement("iframe");
   frame.id = "view";
   frame.title = "Conversation view";
@@ -70,9 +78,14 @@ function startHost(viewHtml, toolInput, toolResult) {
   const bridge = new AppBridge(
     null,
     { name: "vf-mcp test host", version: "1.0.0" },
-    { serverTools: {}, updateModelContext: { text: {} } },
+    { serverTools: {}, updateModelContext: { text: {} }, openLinks: {} },
   );
+  window.bridge = bridge; // the host sends later tool results through it
   bridge.oncalltool = (params) => window.relayCallTool(params);
+  bridge.onopenlink = async (params) => {
+    window.openedLinks.push(params);
+    return {};
+  };
   bridge.onupdatemodelcontext = async (params) => {
     window.modelContext.push(params);
     return {};
@@ -96,12 +109,14 @@ async function connectClient() {
   return client;
 }
 
-// The view may call only the tools a host lets it: those visible to the app.
+// The view may not call a tool listed for the model only. Over stateless HTTP a 2025-11-25
+// client's listing leaves out the app-only tools (the server cannot tell it speaks Apps), so the
+// host forwards unlisted ones and the server answers them.
 function relay(client, tools, calls) {
   return async (params) => {
     const tool = tools.find((t) => t.name === params.name);
     const visibility = tool?._meta?.ui?.visibility ?? ["model", "app"];
-    if (!tool || !visibility.includes("app")) throw new Error(`${params.name} is not for the view`);
+    if (!visibility.includes("app")) throw new Error(`${params.name} is not for the view`);
     calls.push({ name: params.name, arguments: params.arguments });
     return client.callTool(params);
   };
@@ -145,8 +160,80 @@ async function personSession(page, frame, shots) {
     text: d.innerText,
   }));
   await element.screenshot({ path: path.join(shots, "view-answer.png") });
+  const hostile = await hostileReply(frame, contextUpdates);
   const modelContext = await page.evaluate(() => window.modelContext);
-  return { launched, asked, answered, variables, modelContext };
+  return { launched, asked, answered, variables, hostile, modelContext };
+}
+
+// Markup typed by the person goes through the server and back into the view's innerHTML: it
+// must stay text there, and nothing in it may run.
+async function hostileReply(frame, contextUpdates) {
+  const [again] = await frame.$$("xpath/.//button[contains(., 'Track another order')]");
+  await again.click();
+  await contextUpdates(3);
+  await frame.type("#vf-message", HOSTILE);
+  await frame.click("#vf-send");
+  await contextUpdates(4);
+  return frame.evaluate(markupInChat);
+}
+
+function markupInChat(markup = "") {
+  const chat = document.querySelector(".vf-chat");
+  const typed = [...chat.querySelectorAll(".vf-msg.vf-user .vf-text")].map((p) => p.textContent);
+  const handlers = [...document.querySelectorAll("#vf-conversation *")].filter((el) =>
+    [...el.attributes].some((a) => a.name.toLowerCase().startsWith("on")),
+  );
+  return {
+    typed: typed.at(-1),
+    text: chat.innerText,
+    pwned: typeof window.__pwned,
+    scripts: chat.querySelectorAll("script").length,
+    images: chat.querySelectorAll("img").length,
+    handlers: handlers.map((el) => el.outerHTML.slice(0, 200)),
+    shownAsText: markup ? chat.textContent.split(markup).length - 1 : 0,
+  };
+}
+
+// The model asks for a transcript (a tool that shows the view too) of a conversation whose agent
+// sent markup in cards and buttons: the view must show all of it as text.
+async function showSeeded(page, frame, client, markup) {
+  const args = { user_id: seeded };
+  const found = await client.callTool({ name: "transcript", arguments: args });
+  await sendToolCall(page, args, found);
+  await frame.waitForFunction(
+    (m) => [...document.querySelectorAll(".vf-card-title")].some((h) => h.textContent === m),
+    {},
+    markup,
+  );
+  return frame.evaluate(markupInChat, markup);
+}
+
+// What a host does when the model's next call of a tool with this view returns.
+function sendToolCall(page, input, result) {
+  return page.evaluate(
+    async (args, answer) => {
+      await window.bridge.sendToolInput({ arguments: args });
+      await window.bridge.sendToolResult(answer);
+    },
+    input,
+    result,
+  );
+}
+
+// A later interact the model made in the same conversation reaches the view as a new tool
+// result; its images (no origin allowed here) show as links, which the host must open.
+async function followLink(page, frame, client, userId) {
+  const args = { user_id: userId, action: ALL_TRACES };
+  const later = await client.callTool({ name: "interact", arguments: args });
+  await sendToolCall(page, args, later);
+  await frame.waitForSelector("a.vf-link[href]");
+  const href = await frame.$eval("a.vf-link[href]", (a) => a.href);
+  await frame.click("a.vf-link[href]");
+  await page.waitForFunction(() => window.openedLinks.length === 1);
+  const openedLinks = await page.evaluate(() => window.openedLinks);
+  const url = await frame.evaluate(() => location.href);
+  const after = { url, ...(await frame.evaluate(markupInChat)) };
+  return { href, openedLinks, after };
 }
 
 async function launchChromium() {
@@ -191,9 +278,14 @@ async function main() {
     await page.evaluate(startHost, withCsp(resource.text, resource._meta?.ui?.csp), toolInput, launch);
     const frame = await (await page.waitForSelector("iframe#view")).contentFrame();
     const session = await personSession(page, frame, shots);
+    const link = await followLink(page, frame, client, launch.structuredContent.user_id);
+    const fromAgent = await showSeeded(page, frame, client, HOSTILE);
     const viewRequests = seen.requests.filter((r) => !r.startsWith("about:"));
     const { calls, consoleErrors } = seen;
-    const result = { uri, mimeType: resource.mimeType, ...session, calls, viewRequests, consoleErrors };
+    const listed = tools.map((t) => t.name);
+    const { mimeType } = resource;
+    const result = { uri, mimeType, listed, ...session, link, fromAgent, calls, viewRequests };
+    result.consoleErrors = consoleErrors;
     process.stdout.write(JSON.stringify(result));
   } catch (error) {
     await explain(browser, seen);

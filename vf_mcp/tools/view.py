@@ -127,10 +127,12 @@ def offers_reply(settings: Settings) -> bool:
 
 def bind_view(chosen: Sequence[ToolSpec]) -> list[ToolSpec]:
     """`chosen`, with the view declared only where the view can read its conversation: without
-    view_conversation (left out of the allow-list) no tool names the view."""
+    view_conversation (left out of the allow-list) no tool names the view, and the app-only
+    tools go too (an allow-list naming view_reply alone would else offer it to the model as an
+    ordinary tool, ungated and without the view it serves)."""
     if any(spec.name == VIEW_READ for spec in chosen):
         return list(chosen)
-    return [dataclasses.replace(spec, view=None) for spec in chosen]
+    return [dataclasses.replace(spec, view=None) for spec in chosen if not spec.app_only]
 
 
 def _view_call(ctx: Context[App], tool: str) -> Call:

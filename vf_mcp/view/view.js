@@ -2,8 +2,8 @@
 // as McpExtApps). It learns which conversation to show from the tool call the host forwards
 // (interact or handoff), reads it with the app-only view_conversation tool, and sends the
 // person's button presses and replies with view_reply, telling the model about each turn
-// (ui/update-model-context). Every piece of markup it shows was escaped by the server
-// (vf_mcp.chat); nothing the agent sent is ever run.
+// (ui/update-model-context). Links open through the host (ui/open-link). Every piece of markup it
+// shows was escaped by the server (vf_mcp.chat); nothing the agent sent is ever run.
 (() => {
   "use strict";
   const { App, PostMessageTransport } = McpExtApps;
@@ -90,7 +90,23 @@
     call(READ_TOOL, { user_id: turn.user_id, agent }).then(show, problem);
   };
 
+  async function openLink(url) {
+    const result = await app.openLink({ url });
+    if (result && result.isError) {
+      const why = "its policy may forbid links";
+      throw new Error(`The host did not open ${url} (${why}); copy the link into a browser.`);
+    }
+  }
+
   document.addEventListener("click", (event) => {
+    const link = event.target.closest("a.vf-link[href]");
+    if (link) {
+      // Hosts sandbox the frame without popups, so target=_blank would do nothing: the host
+      // opens links on request (ui/open-link) instead.
+      event.preventDefault();
+      openLink(link.href).catch(problem);
+      return;
+    }
     const button = event.target.closest("button.vf-choice[data-choice]");
     if (button && !button.disabled) reply({ choice: Number(button.dataset.choice) });
   });
