@@ -85,3 +85,20 @@ def writes(
         idempotent_hint=idempotent,
         open_world_hint=open_world,
     )
+
+
+SuiteScript = Annotated[
+    str,
+    Field(
+        description="A test suite as YAML or JSON text (vf-mcp or voiceflow-cli format), or the "
+        "name of a suite file in the server's tests directory (VF_MCP_TESTS_DIR)",
+        max_length=200_000,
+    ),
+]
+TestedAgent = Annotated[
+    str,
+    Field(
+        description="Which agent to test (default agent if left out)",
+        json_schema_extra=AGENT_HEADER,
+    ),
+]

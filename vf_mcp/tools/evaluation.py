@@ -10,13 +10,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
-from pydantic import Field
 
 from vf_mcp.app import App
 from vf_mcp.config import ENV_RUN_CONVERSATION_MAX_TURNS
 from vf_mcp.conversation import check_user_id
 from vf_mcp.errors import InvalidInputError, VfMcpError
-from vf_mcp.tools.args import AGENT_HEADER, AgentName, UserId
+from vf_mcp.tools.args import AgentName, SuiteScript, TestedAgent, UserId
 from vf_mcp.tools.calls import call_of
 from vf_mcp.tools.errors import resource_error, result
 from vf_mcp.transcripts.models import RunResult, Transcript
@@ -25,22 +24,12 @@ if TYPE_CHECKING:
     from vf_mcp.evaluation.script import Suite
 
 TRANSCRIPTS_URI = "voiceflow://transcripts/{user_id}"
-SCRIPT_DESCRIPTION = (
-    "A test suite as YAML or JSON text (vf-mcp or voiceflow-cli format), or the name of a suite "
-    "file in the server's tests directory (VF_MCP_TESTS_DIR)"
-)
 
 
 async def run_conversation(
     ctx: Context[App],
-    script: Annotated[str, Field(description=SCRIPT_DESCRIPTION, max_length=200_000)],
-    agent: Annotated[
-        str,
-        Field(
-            description="Which agent to test (default agent if left out)",
-            json_schema_extra=AGENT_HEADER,
-        ),
-    ] = "",
+    script: SuiteScript,
+    agent: TestedAgent = "",
 ) -> Annotated[CallToolResult, RunResult]:
     """Run a whole scripted conversation test against the agent in one call.
 

@@ -15,10 +15,9 @@ from pydantic import Field
 from vf_mcp.app import App
 from vf_mcp.runs.models import RunRecord, RunStarted
 from vf_mcp.runs.render import render_record, render_started
-from vf_mcp.tools.args import AGENT_HEADER
+from vf_mcp.tools.args import SuiteScript, TestedAgent
 from vf_mcp.tools.calls import call_of
 from vf_mcp.tools.errors import result
-from vf_mcp.tools.evaluation import SCRIPT_DESCRIPTION
 
 RunId = Annotated[
     str,
@@ -28,14 +27,8 @@ RunId = Annotated[
 
 async def start_run(
     ctx: Context[App],
-    script: Annotated[str, Field(description=SCRIPT_DESCRIPTION, max_length=200_000)],
-    agent: Annotated[
-        str,
-        Field(
-            description="Which agent to test (default agent if left out)",
-            json_schema_extra=AGENT_HEADER,
-        ),
-    ] = "",
+    script: SuiteScript,
+    agent: TestedAgent = "",
 ) -> Annotated[CallToolResult, RunStarted]:
     """Start a scripted conversation test suite in the background; answers at once with a run_id.
 
