@@ -16,6 +16,7 @@ from vf_mcp.config import Settings
 from vf_mcp.emulator import Emulator
 from vf_mcp.errors import ConfigurationError
 from vf_mcp.runs.manager import STOPPING
+from vf_mcp.shutdown import KEEP_ALIVE_SECONDS, uvicorn_config
 
 pytestmark = pytest.mark.anyio
 
@@ -137,3 +138,12 @@ async def test_sigterm_with_a_drain_fails_the_health_check_while_still_serving(
     assert refused["isError"] is True
     assert refused["content"] == [{"type": "text", "text": STOPPING}]
     assert code == 0
+
+
+def test_idle_connections_outlive_the_clients_own_idle_expiry() -> None:
+    # A server closing an idle connection races the client's next POST on it (a read error, not
+    # resent); so the client's pool, which expires idle connections first, must close them.
+    config = uvicorn_config(lambda *_: None, Settings.validated({}), host="127.0.0.1", port=0)
+    assert config.timeout_keep_alive == KEEP_ALIVE_SECONDS
+    assert httpx.Limits().keepalive_expiry < KEEP_ALIVE_SECONDS  # httpx and the MCP SDK: 5 s
+    assert KEEP_ALIVE_SECONDS > 60  # the idle timeout balancers commonly use

@@ -11,6 +11,8 @@ from typing import Any, TypeVar
 
 import uvicorn
 
+from vf_mcp.shutdown import KEEP_ALIVE_SECONDS
+
 T = TypeVar("T")
 
 
@@ -52,7 +54,9 @@ def serve_in_thread(app: Any) -> Iterator[ThreadedServer]:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     ready = threading.Event()
-    config = uvicorn.Config(app, log_config=None, log_level="warning", access_log=False)
+    # Idle connections kept as the product keeps them (`vf-mcp --transport http`).
+    config = uvicorn.Config(app, log_config=None, log_level="warning", access_log=False,
+                            timeout_keep_alive=KEEP_ALIVE_SECONDS)  # fmt: skip
     server = _ReadyServer(config, ready)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
     thread.start()

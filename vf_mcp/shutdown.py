@@ -33,6 +33,12 @@ from vf_mcp.config import Settings
 _log = logging.getLogger(__name__)
 EXIT_ABANDONED = 1
 EXIT_STARTUP_FAILURE = 3  # uvicorn's own code for a server that never started
+KEEP_ALIVE_SECONDS = 75
+"""How long an idle client connection stays open. Longer than clients' own idle expiry (httpx and
+the SDKs built on it: 5 s, Node's undici: 4 s) and than balancers' idle timeouts (60 s is
+common), so the client, never the server, closes an idle connection: a server closing it races
+the client's next request on it, which then fails with a read error, and a POST is not resent.
+uvicorn's default of 5 s is exactly httpx's, so that race is a real one."""
 
 
 class CallsInFlight:
@@ -166,6 +172,20 @@ class OrderlyServer(uvicorn.Server):
         return 0
 
 
+def uvicorn_config(app: ASGIApp, settings: Settings, *, host: str, port: int) -> uvicorn.Config:
+    """How every HTTP front is served: our logging, the stop deadline, long idle keep-alive."""
+    # log_config=None: uvicorn's own handlers would bypass our one-line, key-masking handler.
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_deadline)),
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+    )
+
+
 def serve_until_stopped(
     app: ASGIApp,
     settings: Settings,
@@ -179,15 +199,7 @@ def serve_until_stopped(
     call in flight had to be abandoned. `stopping` is set once the worker begins to stop."""
     health = HealthWhileStopping(app, health_path, stopping)
     calls = CallsInFlight(health)
-    # log_config=None: uvicorn's own handlers would bypass our one-line, key-masking handler.
-    config = uvicorn.Config(
-        calls,
-        host=host,
-        port=port,
-        log_config=None,
-        log_level=settings.log_level.lower(),
-        timeout_graceful_shutdown=max(1, round(settings.shutdown_deadline)),
-    )
+    config = uvicorn_config(calls, settings, host=host, port=port)
     runner = OrderlyServer(config, calls, health, settings.shutdown_drain)
     runner.run()
     return runner.exit_code()
