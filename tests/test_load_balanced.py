@@ -278,5 +278,7 @@ async def test_a_worker_stopped_with_sigterm_abandons_no_turn(
 ) -> None:
     tally, code = await run_with_a_stop(emulator, workers, tmp_path, signal.SIGTERM)
     assert code == 0  # nothing abandoned: every call in flight was answered
-    # Only the injected 500s and cut streams end a conversation; no stop-related 502.
+    # Only the injected 500s and cut streams end a conversation; no stop-related 502 or reset.
     assert tally.ended_may_have_run <= 16, tally.report()
+    injected = ("Voiceflow runtime answered 500", "The stream of POST")
+    assert all(why.startswith(injected) for why in tally.endings), tally.report()
