@@ -35,10 +35,14 @@ def chromium() -> str:
     return found
 
 
+def launch_flags() -> list[str]:
+    """The flags every test's Chromium starts with (the Node host page gets them too)."""
+    return [*FLAGS, *(["--no-sandbox"] if os.geteuid() == 0 else [])]
+
+
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    sandbox = ["--no-sandbox"] if os.geteuid() == 0 else []
     with tempfile.TemporaryDirectory(prefix="vf-mcp-chromium-") as profile:
-        command = [chromium(), *FLAGS, *sandbox, f"--user-data-dir={profile}", *args]
+        command = [chromium(), *launch_flags(), f"--user-data-dir={profile}", *args]
         done = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
     return done

@@ -6,6 +6,7 @@ scripts/test installs both folders with npm ci; a test that needs a tool fails, 
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -29,3 +30,8 @@ def system_node() -> str:
     if node is None:
         pytest.fail("node is not on PATH: scripts/test installs Node.js (Debian's nodejs)")
     return node
+
+
+def pinned_version(package_json: Path) -> str:
+    """The version an installed package's package.json declares."""
+    return str(json.loads(package_json.read_text(encoding="utf-8"))["version"])

@@ -25,22 +25,17 @@ import pytest
 
 import vf_mcp
 from tests.canary import CANARY_KEY, CANARY_SECRET
-from tests.node_tools import NODE22, NODE22_DIR, require, system_node
+from tests.node_tools import CLIENTS, NODE22, NODE22_DIR, pinned_version, require, system_node
 from tests.processes import http_server, server_env
 from vf_mcp.emulator import Emulator
 
 ROOT = Path(__file__).resolve().parent.parent
-CLIENTS = ROOT / "tests" / "clients"
 INSPECTOR = CLIENTS / "node_modules" / ".bin" / "mcp-inspector"
 TS_CLIENT = CLIENTS / "ts_client.mjs"
 TS_SDK = CLIENTS / "node_modules" / "@modelcontextprotocol" / "sdk" / "package.json"
 CONFORMANCE = (
     NODE22_DIR / "node_modules" / "@modelcontextprotocol" / "conformance" / "dist" / "index.js"
 )
-
-
-def pinned_version(package_json: Path) -> str:
-    return str(json.loads(package_json.read_text(encoding="utf-8"))["version"])
 
 
 # --- TypeScript SDK over stdio --------------------------------------------------------------

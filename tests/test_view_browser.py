@@ -19,15 +19,17 @@ calls them anyway.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import anyio
 
+from tests.browser import chromium, launch_flags
+from tests.node_tools import CLIENTS, require, system_node
 from tests.processes import http_server, server_env
 from tests.services import redis_server
-from tests.test_clients import CLIENTS, require, system_node
 from tests.test_server import TOOLS as MODEL_TOOLS
 from tests.test_view import hostile_transcript
 from vf_mcp.emulator import Emulator
@@ -36,7 +38,6 @@ from vf_mcp.transcripts.book import book_key
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = CLIENTS / "view_host.mjs"
-CHROMIUM = Path("/usr/bin/chromium")
 HOSTILE = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
 SEEDED = "seeded-hostile"
 
@@ -54,7 +55,8 @@ async def seed(redis_url: str) -> None:
 
 def run_host(mcp_url: str, shots: Path) -> dict[str, Any]:
     require(CLIENTS / "node_modules" / "puppeteer-core" / "package.json", "puppeteer-core")
-    require(CHROMIUM, "Debian's chromium (scripts/test installs it)")
+    # One Chromium, started as every other browser test starts it (tests/browser.py).
+    browser = {"VF_MCP_CHROMIUM": chromium(), "VF_MCP_CHROMIUM_ARGS": json.dumps(launch_flags())}
     done = subprocess.run(
         [system_node(), str(HOST), mcp_url, str(shots), SEEDED],
         capture_output=True,
@@ -62,6 +64,7 @@ def run_host(mcp_url: str, shots: Path) -> dict[str, Any]:
         timeout=120,
         check=False,
         cwd=CLIENTS,
+        env={**os.environ, **browser},
     )
     assert done.returncode == 0, done.stderr[-4000:]
     result: dict[str, Any] = json.loads(done.stdout)

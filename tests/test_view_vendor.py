@@ -14,7 +14,7 @@ import json
 import subprocess
 from importlib.resources import files
 
-from tests.test_clients import CLIENTS, pinned_version, require, system_node
+from tests.node_tools import CLIENTS, pinned_version, require, system_node
 
 VIEW = files("vf_mcp.view")
 

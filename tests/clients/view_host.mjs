@@ -26,16 +26,12 @@ const [url, shots, seeded] = process.argv.slice(2);
 const HOSTILE = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">';
 // A hidden event of the example agent: one trace of every type, images among them.
 const ALL_TRACES = { type: "event", payload: { event: { name: "all_traces" } } };
-const CHROMIUM_ARGS = [
-  "--no-sandbox",
-  "--headless",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
+// The browser and its flags come from tests/browser.py, as every browser test's do.
+const CHROMIUM = process.env.VF_MCP_CHROMIUM;
+const CHROMIUM_ARGS = JSON.parse(process.env.VF_MCP_CHROMIUM_ARGS ?? "null");
+if (!CHROMIUM || !Array.isArray(CHROMIUM_ARGS)) {
+  throw new Error("VF_MCP_CHROMIUM and VF_MCP_CHROMIUM_ARGS are unset: run it from tests/test_view_browser.py");
+}
 
 // The host's half of ext-apps, bundled for the page (the view carries its own half).
 async function hostBundle() {
@@ -239,7 +235,7 @@ async function followLink(page, frame, client, userId) {
 async function launchChromium() {
   const profile = mkdtempSync(path.join(tmpdir(), "vf-mcp-view-chromium-"));
   const browser = await puppeteer.launch({
-    executablePath: "/usr/bin/chromium",
+    executablePath: CHROMIUM,
     headless: true,
     args: [...CHROMIUM_ARGS, `--user-data-dir=${profile}`],
   });
