@@ -28,7 +28,13 @@ from vf_mcp.evaluation.html_report import html_report
 from vf_mcp.evaluation.judge import ChatModel, JudgeSettings, OpenAIChatClient
 from vf_mcp.evaluation.loader import load_path
 from vf_mcp.evaluation.recording import Recorder, Replayer
-from vf_mcp.evaluation.reports import json_report, junit_xml, markdown_report, suite_warnings
+from vf_mcp.evaluation.reports import (
+    json_report,
+    junit_xml,
+    markdown_report,
+    outcome_counts,
+    suite_warnings,
+)
 from vf_mcp.evaluation.runner import DEFAULT_CONCURRENCY, ProgressEvent, RunOptions, run_suites
 from vf_mcp.evaluation.script import MAX_REPEAT, Suite
 from vf_mcp.evaluation.trials import DEFAULT_MAX_TURNS, trial_lines
@@ -225,18 +231,7 @@ def failure_lines(run: RunResult, *, allow_ungraded: bool) -> list[str]:
 
 
 def summary_line(run: RunResult) -> str:
-    tests = run.transcripts
-    parts = [
-        f"{sum(1 for t in tests if t.outcome == o)} {label}"
-        for o, label in (
-            ("passed", "passed"),
-            ("failed", "failed"),
-            ("error", "errors"),
-            ("to_grade", "to grade"),
-            ("skipped", "skipped"),
-        )
-    ]
-    return "vf-mcp eval: " + ", ".join(parts)
+    return "vf-mcp eval: " + ", ".join(outcome_counts(run))
 
 
 def _write(path: Path | None, text: str) -> None:

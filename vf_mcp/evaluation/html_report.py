@@ -13,16 +13,13 @@ from html import escape
 
 from vf_mcp.chat import ChatOptions, chat_css, render_chat
 from vf_mcp.evaluation.baseline import Change, Comparison
+from vf_mcp.evaluation.reports import outcome_counts
 from vf_mcp.evaluation.trials import trial_lines
 from vf_mcp.transcripts.models import CheckResult, RunResult, Transcript, TranscriptTurn
+from vf_mcp.transcripts.render import OUTCOME_MARKS
 
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'none'; form-action 'none'"
-_MARKS = {"passed": "PASS", "failed": "FAIL", "to_grade": "TO GRADE", "error": "ERROR"}
-_MARKS["not_run"] = "NOT RUN"
-_MARKS["skipped"] = "SKIPPED"
 
-_COUNTED = (("passed", "passed"), ("failed", "failed"), ("error", "errors"),
-            ("to_grade", "to grade"), ("skipped", "skipped"))  # fmt: skip
 _REPORT_CSS = """
 body { margin: 0; background: #f6f8fa; color: #1b1f24;
   font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
@@ -71,10 +68,7 @@ def _of(change: Change, test: Transcript) -> bool:
 
 
 def _summary(run: RunResult, comparison: Comparison | None) -> str:
-    tests = run.transcripts
-    counts = [
-        f"{sum(1 for t in tests if t.outcome == outcome)} {label}" for outcome, label in _COUNTED
-    ]
+    tests, counts = run.transcripts, outcome_counts(run)
     parts = [
         f"<p>{len(tests)} tests: {escape(', '.join(counts))}; {run.turns_sent} turns sent.</p>"
     ]
@@ -137,7 +131,9 @@ def _anchor(test: Transcript) -> str:
 
 
 def _badge(outcome: str) -> str:
-    return f'<span class="vf-badge vf-outcome-{outcome}">{_MARKS.get(outcome, outcome)}</span>'
+    return (
+        f'<span class="vf-badge vf-outcome-{outcome}">{OUTCOME_MARKS.get(outcome, outcome)}</span>'
+    )
 
 
 def _turn_checks(turn: TranscriptTurn) -> str:

@@ -14,12 +14,27 @@ import xml.etree.ElementTree as ET
 
 from vf_mcp.evaluation.baseline import Comparison
 from vf_mcp.evaluation.trials import trial_lines
-from vf_mcp.transcripts.models import RunResult, SuiteResult, Transcript
+from vf_mcp.transcripts.models import RunResult, SuiteResult, TestOutcome, Transcript
 from vf_mcp.transcripts.render import render_check, render_transcript
 
 # XML 1.0 allows TAB, LF, CR and everything from U+0020 except surrogates and U+FFFE/U+FFFF;
 # agent output can carry raw control characters, which would make the file unreadable.
 _XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+_OUTCOME_COUNTS: tuple[tuple[TestOutcome, str], ...] = (
+    ("passed", "passed"),
+    ("failed", "failed"),
+    ("error", "errors"),
+    ("to_grade", "to grade"),
+    ("skipped", "skipped"),
+)
+
+
+def outcome_counts(run: RunResult) -> list[str]:
+    """How many tests came to each outcome, as a run's summary says it ("3 passed", ...)."""
+    tests = run.transcripts
+    return [f"{sum(1 for t in tests if t.outcome == o)} {label}" for o, label in _OUTCOME_COUNTS]
 
 
 def _xml_text(text: str) -> str:

@@ -19,8 +19,15 @@ from vf_mcp.transcripts.models import (
     UserAction,
 )
 
-_MARKS = {"passed": "PASS", "failed": "FAIL", "to_grade": "TO GRADE", "error": "ERROR"}
-_MARKS["not_run"] = "NOT RUN"
+OUTCOME_MARKS = {
+    "passed": "PASS",
+    "failed": "FAIL",
+    "to_grade": "TO GRADE",
+    "error": "ERROR",
+    "not_run": "NOT RUN",
+    "skipped": "SKIPPED",
+}
+"""How every report marks a check's or a test's outcome."""
 
 
 def _compact(value: Any, limit: int = 80) -> str:
@@ -135,7 +142,7 @@ def _observed(turn: TranscriptTurn) -> list[str]:
 
 
 def render_check(check: CheckResult) -> str:
-    line = f"  [{_MARKS[check.outcome]}] {check.label}"
+    line = f"  [{OUTCOME_MARKS[check.outcome]}] {check.label}"
     if check.outcome != "passed" and check.evidence:
         line += f" — {check.evidence}"
     if check.verdict is not None and check.verdict.reasoning:
