@@ -44,6 +44,8 @@ class App:
     stopping: threading.Event = field(default_factory=threading.Event)
     """Set by the server layer once the worker began to stop (the SIGTERM drain): from then on
     `start_run` is refused, as its runs would be stopped when the drain ends."""
+    offered_tools: frozenset[str] = frozenset()
+    """The MCP tools this deployment offers (`vf_mcp.tools.choose`); empty outside MCP."""
 
     @property
     def default_agent(self) -> str:
@@ -70,6 +72,7 @@ async def open_app(
     store: Store | None = None,
     heartbeat_seconds: float | None = None,
     stopping: threading.Event | None = None,
+    offered_tools: frozenset[str] = frozenset(),
 ) -> AsyncIterator[App]:
     """Open everything; a given `client` serves the default agent and a given `store` is used,
     and both are left open for their owner; a given `stopping` is set by whoever serves the app
@@ -101,6 +104,7 @@ async def open_app(
             runs=runs,
             judge=judge,
             stopping=stopping,
+            offered_tools=offered_tools,
         )
 
 

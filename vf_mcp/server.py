@@ -83,6 +83,7 @@ def build_server(
             store=store,
             heartbeat_seconds=heartbeat_seconds,
             stopping=stopping,
+            offered_tools=frozenset(spec.name for spec in chosen),
         ) as app:
             try:
                 async with AsyncExitStack() as companions:

@@ -20,7 +20,6 @@ from pydantic import BaseModel, Field
 from vf_mcp.app import App
 from vf_mcp.chat import ChatOptions, render_chat
 from vf_mcp.chat.render import STATUS_LABELS
-from vf_mcp.config import Settings
 from vf_mcp.conversation import TurnOutcome, TurnRequest
 from vf_mcp.errors import InvalidInputError
 from vf_mcp.summary import render_turn
@@ -102,7 +101,7 @@ async def view_state(call: Call, user_id: str, agent: str) -> ViewState:
             "expired); start one with interact"
         )
     status = found.turns[-1].status if found.turns else None
-    interactive = status == "awaiting_user" and offers_reply(call.app.settings)
+    interactive = status == "awaiting_user" and VIEW_REPLY in call.app.offered_tools
     options = ChatOptions(
         image_origins=call.app.settings.view_image_origins, interactive=interactive
     )
@@ -117,12 +116,6 @@ async def view_state(call: Call, user_id: str, agent: str) -> ViewState:
         interactive=interactive,
         html=render_chat(found.turns, options),
     )
-
-
-def offers_reply(settings: Settings) -> bool:
-    """Whether this deployment offers view_reply (the same rules `registry.choose` applies)."""
-    allowed = settings.tools is None or VIEW_REPLY in settings.tools
-    return allowed and not settings.read_only
 
 
 def bind_view(chosen: Sequence[ToolSpec]) -> list[ToolSpec]:
