@@ -305,14 +305,6 @@ async def test_stored_transcripts_expire_after_their_ttl() -> None:
     assert await expiring.load("ttl") is None
 
 
-def test_the_namespace_follows_the_token_however_the_scheme_is_written() -> None:
-    from vf_mcp.callers import bearer_namespace
-
-    assert bearer_namespace(f"Bearer {TOKEN_A}") == bearer_namespace(f"bearer  {TOKEN_A} ")
-    assert bearer_namespace(f"Bearer {TOKEN_A}") != bearer_namespace(f"Bearer {TOKEN_B}")
-    assert bearer_namespace("Basic abc") is None
-
-
 @pytest.fixture
 def audiences() -> Any:
     """An introspection endpoint whose tokens name their audience: `aud-<host>` tokens are

@@ -3,11 +3,24 @@
 The namespace is a short, stable, non-reversible name derived from the caller's credential; the
 same `user_id` from two callers names two conversations upstream, in the store and in the
 transcripts. stdio has one caller and no namespace.
+
+A request has one identity, decided once: the token gate (`vf_mcp.http.BearerTokenGate`) puts the
+namespace of the token it verified into the ASGI scope, the MCP SDK's OAuth middleware puts the
+verified user there, and every front end (MCP tools, A2A, runs, the view) asks `caller_namespace`
+and nothing else. Reading a header again somewhere else is how two parts came to disagree about
+who was calling (one read the first Authorization header, another the last).
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import MutableMapping
+from typing import Any
+
+from vf_mcp.errors import ConfigurationError
+
+CALLER_SCOPE_KEY = "vf_mcp.caller"
+"""The ASGI scope key the token gate sets to the verified caller's namespace."""
 
 
 def namespace_for(identity: str) -> str:
@@ -15,12 +28,38 @@ def namespace_for(identity: str) -> str:
     return "t" + hashlib.sha256(identity.encode()).hexdigest()[:12]
 
 
-def bearer_namespace(authorization: str) -> str | None:
-    """The namespace of the bearer token in an Authorization header, if there is one."""
-    scheme, _, token = authorization.strip().partition(" ")
-    token = token.strip() if scheme.lower() == "bearer" else ""
-    return namespace_for(token) if token else None
-
-
 def oauth_namespace(subject: str | None) -> str | None:
     return namespace_for(f"oauth:{subject}") if subject else None
+
+
+def set_caller(scope: MutableMapping[str, Any], namespace: str) -> None:
+    """Record the caller the gate verified for this request."""
+    scope[CALLER_SCOPE_KEY] = namespace
+
+
+def caller_namespace(scope: MutableMapping[str, Any], *, tokens: bool, oauth: bool) -> str | None:
+    """The namespace of the caller verified for this request; None when callers are not told
+    apart (no tokens, no OAuth).
+
+    With tokens or OAuth configured a request always has one: the gates refuse any other before
+    a front end sees it, so a request without one here is a wiring fault, refused rather than
+    served as nobody (which would let its `user_id` name another caller's conversation).
+    """
+    if oauth:
+        from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+
+        user = scope.get("user")
+        if isinstance(user, AuthenticatedUser):
+            access = user.access_token
+            namespace = oauth_namespace(access.subject or access.client_id)
+            if namespace is not None:
+                return namespace
+    elif tokens and isinstance(found := scope.get(CALLER_SCOPE_KEY), str):
+        return found
+    if tokens or oauth:
+        raise ConfigurationError(
+            "This request reached vf-mcp without a verified caller although credentials are "
+            "required; it was refused. Report it: the server's authentication gate is not in "
+            "front of this route"
+        )
+    return None

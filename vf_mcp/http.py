@@ -11,18 +11,19 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-import json
 import logging
+import re
 import sys
 from typing import Any
 
 from mcp.server import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vf_mcp import __version__
+from vf_mcp.callers import namespace_for, set_caller
 from vf_mcp.config import ENV_ALLOWED_HOSTS, Settings
 
 MCP_PATH = "/mcp"
@@ -57,8 +58,48 @@ def transport_security(settings: Settings) -> TransportSecuritySettings:
     )
 
 
+def _credentials(scope: Scope) -> list[bytes]:
+    """Every Authorization header of a request (ASGI header names are lower case)."""
+    return [value for name, value in scope.get("headers") or [] if name == b"authorization"]
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, description: str) -> None:
+    response = JSONResponse(
+        {"error": "unauthorized", "error_description": description},
+        status_code=401,
+        headers={"WWW-Authenticate": 'Bearer realm="vf-mcp"'},
+    )
+    await response(scope, receive, send)
+
+
+class SingleAuthorization:
+    """Refuse a request carrying more than one Authorization header, before anything reads one.
+
+    Parts that each pick "the" header (the first, the last) can disagree about who is calling; a
+    request with exactly one cannot be read two ways. Used in front of OAuth too, whose
+    middleware reads the first.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and len(found := _credentials(scope)) > 1:
+            await _refuse(
+                scope,
+                receive,
+                send,
+                f"The request carried {len(found)} Authorization headers; send exactly one "
+                "('Authorization: Bearer <token>')",
+            )
+            return
+        await self._app(scope, receive, send)
+
+
 class BearerTokenGate:
-    """Refuse any request but the public paths without one of the configured bearer tokens."""
+    """Refuse any request but the public paths without one of the configured bearer tokens, and
+    put the namespace of the token it verified into the request's scope (`vf_mcp.callers`).
+    Serve it behind `SingleAuthorization` (`guarded` does)."""
 
     def __init__(
         self,
@@ -68,47 +109,93 @@ class BearerTokenGate:
         public_paths: frozenset[str] = frozenset({HEALTH_PATH}),
     ) -> None:
         self._app = app
-        self._tokens = tuple(token.encode() for token in tokens)
+        self._tokens = tuple((token.encode(), namespace_for(token)) for token in tokens)
         # The health check, and the A2A Agent Cards (public by design: discovery needs them).
         self._public = public_paths | {HEALTH_PATH}
 
-    def _accepts(self, header: bytes) -> bool:
+    def _namespace(self, header: bytes) -> str | None:
         scheme, _, token = header.partition(b" ")
-        if scheme.lower() != b"bearer" or not token:
-            return False
+        if scheme.lower() != b"bearer" or not token.strip():
+            return None
         # Compare with every token, without stopping early, so timing tells nothing.
-        matched = False
-        for candidate in self._tokens:
-            matched |= hmac.compare_digest(candidate, token.strip())
-        return matched
+        found: str | None = None
+        for candidate, namespace in self._tokens:
+            if hmac.compare_digest(candidate, token.strip()):
+                found = namespace
+        return found
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("path") in self._public:
             await self._app(scope, receive, send)
             return
-        header = dict(scope.get("headers") or []).get(b"authorization", b"")
-        if self._accepts(header):
+        # One header at most: `guarded` puts `SingleAuthorization` in front of this gate.
+        headers = _credentials(scope)
+        namespace = self._namespace(headers[0]) if len(headers) == 1 else None
+        if namespace is not None:
+            set_caller(scope, namespace)
             await self._app(scope, receive, send)
+        else:
+            await _refuse(
+                scope,
+                receive,
+                send,
+                "Send 'Authorization: Bearer <token>' with one of the tokens configured in "
+                "VF_MCP_AUTH_TOKENS",
+            )
+
+
+_AUTHORITY = r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~-]+)(?::[0-9]{1,5})?"
+_HOST_SYNTAX = re.compile(_AUTHORITY)
+_ORIGIN_SYNTAX = re.compile(rf"(?:[A-Za-z][A-Za-z0-9+.-]*://{_AUTHORITY}|null)")
+
+
+class StrictAuthority:
+    """Refuse a Host or Origin header that is not plainly `host[:port]` (`scheme://host[:port]`).
+
+    The allowed-host checks (the MCP SDK's, and the A2A routes' with the same settings) match
+    `127.0.0.1:*` by prefix, so `Host: 127.0.0.1:1@evil.com` passed them; with the syntax held
+    to digits after the colon, a prefix match means what it says.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for name, value in scope.get("headers") or []:
+                syntax = {b"host": _HOST_SYNTAX, b"origin": _ORIGIN_SYNTAX}.get(name)
+                if syntax is not None and not syntax.fullmatch(value.decode("latin-1")):
+                    shown = "host[:port]" if name == b"host" else "scheme://host[:port]"
+                    response = PlainTextResponse(
+                        f"Invalid {name.decode().title()} header: expected {shown}", 400
+                    )
+                    await response(scope, receive, send)
+                    return
+        await self._app(scope, receive, send)
+
+
+class NoStandaloneStream:
+    """Answer `GET /mcp` with 405, as the spec allows a server that offers no standalone stream.
+
+    The server is stateless: nothing is ever sent on such a stream, yet each one a client opened
+    (the TypeScript SDK opens one after `initialize`) stayed open, held a connection and kept a
+    stopping worker waiting. Both SDK clients read 405 as "no stream" and go on.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == MCP_PATH:
+            response = PlainTextResponse(
+                "This server is stateless and offers no standalone event stream; POST requests "
+                "to /mcp",
+                405,
+                headers={"Allow": "POST"},
+            )
+            await response(scope, receive, send)
             return
-        body = json.dumps(
-            {
-                "error": "unauthorized",
-                "error_description": "Send 'Authorization: Bearer <token>' with one of the "
-                "tokens configured in VF_MCP_AUTH_TOKENS",
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 401,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"www-authenticate", b'Bearer realm="vf-mcp"'),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await self._app(scope, receive, send)
 
 
 async def healthz(_: Request) -> Response:
@@ -129,10 +216,19 @@ def http_app(server: MCPServer[Any], settings: Settings, *, host: str = "127.0.0
         host=host,
         transport_security=transport_security(settings),
     )
+    return guarded(NoStandaloneStream(app), settings, public)
+
+
+def guarded(app: ASGIApp, settings: Settings, public: frozenset[str]) -> ASGIApp:
+    """`app` behind the checks every HTTP front shares: a strict Host and Origin syntax, one
+    Authorization header at most, and the token gate when tokens are configured (OAuth tokens
+    are checked by the MCP SDK's middleware inside `app`)."""
     if settings.auth_tokens and not settings.oauth:
         tokens = tuple(t.get_secret_value() for t in settings.auth_tokens)
         app = BearerTokenGate(app, tokens, public_paths=public)
-    return app
+    if settings.auth_tokens or settings.oauth:
+        app = SingleAuthorization(app)
+    return StrictAuthority(app)
 
 
 def _add_a2a(server: MCPServer[Any], settings: Settings) -> frozenset[str]:

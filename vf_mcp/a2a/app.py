@@ -10,7 +10,8 @@ MCP server's lifespan opens them over its `App`); `vf-mcp a2a` serves them alone
 The MCP SDK's transport security guards only `/mcp`, so every route here checks the Host and
 Origin headers itself, with the same settings (`vf_mcp.http.transport_security`), and the same
 request size limit. Bearer tokens are checked in front of everything but the cards by
-`vf_mcp.http.BearerTokenGate`; OAuth tokens by the MCP SDK's authentication middleware, then here.
+`vf_mcp.http.BearerTokenGate` (which also names the caller, `vf_mcp.callers`); OAuth tokens by
+the MCP SDK's authentication middleware, then here.
 """
 
 from __future__ import annotations
@@ -241,7 +242,7 @@ def a2a_app(settings: Settings, directory: AgentDirectory) -> ASGIApp:
     from starlette.middleware.authentication import AuthenticationMiddleware
 
     from vf_mcp.app import open_app
-    from vf_mcp.http import HEALTH_PATH, BearerTokenGate, healthz
+    from vf_mcp.http import HEALTH_PATH, guarded, healthz
     from vf_mcp.oauth import oauth_parts
 
     front = A2AFront(settings, directory)
@@ -265,11 +266,8 @@ def a2a_app(settings: Settings, directory: AgentDirectory) -> ASGIApp:
             Middleware(AuthContextMiddleware),
         ]
     routes = [Route(HEALTH_PATH, endpoint=healthz, methods=["GET"]), *front.routes()]
-    app: ASGIApp = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
-    if settings.auth_tokens and not settings.oauth:
-        tokens = tuple(t.get_secret_value() for t in settings.auth_tokens)
-        app = BearerTokenGate(app, tokens, public_paths=front.public_paths)
-    return app
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    return guarded(app, settings, front.public_paths)
 
 
 def serve_a2a(settings: Settings, directory: AgentDirectory, *, host: str, port: int) -> int:

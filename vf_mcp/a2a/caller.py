@@ -13,10 +13,9 @@ from a2a.auth.user import User
 from a2a.extensions.common import HTTP_EXTENSION_HEADER, get_requested_extensions
 from a2a.server.context import ServerCallContext
 from a2a.server.routes import ServerCallContextBuilder
-from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from starlette.requests import Request
 
-from vf_mcp.callers import bearer_namespace, oauth_namespace
+from vf_mcp.callers import caller_namespace
 from vf_mcp.config import Settings
 
 CREDENTIALS = frozenset({"authorization", "proxy-authorization", "cookie"})
@@ -38,16 +37,8 @@ class Caller(User):
 
 
 def request_namespace(request: Request, settings: Settings) -> str | None:
-    """The caller's namespace, found as `vf_mcp.tools.calls` finds it for an MCP call."""
-    if settings.oauth:
-        user = request.scope.get("user")
-        if not isinstance(user, AuthenticatedUser):
-            return None
-        access = user.access_token
-        return oauth_namespace(access.subject or access.client_id)
-    if not settings.auth_tokens:
-        return None
-    return bearer_namespace(request.headers.get("authorization", ""))
+    """The caller the HTTP gates verified, as every front end finds it (`vf_mcp.callers`)."""
+    return caller_namespace(request.scope, tokens=bool(settings.auth_tokens), oauth=settings.oauth)
 
 
 def namespace_of(context: ServerCallContext) -> str | None:

@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import Context
 
 from vf_mcp.app import App
-from vf_mcp.callers import bearer_namespace, oauth_namespace
+from vf_mcp.callers import caller_namespace
 from vf_mcp.conversation import ConversationService
 
 
@@ -34,11 +33,11 @@ def call_of(ctx: Context[Any]) -> Call:
 
 
 def _namespace(ctx: Context[Any], app: App) -> str | None:
-    if app.settings.oauth:
-        access = get_access_token()
-        return oauth_namespace(access.subject or access.client_id) if access else None
-    if not app.settings.auth_tokens:
+    """The caller the HTTP gates verified (`vf_mcp.callers`); stdio has no request and one
+    caller."""
+    request = ctx.request_context.request
+    scope = getattr(request, "scope", None)
+    if scope is None:
         return None
-    headers = ctx.headers or {}
-    authorization = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
-    return bearer_namespace(authorization)
+    settings = app.settings
+    return caller_namespace(scope, tokens=bool(settings.auth_tokens), oauth=settings.oauth)
