@@ -7,8 +7,11 @@ a worker's background (run handles, `vf_mcp.runs`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
+
+import anyio
 
 from vf_mcp.conversation import ConversationService
 from vf_mcp.errors import ScriptError
@@ -40,6 +43,26 @@ def load_for_server(
     return suites
 
 
+READ_SECONDS = 10.0
+"""How long reading a caller's script may take: far more than any suite needs (the reader bounds
+size and expansion), so only a pathological one meets it."""
+
+
+async def read_for_server(
+    script: str, *, tests_dir: Path | None = None, allow_keys: bool = True
+) -> list[Suite]:
+    """`load_for_server` on a worker thread, within `READ_SECONDS`: parsing and validating a
+    large suite must not stall every other call this worker serves."""
+    read = functools.partial(load_for_server, script, tests_dir=tests_dir, allow_keys=allow_keys)
+    with anyio.move_on_after(READ_SECONDS) as timer:
+        return await anyio.to_thread.run_sync(read, abandon_on_cancel=True)
+    assert timer.cancelled_caught
+    raise ScriptError(
+        f"The script took more than {READ_SECONDS:g} s to read and was refused; send a smaller "
+        "suite, or split it"
+    )
+
+
 async def run_loaded(
     suites: Sequence[Suite],
     *,
@@ -47,12 +70,13 @@ async def run_loaded(
     judge: ChatModel | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
     on_progress: ProgressCallback | None = None,
+    namespace: str | None = None,
 ) -> RunResult:
     """Run `suites` with `service` for the agent under test (a separate client only when a suite
-    needs the plain endpoint or another agent's key)."""
+    needs the plain endpoint or another agent's key), in the caller's `namespace`."""
     return await run_suites(
         suites,
-        ServiceFactory.reusing(service),
+        ServiceFactory.reusing(service, namespace),
         judge=judge,
         concurrency=concurrency,
         on_progress=on_progress,

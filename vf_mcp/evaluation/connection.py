@@ -27,15 +27,19 @@ class ServiceFactory:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         service: ConversationService | None = None,
+        namespace: str | None = None,
     ) -> None:
         self.settings = settings
         self.transport = transport
         self._service = service
+        self.namespace = namespace
+        """The caller whose run this is (`vf_mcp.callers`): every conversation a suite holds is
+        in that caller's namespace, like the caller's own, whatever user ids the suite names."""
 
     @classmethod
-    def reusing(cls, service: ConversationService) -> ServiceFactory:
+    def reusing(cls, service: ConversationService, namespace: str | None = None) -> ServiceFactory:
         """Use an existing service (e.g. the MCP server's) whenever it fits the request."""
-        return cls(service.settings, service=service)
+        return cls(service.settings, service=service, namespace=namespace)
 
     @asynccontextmanager
     async def open(

@@ -9,27 +9,17 @@ its keys (`environmentName`, `newSessionPerTest`), as a voiceflow-cli test when 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from vf_mcp.errors import ScriptError
 from vf_mcp.evaluation import voiceflow_cli
+from vf_mcp.evaluation.reading import inside, parse_text, read_text
 from vf_mcp.evaluation.script import Suite, resolve_under
 
 SUITE_SUFFIXES = (".yaml", ".yml", ".json")
-
-
-def parse_text(text: str, source: str) -> Any:
-    try:
-        if source.endswith(".json"):
-            return json.loads(text)
-        return yaml.safe_load(text)  # YAML is a superset of JSON, so inline JSON works too
-    except (ValueError, yaml.YAMLError) as exc:
-        raise ScriptError(f"{source}: cannot be parsed ({str(exc).splitlines()[0]})") from None
 
 
 def suite_from_data(data: Any, *, source: str, base_dir: Path | None) -> Suite:
@@ -66,26 +56,28 @@ def suite_from_data(data: Any, *, source: str, base_dir: Path | None) -> Suite:
         raise ScriptError(f"{source}: " + "; ".join(problems)) from None
 
 
-def load_file(path: Path) -> Suite:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScriptError(f"{path}: cannot be read ({exc.strerror})") from None
+def load_file(path: Path, root: Path | None = None) -> Suite:
+    """The suite in the file at `path` (inside `root`, when given: the server's tests directory)."""
+    text = read_text(path, root)
     return suite_from_data(parse_text(text, str(path)), source=str(path), base_dir=path.parent)
 
 
-def load_path(path: Path) -> list[Suite]:
-    """The suites at `path`: a file, or a directory (its suite.yaml, else its suite files)."""
+def load_path(path: Path, root: Path | None = None) -> list[Suite]:
+    """The suites at `path`: a file, or a directory (its suite.yaml, else its suite files).
+
+    With `root`, every file read must lie inside it once symlinks are resolved: a link in a
+    sub-folder of the tests directory must not read a suite from elsewhere.
+    """
     if path.is_dir():
         if (path / "suite.yaml").is_file():
-            return [load_file(path / "suite.yaml")]
+            return [load_file(path / "suite.yaml", root)]
         files = sorted(p for p in path.iterdir() if p.suffix in SUITE_SUFFIXES and p.is_file())
         if not files:
             raise ScriptError(f"{path}: no suite.yaml and no *.yaml, *.yml or *.json files")
-        return [load_file(p) for p in files]
+        return [load_file(p, root) for p in files]
     if not path.exists():
         raise ScriptError(f"{path}: no such file or directory")
-    return [load_file(path)]
+    return [load_file(path, root)]
 
 
 def load_script(script: str, *, tests_dir: Path | None = None) -> list[Suite]:
@@ -96,8 +88,11 @@ def load_script(script: str, *, tests_dir: Path | None = None) -> list[Suite]:
     """
     text = script.strip()
     if tests_dir is not None and "\n" not in text and text.endswith(SUITE_SUFFIXES):
-        return load_path(resolve_under(tests_dir, text))
+        return load_path(resolve_under(tests_dir, text), tests_dir)
     data = parse_text(text, "<inline>")
     if isinstance(data, dict) and "tests" not in data and ("turns" in data or "simulate" in data):
         data = {"name": str(data.get("name") or "inline"), "tests": [data]}  # one bare test
     return [suite_from_data(data, source="<inline>", base_dir=tests_dir)]
+
+
+__all__ = ["inside", "load_file", "load_path", "load_script", "parse_text", "suite_from_data"]

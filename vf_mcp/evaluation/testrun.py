@@ -108,6 +108,7 @@ class TestRun:
             exclude_types=EVERY_TRACE if self.host.trajectory else None,
             responder=self.responder,
             budget=self.host.budget,
+            namespace=self.host.factory.namespace,
         )
 
     async def run(self, service: ConversationService) -> Transcript:
@@ -191,6 +192,7 @@ class TestRun:
                     test=self.key,
                     environment=sim.tester.environment,
                     role="tester",
+                    namespace=self.host.factory.namespace,
                 )
                 outcome = await Simulator(
                     sim, driver, chat=self.host.judge, tester=tester_driver, on_turn=on_turn

@@ -50,8 +50,10 @@ class ConversationDriver:
         exclude_types: list[str] | None = None,
         responder: ActionResponder | None = None,
         budget: TurnBudget | None = None,
+        namespace: str | None = None,
     ) -> None:
         self.service = service
+        self.namespace = namespace
         self.user_id = user_id
         self.suite = suite
         self.test = test
@@ -106,7 +108,7 @@ class ConversationDriver:
         started = time.perf_counter()
         with scope(self.scope(index)):
             try:
-                outcome = await self.service.interact(request)
+                outcome = await self.service.interact(request, namespace=self.namespace)
             except VfMcpError as exc:
                 return self._failed(index, step, user, exc, started)
         return self._record(index, step, user, outcome)

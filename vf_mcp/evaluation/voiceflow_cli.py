@@ -26,10 +26,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import SecretStr, ValidationError
 
 from vf_mcp.errors import ScriptError
+from vf_mcp.evaluation.reading import parse_text, read_text
 from vf_mcp.evaluation.script import (
     ScriptTest,
     Simulation,
@@ -83,12 +83,7 @@ def looks_like_test(data: Any) -> bool:
 
 
 def _read_yaml(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ScriptError(f"{path}: cannot be read ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise ScriptError(f"{path}: is not valid YAML ({str(exc).splitlines()[0]})") from None
+    return parse_text(read_text(path), str(path))
 
 
 def import_suite_data(data: Mapping[str, Any], *, base_dir: Path, source: str) -> Suite:

@@ -204,7 +204,11 @@ class RunManager:
                 async with anyio.create_task_group() as watcher:
                     watcher.start_soon(self._watch, active)
                     result = await run_loaded(
-                        suites, service=service, judge=judge, on_progress=on_progress
+                        suites,
+                        service=service,
+                        judge=judge,
+                        on_progress=on_progress,
+                        namespace=active.namespace,
                     )
                     watcher.cancel_scope.cancel()
         except Exception as exc:  # the run itself broke; a test's own failure is in its result

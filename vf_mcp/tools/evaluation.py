@@ -39,11 +39,11 @@ async def run_conversation(
     them yourself (see the evaluate_agent prompt). A suite too long for one call is refused:
     run it with start_run instead.
     """
-    from vf_mcp.evaluation.api import load_for_server, run_loaded
+    from vf_mcp.evaluation.api import read_for_server, run_loaded
     from vf_mcp.transcripts.render import render_run
 
     call = call_of(ctx)
-    suites = load_for_server(script, tests_dir=call.app.settings.tests_dir, allow_keys=False)
+    suites = await read_for_server(script, tests_dir=call.app.settings.tests_dir, allow_keys=False)
     _refuse_long(suites, call.app.settings.run_conversation_max_turns)
     steps = 0
 
@@ -53,7 +53,11 @@ async def run_conversation(
         await ctx.report_progress(steps, None, event.text)
 
     ran = await run_loaded(
-        suites, service=call.service(agent), judge=call.app.judge, on_progress=on_progress
+        suites,
+        service=call.service(agent),
+        judge=call.app.judge,
+        on_progress=on_progress,
+        namespace=call.namespace,
     )
     return result(render_run(ran), ran)
 
