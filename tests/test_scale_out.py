@@ -137,7 +137,9 @@ async def test_a_store_failure_after_the_turn_ran_keeps_the_answer(settings: Set
     from vf_mcp.store.memory import InMemoryMemory, in_memory_store
 
     class FailingSaves(InMemoryMemory):
-        async def save(self, key: str, memory: ConversationMemory) -> None:
+        async def save(
+            self, key: str, memory: ConversationMemory, *, owner: str | None = None
+        ) -> None:
             raise StoreError("Could not save the conversation in the Redis store (ConnectionError)")
 
     store = replace(in_memory_store(), memory=FailingSaves())

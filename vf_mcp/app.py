@@ -84,6 +84,8 @@ async def open_app(
             store = open_store(
                 settings.store_url.get_secret_value() if settings.store_url else None,
                 ttl_seconds=settings.store_ttl,
+                max_mb=settings.store_max_mb,
+                transcript_max_kb=settings.transcript_max_kb,
             )
             stack.push_async_callback(store.aclose)
         services = await _open_services(stack, directory, store, client)

@@ -26,6 +26,7 @@ from pydantic import (
 from pydantic.config import JsonDict
 
 from vf_mcp.errors import ConfigurationError
+from vf_mcp.redaction import remember_secrets
 
 DEFAULT_RUNTIME_URL = "https://general-runtime.voiceflow.com"
 DEFAULT_ENVIRONMENT = "development"
@@ -65,6 +66,10 @@ ENV_TOOLS = "VF_MCP_TOOLS"
 ENV_READ_ONLY = "VF_MCP_READ_ONLY"
 ENV_STORE_URL = "VF_MCP_STORE_URL"
 ENV_STORE_TTL = "VF_MCP_STORE_TTL"
+ENV_STORE_MAX_MB = "VF_MCP_STORE_MAX_MB"
+ENV_TRANSCRIPT_MAX_KB = "VF_MCP_TRANSCRIPT_MAX_KB"
+ENV_HTTP_MAX_CONNECTIONS = "VF_MCP_HTTP_MAX_CONNECTIONS"
+ENV_HTTP_READ_TIMEOUT = "VF_MCP_HTTP_READ_TIMEOUT"
 ENV_AGENTS_FILE = "VF_MCP_AGENTS_FILE"
 ENV_TESTS_DIR = "VF_MCP_TESTS_DIR"
 ENV_RUN_CONVERSATION_MAX_TURNS = "VF_MCP_RUN_CONVERSATION_MAX_TURNS"
@@ -238,6 +243,40 @@ class Settings(BaseModel):
         "Seconds the server keeps what it remembers about a conversation (buttons, variables, "
         "v4 session, transcript).",
         gt=0,
+    )
+    store_max_mb: int = setting(
+        512,
+        ENV_STORE_MAX_MB,
+        "Megabytes the in-process store may hold (conversation memory a quarter, transcripts "
+        "half, suite runs a quarter). Past it the caller holding the most loses its least "
+        "recently used conversations first, so one caller never evicts another's. With Redis, "
+        "bound it with Redis's own `maxmemory`.",
+        ge=8,
+        le=1_048_576,
+    )
+    transcript_max_kb: int = setting(
+        4096,
+        ENV_TRANSCRIPT_MAX_KB,
+        "Kilobytes one live transcript keeps, in process or in Redis: past it the oldest turns "
+        "go (the newest always stays; turns keep their numbers, so a reader sees what is gone).",
+        ge=16,
+        le=1_048_576,
+    )
+    http_max_connections: int = setting(
+        1000,
+        ENV_HTTP_MAX_CONNECTIONS,
+        "HTTP connections a worker holds at once; one more is answered 503 at once.",
+        ge=1,
+        le=1_000_000,
+    )
+    http_read_timeout: float = setting(
+        10.0,
+        ENV_HTTP_READ_TIMEOUT,
+        "Seconds a client has to send a request's headers, and again its body; a slower "
+        "connection is closed (408 once the headers arrived), so slow clients cannot hold "
+        "connections open.",
+        gt=0,
+        le=600,
     )
     agents_file: Path | None = setting(
         None,
@@ -537,6 +576,22 @@ class Settings(BaseModel):
                 f"is still within its timeout: set it to at least {self.timeout:g}"
             )
         return self
+
+    @model_validator(mode="after")
+    def _remember_secrets(self) -> Settings:
+        # Wherever settings are read, their credentials are masked from then on, whatever text
+        # carries them (an agent repeating its key, an error quoting a token).
+        remember_secrets(self.secret_values())
+        return self
+
+    def secret_values(self) -> list[str]:
+        """Every credential these settings hold, as plain text (for masking, never showing)."""
+        found: list[str] = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            values = value if isinstance(value, tuple) else (value,)
+            found += [v.get_secret_value() for v in values if isinstance(v, SecretStr)]
+        return found
 
 
 def env_name(field: str) -> str:

@@ -169,9 +169,8 @@ class ConversationService:
         )
         result.warnings[:0] = warnings
         remembered = after if after is not None else before
-        await self._remember_turn(
-            upstream, ConversationMemory(choices=result.choices, variables=remembered), result
-        )
+        memory = ConversationMemory(choices=result.choices, variables=remembered)
+        await self._remember_turn(upstream, memory, result, owner=namespace)
         return TurnOutcome(
             request=request,
             result=result,
@@ -183,10 +182,10 @@ class ConversationService:
         )
 
     async def _remember_turn(
-        self, key: str, memory: ConversationMemory, result: TurnResult
+        self, key: str, memory: ConversationMemory, result: TurnResult, *, owner: str | None
     ) -> None:
         try:
-            await self.store.memory.save(key, memory)
+            await self.store.memory.save(key, memory, owner=owner)
         except StoreError as exc:
             # The turn ran: losing its answer would invite the caller to run it twice.
             result.warnings.append(
@@ -321,7 +320,9 @@ class ConversationService:
         parsed = parse_whole_state(state)
         upstream = self.upstream_id(user_id, namespace)
         saved = await self.client.replace_state(upstream, parsed, environment=environment)
-        await self._remember_variables(upstream, saved.variables, keep_choices=False)
+        await self._remember_variables(
+            upstream, saved.variables, keep_choices=False, owner=namespace
+        )
         return StateResult(user_id=user_id, exists=True, state=saved)
 
     async def delete_state(
@@ -349,7 +350,9 @@ class ConversationService:
         variables = check_variables(variables) or {}
         upstream = self.upstream_id(user_id, namespace)
         state = await self.client.update_variables(upstream, variables, environment=environment)
-        await self._remember_variables(upstream, state.variables, keep_choices=True)
+        await self._remember_variables(
+            upstream, state.variables, keep_choices=True, owner=namespace
+        )
         return StateResult(user_id=user_id, exists=True, state=state)
 
     async def emit_event(
@@ -381,11 +384,12 @@ class ConversationService:
         )
 
     async def _remember_variables(
-        self, key: str, variables: dict[str, Any], *, keep_choices: bool
+        self, key: str, variables: dict[str, Any], *, keep_choices: bool, owner: str | None
     ) -> None:
         memory = await self.store.memory.load(key)
         choices = memory.choices if memory and keep_choices else []
-        await self.store.memory.save(key, ConversationMemory(choices=choices, variables=variables))
+        remembered = ConversationMemory(choices=choices, variables=variables)
+        await self.store.memory.save(key, remembered, owner=owner)
 
 
 def parse_whole_state(state: Mapping[str, Any]) -> State:

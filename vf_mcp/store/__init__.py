@@ -38,7 +38,10 @@ class MemoryStore(Protocol):
 
     async def load(self, key: str) -> ConversationMemory | None: ...
 
-    async def save(self, key: str, memory: ConversationMemory) -> None: ...
+    async def save(self, key: str, memory: ConversationMemory, *, owner: str | None = None) -> None:
+        """Keep `memory`; `owner` is the caller's namespace, so a bounded store can keep callers
+        from evicting each other's conversations."""
+        ...
 
     async def forget(self, key: str) -> None: ...
 
@@ -87,15 +90,19 @@ def check_store(url: str | None) -> None:
         ) from None
 
 
-def open_store(url: str | None, *, ttl_seconds: float) -> Store:
-    """The store a deployment configured: Redis for `redis://` URLs, else in process."""
+def open_store(
+    url: str | None, *, ttl_seconds: float, max_mb: int = 512, transcript_max_kb: int = 4096
+) -> Store:
+    """The store a deployment configured: Redis for `redis://` URLs, else in process (holding
+    at most `max_mb`); a live transcript keeps at most `transcript_max_kb` either way."""
     if url is None:
-        from vf_mcp.store.memory import in_memory_store
+        from vf_mcp.store.memory import MB, Limits, in_memory_store
 
-        return in_memory_store(ttl_seconds=ttl_seconds)
+        limits = Limits(max_bytes=max_mb * MB, transcript_max_bytes=transcript_max_kb * 1024)
+        return in_memory_store(ttl_seconds=ttl_seconds, limits=limits)
     from vf_mcp.store.redis import redis_store
 
-    return redis_store(url, ttl_seconds=ttl_seconds)
+    return redis_store(url, ttl_seconds=ttl_seconds, transcript_max_bytes=transcript_max_kb * 1024)
 
 
 __all__ = ["Closeable", "ConversationMemory", "MemoryStore", "Store", "check_store", "open_store"]

@@ -4,42 +4,63 @@ first."""
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
-from itertools import islice
+from collections import deque
+from dataclasses import dataclass
 
 from vf_mcp.runs.models import RunRecord
 from vf_mcp.runs.store import StoredRun
 from vf_mcp.store import ConversationMemory, Store
+from vf_mcp.store.bounded import OwnedLRU
 from vf_mcp.transcripts.models import Transcript, TranscriptTurn
 from vf_mcp.voiceflow.sessions import InMemorySessionKeys
 
+MB = 1024 * 1024
+NO_OWNER = "-"
+"""The owner of what callers that are not told apart keep (stdio, loopback without tokens)."""
+
+
+def owner_of(key: str) -> str:
+    """The caller a transcript or run key belongs to: both begin `<namespace or ->/`
+    (`vf_mcp.transcripts.book.book_key`, `vf_mcp.runs.models.run_key`)."""
+    return key.partition("/")[0]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the in-process store may hold, in all and per transcript."""
+
+    max_bytes: int = 512 * MB
+    transcript_max_bytes: int = 4 * MB
+    max_conversations: int = 10_000
+    max_transcripts: int = 1000
+    max_turns: int = 500
+    max_runs: int = 1000
+
 
 class InMemoryMemory:
-    """Conversation memory in a bounded dict; entries older than the TTL are forgotten."""
+    """Conversation memory, bounded in conversations and bytes per caller (`OwnedLRU`); entries
+    older than the TTL are forgotten."""
 
-    def __init__(self, *, max_conversations: int = 10_000, ttl_seconds: float = 86_400) -> None:
-        self._items: OrderedDict[str, ConversationMemory] = OrderedDict()
-        self._max = max_conversations
-        self._ttl = ttl_seconds
+    def __init__(
+        self,
+        *,
+        max_conversations: int = 10_000,
+        max_bytes: int = 128 * MB,
+        ttl_seconds: float = 86_400,
+    ) -> None:
+        self._items: OwnedLRU[ConversationMemory] = OwnedLRU(
+            max_entries=max_conversations, max_bytes=max_bytes, ttl_seconds=ttl_seconds
+        )
 
     async def load(self, key: str) -> ConversationMemory | None:
-        memory = self._items.get(key)
-        if memory is None:
-            return None
-        if time.time() - memory.updated_at > self._ttl:
-            del self._items[key]
-            return None
-        self._items.move_to_end(key)
-        return memory
+        return self._items.get(key)
 
-    async def save(self, key: str, memory: ConversationMemory) -> None:
-        self._items[key] = memory
-        self._items.move_to_end(key)
-        while len(self._items) > self._max:
-            self._items.popitem(last=False)
+    async def save(self, key: str, memory: ConversationMemory, *, owner: str | None = None) -> None:
+        size = len(memory.model_dump_json())
+        self._items.put(key, memory, owner=owner or NO_OWNER, size=size)
 
     async def forget(self, key: str) -> None:
-        self._items.pop(key, None)
+        self._items.pop(key)
 
     async def aclose(self) -> None:
         self._items.clear()
@@ -48,78 +69,94 @@ class InMemoryMemory:
         return f"InMemoryMemory({len(self._items)} conversation(s))"
 
 
+@dataclass
+class _Live:
+    transcript: Transcript
+    sizes: deque[int]
+    """Each kept turn's size in bytes (its JSON), oldest first."""
+    size: int = 0
+    count: int = 0
+    """Turns recorded, the trimmed ones too: the next turn's index."""
+
+
 class InMemoryTranscripts:
-    """Live transcripts in process: bounded in conversations and turns, expiring after the TTL."""
+    """Live transcripts in process: bounded in conversations and bytes per caller, each in turns
+    and bytes (its oldest turns go first, the newest always stays), expiring after the TTL."""
 
     def __init__(
-        self, *, max_conversations: int = 1000, max_turns: int = 500, ttl_seconds: float = 86_400
+        self,
+        *,
+        max_conversations: int = 1000,
+        max_turns: int = 500,
+        ttl_seconds: float = 86_400,
+        max_bytes: int = 256 * MB,
+        transcript_max_bytes: int = 4 * MB,
     ) -> None:
-        self._items: OrderedDict[str, Transcript] = OrderedDict()
-        self._touched: dict[str, float] = {}
-        self._max = max_conversations
+        self._items: OwnedLRU[_Live] = OwnedLRU(
+            max_entries=max_conversations, max_bytes=max_bytes, ttl_seconds=ttl_seconds
+        )
         self._max_turns = max_turns
-        self._ttl = ttl_seconds
+        self._max_bytes = transcript_max_bytes
 
     async def append(self, key: str, head: Transcript, turn: TranscriptTurn) -> None:
-        self._expire()
-        transcript = self._items.get(key) or head  # the caller's, made for this append
-        transcript.turns.append(turn.model_copy(update={"index": len(transcript.turns) + 1}))
-        del transcript.turns[: -self._max_turns]
+        live = self._items.get(key) or _Live(head, deque())  # the caller's head, made for this
+        transcript = live.transcript
+        live.count += 1
+        transcript.turns.append(turn.model_copy(update={"index": live.count}))
+        size = len(turn.model_dump_json())
+        live.sizes.append(size)
+        live.size += size
+        while len(live.sizes) > 1 and (
+            len(live.sizes) > self._max_turns or live.size > self._max_bytes
+        ):
+            live.size -= live.sizes.popleft()
+            del transcript.turns[0]
         # A running total: re-summing every turn made long conversations slower per turn.
         transcript.duration_ms = round(transcript.duration_ms + turn.latency_ms, 1)
-        self._items[key] = transcript
-        self._items.move_to_end(key)
-        self._touched[key] = time.monotonic()
-        while len(self._items) > self._max:
-            await self.forget(next(iter(self._items)))
+        self._items.put(key, live, owner=owner_of(key), size=live.size)
 
     async def load(self, key: str) -> Transcript | None:
-        self._expire()
-        return self._items.get(key)
+        live = self._items.get(key, touch=False)
+        return None if live is None else live.transcript
 
     async def forget(self, key: str) -> None:
-        self._items.pop(key, None)
-        self._touched.pop(key, None)
-
-    def _expire(self) -> None:
-        # Oldest first: stop at the first conversation still within its TTL.
-        now = time.monotonic()
-        while self._items:
-            oldest = next(iter(self._items))
-            if now - self._touched.get(oldest, now) <= self._ttl:
-                break
-            self._items.pop(oldest, None)
-            self._touched.pop(oldest, None)
+        self._items.pop(key)
 
 
 class InMemoryRuns:
-    """Runs in process: bounded, each record (and its cancel flag) expiring a TTL after its last
-    write; heartbeats expire on their own, shorter, TTL.
+    """Runs in process: bounded per caller in records and bytes (`OwnedLRU`), each record (and
+    its cancel flag) expiring a TTL after its last write; heartbeats expire on their own,
+    shorter, TTL.
 
-    Past the bound the least recently written record goes first, but never one still running
-    with a live heartbeat: its worker is this process, and it still writes it (a caller runs
-    at most `VF_MCP_MAX_RUNS` at once, so those are bounded too)."""
+    Past a bound the caller holding the most loses its least recently written record first, but
+    never one still running with a live heartbeat: its worker is this process, and it still
+    writes it (a caller runs at most `VF_MCP_MAX_RUNS` at once, so those are bounded too)."""
 
-    def __init__(self, *, max_runs: int = 1000, ttl_seconds: float = 86_400) -> None:
-        self._records: OrderedDict[str, tuple[float, RunRecord]] = OrderedDict()
+    def __init__(
+        self, *, max_runs: int = 1000, max_bytes: int = 128 * MB, ttl_seconds: float = 86_400
+    ) -> None:
+        self._records: OwnedLRU[RunRecord] = OwnedLRU(
+            max_entries=max_runs,
+            max_bytes=max_bytes,
+            ttl_seconds=ttl_seconds,
+            evictable=self._evictable,
+            on_evict=self._drop,
+        )
         self._cancels: dict[str, float] = {}
         self._beats: dict[str, float] = {}
-        self._max = max_runs
         self._ttl = ttl_seconds
 
     async def save(self, key: str, record: RunRecord) -> None:
-        self._records[key] = (time.monotonic() + self._ttl, record.model_copy(deep=True))
-        self._records.move_to_end(key)
-        if len(self._records) > self._max:
-            self._evict()
+        copy = record.model_copy(deep=True)
+        self._records.put(key, copy, owner=owner_of(key), size=len(copy.model_dump_json()))
 
     async def load(self, key: str) -> StoredRun | None:
         found = self._records.get(key)
-        if found is None or found[0] < time.monotonic():
+        if found is None:
             self._drop(key)
             return None
         return StoredRun(
-            record=found[1].model_copy(deep=True),
+            record=found.model_copy(deep=True),
             cancel_requested=await self.cancel_requested(key),
             alive=self._beats.get(key, 0.0) >= time.monotonic(),
         )
@@ -133,30 +170,37 @@ class InMemoryRuns:
     async def beat(self, key: str, ttl_seconds: float) -> None:
         self._beats[key] = time.monotonic() + ttl_seconds
 
-    def _evict(self) -> None:
-        now = time.monotonic()
-        over = len(self._records) - self._max
-        idle = (
-            key
-            for key, (_, record) in self._records.items()  # oldest written first
-            if record.state != "running" or self._beats.get(key, 0.0) < now
-        )
-        for key in list(islice(idle, over)):
-            self._drop(key)
+    def _evictable(self, key: str, record: RunRecord) -> bool:
+        return record.state != "running" or self._beats.get(key, 0.0) < time.monotonic()
 
     def _drop(self, key: str) -> None:
         # A run's flag and heartbeat go with its record: nothing is kept for a run no one reads.
-        self._records.pop(key, None)
+        self._records.pop(key)
         self._cancels.pop(key, None)
         self._beats.pop(key, None)
 
 
-def in_memory_store(*, ttl_seconds: float = 86_400) -> Store:
-    memory = InMemoryMemory(ttl_seconds=ttl_seconds)
+def in_memory_store(*, ttl_seconds: float = 86_400, limits: Limits | None = None) -> Store:
+    """The store in process; of `limits.max_bytes`, a quarter for conversation memory, half for
+    transcripts and a quarter for runs."""
+    limits = limits or Limits()
+    memory = InMemoryMemory(
+        max_conversations=limits.max_conversations,
+        max_bytes=limits.max_bytes // 4,
+        ttl_seconds=ttl_seconds,
+    )
     return Store(
         memory=memory,
         session_keys=InMemorySessionKeys(),
-        transcripts=InMemoryTranscripts(ttl_seconds=ttl_seconds),
-        runs=InMemoryRuns(ttl_seconds=ttl_seconds),
+        transcripts=InMemoryTranscripts(
+            max_conversations=limits.max_transcripts,
+            max_turns=limits.max_turns,
+            ttl_seconds=ttl_seconds,
+            max_bytes=limits.max_bytes // 2,
+            transcript_max_bytes=limits.transcript_max_bytes,
+        ),
+        runs=InMemoryRuns(
+            max_runs=limits.max_runs, max_bytes=limits.max_bytes // 4, ttl_seconds=ttl_seconds
+        ),
         backend=memory,
     )

@@ -15,8 +15,8 @@ class PrefixedMemory:
     async def load(self, key: str) -> ConversationMemory | None:
         return await self._inner.load(self._prefix + key)
 
-    async def save(self, key: str, memory: ConversationMemory) -> None:
-        await self._inner.save(self._prefix + key, memory)
+    async def save(self, key: str, memory: ConversationMemory, *, owner: str | None = None) -> None:
+        await self._inner.save(self._prefix + key, memory, owner=owner)
 
     async def forget(self, key: str) -> None:
         await self._inner.forget(self._prefix + key)

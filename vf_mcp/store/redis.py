@@ -47,6 +47,24 @@ _RELEASE_IF_HOLDING = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+# Append a turn and trim the transcript to its bounds in turns and bytes in one step, so workers
+# appending at once never lose each other's turns; the newest turn always stays. `bytes` is the
+# running size of the kept turns (transcripts written before it existed count from 0).
+_APPEND_TURN = """
+redis.call('HSETNX', KEYS[1], 'head', ARGV[1])
+redis.call('HINCRBY', KEYS[1], 'count', 1)
+redis.call('HINCRBYFLOAT', KEYS[1], 'duration_ms', ARGV[2])
+local size = redis.call('HINCRBY', KEYS[1], 'bytes', string.len(ARGV[3]))
+local kept = redis.call('RPUSH', KEYS[2], ARGV[3])
+while kept > 1 and (kept > tonumber(ARGV[4]) or size > tonumber(ARGV[5])) do
+  local dropped = redis.call('LPOP', KEYS[2])
+  size = redis.call('HINCRBY', KEYS[1], 'bytes', -string.len(dropped))
+  kept = kept - 1
+end
+redis.call('EXPIRE', KEYS[1], ARGV[6])
+redis.call('EXPIRE', KEYS[2], ARGV[6])
+return kept
+"""
 _NO_ENVIRONMENT = ""  # a hash field cannot be None: the traffic split's session
 
 
@@ -87,7 +105,8 @@ class RedisMemory:
             data = await self._backend.redis.get(self._prefix + key)
         return None if data is None else ConversationMemory.model_validate_json(data)
 
-    async def save(self, key: str, memory: ConversationMemory) -> None:
+    async def save(self, key: str, memory: ConversationMemory, *, owner: str | None = None) -> None:
+        # Every key expires with the TTL; Redis's `maxmemory` bounds the whole, not per caller.
         async with self._backend.errors("save the conversation"):
             await self._backend.redis.set(
                 self._prefix + key, memory.model_dump_json(), ex=self._backend.ttl
@@ -201,28 +220,31 @@ class RedisSessionKeys:
 class RedisTranscripts:
     """Live transcripts shared by every worker: any worker answers for any conversation."""
 
-    def __init__(self, backend: RedisBackend, *, max_turns: int = 500) -> None:
+    def __init__(
+        self, backend: RedisBackend, *, max_turns: int = 500, max_bytes: int = 4 * 1024 * 1024
+    ) -> None:
         self._backend = backend
         self._prefix = backend.prefix + "transcript:"
         self._max_turns = max_turns
+        self._max_bytes = max_bytes
 
     async def append(self, key: str, head: Transcript, turn: TranscriptTurn) -> None:
         meta, turns = self._prefix + key, self._prefix + key + ":turns"
-        ttl = self._backend.ttl
-        async with (
-            self._backend.errors("record the turn"),
-            self._backend.redis.pipeline(transaction=True) as pipe,
-        ):
-            # The first worker to record a turn writes the head; the others keep it.
-            pipe.hsetnx(meta, "head", head.model_dump_json(exclude={"turns"}))
-            pipe.hincrby(meta, "count", 1)
-            pipe.hincrbyfloat(meta, "duration_ms", turn.latency_ms)
-            # The index is given on reading, from the count: turns are stored as they came.
-            pipe.rpush(turns, turn.model_dump_json(exclude={"index"}))
-            pipe.ltrim(turns, -self._max_turns, -1)
-            pipe.expire(meta, ttl)
-            pipe.expire(turns, ttl)
-            await pipe.execute()
+        async with self._backend.errors("record the turn"):
+            # The first worker to record a turn writes the head; the others keep it. The index
+            # is given on reading, from the count: turns are stored as they came.
+            await self._backend.redis.eval(
+                _APPEND_TURN,
+                2,
+                meta,
+                turns,
+                head.model_dump_json(exclude={"turns"}),
+                turn.latency_ms,
+                turn.model_dump_json(exclude={"index"}),
+                self._max_turns,
+                self._max_bytes,
+                self._backend.ttl,
+            )
 
     async def load(self, key: str) -> Transcript | None:
         meta, turns = self._prefix + key, self._prefix + key + ":turns"
@@ -262,7 +284,13 @@ def _text(value: bytes | str | None) -> str | None:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def redis_store(url: str, *, ttl_seconds: float, prefix: str = PREFIX) -> Store:
+def redis_store(
+    url: str,
+    *,
+    ttl_seconds: float,
+    prefix: str = PREFIX,
+    transcript_max_bytes: int = 4 * 1024 * 1024,
+) -> Store:
     check_store(url)
     from vf_mcp.store.redis_runs import RedisRuns
 
@@ -270,7 +298,7 @@ def redis_store(url: str, *, ttl_seconds: float, prefix: str = PREFIX) -> Store:
     return Store(
         memory=RedisMemory(backend),
         session_keys=RedisSessionKeys(backend),
-        transcripts=RedisTranscripts(backend),
+        transcripts=RedisTranscripts(backend, max_bytes=transcript_max_bytes),
         runs=RedisRuns(backend),
         backend=backend,
     )
