@@ -173,12 +173,18 @@ class OrderlyServer(uvicorn.Server):
 
 
 def uvicorn_config(app: ASGIApp, settings: Settings, *, host: str, port: int) -> uvicorn.Config:
-    """How every HTTP front is served: our logging, the stop deadline, long idle keep-alive."""
+    """How every HTTP front is served: our logging, the stop deadline, long idle keep-alive, and
+    bounds on slow clients (`vf_mcp.slow_clients`: headers and body within a deadline, a cap on
+    connections)."""
+    from vf_mcp.slow_clients import BodyDeadline, header_deadline_protocol
+
     # log_config=None: uvicorn's own handlers would bypass our one-line, key-masking handler.
     return uvicorn.Config(
-        app,
+        BodyDeadline(app, settings.http_read_timeout),
         host=host,
         port=port,
+        http=header_deadline_protocol(settings.http_read_timeout),
+        limit_concurrency=settings.http_max_connections,
         log_config=None,
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=max(1, round(settings.shutdown_deadline)),
