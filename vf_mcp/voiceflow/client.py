@@ -37,6 +37,7 @@ from vf_mcp.errors import (
     TransportError,
     VfMcpError,
 )
+from vf_mcp.redaction import mask_secrets
 from vf_mcp.retry import (
     IDEMPOTENT_METHODS,
     Attempts,
@@ -857,7 +858,9 @@ def _segment(value: str) -> str:
 def _loads(text: str) -> Any:
     # The runtime may put raw control characters inside JSON strings; Voiceflow's own recipe
     # strips them first: https://docs.voiceflow.com/cookbook/stream-a-response.md
-    return json.loads(text, strict=False)
+    # Masked as it is read: an agent saying a credential of this server shows the mask in every
+    # result, transcript and report after this (`vf_mcp.redaction`).
+    return json.loads(mask_secrets(text), strict=False)
 
 
 def _now() -> float:
