@@ -1,0 +1,290 @@
+"""One caller can never act as another, and no caller can exhaust the server: the attacks of an
+independent assessment, replayed against a real HTTP server (with and without Redis)."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from tests.a2a_helpers import caller
+from tests.a2a_helpers import message as a2a_message
+from tests.canary import CANARY_KEY, CANARY_SECRET
+from tests.processes import http_server, server_env
+from tests.services import redis_server
+from vf_mcp.callers import namespace_for
+from vf_mcp.emulator import Emulator, running_emulator
+
+pytestmark = pytest.mark.anyio
+
+TOKEN_A = "token-a-0123456789abcdef"
+TOKEN_B = "token-b-fedcba9876543210"
+NS_A = namespace_for(TOKEN_A)
+NS_B = namespace_for(TOKEN_B)
+JSON_RPC = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+READ_TIMEOUT_S = 1
+GET_STATE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "tools/call",
+    "params": {"name": "get_state", "arguments": {"user_id": f"{NS_A}.victim"}},
+}
+BOMB = "\n".join(
+    [
+        "name: bomb",
+        "tests:",
+        "- id: t",
+        "  turns: [{launch: true}]",
+        "variables:",
+        "  a0: &a0 [x, x, x, x, x, x, x, x, x, x]",
+        *(f"  a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 8)),
+    ]
+)
+
+
+@pytest.fixture(scope="module", params=["memory", "redis"])
+def server(request: pytest.FixtureRequest, emulator_session: Emulator) -> Iterator[str]:
+    """An HTTP server with tokens A and B (in-process store, or Redis), slow clients cut at 1 s."""
+    extra = {
+        "VF_MCP_AUTH_TOKENS": f"{TOKEN_A},{TOKEN_B}",
+        "VF_MCP_HTTP_READ_TIMEOUT": str(READ_TIMEOUT_S),
+    }
+    if request.param == "memory":
+        with http_server(server_env(emulator_session.url, **extra)) as (base, _):
+            yield base
+        return
+    with (
+        redis_server() as url,
+        http_server(server_env(emulator_session.url, VF_MCP_STORE_URL=url, **extra)) as (base, _),
+    ):
+        yield base
+
+
+def as_caller(base: str, token: str) -> Client:
+    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    return Client(streamable_http_client(f"{base}/mcp", http_client=http))
+
+
+def text_of(result: Any) -> str:
+    return "\n".join(getattr(block, "text", "") for block in result.content)
+
+
+@pytest.mark.parametrize(
+    "first",
+    ["Basic eA==", f"Bearer {TOKEN_A}", "Bearer not-a-token-0000000000", f"Bearer {TOKEN_B}"],
+)
+async def test_a_request_with_two_authorization_headers_never_reaches_a_tool(
+    server: str, emulator: Emulator, first: str
+) -> None:
+    headers = [*JSON_RPC.items(), ("Authorization", first), ("Authorization", f"Bearer {TOKEN_B}")]
+    async with httpx.AsyncClient(timeout=10) as http:
+        mcp = await http.post(f"{server}/mcp", headers=headers, json=GET_STATE)
+        a2a = await http.post(f"{server}/a2a/default", headers=headers, json=GET_STATE)
+    for refused in (mcp, a2a):
+        assert refused.status_code == 401
+        assert refused.json()["error_description"] == (
+            "The request carried 2 Authorization headers; send exactly one "
+            "('Authorization: Bearer <token>')"
+        )
+    assert emulator.requests == []  # nothing reached the runtime
+
+
+async def test_runs_past_the_limit_cannot_be_had_with_a_fresh_first_header(server: str) -> None:
+    call = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "start_run", "arguments": {"script": "name: s\ntests: []"}},
+    }
+    async with httpx.AsyncClient(timeout=10) as http:
+        answers = [
+            await http.post(
+                f"{server}/mcp",
+                headers=[
+                    *JSON_RPC.items(),
+                    ("Authorization", f"Bearer random-{n:020d}"),
+                    ("Authorization", f"Bearer {TOKEN_B}"),
+                ],
+                json=call,
+            )
+            for n in range(20)
+        ]
+    assert {a.status_code for a in answers} == {401}
+
+
+async def test_naming_another_callers_namespace_reaches_only_your_own(
+    server: str, emulator: Emulator
+) -> None:
+    async with as_caller(server, TOKEN_A) as alice, as_caller(server, TOKEN_B) as mallory:
+        await alice.call_tool("interact", {"user_id": "victim", "launch": True})
+        await alice.call_tool("update_variables", {"user_id": "victim", "variables": {"x": 1}})
+        peek = await mallory.call_tool("get_state", {"user_id": f"{NS_A}.victim"})
+        hijack = await mallory.call_tool("interact", {"user_id": f"{NS_A}.victim", "choice": 1})
+        await mallory.call_tool(
+            "update_variables", {"user_id": f"{NS_A}.victim", "variables": {"x": 666}}
+        )
+        still_mine = await alice.call_tool("get_state", {"user_id": "victim"})
+    assert peek.structured_content["exists"] is False
+    assert hijack.is_error and "knows of no buttons" in text_of(hijack)
+    assert still_mine.structured_content["state"]["variables"]["x"] == 1
+    touched = {r.path.split("/")[3] for r in emulator.requests if r.path.startswith("/state/user/")}
+    assert f"{NS_A}.victim" in touched  # Alice's own calls
+    assert f"{NS_B}.{NS_A}.victim" in touched  # Mallory's, in Mallory's namespace
+    assert all(u.startswith((f"{NS_A}.victim", f"{NS_B}.")) for u in touched)
+
+
+async def test_a_suite_run_stays_in_its_callers_namespace(server: str, emulator: Emulator) -> None:
+    suite = (
+        f"name: s\nuser_id_prefix: '{NS_A}.'\nnew_user_per_test: true\n"
+        "tests:\n- id: t\n  turns: [{launch: true}]\n"
+    )
+    async with as_caller(server, TOKEN_B) as mallory:
+        ran = await mallory.call_tool("run_conversation", {"script": suite})
+    assert not ran.is_error, text_of(ran)
+    users = {r.path.split("/")[3] for r in emulator.requests if "/user/" in r.path}
+    assert users and all(u.startswith(f"{NS_B}.") for u in users), users
+
+
+async def test_an_alias_bomb_is_refused_while_the_server_keeps_answering(server: str) -> None:
+    latencies: list[float] = []
+    done = anyio.Event()
+
+    async def probe(http: httpx.AsyncClient) -> None:
+        while not done.is_set():
+            started = time.perf_counter()
+            assert (await http.get(f"{server}/healthz")).status_code == 200
+            latencies.append(time.perf_counter() - started)
+            await anyio.lowlevel.checkpoint()
+
+    async with httpx.AsyncClient(timeout=10) as http, anyio.create_task_group() as group:
+        group.start_soon(probe, http)
+        async with as_caller(server, TOKEN_B) as mallory:
+            inline = await mallory.call_tool("run_conversation", {"script": BOMB})
+            background = await mallory.call_tool("start_run", {"script": BOMB})
+        done.set()
+    for refused in (inline, background):
+        assert refused.is_error
+        assert "YAML aliases (*name) are expanded" in text_of(refused)
+        assert "\n" not in text_of(refused)
+    assert latencies and max(latencies) < 1.0
+
+
+async def test_get_on_the_mcp_endpoint_is_405_so_no_idle_stream_is_held(server: str) -> None:
+    async with httpx.AsyncClient(timeout=10) as http:
+        answer = await http.get(
+            f"{server}/mcp",
+            headers={"Authorization": f"Bearer {TOKEN_A}", "Accept": "text/event-stream"},
+        )
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "POST"
+
+
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [("Host", "127.0.0.1:1@evil.com"), ("Origin", "http://127.0.0.1:1@evil.com")],
+)
+async def test_a_host_or_origin_with_more_than_host_and_port_is_refused(
+    server: str, header: str, value: str
+) -> None:
+    headers = {**JSON_RPC, "Authorization": f"Bearer {TOKEN_A}", header: value}
+    async with httpx.AsyncClient(timeout=10) as http:
+        answer = await http.post(f"{server}/mcp", headers=headers, json=GET_STATE)
+    assert answer.status_code == 400
+    assert answer.text.startswith(f"Invalid {header} header")
+
+
+def _read_until_closed(sock: socket.socket, limit_s: float) -> bytes:
+    """What the server sent before closing `sock` (fails the test after `limit_s`)."""
+    sock.settimeout(limit_s)
+    received = b""
+    while chunk := sock.recv(4096):
+        received += chunk
+    return received
+
+
+def test_connections_that_send_headers_slowly_are_closed(server: str) -> None:
+    host, port = server.removeprefix("http://").split(":")
+    sockets = [socket.create_connection((host, int(port))) for _ in range(20)]
+    try:
+        for n, sock in enumerate(sockets):
+            if n % 2:  # half send part of a request's headers, half nothing at all
+                sock.sendall(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        started = time.monotonic()
+        for sock in sockets:
+            assert _read_until_closed(sock, limit_s=READ_TIMEOUT_S + 5) == b""
+        assert time.monotonic() - started < READ_TIMEOUT_S + 5
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def test_a_body_that_stalls_is_answered_408(server: str) -> None:
+    host, port = server.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(
+            b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            + f"Authorization: Bearer {TOKEN_A}\r\n".encode()
+            + b"Content-Length: 100\r\n\r\n{"
+        )
+        answer = _read_until_closed(sock, limit_s=READ_TIMEOUT_S + 5)
+    assert answer.startswith(b"HTTP/1.1 408")
+    assert b"Request body not received within 1 s" in answer
+
+
+LEAKY_AGENT = f"""
+project_id: 64f1a00000000000000000aa
+name: Leaky
+start: welcome
+variables:
+  stolen: "{CANARY_KEY}"
+nodes:
+  welcome:
+    steps:
+      - type: text
+        message: "My key is {CANARY_KEY} and a token is {TOKEN_A}."
+      - type: choice
+        buttons:
+          - label: "Use {TOKEN_B}"
+            goto: welcome
+"""
+
+
+async def test_credentials_an_agent_says_are_masked_in_every_result(tmp_path: Path) -> None:
+    agent = tmp_path / "leaky.yaml"
+    agent.write_text(LEAKY_AGENT)
+    seen: list[str] = []
+    with running_emulator([agent]) as leaky:
+        env = server_env(leaky.url, VF_MCP_AUTH_TOKENS=f"{TOKEN_A},{TOKEN_B}")
+        with http_server(env) as (base, process):
+            async with as_caller(base, TOKEN_A) as alice:
+                for name, arguments in (
+                    ("interact", {"user_id": "leak", "launch": True}),
+                    ("transcript", {"user_id": "leak"}),
+                    ("get_state", {"user_id": "leak"}),
+                    (
+                        "run_conversation",
+                        {"script": "name: s\ntests: [{id: t, turns: [{launch: true}]}]"},
+                    ),
+                ):
+                    result = await alice.call_tool(name, arguments)
+                    assert not result.is_error, (name, text_of(result))
+                    seen.append(result.model_dump_json())
+            async with caller(base, token=TOKEN_A) as agent_client:
+                task = await agent_client.send(a2a_message("hello"))
+                seen.append(str(task))
+            process.terminate()
+            out, err = process.communicate(timeout=10)
+    seen += [out.decode(), err.decode()]
+    assert "My key is VF.DM.*** and a token is ***." in seen[0]
+    for item in seen:
+        for secret in (CANARY_SECRET, TOKEN_A, TOKEN_B):
+            assert secret not in item
