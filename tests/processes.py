@@ -12,6 +12,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import httpx2
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
 from tests.canary import CANARY_KEY
 from tests.children import spawn, stop
@@ -74,3 +77,9 @@ def http_server(
         yield base, process
     finally:
         stop(process)
+
+
+def as_caller(base: str, token: str) -> Client:
+    """An MCP client of the HTTP server at `base`, calling with bearer `token`."""
+    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    return Client(streamable_http_client(f"{base}/mcp", http_client=http))

@@ -11,15 +11,12 @@ from typing import Any
 
 import anyio
 import httpx
-import httpx2
 import pytest
-from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
 
 from tests.a2a_helpers import caller
 from tests.a2a_helpers import message as a2a_message
 from tests.canary import CANARY_KEY, CANARY_SECRET
-from tests.processes import http_server, server_env
+from tests.processes import as_caller, http_server, server_env
 from tests.services import redis_server
 from vf_mcp.callers import namespace_for
 from vf_mcp.emulator import Emulator, running_emulator
@@ -67,11 +64,6 @@ def server(request: pytest.FixtureRequest, emulator_session: Emulator) -> Iterat
         http_server(server_env(emulator_session.url, VF_MCP_STORE_URL=url, **extra)) as (base, _),
     ):
         yield base
-
-
-def as_caller(base: str, token: str) -> Client:
-    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30)
-    return Client(streamable_http_client(f"{base}/mcp", http_client=http))
 
 
 def text_of(result: Any) -> str:

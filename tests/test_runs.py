@@ -9,13 +9,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import anyio
-import httpx2
 import pytest
 from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
 
 from tests.canary import CANARY_KEY
-from tests.processes import http_server, server_env
+from tests.processes import as_caller, http_server, server_env
 from tests.services import redis_server
 from vf_mcp.callers import namespace_for
 from vf_mcp.config import Settings
@@ -70,11 +68,6 @@ tests:
 def redis_url() -> Iterator[str]:
     with redis_server() as url:
         yield url
-
-
-def as_caller(base: str, token: str) -> Client:
-    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30)
-    return Client(streamable_http_client(f"{base}/mcp", http_client=http))
 
 
 def text_of(result: Any) -> str:
