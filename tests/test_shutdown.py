@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import time
 
 import anyio
 import httpx
 import pytest
 
+from tests.node_tools import CLIENTS, require, system_node
 from tests.processes import http_server, server_env
 from vf_mcp.config import Settings
 from vf_mcp.emulator import Emulator
@@ -147,3 +149,36 @@ def test_idle_connections_outlive_the_clients_own_idle_expiry() -> None:
     assert config.timeout_keep_alive == KEEP_ALIVE_SECONDS
     assert httpx.Limits().keepalive_expiry < KEEP_ALIVE_SECONDS  # httpx and the MCP SDK: 5 s
     assert KEEP_ALIVE_SECONDS > 60  # the idle timeout balancers commonly use
+
+
+def test_sigterm_with_idle_sdk_clients_connected_exits_0_within_the_drain(
+    emulator: Emulator,
+) -> None:
+    # The TypeScript SDK opens a standalone GET /mcp stream after initialize and keeps it; held
+    # open, three such streams kept a stopping worker 27.7 s and made it exit 1. Answered 405,
+    # none is held.
+    drain = 1
+    env = server_env(emulator.url, VF_MCP_SHUTDOWN_DRAIN=str(drain))
+    script = require(CLIENTS / "ts_idle_http.mjs", "the idle TypeScript client")
+    with http_server(env) as (base, process):
+        idle = subprocess.Popen(
+            [system_node(), str(script), f"{base}/mcp", "3"],
+            cwd=CLIENTS,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        try:
+            assert idle.stdout is not None
+            assert json.loads(idle.stdout.readline()) == {"connected": 3}
+            started = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            code = process.wait(timeout=drain + 5)
+            took = time.monotonic() - started
+        finally:
+            idle.kill()
+            idle.wait()
+        assert process.stderr is not None
+        stderr = process.stderr.read().decode()
+    assert code == 0
+    assert took < drain + 5
+    assert "abandoned" not in stderr and "Traceback" not in stderr

@@ -113,8 +113,9 @@ class OrderlyServer(uvicorn.Server):
         self._health = health
         self._drain = drain
         # sse-starlette (under the SDK's streamed answers) ends every SSE response as soon as the
-        # stop signal comes, cutting the very turns we mean to let finish. Stateless MCP has no
-        # long-lived streams, so each answer ends by itself, or at uvicorn's deadline.
+        # stop signal comes, cutting the very turns we mean to let finish. No stream here is
+        # long-lived (GET /mcp is answered 405: `vf_mcp.http.NoStandaloneStream`), so each
+        # answer ends by itself, or at uvicorn's deadline.
         AppStatus.disable_automatic_graceful_drain()  # type: ignore[no-untyped-call]
 
     @contextlib.contextmanager
