@@ -36,6 +36,9 @@ class ToolSpec:
     """The `ui://` view (MCP Apps) hosts show with this tool's results (`vf_mcp.view`)."""
     app_only: bool = False
     """Called by the view only (visibility `app`): hosts never give it to the model."""
+    large: bool = False
+    """Its results may be large (whole test runs, whole transcripts): it declares the size a
+    result may reach, so hosts keep it inline rather than filing it away (`MAX_RESULT_CHARS`)."""
 
     @property
     def read_only(self) -> bool:
@@ -95,7 +98,7 @@ def build_tools(specs: Sequence[ToolSpec]) -> list[Tool]:
             name=spec.name,
             description=spec.description,
             annotations=spec.annotations,
-            meta=_ui_meta(spec),
+            meta=_meta(spec),
         )
         tool.parameters = {**tool.parameters, "additionalProperties": False}
         metadata = tool.fn_metadata
@@ -104,6 +107,21 @@ def build_tools(specs: Sequence[ToolSpec]) -> list[Tool]:
             metadata.output_model = None
         tools.append(tool)
     return tools
+
+
+MAX_RESULT_CHARS_KEY = "anthropic/maxResultSizeChars"
+MAX_RESULT_CHARS = 500_000
+"""Claude Code files a result over 50,000 characters away and shows the model a 2 KB preview,
+unless the tool declares a larger size under this key (500,000 at most). The text of these tools
+stays within `vf_mcp.transcripts.render.TEXT_BUDGET` a page; their structured content holds the
+whole run or transcript."""
+
+
+def _meta(spec: ToolSpec) -> dict[str, Any] | None:
+    meta = {**(_ui_meta(spec) or {})}
+    if spec.large:
+        meta[MAX_RESULT_CHARS_KEY] = MAX_RESULT_CHARS
+    return meta or None
 
 
 def _ui_meta(spec: ToolSpec) -> dict[str, Any] | None:
