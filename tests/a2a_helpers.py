@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -9,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from a2a.client import Client, ClientConfig, create_client
+from a2a.client import A2ACardResolver, Client, ClientConfig, ClientFactory, create_client
 from a2a.types import (
     CancelTaskRequest,
     GetTaskRequest,
@@ -20,6 +21,7 @@ from a2a.types import (
     StreamResponse,
     Task,
 )
+from a2a.utils.constants import PROTOCOL_VERSION_0_3
 from google.protobuf import json_format, struct_pb2
 
 from tests.threaded_server import ThreadedServer, serve_in_thread
@@ -76,6 +78,10 @@ class Caller:
     base: str
     streaming: bool
     bodies: list[str] = field(default_factory=list)
+    methods: list[str] = field(default_factory=list)
+    """The JSON-RPC methods this caller sent, in order."""
+    dialect: str = "1.0"
+    """The A2A version the SDK's client speaks: "1.0", or "0.3" through its v0.3 transport."""
     _client: Client | None = None
 
     async def send(self, sent: Message) -> Task:
@@ -90,8 +96,21 @@ class Caller:
         """The SDK's client, made once from the agent's card."""
         if self._client is None:
             config = ClientConfig(httpx_client=self.http, streaming=self.streaming)
-            self._client = await create_client(self.base, config)
+            if self.dialect == PROTOCOL_VERSION_0_3:
+                self._client = ClientFactory(config).create(await self._v03_card())
+            else:
+                self._client = await create_client(self.base, config)
         return self._client
+
+    async def _v03_card(self) -> Any:
+        """The card as a v0.3-only client reads it: the SDK picks v1.0 when the card offers it,
+        so the v1.0 interfaces are left out and its v0.3 transport is what remains."""
+        card = await A2ACardResolver(self.http, self.base).get_agent_card()
+        kept = [i for i in card.supported_interfaces if i.protocol_version == PROTOCOL_VERSION_0_3]
+        assert kept, "the card offers no v0.3 interface"
+        del card.supported_interfaces[:]
+        card.supported_interfaces.extend(kept)
+        return card
 
     async def events(self, sent: Message) -> list[StreamResponse]:
         client = await self.client()
@@ -146,10 +165,15 @@ def a2a_server_with_client(settings: Settings) -> Iterator[tuple[ThreadedServer,
 
 @asynccontextmanager
 async def caller(
-    base: str, *, token: str | None = None, streaming: bool = False
+    base: str, *, token: str | None = None, streaming: bool = False, dialect: str = "1.0"
 ) -> AsyncIterator[Caller]:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     bodies: list[str] = []
+    methods: list[str] = []
+
+    async def note(request: httpx.Request) -> None:
+        if request.method == "POST":
+            methods.append(str(json.loads(request.content).get("method")))
 
     async def keep(response: httpx.Response) -> None:
         # A stream is kept event by event (`Caller.events`): reading it here would wait for its end.
@@ -158,6 +182,13 @@ async def caller(
             bodies.append(response.text)
 
     async with httpx.AsyncClient(
-        headers=headers, timeout=30, event_hooks={"response": [keep]}
+        headers=headers, timeout=30, event_hooks={"request": [note], "response": [keep]}
     ) as http:
-        yield Caller(http=http, base=base, streaming=streaming, bodies=bodies)
+        yield Caller(
+            http=http,
+            base=base,
+            streaming=streaming,
+            bodies=bodies,
+            methods=methods,
+            dialect=dialect,
+        )

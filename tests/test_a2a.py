@@ -185,11 +185,17 @@ async def test_tokens_guard_everything_but_the_cards(
         async with httpx.AsyncClient(base_url=running.url) as http:
             card = (await http.get(CARD_PATH)).json()
             agent_card = await http.get(f"/a2a/default{CARD_PATH}")
+            legacy_card = await http.get("/.well-known/agent.json")
             anonymous = await http.post("/a2a/default", json={"jsonrpc": "2.0", "id": 1})
-    assert agent_card.json() == card
-    assert card["securitySchemes"] == {"bearer": {"httpAuthSecurityScheme": {"scheme": "Bearer",
-        "description": "One of the tokens the operator set in VF_MCP_AUTH_TOKENS"}}}  # fmt: skip
+    assert agent_card.json() == legacy_card.json() == card
+    described = {"scheme": "Bearer",
+        "description": "One of the tokens the operator set in VF_MCP_AUTH_TOKENS"}  # fmt: skip
+    # v1.0's scheme, and beside it (the SDK's rendering of the v0.3 interface) v0.3's.
+    assert card["securitySchemes"] == {
+        "bearer": {"httpAuthSecurityScheme": described, **described, "type": "http"}
+    }
     assert card["securityRequirements"] == [{"schemes": {"bearer": {}}}]
+    assert card["security"] == [{"bearer": []}]
     assert anonymous.status_code == 401
     assert_no_key([str(card), anonymous.text])
 
@@ -225,6 +231,9 @@ async def test_the_card_names_the_endpoint_that_serves_it(
         "protocolBinding": "JSONRPC",
         "protocolVersion": "1.0",
     }
+    # The same endpoint as v0.3 (tests/test_a2a_v03.py), whose clients read `url`.
+    assert card["supportedInterfaces"][1] == {**interface, "protocolVersion": "0.3"}
+    assert (card["url"], card["protocolVersion"]) == (interface["url"], "0.3")
     assert "securitySchemes" not in card  # loopback without tokens: nothing is enforced
 
 
@@ -420,6 +429,7 @@ async def test_oauth_tokens_guard_the_a2a_endpoint(
             bad = await http.post("/a2a/default", json={}, headers={"Authorization": "Bearer nope"})
         # The card names the public URL; the test reaches the same routes on loopback.
         assert card["supportedInterfaces"][0]["url"] == "https://agents.example.com/a2a/default"
+        assert card["url"] == "https://agents.example.com/a2a/default"  # v0.3 clients read it
         async with caller(running.url, token="good-oauth-token") as alice:
             alice.http.headers["A2A-Version"] = "1.0"
             sent = {"messageId": "o1", "role": "ROLE_USER", "parts": [{"text": "hi"}]}

@@ -29,6 +29,7 @@ from tests.children import spawn, stop
 from tests.processes import free_port, server_env, wait_until_healthy
 from tests.services import haproxy, redis_server
 from vf_mcp.emulator import Emulator
+from vf_mcp.tools.errors import ERROR_META_KEY
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(240)]
 
@@ -123,7 +124,7 @@ async def turn(http: httpx.AsyncClient, url: str, arguments: dict[str, Any]) -> 
     result = tool_result(response)
     if not result.get("isError"):
         return "ok", result
-    error = result["structuredContent"]["error"]
+    error = result["_meta"][ERROR_META_KEY]
     return ("may_have_run" if error["may_have_run"] else "not_run"), error["message"]
 
 

@@ -14,6 +14,7 @@ from tests.canary import CANARY_KEY, CANARY_SECRET
 from vf_mcp.config import Settings
 from vf_mcp.emulator import Emulator, FaultPlan, default_agent, running_emulator
 from vf_mcp.server import build_server
+from vf_mcp.tools.errors import ERROR_META_KEY
 from vf_mcp.voiceflow.traces import DOCUMENTED_TRACE_TYPES
 
 pytestmark = pytest.mark.anyio
@@ -326,8 +327,11 @@ async def test_upstream_errors_reach_the_model_with_status_and_message(
     if settings.api_version == "v4" and kind == "refused":
         kind = "not_found"
     ran = kind == "upstream"  # of these, only the 503 may have run the turn
-    assert result.structured_content == {
-        "error": {"kind": kind, "message": text_of(result), "may_have_run": ran}
+    assert result.structured_content is None
+    assert (result.meta or {})[ERROR_META_KEY] == {
+        "kind": kind,
+        "message": text_of(result),
+        "may_have_run": ran,
     }
     assert text_of(result) != "Error executing tool interact"
     if state is not None:

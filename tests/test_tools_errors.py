@@ -20,7 +20,13 @@ from vf_mcp.errors import (
     VfMcpError,
     error_classes,
 )
-from vf_mcp.tools.errors import ERROR_KINDS, error_result, kind_of, resource_error
+from vf_mcp.tools.errors import (
+    ERROR_KINDS,
+    ERROR_META_KEY,
+    error_result,
+    kind_of,
+    resource_error,
+)
 
 # The status each API error class is raised for (the client's `_error_kind` table).
 STATUS = {
@@ -58,8 +64,10 @@ def test_each_error_reaches_the_client_as_a_readable_result(cls: type[VfMcpError
     result = error_result(error)
     assert result.is_error
     assert [block.text for block in result.content if block.type == "text"] == ["it failed"]
-    assert result.structured_content == {
-        "error": {"kind": ERROR_KINDS[cls], "message": "it failed", "may_have_run": RAN[cls]}
+    # No structured content: clients check it against the tool's output schema, errors too.
+    assert result.structured_content is None
+    assert result.meta == {
+        ERROR_META_KEY: {"kind": ERROR_KINDS[cls], "message": "it failed", "may_have_run": RAN[cls]}
     }
     raised = resource_error(error)
     expected = ResourceNotFoundError if kind_of(error) == "not_found" else ResourceError

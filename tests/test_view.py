@@ -90,7 +90,8 @@ async def test_a_client_without_apps_sees_the_server_as_before(
     assert [t.model_dump() for t in listed] == expected
     assert resources == expected_resources  # the view's ui:// resource is not listed
     assert {t.name for t in listed} == MODEL_TOOLS
-    assert all(t.meta is None for t in listed)
+    # No `ui` metadata; only the size the large tools declare (tests/test_result_sizes.py).
+    assert all(not t.meta or set(t.meta) == {"anthropic/maxResultSizeChars"} for t in listed)
     assert comparable(now) == comparable(then)
     assert refused.is_error is True
     assert refused.content[0].text == (  # type: ignore[union-attr]
@@ -156,8 +157,12 @@ async def test_an_apps_client_gets_the_view_and_its_app_only_tools(
         plain = await client.call_tool("interact", {"user_id": "same-user", "launch": True})
     assert set(tools) == MODEL_TOOLS | VIEW_TOOLS
     assert VIEW_URI in resources
-    for name in ("interact", "transcript"):
-        assert tools[name].meta == {"ui": {"resourceUri": VIEW_URI}, "ui/resourceUri": VIEW_URI}
+    assert tools["interact"].meta == {"ui": {"resourceUri": VIEW_URI}, "ui/resourceUri": VIEW_URI}
+    assert tools["transcript"].meta == {
+        "ui": {"resourceUri": VIEW_URI},
+        "ui/resourceUri": VIEW_URI,
+        "anthropic/maxResultSizeChars": 500_000,
+    }
     for name in VIEW_TOOLS:
         assert tools[name].meta is not None
         assert tools[name].meta["ui"] == {"resourceUri": VIEW_URI, "visibility": ["app"]}

@@ -4,8 +4,16 @@
 MCP server's lifespan opens them over its `App`); `vf-mcp a2a` serves them alone (`a2a_app`).
 
     GET  /.well-known/agent-card.json            the default agent's card (public)
-    GET  /a2a/<agent>/.well-known/agent-card.json  agent <agent>'s card (public)
-    POST /a2a/<agent>                            its JSON-RPC endpoint (SendMessage, ...)
+    GET  /.well-known/agent.json                 the same card at its pre-0.3 path (public)
+    GET  /a2a/<agent>/.well-known/agent-card.json  agent <agent>'s card (public; also agent.json)
+    POST /a2a/<agent>                            its JSON-RPC endpoint, in both dialects
+
+Each endpoint speaks A2A v1.0 (`SendMessage`, ...) and v0.3 (`message/send`, `message/stream`,
+`tasks/get`, `tasks/cancel`), through the SDK's own v0.3 compatibility layer over the same request
+handler: the same conversations, callers, dedupe and limits whichever a client speaks, and one
+conversation can be continued in the other. A request without an `A2A-Version` header is v0.3, as
+the SDK and the v0.3 spec read it; the cards carry v0.3's `url` and `protocolVersion` besides
+v1.0's `supportedInterfaces`.
 
 The MCP SDK's transport security guards only `/mcp`, so every route here checks the Host and
 Origin headers itself, with the same settings (`vf_mcp.http.transport_security`), and the same
@@ -49,8 +57,13 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 _UNSPECIFIED: Final = ("0.0.0.0", "::")  # bound to every address: no one address to name
 
 
-def card_path(agent: str) -> str:
-    return rpc_path(agent) + AGENT_CARD_WELL_KNOWN_PATH
+LEGACY_CARD_PATH: Final = "/.well-known/agent.json"
+"""Where A2A clients before v0.3 looked for the card; served as an alias."""
+CARD_PATHS: Final = (AGENT_CARD_WELL_KNOWN_PATH, LEGACY_CARD_PATH)
+
+
+def card_path(agent: str, well_known: str = AGENT_CARD_WELL_KNOWN_PATH) -> str:
+    return rpc_path(agent) + well_known
 
 
 def base_url(request: Request, settings: Settings) -> str:
@@ -96,14 +109,14 @@ class A2AFront:
     @property
     def public_paths(self) -> frozenset[str]:
         """The cards: open to everyone, as discovery needs."""
-        return frozenset({AGENT_CARD_WELL_KNOWN_PATH, *map(card_path, self.directory.agents)})
+        return frozenset(path for path, methods, _ in self.endpoints() if methods == ["GET"])
 
     def endpoints(self) -> list[tuple[str, list[str], Endpoint]]:
-        found: list[tuple[str, list[str], Endpoint]] = [
-            (AGENT_CARD_WELL_KNOWN_PATH, ["GET"], self._card(self.directory.default))
-        ]
+        default = self._card(self.directory.default)
+        found: list[tuple[str, list[str], Endpoint]] = [(p, ["GET"], default) for p in CARD_PATHS]
         for name in self.directory.agents:
-            found.append((card_path(name), ["GET"], self._card(name)))
+            card = self._card(name)
+            found += [(card_path(name, well_known), ["GET"], card) for well_known in CARD_PATHS]
             found.append((rpc_path(name), ["POST"], self._rpc(name)))
         return found
 
@@ -132,7 +145,11 @@ class A2AFront:
                     converses=self.converses,
                 )
                 handlers.append(handler)
-                self._dispatchers[name] = JsonRpcDispatcher(handler, context_builder=builder)
+                # v0.3 beside v1.0 on one endpoint: the SDK's adapter turns v0.3 requests into
+                # v1.0 ones for the same handler, so every guarantee holds in both dialects.
+                self._dispatchers[name] = JsonRpcDispatcher(
+                    handler, context_builder=builder, enable_v0_3_compat=True
+                )
             yield
         finally:
             self._dispatchers.clear()
@@ -150,7 +167,8 @@ class A2AFront:
             built = agent_card(
                 agent, self.directory, self.settings, base=base, converses=self.converses
             )
-            # The SDK's own rendering: v1.0, plus the v0.3 fields older clients still read.
+            # The SDK's own rendering: v1.0, plus the v0.3 fields (`url`, `protocolVersion`,
+            # ...) that its v0.3 interface adds, for v0.3 clients.
             rendered = agent_card_to_dict(built)
             rendered.setdefault("skills", [])  # read-only: say so, not leave it out
             return JSONResponse(rendered)

@@ -1,8 +1,9 @@
 """Each agent's A2A Agent Card: who it is, where it answers, and the security actually enforced.
 
-The card is public (it holds no secret: never the API key, never a token). Its interface URL is
-made per request from `VF_MCP_PUBLIC_URL`'s origin, else from the address the server is bound to
-(`vf_mcp.a2a.app.base_url`), so a card always names the endpoint that served it.
+The card is public (it holds no secret: never the API key, never a token). It lists the one
+JSON-RPC endpoint twice, as A2A v1.0 and as v0.3, since the endpoint speaks both. Its interface
+URL is made per request from `VF_MCP_PUBLIC_URL`'s origin, else from the address the server is
+bound to (`vf_mcp.a2a.app.base_url`), so a card always names the endpoint that served it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from a2a.types import (
     SecurityScheme,
     StringList,
 )
-from a2a.utils.constants import PROTOCOL_VERSION_1_0, TransportProtocol
+from a2a.utils.constants import PROTOCOL_VERSION_0_3, PROTOCOL_VERSION_1_0, TransportProtocol
 
 from vf_mcp import __version__
 from vf_mcp.agents import Agent, AgentDirectory
@@ -47,12 +48,15 @@ def agent_card(
         name=agent.name if several else settings.a2a_name,
         description=(agent.description if several else "") or settings.a2a_description,
         version=__version__,
+        # One endpoint, both dialects (`vf_mcp.a2a.app`): v1.0 first, the one v1.0 clients pick;
+        # the v0.3 entry is what gives the rendered card v0.3's `url` and `protocolVersion`.
         supported_interfaces=[
             AgentInterface(
                 url=base + rpc_path(agent.name),
                 protocol_binding=TransportProtocol.JSONRPC.value,
-                protocol_version=PROTOCOL_VERSION_1_0,
+                protocol_version=version,
             )
+            for version in (PROTOCOL_VERSION_1_0, PROTOCOL_VERSION_0_3)
         ],
         capabilities=AgentCapabilities(
             streaming=True, push_notifications=False, extended_agent_card=False

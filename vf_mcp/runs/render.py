@@ -19,9 +19,15 @@ def render_started(started: RunStarted) -> str:
     )
 
 
-def render_record(record: RunRecord) -> str:
+def render_record(record: RunRecord, *, offset: int = 0, limit: int | None = None) -> str:
+    """A finished run reads as `run_conversation` does, a page of its tests at a time."""
     if record.state == "finished" and record.result is not None:
-        return f"{_finished_line(record, record.result)}\n\n{render_run(record.result)}"
+
+        def rest(next_offset: int) -> str:
+            return f"get_run(run_id={record.run_id!r}, offset={next_offset}) shows the next ones"
+
+        page = render_run(record.result, offset=offset, limit=limit, rest=rest)
+        return f"{_finished_line(record, record.result)}\n\n{page}"
     progress = (
         f"{record.tests_done} of {_count(record.tests_total, 'test')} done, "
         f"{_count(record.turns_sent, 'turn')}"

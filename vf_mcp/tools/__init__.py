@@ -43,11 +43,21 @@ TOOLS: tuple[ToolSpec, ...] = (
         needs_agents=True,
         view=VIEW_URI,
     ),
-    ToolSpec("run_conversation", run_conversation, writes("Run a scripted conversation test")),
+    ToolSpec(
+        "run_conversation",
+        run_conversation,
+        writes("Run a scripted conversation test"),
+        large=True,
+    ),
     # Run handles: start_run drives the agent as run_conversation does; get_run only reads the
     # store; cancel_run changes only the run (no turn is sent), so it is not open-world.
     ToolSpec("start_run", start_run, writes("Start a scripted test run in the background")),
-    ToolSpec("get_run", get_run, reads("Read a test run's progress or results", open_world=False)),
+    ToolSpec(
+        "get_run",
+        get_run,
+        reads("Read a test run's progress or results", open_world=False),
+        large=True,
+    ),
     ToolSpec(
         "cancel_run",
         cancel_run,
@@ -58,6 +68,7 @@ TOOLS: tuple[ToolSpec, ...] = (
         transcript,
         reads("Read a conversation's transcript", open_world=False),
         view=VIEW_URI,
+        large=True,
     ),
     # The conversation view's own tools (MCP Apps, visibility `app`): vf_mcp.tools.view.
     ToolSpec(

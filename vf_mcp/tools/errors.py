@@ -1,20 +1,24 @@
 """The one mapping from vf-mcp's errors to what an MCP client sees.
 
 Every error a tool meets becomes a tool result the model can read and act on (`is_error`, the
-one-line message as text, and `{"error": {"kind", "message", "may_have_run"}}` as structured
-content), never the SDK's bare "Error executing tool". `may_have_run` tells a driver whether
-repeating a turn could run it twice. `ERROR_KINDS` names every class of the hierarchy
-(vf_mcp/errors.py); tests/test_tools_errors.py proves none is missing.
+one-line message as text), never the SDK's bare "Error executing tool". What a driver reads by
+machine (`kind`, `message`, `may_have_run`) rides in the result's `_meta` under `ERROR_META_KEY`,
+not in structured content: the TypeScript SDK (Claude Code, Cursor, the MCP Inspector) checks
+structured content against the tool's output schema on error results too, and throws when it does
+not match, so the person would read a schema complaint instead of the message. `may_have_run` tells
+a driver whether repeating a turn could run it twice. `ERROR_KINDS` names every class of the
+hierarchy (vf_mcp/errors.py); tests/test_tools_errors.py proves none is missing.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal, ParamSpec
+from typing import Any, Final, Literal, ParamSpec
 
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp.types import CallToolResult, TextContent
+from pydantic import BaseModel, Field
 
 from vf_mcp.errors import (
     APIError,
@@ -84,18 +88,36 @@ def kind_of(error: VfMcpError) -> ErrorKind:
     return "internal"
 
 
+ERROR_META_KEY: Final = "io.vf-mcp/error"
+"""Where an error result carries `ToolErrorMeta` in its `_meta` (namespaced, as MCP asks)."""
+
+
+class ToolErrorMeta(BaseModel):
+    """The machine-readable side of an error result; the text content is the same message."""
+
+    kind: ErrorKind
+    message: str = Field(description="The one-line message: what happened, why, what to do next")
+    may_have_run: bool = Field(
+        description="Whether the failed call may have taken effect upstream: check get_state "
+        "before repeating a turn"
+    )
+
+
 def error_result(error: VfMcpError) -> CallToolResult:
+    meta = ToolErrorMeta(
+        kind=kind_of(error), message=error.message, may_have_run=may_have_run(error)
+    )
     return CallToolResult(
         content=[TextContent(type="text", text=error.message)],
-        structured_content={
-            "error": {
-                "kind": kind_of(error),
-                "message": error.message,
-                "may_have_run": may_have_run(error),
-            }
-        },
         is_error=True,
+        _meta={ERROR_META_KEY: meta.model_dump(mode="json")},
     )
+
+
+def error_meta(result: CallToolResult) -> ToolErrorMeta | None:
+    """What `error_result` put in `result`'s `_meta`, if anything (for drivers and tests)."""
+    found = (result.meta or {}).get(ERROR_META_KEY)
+    return ToolErrorMeta.model_validate(found) if found is not None else None
 
 
 def resource_error(error: VfMcpError) -> ResourceError:

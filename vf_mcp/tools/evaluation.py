@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
+from pydantic import Field
 
 from vf_mcp.app import App
 from vf_mcp.config import ENV_RUN_CONVERSATION_MAX_TURNS
@@ -59,7 +60,11 @@ async def run_conversation(
         on_progress=on_progress,
         namespace=call.namespace,
     )
-    return result(render_run(ran), ran)
+    return result(render_run(ran, rest=_rest_of_a_run), ran)
+
+
+def _rest_of_a_run(_: int) -> str:
+    return "the structured content holds every test (start_run and get_run page through a run)"
 
 
 def _refuse_long(suites: Sequence[Suite], limit: int) -> None:
@@ -75,12 +80,21 @@ def _refuse_long(suites: Sequence[Suite], limit: int) -> None:
         )
 
 
+TurnOffset = Annotated[int, Field(description="The first turn to show (0 = the first)", ge=0)]
+TurnLimit = Annotated[int | None, Field(description="The most turns to show at once", ge=1, le=500)]
+
+
 async def transcript(
-    ctx: Context[App], user_id: UserId, agent: AgentName = ""
+    ctx: Context[App],
+    user_id: UserId,
+    agent: AgentName = "",
+    offset: TurnOffset = 0,
+    limit: TurnLimit = None,
 ) -> Annotated[CallToolResult, Transcript]:
     """The transcript of a conversation this server held: every turn, what the user sent,
-    what the agent answered, status, variable changes and latency."""
-    from vf_mcp.transcripts.render import render_transcript
+    what the agent answered, status, variable changes and latency. A long one's text shows a
+    page of turns and says how to read the next (`offset`); the structured content holds all."""
+    from vf_mcp.transcripts.render import TEXT_BUDGET, render_transcript
 
     call = call_of(ctx)
     found = await call.app.transcripts.get(
@@ -91,7 +105,12 @@ async def transcript(
             f"No transcript for {user_id!r}: this server has held no conversation with that "
             "user_id (or it expired); start one with interact"
         )
-    return result(render_transcript(found), found)
+
+    def rest(next_offset: int) -> str:
+        return f"transcript(user_id={user_id!r}, offset={next_offset}) shows the next ones"
+
+    text = render_transcript(found, offset=offset, limit=limit, budget=TEXT_BUDGET, rest=rest)
+    return result(text, found)
 
 
 def register_resources_and_prompts(mcp: MCPServer[App]) -> None:

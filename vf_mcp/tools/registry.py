@@ -12,12 +12,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, ToolAnnotations
 
 from vf_mcp.config import ENV_TOOLS, Settings
 from vf_mcp.errors import ConfigurationError
-from vf_mcp.tools.errors import answers_errors
+from vf_mcp.tools.arguments import argument_problem
+from vf_mcp.tools.errors import answers_errors, error_result
 from vf_mcp.tools.schemas import flat_schema
 
 ToolFunction = Callable[..., Awaitable[CallToolResult]]
@@ -34,6 +36,9 @@ class ToolSpec:
     """The `ui://` view (MCP Apps) hosts show with this tool's results (`vf_mcp.view`)."""
     app_only: bool = False
     """Called by the view only (visibility `app`): hosts never give it to the model."""
+    large: bool = False
+    """Its results may be large (whole test runs, whole transcripts): it declares the size a
+    result may reach, so hosts keep it inline rather than filing it away (`MAX_RESULT_CHARS`)."""
 
     @property
     def read_only(self) -> bool:
@@ -63,28 +68,60 @@ def choose(
     ]
 
 
+class CheckedTool(Tool):
+    """A tool whose arguments are checked before the SDK's own check (`vf_mcp.tools.arguments`):
+    a bad or unknown argument comes back as an error result in one line that names it, never as
+    pydantic's multi-line dump, and never silently dropped."""
+
+    async def run(
+        self, arguments: dict[str, Any], context: Context[Any, Any], convert_result: bool = False
+    ) -> Any:
+        problem = argument_problem(self.name, arguments, self.fn_metadata, self.parameters)
+        if problem is not None:
+            return error_result(problem)
+        return await super().run(arguments, context, convert_result=convert_result)
+
+
 def build_tools(specs: Sequence[ToolSpec]) -> list[Tool]:
     """The SDK's tools for `specs`, each answering our errors as readable results, and each
     publishing a flat output schema (`vf_mcp.tools.schemas`) clients validate cheaply.
 
     The SDK would also re-validate every result against the output model on the way out; ours
-    are dumps of that very model, so the schema is published without the model to check.
+    are dumps of that very model, so the schema is published without the model to check. Input
+    schemas say `additionalProperties: false`, so clients that check arguments first refuse a
+    misspelt one too.
     """
-    tools = []
+    tools: list[Tool] = []
     for spec in specs:
-        tool = Tool.from_function(
+        tool = CheckedTool.from_function(
             answers_errors(spec.function),
             name=spec.name,
             description=spec.description,
             annotations=spec.annotations,
-            meta=_ui_meta(spec),
+            meta=_meta(spec),
         )
+        tool.parameters = {**tool.parameters, "additionalProperties": False}
         metadata = tool.fn_metadata
         if metadata.output_schema is not None:
             metadata.output_schema = flat_schema(metadata.output_schema)
             metadata.output_model = None
         tools.append(tool)
     return tools
+
+
+MAX_RESULT_CHARS_KEY = "anthropic/maxResultSizeChars"
+MAX_RESULT_CHARS = 500_000
+"""Claude Code files a result over 50,000 characters away and shows the model a 2 KB preview,
+unless the tool declares a larger size under this key (500,000 at most). The text of these tools
+stays within `vf_mcp.transcripts.render.TEXT_BUDGET` a page; their structured content holds the
+whole run or transcript."""
+
+
+def _meta(spec: ToolSpec) -> dict[str, Any] | None:
+    meta = {**(_ui_meta(spec) or {})}
+    if spec.large:
+        meta[MAX_RESULT_CHARS_KEY] = MAX_RESULT_CHARS
+    return meta or None
 
 
 def _ui_meta(spec: ToolSpec) -> dict[str, Any] | None:

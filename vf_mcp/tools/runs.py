@@ -51,13 +51,25 @@ async def start_run(
     return result(render_started(started), started)
 
 
-async def get_run(ctx: Context[App], run_id: RunId) -> Annotated[CallToolResult, RunRecord]:
-    """A run's state: running (tests done of the total, failing so far), finished (every test's
-    transcript and checks, as run_conversation answers), cancelled, stopped with its worker,
-    lost with its worker (it was killed: start the run again), or error (what broke it)."""
+TestOffset = Annotated[
+    int, Field(description="Finished runs: the first test to show (0 = the first)", ge=0)
+]
+TestLimit = Annotated[
+    int | None, Field(description="Finished runs: the most tests to show at once", ge=1, le=100)
+]
+
+
+async def get_run(
+    ctx: Context[App], run_id: RunId, offset: TestOffset = 0, limit: TestLimit = None
+) -> Annotated[CallToolResult, RunRecord]:
+    """A run's state: running (tests done of the total, failing so far), finished (the verdict
+    and every test that did not pass, then the tests' transcripts and checks, as run_conversation
+    answers), cancelled, stopped with its worker, lost with its worker (it was killed: start the
+    run again), or error (what broke it). A long finished run's text shows a page of its tests
+    and says how to read the next (`offset`); the structured content holds them all."""
     call = call_of(ctx)
     record = await call.app.runs.get(run_id, call.namespace)
-    return result(render_record(record), record)
+    return result(render_record(record, offset=offset, limit=limit), record)
 
 
 async def cancel_run(ctx: Context[App], run_id: RunId) -> Annotated[CallToolResult, RunRecord]:

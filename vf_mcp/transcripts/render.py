@@ -7,6 +7,8 @@ must give the same prompt, so recorded judge replies can be replayed.
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from vf_mcp.transcripts.models import (
@@ -160,9 +162,31 @@ def render_conversation(transcript: Transcript, *, upto: int | None = None) -> s
     return render_turns([t for t in transcript.turns if upto is None or t.index <= upto])
 
 
-def render_transcript(transcript: Transcript) -> str:
-    """The whole record, checks included: for reports and the `transcript` resource."""
+TEXT_BUDGET = 40_000
+"""The most characters one page of a run or a transcript puts in a tool's text (about 10k
+tokens, where Claude Code starts to warn; it files results over 50,000 characters away and shows
+the model a 2 KB preview). A page holds at least one test or turn, then stops at this budget."""
+Rest = Callable[[int], str]
+"""How to read on from an offset: the call that returns the next page, in words."""
+
+
+def render_transcript(
+    transcript: Transcript,
+    *,
+    offset: int = 0,
+    limit: int | None = None,
+    budget: int | None = None,
+    rest: Rest | None = None,
+) -> str:
+    """The whole record, checks included: for reports and the `transcript` resource.
+
+    With a `budget` (a tool's text) its first failure comes first, after the verdict, and only a
+    page of its turns follows: from `offset`, at most `limit`, within `budget` characters; a last
+    line says which turns it shows and, with `rest`, how to read on."""
     head = [f"{transcript.suite} / {transcript.name}: {transcript.outcome.upper()}"]
+    failure = transcript.first_failure() if budget is not None else None
+    if failure is not None:
+        head.append(f"First failure: {render_check(failure).strip()}")
     if transcript.description:
         head.append(transcript.description)
     if transcript.simulation is not None:
@@ -172,12 +196,67 @@ def render_transcript(transcript: Transcript) -> str:
     if transcript.error:
         head.append(f"Error: {transcript.error}")
     head += [f"Warning: {w}" for w in transcript.warnings]
-    body = [render_turn_text(t, with_checks=True) for t in transcript.turns]
+    turns = [render_turn_text(t, with_checks=True) for t in transcript.turns]
+    room = None if budget is None else budget - sum(map(len, head))
+    body, shown = _page(turns, offset, limit, room)
     if transcript.checks:
         body.append("Conversation checks\n" + "\n".join(render_check(c) for c in transcript.checks))
-    return "\n".join(head) + "\n\n" + "\n\n".join(body)
+    text = "\n".join(head) + "\n\n" + "\n\n".join(body)
+    return text + _left_out("turn", offset, shown, len(turns), rest)
 
 
-def render_run(run: RunResult) -> str:
-    """What a model reads of a whole run: every test's transcript, in order."""
-    return "\n\n".join(render_transcript(t) for t in run.transcripts) or "No tests ran."
+def render_run(
+    run: RunResult, *, offset: int = 0, limit: int | None = None, rest: Rest | None = None
+) -> str:
+    """What a model reads of a whole run: the verdict and every test that did not pass first,
+    then the tests' transcripts, those that did not pass first (the page from `offset`, at most
+    `limit` and within `TEXT_BUDGET`); with `rest`, a last line says how to read on."""
+    tests = _failures_first(run.transcripts)
+    if not tests:
+        return "No tests ran."
+    head = _verdict(tests)
+    pages = [render_transcript(t, budget=TEXT_BUDGET) for t in tests]
+    body, shown = _page(pages, offset, limit, TEXT_BUDGET - len(head))
+    return head + "\n\n" + "\n\n".join(body) + _left_out("test", offset, shown, len(tests), rest)
+
+
+def _failures_first(tests: list[Transcript]) -> list[Transcript]:
+    return sorted(tests, key=lambda t: t.outcome == "passed")  # stable: suite order otherwise
+
+
+def _verdict(tests: list[Transcript]) -> str:
+    """One line of counts, then one line per test that did not pass, with its first failure."""
+    counts = Counter(t.outcome for t in tests)
+    verdict = "PASSED" if counts["passed"] == len(tests) else "NOT PASSED"
+    tally = ", ".join(f"{n} {outcome}" for outcome, n in counts.most_common())
+    lines = [f"Verdict: {verdict} ({len(tests)} tests: {tally})"]
+    for test in tests:
+        if test.outcome == "passed":
+            continue
+        failure = test.first_failure()
+        why = render_check(failure).strip() if failure else (test.error or "")
+        lines.append(f"- {test.suite} / {test.name}: {OUTCOME_MARKS[test.outcome]} {why}".rstrip())
+    return "\n".join(lines)
+
+
+def _page(
+    parts: list[str], offset: int, limit: int | None, budget: int | None
+) -> tuple[list[str], int]:
+    """The parts from `offset` on, at most `limit`, within `budget` characters (one at least)."""
+    page: list[str] = []
+    used = 0
+    for part in parts[offset:]:
+        full = budget is not None and used + len(part) > budget
+        if page and (full or (limit is not None and len(page) >= limit)):
+            break
+        page.append(part)
+        used += len(part) + 2
+    return page, len(page)
+
+
+def _left_out(noun: str, offset: int, shown: int, total: int, rest: Rest | None) -> str:
+    if offset == 0 and shown == total:
+        return ""
+    shown_range = f"{noun}s {offset + 1}-{offset + shown}" if shown else f"no {noun}s"
+    next_step = f"; {rest(offset + shown)}" if rest is not None and offset + shown < total else ""
+    return f"\n\nShown: {shown_range} of {total}{next_step}."
