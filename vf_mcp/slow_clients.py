@@ -98,7 +98,7 @@ class BodyDeadline:
             )
             await too_large(scope, receive, send)
             return
-        await self.app(scope, _replay(body, receive), send)
+        await self.app(scope, replay_body(body, receive), send)
 
     async def _read(self, receive: Receive) -> bytes:
         chunks: list[bytes] = []
@@ -113,7 +113,7 @@ class BodyDeadline:
                 return b"".join(chunks)
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay_body(body: bytes, receive: Receive) -> Receive:
     """A `receive` giving `body` once, then what the client does next (its disconnect)."""
     sent = False
 

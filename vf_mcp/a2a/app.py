@@ -42,7 +42,7 @@ from mcp.server.transport_security import (
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message
+from starlette.types import ASGIApp
 
 from vf_mcp.a2a.caller import CallerContextBuilder
 from vf_mcp.a2a.card import agent_card, rpc_path
@@ -52,6 +52,7 @@ from vf_mcp.agents import AgentDirectory
 from vf_mcp.app import App
 from vf_mcp.config import Settings
 from vf_mcp.http import transport_security
+from vf_mcp.slow_clients import replay_body
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 _UNSPECIFIED: Final = ("0.0.0.0", "::")  # bound to every address: no one address to name
@@ -228,16 +229,7 @@ async def _body(request: Request, limit: int) -> bytes | None:
 
 def _replayed(request: Request, body: bytes) -> Request:
     """The request again, its body already read; later reads see the client's disconnect."""
-    sent = False
-
-    async def receive() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await request.receive()
-
-    return Request(request.scope, receive)
+    return Request(request.scope, replay_body(body, request.receive))
 
 
 def announce(host: str, port: int, directory: AgentDirectory) -> None:
