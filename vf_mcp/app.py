@@ -9,6 +9,7 @@ without MCP.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -88,7 +89,8 @@ async def open_app(
                 transcript_max_kb=settings.transcript_max_kb,
             )
             stack.push_async_callback(store.aclose)
-        services = await _open_services(stack, directory, store, client)
+        transcripts = TranscriptBook(store.transcripts)
+        services = await _open_services(stack, directory, store, client, transcripts)
         if heartbeat_seconds is not None:
             for service in services.values():
                 service.heartbeat_seconds = heartbeat_seconds
@@ -102,7 +104,7 @@ async def open_app(
             directory=directory,
             services=services,
             store=store,
-            transcripts=TranscriptBook(store.transcripts),
+            transcripts=transcripts,
             runs=runs,
             judge=judge,
             stopping=stopping,
@@ -115,6 +117,7 @@ async def _open_services(
     directory: AgentDirectory,
     store: Store,
     client: VoiceflowClient | None,
+    transcripts: TranscriptBook,
 ) -> dict[str, ConversationService]:
     routes = StreamRoutes()
     projects = Counter(
@@ -132,7 +135,13 @@ async def _open_services(
         # Agents on one project share its runtime state per user id: keep them apart there too.
         shared = projects[(agent.settings.runtime_url, agent.settings.project_id)] > 1
         services[name] = ConversationService(
-            vf, view, agent.settings, id_prefix=f"{name}." if shared else "", stream_routes=routes
+            vf,
+            view,
+            agent.settings,
+            id_prefix=f"{name}." if shared else "",
+            stream_routes=routes,
+            # A turn cut off with its worker is recorded in the caller's transcript when found.
+            lost_turns=functools.partial(transcripts.record_lost, agent=name),
         )
     return services
 

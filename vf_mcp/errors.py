@@ -63,6 +63,16 @@ class ScriptError(InvalidInputError):
     """A script or imported file cannot be run; the message names the file and the field."""
 
 
+class TurnInFlightError(VfMcpError):
+    """Another call's turn on this conversation is still running on a live worker; this call sent
+    nothing."""
+
+
+class TurnLostError(VfMcpError):
+    """The conversation's last turn was cut off with the worker running it, and is recorded as
+    lost in flight now; this call sent nothing."""
+
+
 class StoreError(VfMcpError):
     """The conversation store (Redis) could not be reached or answered with an error."""
 

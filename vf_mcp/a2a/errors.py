@@ -43,6 +43,9 @@ ERROR_STATES: Final[dict[ErrorKind, TaskState]] = {
     "timeout": FAILED,
     "upstream": FAILED,
     "store": FAILED,
+    # Nothing was sent: the conversation waits for the caller's next message.
+    "turn_running": INPUT_REQUIRED,
+    "turn_lost": INPUT_REQUIRED,
     "internal": FAILED,
 }
 

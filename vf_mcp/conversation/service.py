@@ -15,6 +15,7 @@ import anyio
 
 from vf_mcp import telemetry
 from vf_mcp.config import ENV_STREAM, Settings
+from vf_mcp.conversation.inflight import LostTurnRecorder, TurnsInFlight
 from vf_mcp.conversation.inputs import (
     TurnRequest,
     build_action,
@@ -30,9 +31,15 @@ from vf_mcp.conversation.results import (
     StateResult,
     TurnOutcome,
 )
-from vf_mcp.errors import ConfigurationError, InvalidInputError, RouteNotFoundError, StoreError
+from vf_mcp.errors import (
+    ConfigurationError,
+    InvalidInputError,
+    RouteNotFoundError,
+    StoreError,
+    VfMcpError,
+)
 from vf_mcp.retry import Attempts
-from vf_mcp.store import ConversationMemory, Store
+from vf_mcp.store import ConversationMemory, Store, write_retrying
 from vf_mcp.summary import TurnResult, summarize_turn
 from vf_mcp.voiceflow.actions import BaseAction, EventAction
 from vf_mcp.voiceflow.client import StateEvent, StreamEvent, TraceEvent, VoiceflowClient
@@ -85,6 +92,7 @@ class ConversationService:
         heartbeat_seconds: float = HEARTBEAT_SECONDS,
         id_prefix: str = "",
         stream_routes: StreamRoutes | None = None,
+        lost_turns: LostTurnRecorder | None = None,
     ) -> None:
         self.client = client
         self.store = store
@@ -92,6 +100,7 @@ class ConversationService:
         self.heartbeat_seconds = heartbeat_seconds
         self.id_prefix = id_prefix
         self.stream_routes = stream_routes or StreamRoutes()
+        self.in_flight = TurnsInFlight(store, client, settings, recorder=lost_turns)
 
     def upstream_id(self, user_id: str, namespace: str | None) -> str:
         """The id the runtime and the store see for one caller's `user_id` on this agent.
@@ -149,15 +158,28 @@ class ConversationService:
         )
         upstream = self.upstream_id(user_id, namespace)
         memory = await self.store.memory.load(upstream)
+        if memory is not None and memory.pending is not None:
+            await self.in_flight.settle(user_id, upstream, memory, namespace)
         action, pressed = build_action(request, memory.choices if memory else [])
         before = memory.variables if memory else None
+        turn_id = await self.in_flight.mark(upstream, memory, request, pressed, owner=namespace)
         started = time.perf_counter()
         attempts = Attempts()
         warnings: list[str] = []
-        with telemetry.current().turn(self.client.api_version):
-            traces, after = await self._send_turn(
-                upstream, action, request, on_progress, warnings, attempts
-            )
+
+        async def send() -> _Answer:
+            return await self._send_turn(upstream, action, request, on_progress, warnings, attempts)
+
+        try:
+            with telemetry.current().turn(self.client.api_version):
+                traces, after = await self.in_flight.leased(upstream, turn_id, send)
+        except VfMcpError:
+            await self.in_flight.clear(upstream, memory, owner=namespace)  # the error says it all
+            raise
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True):
+                await self.in_flight.abandon(user_id, upstream, memory, request, namespace)
+            raise
         result = summarize_turn(
             user_id,
             traces,
@@ -185,7 +207,7 @@ class ConversationService:
         self, key: str, memory: ConversationMemory, result: TurnResult, *, owner: str | None
     ) -> None:
         try:
-            await self.store.memory.save(key, memory, owner=owner)
+            await write_retrying(lambda: self.store.memory.save(key, memory, owner=owner))
         except StoreError as exc:
             # The turn ran: losing its answer would invite the caller to run it twice.
             result.warnings.append(
@@ -301,10 +323,15 @@ class ConversationService:
     async def get_state(
         self, user_id: str, *, environment: str | None = None, namespace: str | None = None
     ) -> StateResult:
+        """The runtime's state; a turn left pending by a worker that died is settled first
+        (`vf_mcp.conversation.inflight`): after a cut connection, this is the call that says
+        what became of the turn."""
         check_user_id(user_id)
-        state = await self.client.get_state(
-            self.upstream_id(user_id, namespace), environment=check_environment(environment)
-        )
+        upstream = self.upstream_id(user_id, namespace)
+        memory = await self.store.memory.load(upstream)
+        if memory is not None and memory.pending is not None:
+            await self.in_flight.settle(user_id, upstream, memory, namespace)
+        state = await self.client.get_state(upstream, environment=check_environment(environment))
         return StateResult(user_id=user_id, exists=state is not None, state=state)
 
     async def replace_state(

@@ -10,13 +10,15 @@ expires after the configured TTL.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+import anyio
 from pydantic import BaseModel, Field
 
 from vf_mcp.config import ENV_STORE_URL
-from vf_mcp.errors import ConfigurationError
+from vf_mcp.errors import ConfigurationError, StoreError
 from vf_mcp.summary import Choice
 from vf_mcp.voiceflow.sessions import SessionKeyStore
 
@@ -25,12 +27,25 @@ if TYPE_CHECKING:
     from vf_mcp.transcripts.book import TranscriptStore
 
 
+class PendingTurn(BaseModel):
+    """A turn sent upstream whose answer is not recorded yet: written before the request goes out,
+    replaced by the answer. Found by a later call only when the worker running it died (its lease
+    lapsed) or it outlived every deadline."""
+
+    request: dict[str, Any] = Field(description="The turn request, as `TurnRequest` dumps it")
+    pressed: Choice | None = Field(default=None, description="The button the turn pressed")
+    sent_at: float = Field(description="When it was sent (Unix time)")
+    worker: str = Field(description="The worker that sent it (host:pid)")
+    turn_id: str = Field(default="", description="Names the lease its worker holds for it")
+
+
 class ConversationMemory(BaseModel):
     """What the server keeps about one conversation."""
 
     choices: list[Choice] = Field(default_factory=list)
     variables: dict[str, Any] | None = None
     updated_at: float = Field(default_factory=time.time)
+    pending: PendingTurn | None = None
 
 
 class MemoryStore(Protocol):
@@ -44,6 +59,21 @@ class MemoryStore(Protocol):
         ...
 
     async def forget(self, key: str) -> None: ...
+
+
+class TurnLeases(Protocol):
+    """Which turn runs on a live worker, by conversation: the worker holds a lease naming the
+    turn, with a short TTL, and renews it while the turn runs; a lapsed lease (or one naming
+    another turn) means the worker is gone. Never released: it names a turn, so a lease left by
+    a finished turn says nothing about the next."""
+
+    async def hold(self, key: str, turn_id: str, ttl_seconds: float) -> None:
+        """Take or renew the lease on conversation `key` for turn `turn_id`."""
+        ...
+
+    async def holder(self, key: str) -> str | None:
+        """The turn the live lease on `key` names, if any."""
+        ...
 
 
 class Closeable(Protocol):
@@ -60,10 +90,11 @@ class Store:
     transcripts: TranscriptStore
     runs: RunStore
     backend: Closeable
+    leases: TurnLeases = field(default_factory=lambda: _in_process_leases())
 
     def for_agent(self, name: str) -> Store:
         """One agent's view of a shared store: its keys are its own, the backend is shared."""
-        from vf_mcp.store.prefixed import PrefixedMemory, PrefixedSessionKeys
+        from vf_mcp.store.prefixed import PrefixedLeases, PrefixedMemory, PrefixedSessionKeys
 
         prefix = f"{name}/"
         return Store(
@@ -72,10 +103,40 @@ class Store:
             transcripts=self.transcripts,  # their keys already name the agent
             runs=self.runs,  # a run's id is its own; its record names its agent
             backend=self.backend,
+            leases=PrefixedLeases(self.leases, prefix),
         )
 
     async def aclose(self) -> None:
         await self.backend.aclose()
+
+
+WRITE_RETRY_SECONDS = 3.0
+"""How long the write of an answered turn is retried: a Redis restart takes about a second, and
+an answer not written is a turn the transcript lacks, or buttons the next `choice` cannot find."""
+
+
+async def write_retrying(
+    write: Callable[[], Awaitable[None]], *, seconds: float = WRITE_RETRY_SECONDS
+) -> None:
+    """`write`, again with backoff while the store fails, for up to `seconds`; then its last
+    `StoreError` propagates."""
+    deadline = time.monotonic() + seconds
+    delay = 0.05
+    while True:
+        try:
+            await write()
+            return
+        except StoreError:
+            if time.monotonic() + delay > deadline:
+                raise
+        await anyio.sleep(delay)
+        delay = min(delay * 2, 1.0)
+
+
+def _in_process_leases() -> TurnLeases:
+    from vf_mcp.store.memory import InMemoryLeases
+
+    return InMemoryLeases()
 
 
 def check_store(url: str | None) -> None:
@@ -105,4 +166,14 @@ def open_store(
     return redis_store(url, ttl_seconds=ttl_seconds, transcript_max_bytes=transcript_max_kb * 1024)
 
 
-__all__ = ["Closeable", "ConversationMemory", "MemoryStore", "Store", "check_store", "open_store"]
+__all__ = [
+    "Closeable",
+    "ConversationMemory",
+    "MemoryStore",
+    "PendingTurn",
+    "Store",
+    "TurnLeases",
+    "check_store",
+    "open_store",
+    "write_retrying",
+]

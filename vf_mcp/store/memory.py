@@ -123,6 +123,25 @@ class InMemoryTranscripts:
         self._items.pop(key)
 
 
+class InMemoryLeases:
+    """Turn leases in process: one worker, so a lease lapses only past its TTL (a turn that
+    outlived every deadline)."""
+
+    def __init__(self) -> None:
+        self._leases: dict[str, tuple[str, float]] = {}
+
+    async def hold(self, key: str, turn_id: str, ttl_seconds: float) -> None:
+        now = time.monotonic()
+        # Lapsed leases go as new ones come: they are kept no longer than one TTL past use.
+        for lapsed in [k for k, (_, until) in self._leases.items() if until < now]:
+            del self._leases[lapsed]
+        self._leases[key] = (turn_id, now + ttl_seconds)
+
+    async def holder(self, key: str) -> str | None:
+        found = self._leases.get(key)
+        return found[0] if found is not None and found[1] >= time.monotonic() else None
+
+
 class InMemoryRuns:
     """Runs in process: bounded per caller in records and bytes (`OwnedLRU`), each record (and
     its cancel flag) expiring a TTL after its last write; heartbeats expire on their own,
@@ -203,4 +222,5 @@ def in_memory_store(*, ttl_seconds: float = 86_400, limits: Limits | None = None
             max_runs=limits.max_runs, max_bytes=limits.max_bytes // 4, ttl_seconds=ttl_seconds
         ),
         backend=memory,
+        leases=InMemoryLeases(),
     )

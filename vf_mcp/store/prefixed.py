@@ -3,7 +3,7 @@ on two agents names two conversations (and two v4 sessions)."""
 
 from __future__ import annotations
 
-from vf_mcp.store import ConversationMemory, MemoryStore
+from vf_mcp.store import ConversationMemory, MemoryStore, TurnLeases
 from vf_mcp.voiceflow.sessions import SessionKeyStore, SessionStart
 
 
@@ -41,3 +41,15 @@ class PrefixedSessionKeys:
 
     async def session_key(self, user_id: str, environment: str | None, start: SessionStart) -> str:
         return await self._inner.session_key(self._prefix + user_id, environment, start)
+
+
+class PrefixedLeases:
+    def __init__(self, inner: TurnLeases, prefix: str) -> None:
+        self._inner = inner
+        self._prefix = prefix
+
+    async def hold(self, key: str, turn_id: str, ttl_seconds: float) -> None:
+        await self._inner.hold(self._prefix + key, turn_id, ttl_seconds)
+
+    async def holder(self, key: str) -> str | None:
+        return await self._inner.holder(self._prefix + key)

@@ -117,6 +117,22 @@ class RedisMemory:
             await self._backend.redis.delete(self._prefix + key)
 
 
+class RedisLeases:
+    """Turn leases every worker sees: a key with the lease's TTL, renewed while the turn runs."""
+
+    def __init__(self, backend: RedisBackend) -> None:
+        self._backend = backend
+        self._prefix = backend.prefix + "lease:"
+
+    async def hold(self, key: str, turn_id: str, ttl_seconds: float) -> None:
+        async with self._backend.errors("hold the turn's lease"):
+            await self._backend.redis.set(self._prefix + key, turn_id, px=_ms(ttl_seconds))
+
+    async def holder(self, key: str) -> str | None:
+        async with self._backend.errors("read the turn's lease"):
+            return _text(await self._backend.redis.get(self._prefix + key))
+
+
 class RedisSessionKeys:
     def __init__(self, backend: RedisBackend) -> None:
         self._backend = backend
@@ -301,4 +317,5 @@ def redis_store(
         transcripts=RedisTranscripts(backend, max_bytes=transcript_max_bytes),
         runs=RedisRuns(backend),
         backend=backend,
+        leases=RedisLeases(backend),
     )

@@ -18,7 +18,12 @@ from vf_mcp.summary.models import (
     VariableChange,
     Verbosity,
 )
-from vf_mcp.summary.render import DEFAULT_MAX_CHARS, MIN_MAX_CHARS, render_turn
+from vf_mcp.summary.render import (
+    DEFAULT_MAX_CHARS,
+    MIN_MAX_CHARS,
+    describe_changes,
+    render_turn,
+)
 from vf_mcp.summary.variables import VariableDiff, diff_variables
 
 __all__ = [
@@ -36,6 +41,7 @@ __all__ = [
     "VariableChange",
     "VariableDiff",
     "Verbosity",
+    "describe_changes",
     "describe_media",
     "diff_variables",
     "render_turn",

@@ -9,10 +9,11 @@ a character budget and says what it left out.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from vf_mcp.config import DEFAULT_SUMMARY_MAX_CHARS, MIN_SUMMARY_MAX_CHARS
-from vf_mcp.summary.models import AgentMessage, TurnResult, Verbosity
+from vf_mcp.summary.models import AgentMessage, TurnResult, VariableChange, Verbosity
 from vf_mcp.voiceflow.variables import is_unset
 
 DEFAULT_MAX_CHARS = DEFAULT_SUMMARY_MAX_CHARS
@@ -82,11 +83,7 @@ def _custom_action_line(name: str, payload: Any, result_types: list[str]) -> str
 def _detail_lines(turn: TurnResult) -> list[str]:
     lines = []
     if turn.variables_changed:
-        changes = ", ".join(
-            f"{c.name}: {_before(c.before)} → {_compact(c.after, 30)}"
-            for c in turn.variables_changed
-        )
-        lines.append(f"Variables: {changes}")
+        lines.append(f"Variables: {describe_changes(turn.variables_changed)}")
     if turn.unknown_traces:
         counts = ", ".join(f"{k} x{v}" for k, v in turn.unknown_traces.items())
         lines.append(f"Not shown: {counts}")
@@ -103,6 +100,11 @@ def _status_line(turn: TurnResult, *, minimal: bool, show_user_id: bool) -> str:
         status = f"error: {turn.error}"
     who = f" · new user_id {turn.user_id}" if show_user_id else ""
     return f"Status: {status}{who}"
+
+
+def describe_changes(changes: Sequence[VariableChange]) -> str:
+    """`name: before → after, ...`, values cut short, the runtime's default shown as unset."""
+    return ", ".join(f"{c.name}: {_before(c.before)} → {_compact(c.after, 30)}" for c in changes)
 
 
 def _before(value: Any) -> str:

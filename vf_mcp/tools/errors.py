@@ -38,6 +38,8 @@ from vf_mcp.errors import (
     StoreError,
     StreamInterruptedError,
     TransportError,
+    TurnInFlightError,
+    TurnLostError,
     UpstreamError,
     VfMcpError,
     may_have_run,
@@ -54,6 +56,8 @@ ErrorKind = Literal[
     "timeout",
     "upstream",
     "store",
+    "turn_running",
+    "turn_lost",
     "internal",
 ]
 
@@ -63,6 +67,8 @@ ERROR_KINDS: dict[type[VfMcpError], ErrorKind] = {
     InvalidInputError: "invalid_input",
     ScriptError: "invalid_input",
     StoreError: "store",
+    TurnInFlightError: "turn_running",
+    TurnLostError: "turn_lost",
     UpstreamError: "upstream",
     APIError: "upstream",
     BadRequestError: "refused",

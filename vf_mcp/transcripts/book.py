@@ -11,8 +11,11 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from vf_mcp.conversation import TurnOutcome, TurnRequest
+from vf_mcp.conversation.inflight import LostTurn
+from vf_mcp.store import write_retrying
 from vf_mcp.summary import Choice
 from vf_mcp.transcripts.models import (
+    LostInFlight,
     Transcript,
     TranscriptTurn,
     UserAction,
@@ -54,6 +57,20 @@ def user_action(request: TurnRequest, pressed: Choice | None = None) -> UserActi
     return UserAction(kind=kind, action=raw, variables=variables)
 
 
+def lost_turn(lost: LostTurn) -> TranscriptTurn:
+    """The transcript's record of a turn cut off with its worker: what was sent, when, and where
+    the runtime stood when the next call found it."""
+    return TranscriptTurn(
+        index=1,  # the store numbers turns as they come
+        user=user_action(lost.request, lost.pressed),
+        error=f"Lost in flight: sent at {lost.sent_at:%H:%M:%S} UTC by worker {lost.worker}, "
+        f"its answer never came back; {lost.where}",
+        lost_in_flight=LostInFlight(
+            sent_at=lost.sent_at, worker=lost.worker, ran=lost.ran, changes=lost.changes
+        ),
+    )
+
+
 def book_key(namespace: str | None, agent: str, user_id: str) -> str:
     """Each caller (HTTP token) has its own transcripts per agent, like its conversations."""
     return f"{namespace or '-'}/{agent}/{user_id}"
@@ -73,21 +90,27 @@ class TranscriptBook:
         namespace: str | None = None,
         keep_traces: bool = False,
     ) -> None:
-        """Add a turn; a launch starts the conversation over, so it starts a new transcript."""
+        """Add a turn; a launch starts the conversation over, so it starts a new transcript.
+
+        Retried while the store fails, for a few seconds (a Redis restart): the turn ran, and a
+        transcript without it would not say so."""
         key = book_key(namespace, agent, outcome.user_id)
-        if outcome.action.type == "launch":
-            await self._store.forget(key)
-        head = Transcript(
-            suite="live",
-            test_id=outcome.user_id,
-            name=f"conversation {outcome.user_id}",
-            user_id=outcome.user_id,
-            environment=outcome.request.environment,
-            started_at=datetime.now(UTC),
-            outcome="passed",
-        )
+        head = _head(outcome.user_id, outcome.request.environment)
         user = user_action(outcome.request, outcome.pressed)
-        await self._store.append(key, head, transcript_turn(outcome, user, keep_traces=keep_traces))
+        turn = transcript_turn(outcome, user, keep_traces=keep_traces)
+
+        async def write() -> None:
+            if outcome.action.type == "launch":
+                await self._store.forget(key)
+            await self._store.append(key, head, turn)
+
+        await write_retrying(write)
+
+    async def record_lost(self, lost: LostTurn, namespace: str | None, *, agent: str) -> None:
+        """Add a turn that was cut off with its worker (`vf_mcp.conversation.inflight`)."""
+        key = book_key(namespace, agent, lost.user_id)
+        head = _head(lost.user_id, lost.request.environment)
+        await write_retrying(lambda: self._store.append(key, head, lost_turn(lost)))
 
     async def get(
         self, user_id: str, *, agent: str, namespace: str | None = None
@@ -96,3 +119,15 @@ class TranscriptBook:
 
     async def forget(self, user_id: str, *, agent: str, namespace: str | None = None) -> None:
         await self._store.forget(book_key(namespace, agent, user_id))
+
+
+def _head(user_id: str, environment: str | None) -> Transcript:
+    return Transcript(
+        suite="live",
+        test_id=user_id,
+        name=f"conversation {user_id}",
+        user_id=user_id,
+        environment=environment,
+        started_at=datetime.now(UTC),
+        outcome="passed",
+    )

@@ -182,6 +182,20 @@ class HostReply(_Record):
     )
 
 
+class LostInFlight(_Record):
+    """A turn whose answer never reached the server: its call was cut off with the worker running
+    it (or cancelled). Found and recorded by the next call on the conversation."""
+
+    sent_at: datetime
+    worker: str = Field(description="The worker that sent it (host:pid)")
+    ran: bool | None = Field(
+        description="Whether the runtime's variables moved since it was sent (then it ran); "
+        "false: they show no change, so it may not have run; null: not known (its call was "
+        "cancelled)"
+    )
+    changes: str = Field(default="", description="The variables it changed, as summaries say")
+
+
 class TranscriptTurn(_Record):
     index: int = Field(ge=1)
     step_id: str | None = None
@@ -208,6 +222,11 @@ class TranscriptTurn(_Record):
     )
     host_replies: list[HostReply] = Field(
         default_factory=list, description="Custom actions answered by mocks within the turn"
+    )
+    lost_in_flight: LostInFlight | None = Field(
+        default=None,
+        description="Set when the turn's answer never came back (its worker stopped mid-turn); "
+        "`error` says so in words",
     )
 
 

@@ -1,0 +1,264 @@
+"""Turns in flight: recorded before they are sent, so a turn cut off with its worker is never
+silently missing.
+
+Before a turn goes upstream its request is written into the conversation's memory as pending,
+and the worker holds a short lease on the conversation, renewed while the turn runs; the answer's
+memory replaces the pending record. A worker killed mid-turn leaves the record behind, and its
+lease lapses. The next `interact` or `get_state` on the conversation, on any worker, reacts by
+what it finds:
+
+- the lease is held (the worker is alive, the turn still running): refused in one line, nothing
+  sent (`TurnInFlightError`);
+- the lease lapsed, or the turn is older than every deadline: reconciled. The runtime's state is
+  read, the turn is recorded in the transcript as lost in flight (what was sent, when, whether the
+  runtime's state moved since), and the caller is told in one line what happened and what to send
+  next (`TurnLostError`). Nothing is ever sent again.
+
+A turn whose call is cancelled (by its client, or at a stopping worker's deadline) is recorded as
+lost in flight at once, its answer unknown, and nothing is left pending: the caller knows its call
+was cut, and its next call goes ahead.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import TypeVar
+
+import anyio
+
+from vf_mcp.config import Settings
+from vf_mcp.conversation.inputs import TurnRequest
+from vf_mcp.errors import StoreError, TurnInFlightError, TurnLostError
+from vf_mcp.store import ConversationMemory, PendingTurn, Store
+from vf_mcp.summary import Choice, describe_changes, diff_variables
+from vf_mcp.voiceflow.client import VoiceflowClient
+
+_log = logging.getLogger(__name__)
+T = TypeVar("T")
+WORKER = f"{socket.gethostname()}:{os.getpid()}"
+LEASE_SECONDS = 3.0
+"""A lease not renewed for this long (three renewals missed) means its worker is gone."""
+RENEW_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class LostTurn:
+    """A turn cut off with its worker (or its cancelled call), found by a later call."""
+
+    user_id: str
+    request: TurnRequest
+    pressed: Choice | None
+    sent_at: datetime
+    worker: str
+    ran: bool | None
+    """Whether the runtime's variables moved since it was sent (then it ran); None: not known
+    (its call was cancelled, and the runtime was not asked)."""
+    changes: str = ""
+    """The variables it changed, as the summaries write them."""
+    variables: dict[str, object] | None = field(default=None, repr=False)
+    """The runtime's variables when it was found."""
+
+    @property
+    def where(self) -> str:
+        """Where the runtime stood when the turn was found, in words."""
+        if self.ran is None:
+            return "its call was cancelled, so it may have run (get_state shows where it stands)"
+        if self.ran:
+            return f"the runtime's state moved since ({self.changes}), so it ran"
+        return "the runtime's variables show no change since, so it may not have run"
+
+    def explanation(self) -> str:
+        """The one line the call that found it answers with."""
+        when = self.sent_at.strftime("%H:%M:%S UTC")
+        return (
+            f"The last turn of conversation {self.user_id} ({_said(self.request)}, sent at {when}) "
+            f"never got its answer back: its call was cut off when worker {self.worker} stopped; "
+            f"{self.where}. It is recorded in the transcript as lost in flight, and nothing was "
+            "sent now: send your next turn, as a message or an action (that turn's buttons are "
+            "unknown), or launch to start over"
+        )
+
+
+LostTurnRecorder = Callable[[LostTurn, "str | None"], Awaitable[None]]
+"""Records a lost turn in the caller's transcript (namespace second); set by the composition root,
+since transcripts are kept above this layer."""
+
+
+class TurnsInFlight:
+    """Marks, leases and settles one agent's turns in flight."""
+
+    def __init__(
+        self,
+        store: Store,
+        client: VoiceflowClient,
+        settings: Settings,
+        *,
+        recorder: LostTurnRecorder | None = None,
+    ) -> None:
+        self._store = store
+        self._client = client
+        self._settings = settings
+        self.recorder = recorder
+
+    async def settle(
+        self, user_id: str, upstream: str, memory: ConversationMemory, namespace: str | None
+    ) -> None:
+        """React to `memory.pending`: refuse while its worker runs it, else reconcile; raises."""
+        pending = memory.pending
+        assert pending is not None
+        age = time.time() - pending.sent_at
+        patience = self._settings.timeout + self._settings.retry_deadline + LEASE_SECONDS
+        alive = await self._store.leases.holder(upstream) == pending.turn_id
+        if age <= patience and alive:
+            raise TurnInFlightError(
+                f"A turn of conversation {user_id} is still running (sent {age:.0f} s ago, on "
+                f"worker {pending.worker}); nothing was sent now: wait for its answer, or call "
+                "get_state to see where the conversation stands, then send your next turn"
+            )
+        lost = await self._reconcile(user_id, upstream, memory, namespace)
+        raise TurnLostError(lost.explanation())
+
+    async def _reconcile(
+        self, user_id: str, upstream: str, memory: ConversationMemory, namespace: str | None
+    ) -> LostTurn:
+        pending = memory.pending
+        assert pending is not None
+        request = TurnRequest.model_validate(pending.request)
+        state = await self._client.get_state(upstream, environment=request.environment)
+        now = state.variables if state is not None else None
+        diff = diff_variables(memory.variables, now)
+        lost = replace(
+            _lost(user_id, pending, request),
+            ran=diff is not None and bool(diff.agent or diff.runtime),
+            changes=describe_changes(diff.agent) if diff is not None else "",
+            variables=now,
+        )
+        # Settled: the runtime's variables from now on, and no buttons (that answer is lost).
+        await self._settled(upstream, lost, ConversationMemory(variables=now), namespace)
+        return lost
+
+    async def abandon(
+        self,
+        user_id: str,
+        upstream: str,
+        memory: ConversationMemory | None,
+        request: TurnRequest,
+        namespace: str | None,
+    ) -> None:
+        """The turn's call was cancelled: record it as lost now, its outcome unknown, and leave
+        nothing pending. Run shielded: the caller's cancellation must not cut these writes."""
+        pending = PendingTurn(
+            request=request.model_dump(mode="json", exclude_none=True),
+            sent_at=time.time(),
+            worker=WORKER,
+        )
+        before = memory.variables if memory is not None else None
+        # No buttons: if the turn ran, the ones kept are stale, and pressing one would act on it.
+        settled = ConversationMemory(variables=before)
+        try:
+            await self._settled(upstream, _lost(user_id, pending, request), settled, namespace)
+        except StoreError as exc:  # it stays pending: the next call reconciles it
+            _log.warning("could not record a cancelled turn: %s", exc.message)
+
+    async def _settled(
+        self, upstream: str, lost: LostTurn, memory: ConversationMemory, namespace: str | None
+    ) -> None:
+        """Record `lost` in the transcript, then keep `memory` (no longer pending)."""
+        if self.recorder is not None:
+            await self.recorder(lost, namespace)
+        await self._store.memory.save(upstream, memory, owner=namespace)
+
+    async def mark(
+        self,
+        upstream: str,
+        memory: ConversationMemory | None,
+        request: TurnRequest,
+        pressed: Choice | None,
+        *,
+        owner: str | None,
+    ) -> str:
+        """Record the turn as pending before it is sent, and name it (a store failure refuses
+        the turn: it has not run)."""
+        pending = PendingTurn(
+            request=request.model_dump(mode="json", exclude_none=True),
+            pressed=pressed,
+            sent_at=time.time(),
+            worker=WORKER,
+            turn_id=secrets.token_hex(8),
+        )
+        marked = (memory or ConversationMemory()).model_copy(update={"pending": pending})
+        await self._store.memory.save(upstream, marked, owner=owner)
+        return pending.turn_id
+
+    async def clear(
+        self, upstream: str, memory: ConversationMemory | None, owner: str | None
+    ) -> None:
+        """The turn failed with an answer the caller reads: nothing is left pending."""
+        try:
+            await self._store.memory.save(upstream, memory or ConversationMemory(), owner=owner)
+        except StoreError as exc:
+            _log.warning("could not clear a failed turn's pending record: %s", exc.message)
+
+    async def leased(self, upstream: str, turn_id: str, work: Callable[[], Awaitable[T]]) -> T:
+        """`work`'s result, the lease on the conversation held for `turn_id` (and renewed) while
+        it runs."""
+        await self._hold(upstream, turn_id)
+        done: list[T] = []
+
+        async def run() -> None:
+            done.append(await work())
+            renewals.cancel_scope.cancel()
+
+        try:
+            async with anyio.create_task_group() as renewals:
+                renewals.start_soon(self._renew, upstream, turn_id)
+                await run()
+        except BaseExceptionGroup as group:
+            # The renewals never fail on their own: the group holds the turn's one error, and
+            # callers handle our error hierarchy, not anyio's grouping.
+            if len(group.exceptions) == 1:
+                raise group.exceptions[0] from None
+            raise
+        return done[0]
+
+    async def _renew(self, upstream: str, turn_id: str) -> None:
+        while True:
+            await anyio.sleep(RENEW_SECONDS)
+            await self._hold(upstream, turn_id)
+
+    async def _hold(self, upstream: str, turn_id: str) -> None:
+        try:
+            await self._store.leases.hold(upstream, turn_id, LEASE_SECONDS)
+        except StoreError as exc:  # the turn goes on: a lapsed lease only makes waiting shorter
+            _log.warning("could not renew a turn's lease: %s", exc.message)
+
+
+def _lost(user_id: str, pending: PendingTurn, request: TurnRequest) -> LostTurn:
+    return LostTurn(
+        user_id=user_id,
+        request=request,
+        pressed=pending.pressed,
+        sent_at=datetime.fromtimestamp(pending.sent_at, UTC),
+        worker=pending.worker,
+        ran=None,
+    )
+
+
+def _said(request: TurnRequest) -> str:
+    """What the user did, as a person would say it."""
+    if request.launch:
+        return "launch"
+    if request.message is not None:
+        text = request.message if len(request.message) <= 40 else request.message[:39] + "…"
+        return f"message {text!r}"
+    if request.choice is not None:
+        return f"choice {request.choice!r}"
+    kind = (request.action or {}).get("type", "action")
+    return f"action {kind!r}"
