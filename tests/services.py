@@ -26,11 +26,13 @@ def _binary(name: str) -> str:
 
 
 @contextmanager
-def redis_server() -> Iterator[str]:
-    """A throwaway redis-server (no persistence); yields its URL."""
-    port = free_port()
-    command = [_binary("redis-server"), "--port", str(port), "--bind", "127.0.0.1",
-               "--save", "", "--appendonly", "no"]  # fmt: skip
+def redis_server(*, port: int | None = None, data_dir: Path | None = None) -> Iterator[str]:
+    """A throwaway redis-server; yields its URL. With `data_dir` it keeps every write there (an
+    append-only file, synced at once), so a restart on the same port finds it all again."""
+    port = port or free_port()
+    keep = ["--dir", str(data_dir), "--appendonly", "yes", "--appendfsync", "always"]
+    command = [_binary("redis-server"), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+               *(keep if data_dir else ["--appendonly", "no"])]  # fmt: skip
     process = spawn(command, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     for line in process.stdout:  # redis says when it is ready; no polling needed

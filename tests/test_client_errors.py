@@ -17,6 +17,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ from mcp import Client
 from tests.canary import CANARY_KEY, CANARY_SECRET
 from tests.node_tools import CLIENTS, require, system_node
 from tests.processes import ROOT, free_port, http_server, server_env
+from tests.services import redis_server
 from tests.test_clients import inspector_http
 from vf_mcp.config import Settings
 from vf_mcp.emulator import Emulator, FaultPlan
@@ -125,6 +127,16 @@ CASES = [
     Case("gone-turn", "interact", LAUNCH | {"user_id": "k-t"}, "unavailable", "connect", GONE),
     Case("gone-state", "get_state", {"user_id": "k-s"}, "unavailable", "connect", GONE),
     Case("no-store", "get_run", {"run_id": "run-0123456789abcdef"}, "store", "Redis", "no_store"),
+    # A turn another worker left pending (`seed_pending`): still running, or cut off with it.
+    Case(
+        "turn-running",
+        "interact",
+        LAUNCH | {"user_id": "k-running"},
+        "turn_running",
+        "is still running",
+        "pending",
+    ),
+    Case("turn-lost", "get_state", {"user_id": "k-lost"}, "turn_lost", "lost in flight", "pending"),
 ]
 SETUP = {"emulator": [("setup-menu", "interact", {"user_id": "k-menu", "launch": True})]}
 
@@ -147,6 +159,7 @@ class Servers:
     """Where each server of the matrix reaches: the emulator, or a port nobody listens on."""
 
     runtime: str
+    redis: str
     dead: str = field(default_factory=lambda: f"127.0.0.1:{free_port()}")
 
     def env(self, server: str) -> dict[str, str]:
@@ -155,6 +168,8 @@ class Servers:
             return server_env(f"http://{self.dead}", **quick)
         if server == "no_store":
             return server_env(self.runtime, VF_MCP_STORE_URL=f"redis://{self.dead}/0", **quick)
+        if server == "pending":
+            return server_env(self.runtime, VF_MCP_STORE_URL=self.redis, **quick)
         return server_env(self.runtime, **quick)
 
     def settings(self, server: str) -> Settings:
@@ -170,15 +185,43 @@ class Servers:
         )
 
 
-SERVERS = ("emulator", "no_runtime", "no_store")
+SERVERS = ("emulator", "no_runtime", "no_store", "pending")
 
 
 @pytest.fixture(scope="module")
 def servers(emulator_session: Emulator) -> Iterator[Servers]:
     emulator_session.reset()
     faults(emulator_session)
-    yield Servers(runtime=emulator_session.url)
+    with redis_server() as redis_url:
+        yield Servers(runtime=emulator_session.url, redis=redis_url)
     emulator_session.reset()
+
+
+def seed_pending(redis_url: str) -> None:
+    """Turns another worker sent and left pending: one it still runs (its lease held), one cut
+    off with it (no lease). Each client's run settles them, so each run seeds them again."""
+    import anyio
+
+    from vf_mcp.store import ConversationMemory, PendingTurn
+    from vf_mcp.store.redis import redis_store
+
+    async def seed() -> None:
+        store = redis_store(redis_url, ttl_seconds=600)
+        try:
+            for user, alive in (("k-running", True), ("k-lost", False)):
+                pending = PendingTurn(
+                    request={"user_id": user, "launch": True},
+                    sent_at=time.time(),
+                    worker="elsewhere:1",
+                    turn_id=user,
+                )
+                await store.memory.save(user, ConversationMemory(pending=pending))
+                if alive:
+                    await store.leases.hold(user, user, 600)
+        finally:
+            await store.aclose()
+
+    anyio.run(seed)
 
 
 @pytest.fixture(scope="module")
@@ -198,6 +241,7 @@ def typescript(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> di
             for server in SERVERS
         ]
     }
+    seed_pending(servers.redis)
     plan_file = Path(tmp_path_factory.mktemp("ts-errors")) / "plan.json"
     plan_file.write_text(json.dumps(plan), encoding="utf-8")
     ran = subprocess.run(
@@ -218,6 +262,8 @@ def python(servers: Servers) -> dict[str, Any]:
     """What the Python SDK read for every case (in memory: the same server code)."""
     import anyio
 
+    seed_pending(servers.redis)
+
     async def run() -> dict[str, Any]:
         seen: dict[str, Any] = {}
         for server in SERVERS:
@@ -231,8 +277,10 @@ def python(servers: Servers) -> dict[str, Any]:
 
 
 def same_text(text: str) -> str:
-    """The text with the conversation id a failed first turn names (a new one per call) masked."""
-    return NEW_ID.sub("vf-mcp-<new>", text)
+    """The text with what differs between two runs masked: the conversation id a failed first turn
+    names (a new one per call), and when a pending turn was sent."""
+    text = NEW_ID.sub("vf-mcp-<new>", text)
+    return re.sub(r"sent (\d+ s ago|at \d\d:\d\d:\d\d UTC)", "sent <when>", text)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])

@@ -2,9 +2,11 @@
 injected, and one worker stopped mid-run (SIGKILL, or SIGTERM) and started again.
 
 What must hold: every conversation completes or ends on an error that says whether its turn may
-have run (the driver repeats a turn only when it certainly did not); the runtime sees no turn of
-a user twice; every transcript holds every turn answered to the client; the survivors' memory
-and the runtime's open connections come back to their level before the run.
+have run (the driver repeats a turn only when it certainly did not); a turn whose connection was
+cut (its worker died) is either answered, or recorded as lost in flight, which the next call
+(`get_state`) explains in one line; the runtime sees no turn of a user twice; every transcript
+holds every turn answered to the client; the survivors' memory and the runtime's open
+connections come back to their level before the run.
 """
 
 from __future__ import annotations
@@ -54,7 +56,10 @@ class Tally:
     ended_may_have_run: int = 0
     repeated_not_run: int = 0
     turns_answered: int = 0
+    cut: int = 0  # turns whose connection was cut (a worker died under them)
+    waited: int = 0  # times the next call found the cut turn still held by its worker's lease
     answered: dict[str, list[str]] = field(default_factory=dict)  # user id -> kinds answered
+    lost: dict[str, str] = field(default_factory=dict)  # user id -> the one-line explanation
     finished: set[str] = field(default_factory=set)  # user ids whose every turn was answered
     endings: Counter[str] = field(default_factory=Counter)  # why conversations ended early
 
@@ -62,7 +67,8 @@ class Tally:
         return (
             f"{self.completed} completed, {self.ended_may_have_run} ended on a turn that may "
             f"have run, {self.repeated_not_run} turns repeated that certainly did not run, "
-            f"{self.turns_answered} turns answered; endings: {dict(self.endings)}"
+            f"{self.turns_answered} turns answered, {self.cut} cut ({len(self.lost)} lost in "
+            f"flight, {self.waited} waits); endings: {dict(self.endings)}"
         )
 
 
@@ -111,21 +117,45 @@ def tool_result(response: httpx.Response) -> dict[str, Any]:
     return result
 
 
-async def turn(http: httpx.AsyncClient, url: str, arguments: dict[str, Any]) -> tuple[str, Any]:
-    """One turn: ("ok", result), ("not_run", why) to repeat, or ("may_have_run", why) to stop."""
+async def turn(
+    http: httpx.AsyncClient, url: str, arguments: dict[str, Any], tool: str = "interact"
+) -> tuple[str, Any]:
+    """One call: ("ok", result), ("not_run", why) to repeat, ("cut", why) when the connection
+    broke under it (a worker died), ("running" | "lost", line) when a cut turn is found, or
+    ("may_have_run", why) to stop."""
     try:
-        response = await http.post(url, json=rpc("interact", arguments), headers=HEADERS)
+        response = await http.post(url, json=rpc(tool, arguments), headers=HEADERS)
     except httpx.TransportError as exc:
-        return "may_have_run", repr(exc)  # the balancer itself broke mid-exchange
+        return "cut", repr(exc)  # haproxy closed a reused connection: the worker died on it
     if response.status_code == 503:
         return "not_run", "no worker took it"  # haproxy found no worker to connect to
     if response.status_code != 200:
-        return "may_have_run", f"HTTP {response.status_code}"  # e.g. 502: a worker died on it
+        return "cut", f"HTTP {response.status_code}"  # e.g. 502: a worker died on it
     result = tool_result(response)
     if not result.get("isError"):
         return "ok", result
     error = result["_meta"][ERROR_META_KEY]
+    if error["kind"] in ("turn_running", "turn_lost"):
+        return error["kind"].removeprefix("turn_"), error["message"]
     return ("may_have_run" if error["may_have_run"] else "not_run"), error["message"]
+
+
+async def after_a_cut(http: httpx.AsyncClient, url: str, user_id: str, tally: Tally) -> None:
+    """What a client does when its call was cut: ask get_state, which says what became of the
+    turn (still running on a live worker, lost in flight, or answered)."""
+    for _ in range(200):  # a lapsed lease (3 s) is found within a few polls
+        outcome, detail = await turn(http, url, {"user_id": user_id}, tool="get_state")
+        if outcome == "running":
+            tally.waited += 1
+            await anyio.sleep(0.1)  # polling interval of a client waiting, not synchronisation
+            continue
+        if outcome == "lost":
+            assert "\n" not in detail and "lost in flight" in detail, detail
+            tally.lost[user_id] = detail
+        elif outcome == "not_run":
+            continue  # no worker took the get_state (the balancer between checks): ask again
+        return
+    raise AssertionError(f"{user_id}: the cut turn stayed pending")
 
 
 async def conversation(
@@ -139,6 +169,10 @@ async def conversation(
             if outcome != "not_run":
                 break
             tally.repeated_not_run += 1
+        if outcome == "cut":
+            tally.cut += 1
+            if user_id is not None:  # a launch without an id cut off: no conversation to ask
+                await after_a_cut(http, url, user_id, tally)
         if outcome != "ok":
             tally.ended_may_have_run += 1
             tally.endings[re.sub(r"/v2.*?/user/[^/ ]+", "", str(detail))[:80]] += 1
@@ -165,14 +199,17 @@ async def transcripts_hold_every_answered_turn(
         )
         turns = tool_result(response)["structuredContent"]["turns"]
         recorded = [t["user"]["kind"] for t in turns]
-        # Every answered turn, in order; one more only where the last turn ran on a worker that
-        # died before answering (the driver was told it may have run).
+        # Every answered turn, in order; one more only where the last turn was cut off with its
+        # worker: answered before the worker died, or recorded as lost in flight (and then the
+        # driver was told so in one line).
         assert recorded[: len(kinds)] == kinds, (user_id, recorded, kinds)
         assert len(recorded) - len(kinds) <= (0 if user_id in tally.finished else 1), (
             user_id,
             recorded,
             kinds,
         )
+        lost = [t for t in turns if t.get("lost_in_flight")]
+        assert len(lost) == (1 if user_id in tally.lost else 0), (user_id, turns)
         checked += 1
     return checked
 
@@ -270,8 +307,9 @@ async def run_with_a_stop(
 async def test_a_killed_worker_loses_no_conversation_and_runs_no_turn_twice(
     emulator: Emulator, workers: list[Worker], tmp_path: Path
 ) -> None:
-    _, code = await run_with_a_stop(emulator, workers, tmp_path, signal.SIGKILL)
+    tally, code = await run_with_a_stop(emulator, workers, tmp_path, signal.SIGKILL)
     assert code == -signal.SIGKILL
+    assert tally.cut > 0, tally.report()  # turns were in flight on the killed worker
 
 
 async def test_a_worker_stopped_with_sigterm_abandons_no_turn(

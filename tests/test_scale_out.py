@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
+import anyio
+import httpx
 import pytest
 from mcp import Client
 
-from tests.processes import http_server, server_env
+from tests.processes import free_port, http_server, server_env
 from tests.services import redis_server
 from vf_mcp.config import Settings
 from vf_mcp.emulator import Emulator
 from vf_mcp.errors import StoreError
 from vf_mcp.store import ConversationMemory
 from vf_mcp.store.redis import redis_store
+from vf_mcp.tools.errors import ERROR_META_KEY
 
 pytestmark = pytest.mark.anyio
 
@@ -137,9 +143,13 @@ async def test_a_store_failure_after_the_turn_ran_keeps_the_answer(settings: Set
     from vf_mcp.store.memory import InMemoryMemory, in_memory_store
 
     class FailingSaves(InMemoryMemory):
+        """Takes the turn's pending record (before it is sent), then fails every later write."""
+
         async def save(
             self, key: str, memory: ConversationMemory, *, owner: str | None = None
         ) -> None:
+            if memory.pending is not None:
+                return await super().save(key, memory, owner=owner)
             raise StoreError("Could not save the conversation in the Redis store (ConnectionError)")
 
     store = replace(in_memory_store(), memory=FailingSaves())
@@ -207,3 +217,73 @@ async def test_a_failed_v4_session_start_lets_the_next_worker_start(
     finally:
         await worker.aclose()
         await store.aclose()
+
+
+async def test_a_redis_restart_leaves_no_answered_turn_unrecorded(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    # Turns in flight while Redis restarts: those answered are written once it is back (the
+    # writes are retried for a few seconds); those it refused did not run.
+    port = free_port()
+    redis = ExitStack()
+    url = redis.enter_context(redis_server(port=port, data_dir=tmp_path))
+    answered: list[str] = []
+    refused: list[str] = []
+    restarted = anyio.Event()
+    try:
+        env = server_env(emulator.url, VF_MCP_STORE_URL=url, VOICEFLOW_MAX_RETRIES="0")
+        with http_server(env) as (base, _):
+            emulator.faults.add({"match": {"path_contains": "interact"}, "latency_ms": 300})
+
+            async def driver(n: int, http: httpx.AsyncClient) -> None:
+                after_restart = 0
+                for k in range(200):
+                    user_id = f"blip-{n}-{k}"
+                    result = await call(http, base, "interact", user_id=user_id, launch=True)
+                    if not result.get("isError"):
+                        answered.append(user_id)
+                        after_restart += restarted.is_set()
+                        if after_restart == 2:
+                            return
+                        continue
+                    # Refused while Redis was away: it did not run, so it may be sent again.
+                    assert result["_meta"][ERROR_META_KEY]["may_have_run"] is False, result
+                    refused.append(user_id)
+                    await anyio.sleep(0.05)  # a client's pause before trying again
+
+            async with httpx.AsyncClient(timeout=30) as http:
+                async with anyio.create_task_group() as group:
+                    for n in range(6):
+                        group.start_soon(driver, n, http)
+                    assert await anyio.to_thread.run_sync(emulator.wait_for_requests, 6, "interact")
+                    redis.close()  # six turns in flight: Redis stops under them
+                    # The outage itself, as long as a restart takes: answers come back within it.
+                    await anyio.sleep(1.0)
+                    redis.enter_context(redis_server(port=port, data_dir=tmp_path))
+                    restarted.set()
+                for user_id in answered:
+                    found = await call(http, base, "transcript", user_id=user_id)
+                    assert not found.get("isError"), (user_id, found)  # answered, not recorded
+                    kinds = [t["user"]["kind"] for t in found["structuredContent"]["turns"]]
+                    assert kinds == ["launch"], (user_id, found)
+    finally:
+        redis.close()
+    assert len(answered) >= 12 and refused, (answered, refused)
+
+
+async def call(http: httpx.AsyncClient, base: str, tool: str, **arguments: Any) -> Any:
+    """One stateless JSON-RPC tools/call; its result."""
+    request = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+               "params": {"name": tool, "arguments": arguments}}  # fmt: skip
+    answer = await http.post(
+        f"{base}/mcp",
+        json=request,
+        headers={
+            "Content-Type": "application/json",
+            "Accept": "application/json, text/event-stream",
+        },
+    )
+    body = answer.text
+    if answer.headers.get("content-type", "").startswith("text/event-stream"):
+        body = next(line[5:] for line in body.splitlines() if line.startswith("data:"))
+    return json.loads(body)["result"]

@@ -1,0 +1,148 @@
+"""A turn in flight is never silently missing: a second turn while it runs is refused in one line;
+one cut off with its worker is found by the next call, recorded as lost in flight and explained;
+one whose call was cancelled is recorded at once. Two servers share one store, as workers do."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client
+
+from vf_mcp.config import Settings
+from vf_mcp.conversation.inflight import LEASE_SECONDS
+from vf_mcp.emulator import Emulator, FaultPlan
+from vf_mcp.server import build_server
+from vf_mcp.store import ConversationMemory, PendingTurn
+from vf_mcp.store.memory import in_memory_store
+from vf_mcp.tools.errors import ERROR_META_KEY
+from vf_mcp.voiceflow import VoiceflowClient
+from vf_mcp.voiceflow.actions import TextAction
+
+pytestmark = pytest.mark.anyio
+
+
+def text_of(result: Any) -> str:
+    return "\n".join(getattr(block, "text", "") for block in result.content)
+
+
+def kind_of(result: Any) -> str:
+    return str(result.meta[ERROR_META_KEY]["kind"])
+
+
+async def test_a_second_turn_while_one_runs_on_another_worker_is_refused_in_one_line(
+    settings: Settings, emulator: Emulator
+) -> None:
+    store = in_memory_store()  # one store, as two workers share one
+    async with (
+        Client(build_server(settings, store=store)) as first,
+        Client(build_server(settings, store=store)) as second,
+    ):
+        await first.call_tool("interact", {"user_id": "busy", "launch": True})
+        emulator.faults.add(FaultPlan(match={"path_contains": "interact"}, latency_ms=1500))
+        answers: list[Any] = []
+        async with anyio.create_task_group() as group:
+
+            async def slow_turn() -> None:
+                answers.append(await first.call_tool("interact", {"user_id": "busy", "choice": 1}))
+
+            group.start_soon(slow_turn)
+            assert await anyio.to_thread.run_sync(emulator.wait_for_requests, 2, "interact")
+            refused = await second.call_tool("interact", {"user_id": "busy", "message": "hi"})
+        after = await second.call_tool("interact", {"user_id": "busy", "message": "1001"})
+    assert refused.is_error and kind_of(refused) == "turn_running"
+    assert refused.meta[ERROR_META_KEY]["may_have_run"] is False
+    assert "\n" not in text_of(refused)
+    assert "A turn of conversation busy is still running" in text_of(refused)
+    assert "nothing was sent now: wait for its answer, or call get_state" in text_of(refused)
+    assert not answers[0].is_error  # the first turn finished as usual
+    assert not after.is_error and "Order 1001" in text_of(after)
+    assert len([r for r in emulator.requests if "interact" in r.path]) == 3  # none for "hi"
+
+
+async def test_a_turn_cut_off_with_its_worker_is_found_recorded_and_explained(
+    settings: Settings, emulator: Emulator
+) -> None:
+    store = in_memory_store()
+    async with Client(build_server(settings, store=store)) as client:
+        await client.call_tool("interact", {"user_id": "cut", "launch": True})
+        await client.call_tool("interact", {"user_id": "cut", "choice": "Track an order"})
+        # A worker wrote the turn as pending and sent it; the runtime ran it; the worker died
+        # before the answer came back (its lease lapsed: none is held).
+        memory = await store.memory.load("cut")
+        assert memory is not None and memory.pending is None
+        pending = PendingTurn(
+            request={"user_id": "cut", "message": "1002"}, sent_at=time.time(), worker="gone:1"
+        )
+        await store.memory.save("cut", memory.model_copy(update={"pending": pending}))
+        async with VoiceflowClient(settings) as runtime:
+            await runtime.interact("cut", TextAction(payload="1002"))
+        found = await client.call_tool("interact", {"user_id": "cut", "choice": 1})
+        transcript = await client.call_tool("transcript", {"user_id": "cut"})
+        going_on = await client.call_tool("interact", {"user_id": "cut", "launch": True})
+    assert found.is_error and kind_of(found) == "turn_lost"
+    line = text_of(found)
+    assert "\n" not in line
+    assert line.startswith("The last turn of conversation cut (message '1002', sent at ")
+    assert "its call was cut off when worker gone:1 stopped" in line
+    assert 'the runtime\'s state moved since (order_number: unset → "1002"' in line
+    assert "so it ran" in line and "nothing was sent now" in line
+    turns = transcript.structured_content["turns"]
+    lost = turns[-1]
+    assert lost["user"] == {"kind": "message", "text": "1002"} | {
+        k: v for k, v in lost["user"].items() if k not in ("kind", "text")
+    }
+    assert lost["lost_in_flight"]["ran"] is True
+    assert lost["lost_in_flight"]["worker"] == "gone:1"
+    assert lost["error"].startswith("Lost in flight: sent at ")
+    assert "Lost in flight" in text_of(transcript)
+    assert not going_on.is_error  # settled: the conversation goes on
+
+
+async def test_a_young_pending_turn_whose_worker_holds_its_lease_waits(
+    settings: Settings,
+) -> None:
+    store = in_memory_store()
+    pending = PendingTurn(request={"user_id": "held", "launch": True}, sent_at=time.time(),
+                          worker="alive:2", turn_id="t1")  # fmt: skip
+    await store.memory.save("held", ConversationMemory(pending=pending))
+    await store.leases.hold("held", "t1", LEASE_SECONDS)
+    async with Client(build_server(settings, store=store)) as client:
+        waiting = await client.call_tool("interact", {"user_id": "held", "launch": True})
+        # The worker died; a lease it held for an earlier turn says nothing of this one.
+        await store.leases.hold("held", "earlier", LEASE_SECONDS)
+        settled = await client.call_tool("interact", {"user_id": "held", "launch": True})
+        fresh = await client.call_tool("interact", {"user_id": "held", "launch": True})
+    assert kind_of(waiting) == "turn_running"
+    assert kind_of(settled) == "turn_lost"
+    assert "the runtime's variables show no change since, so it may not have run" in (
+        text_of(settled)
+    )
+    assert not fresh.is_error
+
+
+async def test_a_cancelled_turn_is_recorded_at_once_and_blocks_nothing(
+    stream_settings: Settings, emulator: Emulator
+) -> None:
+    async with Client(build_server(stream_settings, heartbeat_seconds=30)) as client:
+        await client.call_tool("interact", {"user_id": "cx", "launch": True})
+        emulator.faults.add(
+            FaultPlan(match={"path_contains": "/interact/stream"}, chunk_delay_ms=400)
+        )
+        with anyio.CancelScope() as scope:
+
+            async def cancel(_p: float, _t: float | None, _m: str | None) -> None:
+                scope.cancel()
+
+            await client.call_tool(
+                "interact", {"user_id": "cx", "choice": "Ask a question"}, progress_callback=cancel
+            )
+        assert scope.cancelled_caught
+        transcript = await client.call_tool("transcript", {"user_id": "cx"})
+        after = await client.call_tool("interact", {"user_id": "cx", "launch": True})
+    lost = transcript.structured_content["turns"][-1]
+    assert lost["lost_in_flight"]["ran"] is None
+    assert "its call was cancelled, so it may have run" in lost["error"]
+    assert not after.is_error
