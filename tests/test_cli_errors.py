@@ -23,6 +23,7 @@ from vf_mcp.cli import EXIT_INTERNAL_ERROR, run
 from vf_mcp.emulator import Emulator
 
 BROKEN_YAML = "name: x\nsteps: [\n  - bad: {\n"
+README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 @pytest.fixture
@@ -71,6 +72,9 @@ def test_every_serving_command_refuses_a_busy_port_before_announcing_itself(
         assert "choose another port with --port" in line
         # Nothing said it was serving: it never was.
         assert "serving" not in err + out and "listening on http" not in out, name
+        if name == "MCP over HTTP":  # README's Troubleshooting quotes it, on the default port
+            troubleshooting = README.read_text().split("## Troubleshooting", 1)[1]
+            assert line.replace(str(busy_port), "8765") in " ".join(troubleshooting.split())
 
 
 def test_an_agent_file_that_does_not_load_is_one_line_naming_it(
