@@ -55,14 +55,29 @@ def listen_problem(host: str, port: int, error: OSError) -> str:
     return f"{where}: {error.strerror or error}; choose another --host or --port"
 
 
-def check_listenable(host: str, port: int) -> None:
-    """Bind every address `host` resolves to, as asyncio's `create_server` would, then let go:
-    raises the `OSError` that serving there would meet (a busy port, a foreign address)."""
+def bind_all(host: str, port: int) -> list[socket.socket]:
+    """Sockets bound to every address `host` resolves to, as asyncio's `create_server` would bind
+    them (to listen on, or to close); raises the `OSError` serving there would meet."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    for family, kind, proto, _, address in dict.fromkeys(infos):
-        with socket.socket(family, kind, proto) as sock:
-            # The options asyncio sets, so the answer is the one uvicorn will get.
+    bound: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in dict.fromkeys(infos):
+            sock = socket.socket(family, kind, proto)
+            bound.append(sock)
+            # The options asyncio sets, so the answer is the one uvicorn would get.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             sock.bind(address)
+    except BaseException:
+        for sock in bound:
+            sock.close()
+        raise
+    return bound
+
+
+def check_listenable(host: str, port: int) -> None:
+    """Raise the `OSError` that serving on `host:port` would meet (a busy port, a foreign
+    address), holding nothing afterwards."""
+    for sock in bind_all(host, port):
+        sock.close()
