@@ -152,7 +152,7 @@ def test_a_suite_file_that_cannot_be_read_exits_2_in_one_line(
         "missing.yaml": "missing.yaml: no such file or directory",
         "empty.yaml": "empty.yaml: a suite must be a mapping with `name` and `tests`",
         "broken.yaml": "broken.yaml: cannot be parsed",
-        "latin1.yaml": "latin1.yaml: holds a file that is not UTF-8 text",
+        "latin1.yaml": "latin1.yaml: is not UTF-8 text (invalid continuation byte at byte 9)",
         "no_suites": "no_suites: no suite.yaml and no *.yaml, *.yml or *.json files",
     }
     for name, expected in cases.items():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -195,9 +196,10 @@ def _prepare(what: str, host: str | None) -> tuple[Settings, AgentDirectory, Cal
 
 def _serve(transport: str, host: str, port: int) -> int:
     settings, agents, flush_telemetry = _prepare("MCP", host if transport == "http" else None)
+    sockets: list[socket.socket] = []
     try:
         if transport == "http":
-            _check_address(host, port)
+            sockets = _bind(host, port)
         from vf_mcp.server import build_server
 
         server = build_server(settings, agents=agents)
@@ -206,28 +208,33 @@ def _serve(transport: str, host: str, port: int) -> int:
             return 0
         from vf_mcp.http import serve_http
 
-        return serve_http(server, settings, host=host, port=port)
+        return serve_http(server, settings, host=host, port=port, sockets=sockets)
     finally:
+        for sock in sockets:  # uvicorn closed those it served; this closes them on the way out
+            sock.close()
         flush_telemetry()
 
 
 def _serve_a2a(host: str, port: int) -> int:
     settings, agents, flush_telemetry = _prepare("A2A", host)
+    sockets: list[socket.socket] = []
     try:
-        _check_address(host, port)
+        sockets = _bind(host, port)
         from vf_mcp.a2a.app import serve_a2a
 
-        return serve_a2a(settings, agents, host=host, port=port)
+        return serve_a2a(settings, agents, host=host, port=port, sockets=sockets)
     finally:
+        for sock in sockets:
+            sock.close()
         flush_telemetry()
 
 
-def _check_address(host: str, port: int) -> None:
-    """Refuse an address the server cannot listen on before it announces that it serves there
-    (uvicorn binds only after, and would log its own error under that line, and exit 3)."""
-    from vf_mcp.emulator.addresses import check_listenable, listen_problem
+def _bind(host: str, port: int) -> list[socket.socket]:
+    """The server's address, bound before it announces that it serves there (uvicorn would bind
+    only after, log its own error under that line, and exit 3), and handed to it to serve on."""
+    from vf_mcp.emulator.addresses import bind_all, listen_problem
 
     try:
-        check_listenable(host, port)
+        return bind_all(host, port)
     except OSError as exc:
         raise ConfigurationError(listen_problem(host, port, exc)) from None

@@ -13,6 +13,7 @@ import hmac
 import ipaddress
 import logging
 import re
+import socket
 import sys
 from typing import Any
 
@@ -246,8 +247,16 @@ def _add_a2a(server: MCPServer[Any], settings: Settings) -> frozenset[str]:
     return front.public_paths
 
 
-def serve_http(server: MCPServer[Any], settings: Settings, *, host: str, port: int) -> int:
-    """Serve until stopped; the exit code says whether a call had to be abandoned."""
+def serve_http(
+    server: MCPServer[Any],
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    sockets: list[socket.socket] | None = None,
+) -> int:
+    """Serve until stopped, on `sockets` when the caller bound them (then "serving" is said only
+    once the address is ours); the exit code says whether a call had to be abandoned."""
 
     from vf_mcp.server import VfMcpServer
     from vf_mcp.shutdown import serve_until_stopped
@@ -270,5 +279,11 @@ def serve_http(server: MCPServer[Any], settings: Settings, *, host: str, port: i
     app = http_app(server, settings, host=host)
     stopping = server.stopping if isinstance(server, VfMcpServer) else None
     return serve_until_stopped(
-        app, settings, host=host, port=port, health_path=HEALTH_PATH, stopping=stopping
+        app,
+        settings,
+        host=host,
+        port=port,
+        health_path=HEALTH_PATH,
+        stopping=stopping,
+        sockets=sockets,
     )

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
+import socket
 import threading
 from collections.abc import Iterator
 from types import FrameType
@@ -201,12 +202,14 @@ def serve_until_stopped(
     port: int,
     health_path: str,
     stopping: threading.Event | None = None,
+    sockets: list[socket.socket] | None = None,
 ) -> int:
     """Serve `app` with uvicorn until a signal stops it in order; the exit code says whether a
-    call in flight had to be abandoned. `stopping` is set once the worker begins to stop."""
+    call in flight had to be abandoned. `stopping` is set once the worker begins to stop;
+    `sockets`, bound already, are served instead of binding `host:port`."""
     health = HealthWhileStopping(app, health_path, stopping)
     calls = CallsInFlight(health)
     config = uvicorn_config(calls, settings, host=host, port=port)
     runner = OrderlyServer(config, calls, health, settings.shutdown_drain)
-    runner.run()
+    runner.run(sockets=sockets)
     return runner.exit_code()

@@ -74,10 +74,3 @@ def bind_all(host: str, port: int) -> list[socket.socket]:
             sock.close()
         raise
     return bound
-
-
-def check_listenable(host: str, port: int) -> None:
-    """Raise the `OSError` that serving on `host:port` would meet (a busy port, a foreign
-    address), holding nothing afterwards."""
-    for sock in bind_all(host, port):
-        sock.close()

@@ -194,11 +194,6 @@ def load_suites(paths: list[Path]) -> list[Suite]:
     for path in paths:
         try:
             suites += load_path(path)
-        except UnicodeDecodeError as exc:
-            raise ScriptError(
-                f"{path}: holds a file that is not UTF-8 text ({exc.reason} at byte {exc.start});"
-                " save suites as UTF-8"
-            ) from None
         except OSError as exc:
             where = exc.filename or path
             raise ScriptError(f"{where}: cannot be read ({exc.strerror or exc})") from None
