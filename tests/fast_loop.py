@@ -32,6 +32,8 @@ SLOW: dict[str, dict[str, str]] = {
     "test_load_balanced.py": {EVERY_TEST: "HAProxy and vf-mcp workers"},
     "test_children.py": {EVERY_TEST: "Python children and grandchildren"},
     "test_transports.py": {EVERY_TEST: "vf-mcp over stdio and HTTP"},
+    "test_caller_isolation.py": {EVERY_TEST: "vf-mcp over HTTP, redis-server"},
+    "test_client_errors.py": {EVERY_TEST: "Node: the TypeScript SDK and the Inspector; vf-mcp"},
     "test_a2a_serving.py": {
         "test_vf_mcp_a2a_serves_the_agent_alone": "vf-mcp a2a",
         "test_http_serves_a2a_beside_mcp_unless_turned_off": "vf-mcp --transport http",
@@ -77,6 +79,7 @@ SLOW: dict[str, dict[str, str]] = {
     },
     "test_scale_out.py": {
         "test_one_conversation_and_its_transcript_across_workers_and_restarts": "redis, workers",
+        "test_a_redis_restart_leaves_no_answered_turn_unrecorded": "redis-server, vf-mcp",
     },
     "test_security.py": {
         "test_canary_key_never_leaves_the_server_over_http": "vf-mcp",
@@ -91,6 +94,7 @@ SLOW: dict[str, dict[str, str]] = {
         "test_sigterm_lets_the_turn_in_flight_finish_and_exits_0": "vf-mcp",
         "test_a_turn_cut_at_the_deadline_is_reported_by_exit_code_1": "vf-mcp",
         "test_sigterm_with_a_drain_fails_the_health_check_while_still_serving": "vf-mcp",
+        "test_sigterm_with_idle_sdk_clients_connected_exits_0_within_the_drain": "vf-mcp, Node",
     },
     "test_summary.py": {"test_summary_is_deterministic_across_processes": "fresh Pythons"},
     "test_telemetry.py": {
@@ -115,6 +119,9 @@ SLOW: dict[str, dict[str, str]] = {
     },
     "test_server.py": {
         "test_progress_arrives_before_the_result_on_a_slow_streamed_answer": "2.5 s each",
+    },
+    "test_in_flight.py": {
+        "test_a_second_turn_while_one_runs_on_another_worker_is_refused_in_one_line": "1.5 s",
     },
 }
 
