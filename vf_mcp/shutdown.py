@@ -27,6 +27,7 @@ from types import FrameType
 
 import anyio
 import uvicorn
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vf_mcp.config import Settings
@@ -90,10 +91,7 @@ class HealthWhileStopping:
         if not stopping or scope["path"] != self.health_path:
             await self.app(scope, receive, send)
             return
-        body = b'{"status":"stopping"}'
-        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
-        await send({"type": "http.response.start", "status": 503, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await JSONResponse({"status": "stopping"}, status_code=503)(scope, receive, send)
 
 
 class OrderlyServer(uvicorn.Server):
