@@ -27,11 +27,17 @@ from vf_mcp.config import Settings
 from vf_mcp.emulator import Emulator, FaultPlan
 from vf_mcp.http import http_app
 from vf_mcp.server import build_server
-from vf_mcp.store.memory import InMemoryMemory, InMemoryRuns, InMemoryTranscripts
+from vf_mcp.store.memory import (
+    InMemoryLeases,
+    InMemoryMemory,
+    InMemoryRuns,
+    InMemoryTranscripts,
+)
 from vf_mcp.voiceflow import VoiceflowClient
 
 # Three rounds take about a minute alone, 75-85 s beside two busy loops on two cores.
-pytestmark = [pytest.mark.anyio, pytest.mark.timeout(300)]
+# `heavy`: under `pytest -n 2` the load tests share one worker, never loading both cores at once.
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(300), pytest.mark.xdist_group("heavy")]
 
 CONVERSATIONS = 200
 CLIENTS = 20  # MCP client connections; each carries 8 of the concurrent conversations
@@ -53,7 +59,7 @@ CLEAR_ERRORS = (
 
 # Stores that keep a record more with every new A2A task and every turn by design, up to caps
 # tested with the stores themselves: what they hold is left out of the memory census.
-BOUNDED_STORES = (InMemoryMemory, InMemoryTranscripts, InMemoryRuns, MemoryShelf)
+BOUNDED_STORES = (InMemoryMemory, InMemoryTranscripts, InMemoryRuns, InMemoryLeases, MemoryShelf)
 # Measured: vf-mcp holds the same after every round, to the object and the byte, on an idle and a
 # busy machine (where all live objects moved by up to 3,200 a round). One object leaked a
 # conversation (200 a round) fails this; so did one leaked every fourth turn (185 a round).
