@@ -167,7 +167,7 @@ async def test_an_alias_bomb_is_refused_while_the_server_keeps_answering(server:
         assert refused.is_error
         assert "YAML aliases (*name) are expanded" in text_of(refused)
         assert "\n" not in text_of(refused)
-    assert latencies and max(latencies) < 1.0
+    assert latencies and max(latencies) < 3.0  # it froze for 22 s; a busy machine, not 3 s
 
 
 async def test_get_on_the_mcp_endpoint_is_405_so_no_idle_stream_is_held(server: str) -> None:

@@ -13,7 +13,7 @@ import pytest
 from tests.services import redis_server
 from vf_mcp.errors import ScriptError
 from vf_mcp.evaluation.loader import load_script
-from vf_mcp.evaluation.reading import MAX_NODES, parse_text
+from vf_mcp.evaluation.reading import MAX_SIZE, parse_text
 from vf_mcp.runs.models import RunRecord
 from vf_mcp.store import ConversationMemory
 from vf_mcp.store.memory import (
@@ -39,10 +39,24 @@ def bomb(levels: int) -> str:
 def test_an_alias_bomb_is_refused_before_anything_walks_it() -> None:
     text = bomb(12)  # 10^12 values once expanded, from under 800 bytes
     started = time.perf_counter()
-    with pytest.raises(ScriptError, match=f"more than {MAX_NODES:,} values once its YAML"):
+    with pytest.raises(ScriptError, match=f"more than {MAX_SIZE:,} values and characters once"):
         parse_text(text, "<inline>")
-    assert time.perf_counter() - started < 0.5
+    assert time.perf_counter() - started < 2  # refused before the walk: milliseconds, not minutes
     assert len(text.encode()) < 800
+
+
+def test_a_long_anchored_string_repeated_by_aliases_is_refused_too() -> None:
+    # 150 KB once, a thousand times over: 150 MB to validate, from a text under 160 KB.
+    long = "x" * 150_000
+    levels = ["a0: &a0 " + long] + [
+        f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 4)
+    ]
+    text = "name: b\ntests: [{id: t, turns: [{launch: true}]}]\nvariables:\n" + "\n".join(
+        "  " + line for line in levels
+    )
+    assert len(text) < 160_000
+    with pytest.raises(ScriptError, match="values and characters once its YAML aliases"):
+        parse_text(text, "<inline>")
 
 
 def test_aliases_and_merge_keys_within_bounds_still_work() -> None:

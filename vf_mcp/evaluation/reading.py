@@ -3,10 +3,11 @@
 A suite is input from whoever calls the server, so reading one must stay cheap whatever it holds:
 
 - YAML aliases make a small text stand for a huge tree (479 bytes of anchors, seven levels of
-  ten, expand to ten million values); PyYAML builds it cheaply as shared objects, but everything
-  after (validation, the size check, a dump) walks it expanded. The expanded size is measured
-  here, once per distinct node, and a suite over `MAX_NODES` is refused before anything else
-  reads it. Plain aliases (`<<: *defaults`) keep working.
+  ten, expand to ten million values; one long anchored string repeated a thousand times is as
+  bad); PyYAML builds it cheaply as shared objects, but everything after (validation, the size
+  check, a dump) walks it expanded. The expanded size (values, and the characters of strings) is
+  measured here, once per distinct node, and a suite over `MAX_SIZE` is refused before anything
+  else reads it. Plain aliases (`<<: *defaults`) keep working.
 - Nesting deeper than `MAX_DEPTH` is refused: the parsers recurse, and a suite is never deep.
 - A file is read only when it lies inside the root it was named under (symlinks resolved) and
   is at most `MAX_FILE_BYTES`.
@@ -22,8 +23,10 @@ import yaml
 
 from vf_mcp.errors import ScriptError
 
-MAX_NODES = 100_000
-"""Values in a suite, counted as if every alias were written out."""
+MAX_SIZE = 5_000_000
+"""Values and characters of strings in a suite, counted as if every alias were written out: far
+over any real suite (the 200,000 characters `run_conversation` takes, written out), far under
+what stalls a worker."""
 MAX_DEPTH = 64
 MAX_FILE_BYTES = 1_048_576
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built with it: 10x faster
@@ -45,16 +48,18 @@ def parse_text(text: str, source: str) -> Any:
 
 
 def check_size(data: Any, source: str) -> None:
-    """Refuse data whose expanded tree exceeds `MAX_NODES` values or `MAX_DEPTH` levels."""
+    """Refuse data whose expanded tree exceeds `MAX_SIZE` or `MAX_DEPTH` levels."""
     sizes: dict[int, int] = {}
-    if _expanded_size(data, sizes, set(), 0, source) > MAX_NODES:
+    if _expanded_size(data, sizes, set(), 0, source) > MAX_SIZE:
         raise ScriptError(
-            f"{source}: holds more than {MAX_NODES:,} values once its YAML aliases (*name) are "
-            "expanded; a suite is far smaller: write repeated parts out, or split the suite"
+            f"{source}: holds more than {MAX_SIZE:,} values and characters once its YAML aliases "
+            "(*name) are expanded; a suite is far smaller: write repeated parts out, or split it"
         )
 
 
 def _expanded_size(node: Any, sizes: dict[int, int], open_: set[int], depth: int, src: str) -> int:
+    if isinstance(node, str):
+        return max(1, len(node))
     if not isinstance(node, dict | list):
         return 1
     key = id(node)
@@ -69,7 +74,7 @@ def _expanded_size(node: Any, sizes: dict[int, int], open_: set[int], depth: int
     total = 1
     for child in children:
         total += _expanded_size(child, sizes, open_, depth + 1, src)
-        if total > MAX_NODES:
+        if total > MAX_SIZE:
             break  # enough to refuse; the rest need not be counted
     open_.discard(key)
     sizes[key] = total
