@@ -33,7 +33,7 @@ from vf_mcp.a2a.parts import IN_REPLY_TO
 
 if TYPE_CHECKING:
     from vf_mcp.app import App
-    from vf_mcp.store.redis import RedisBackend
+    from vf_mcp.store.redis_backend import RedisBackend
 
 CLAIM: Final = "vf_mcp.claim"
 """Where a request's `Claim` rides in the SDK's call context, from the handler to the store."""
@@ -284,7 +284,7 @@ class ShelfTaskStore(TaskStore):
 
 def agent_shelf(app: App, agent: str) -> Shelf:
     """Where one agent's tasks live: the store's Redis when it has one, else this process."""
-    from vf_mcp.store.redis import RedisBackend
+    from vf_mcp.store.redis_backend import RedisBackend
 
     backend = app.store.backend
     if isinstance(backend, RedisBackend):

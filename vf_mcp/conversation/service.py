@@ -25,6 +25,7 @@ from vf_mcp.conversation.inputs import (
     new_user_id,
     scoped,
 )
+from vf_mcp.conversation.ports import ConversationMemory, ConversationStorage, write_retrying
 from vf_mcp.conversation.results import (
     DeleteResult,
     SessionEventResult,
@@ -39,7 +40,6 @@ from vf_mcp.errors import (
     VfMcpError,
 )
 from vf_mcp.retry import Attempts
-from vf_mcp.store import ConversationMemory, Store, write_retrying
 from vf_mcp.summary import TurnResult, summarize_turn
 from vf_mcp.voiceflow.actions import BaseAction, EventAction
 from vf_mcp.voiceflow.client import StateEvent, StreamEvent, TraceEvent, VoiceflowClient
@@ -86,7 +86,7 @@ class ConversationService:
     def __init__(
         self,
         client: VoiceflowClient,
-        store: Store,
+        store: ConversationStorage,
         settings: Settings,
         *,
         heartbeat_seconds: float = HEARTBEAT_SECONDS,
@@ -100,7 +100,9 @@ class ConversationService:
         self.heartbeat_seconds = heartbeat_seconds
         self.id_prefix = id_prefix
         self.stream_routes = stream_routes or StreamRoutes()
-        self.in_flight = TurnsInFlight(store, client, settings, recorder=lost_turns)
+        self.in_flight = TurnsInFlight(
+            store.memory, store.leases, client, settings, recorder=lost_turns
+        )
 
     def upstream_id(self, user_id: str, namespace: str | None) -> str:
         """The id the runtime and the store see for one caller's `user_id` on this agent.
@@ -358,9 +360,21 @@ class ConversationService:
         check_user_id(user_id)
         upstream = self.upstream_id(user_id, namespace)
         await self.client.delete_state(upstream, environment=check_environment(environment))
+        await self._forget(upstream)
+        return DeleteResult(user_id=user_id)
+
+    async def holds(self, user_id: str, namespace: str | None) -> bool:
+        """Whether this server remembers the conversation (a turn of it ran here, unexpired)."""
+        return await self.store.memory.load(self.upstream_id(user_id, namespace)) is not None
+
+    async def forget(self, user_id: str, namespace: str | None) -> None:
+        """Forget what this server keeps of the conversation, leaving the runtime's state as it
+        is: its next turn starts from nothing known (no buttons, no session key)."""
+        await self._forget(self.upstream_id(user_id, namespace))
+
+    async def _forget(self, upstream: str) -> None:
         await self.store.memory.forget(upstream)
         await self.store.session_keys.delete_session_keys(upstream)
-        return DeleteResult(user_id=user_id)
 
     async def update_variables(
         self,

@@ -7,9 +7,10 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
+from vf_mcp.conversation.ports import ConversationMemory
 from vf_mcp.runs.models import RunRecord
 from vf_mcp.runs.store import StoredRun
-from vf_mcp.store import ConversationMemory, Store
+from vf_mcp.store.base import Store
 from vf_mcp.store.bounded import OwnedLRU
 from vf_mcp.transcripts.models import Transcript, TranscriptTurn
 from vf_mcp.voiceflow.sessions import InMemorySessionKeys
@@ -211,6 +212,7 @@ def in_memory_store(*, ttl_seconds: float = 86_400, limits: Limits | None = None
     return Store(
         memory=memory,
         session_keys=InMemorySessionKeys(),
+        leases=InMemoryLeases(),
         transcripts=InMemoryTranscripts(
             max_conversations=limits.max_transcripts,
             max_turns=limits.max_turns,
@@ -222,5 +224,4 @@ def in_memory_store(*, ttl_seconds: float = 86_400, limits: Limits | None = None
             max_runs=limits.max_runs, max_bytes=limits.max_bytes // 4, ttl_seconds=ttl_seconds
         ),
         backend=memory,
-        leases=InMemoryLeases(),
     )

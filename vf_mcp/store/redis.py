@@ -13,23 +13,17 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
 
 import anyio
 
-from vf_mcp.config import ENV_STORE_URL
-from vf_mcp.errors import StoreError
-from vf_mcp.store import ConversationMemory, Store, check_store
+from vf_mcp.conversation.ports import ConversationMemory
+from vf_mcp.store.base import Store, check_store
+from vf_mcp.store.redis_backend import PREFIX, RedisBackend
+from vf_mcp.store.redis_runs import RedisRuns
 from vf_mcp.transcripts.models import Transcript, TranscriptTurn
 from vf_mcp.voiceflow.sessions import SessionStart
 
-if TYPE_CHECKING:
-    from redis.asyncio import Redis
-
 _log = logging.getLogger(__name__)
-PREFIX = "vf-mcp:"
 _POLL_SECONDS = 0.025  # how often a worker waiting for another's session start looks again
 
 # Store the new key only while the start lock is still ours, and release it in the same step: a
@@ -66,33 +60,6 @@ redis.call('EXPIRE', KEYS[2], ARGV[6])
 return kept
 """
 _NO_ENVIRONMENT = ""  # a hash field cannot be None: the traffic split's session
-
-
-class RedisBackend:
-    """One connection pool for every part of the store, and the errors they all share."""
-
-    def __init__(self, url: str, *, ttl_seconds: float, prefix: str = PREFIX) -> None:
-        from redis.asyncio import Redis
-
-        self.redis: Redis = Redis.from_url(url)
-        self.ttl = max(1, int(ttl_seconds))
-        self.prefix = prefix
-
-    @asynccontextmanager
-    async def errors(self, what: str) -> AsyncIterator[None]:
-        from redis.exceptions import RedisError
-
-        try:
-            yield
-        except RedisError as exc:
-            # The URL may hold a password, so the message names the variable, not the value.
-            raise StoreError(
-                f"Could not {what} in the Redis store ({type(exc).__name__}); check that the "
-                f"server in {ENV_STORE_URL} is running and reachable"
-            ) from None
-
-    async def aclose(self) -> None:
-        await self.redis.aclose()
 
 
 class RedisMemory:
@@ -308,14 +275,12 @@ def redis_store(
     transcript_max_bytes: int = 4 * 1024 * 1024,
 ) -> Store:
     check_store(url)
-    from vf_mcp.store.redis_runs import RedisRuns
-
     backend = RedisBackend(url, ttl_seconds=ttl_seconds, prefix=prefix)
     return Store(
         memory=RedisMemory(backend),
         session_keys=RedisSessionKeys(backend),
+        leases=RedisLeases(backend),
         transcripts=RedisTranscripts(backend, max_bytes=transcript_max_bytes),
         runs=RedisRuns(backend),
         backend=backend,
-        leases=RedisLeases(backend),
     )
