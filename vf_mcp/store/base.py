@@ -1,8 +1,9 @@
 """`Store`: every port a deployment keeps, filled by one adapter family (in process, or Redis).
 
 The ports are declared by the layers that use them (`vf_mcp.conversation.ports`, the client's
-`SessionKeyStore`, `vf_mcp.transcripts.book.TranscriptStore`, `vf_mcp.runs.store.RunStore`); the
-composition root (`vf_mcp.app`) hands each service only the one it uses.
+`SessionKeyStore`, `vf_mcp.transcripts.book.TranscriptStore`, `vf_mcp.runs.store.RunStore`, the
+front ends' `vf_mcp.shelf.Shelf`); the composition root (`vf_mcp.app`) hands each service only
+the one it uses.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from vf_mcp.config import ENV_STORE_URL
 from vf_mcp.conversation.ports import MemoryStore, TurnLeases
 from vf_mcp.errors import ConfigurationError
 from vf_mcp.runs.store import RunStore
+from vf_mcp.shelf import Shelves
 from vf_mcp.store.prefixed import PrefixedLeases, PrefixedMemory, PrefixedSessionKeys
 from vf_mcp.transcripts.book import TranscriptStore
 from vf_mcp.voiceflow.sessions import SessionKeyStore
@@ -34,6 +36,8 @@ class Store:
     transcripts: TranscriptStore
     runs: RunStore
     backend: Closeable
+    shelves: Shelves
+    """Front ends' own records (A2A tasks), one keyspace per name, on the same backend."""
 
     def for_agent(self, name: str) -> Store:
         """One agent's view of a shared store: its keys are its own, the backend is shared."""
@@ -45,6 +49,7 @@ class Store:
             transcripts=self.transcripts,  # their keys already name the agent
             runs=self.runs,  # a run's id is its own; its record names its agent
             backend=self.backend,
+            shelves=self.shelves,  # a front end's names already name the agent
         )
 
     async def aclose(self) -> None:

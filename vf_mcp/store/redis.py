@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import time
 
 import anyio
 
@@ -251,6 +252,53 @@ class RedisTranscripts:
             await self._backend.redis.delete(self._prefix + key, self._prefix + key + ":turns")
 
 
+class RedisShelf:
+    """In the store's Redis, through its pool; every key carries the store's TTL."""
+
+    def __init__(self, backend: RedisBackend, prefix: str) -> None:
+        self._backend = backend
+        self._prefix = prefix
+
+    async def get(self, key: str) -> bytes | None:
+        async with self._backend.errors("read an A2A task"):
+            value = await self._backend.redis.get(self._prefix + key)
+        if value is None:
+            return None
+        return value if isinstance(value, bytes) else str(value).encode()
+
+    async def put(self, key: str, value: bytes) -> None:
+        async with self._backend.errors("save an A2A task"):
+            await self._backend.redis.set(self._prefix + key, value, ex=self._backend.ttl)
+
+    async def add(self, key: str, value: bytes) -> bool:
+        async with self._backend.errors("save an A2A message"):
+            added = await self._backend.redis.set(
+                self._prefix + key, value, ex=self._backend.ttl, nx=True
+            )
+        return bool(added)
+
+    async def delete(self, key: str) -> None:
+        async with self._backend.errors("forget an A2A message"):
+            await self._backend.redis.delete(self._prefix + key)
+
+    async def index(self, group: str, member: str) -> None:
+        now, name = time.time(), self._prefix + group
+        async with (
+            self._backend.errors("list an A2A task"),
+            self._backend.redis.pipeline(transaction=True) as pipe,
+        ):
+            pipe.zadd(name, {member: now})
+            pipe.zremrangebyscore(name, "-inf", now - self._backend.ttl)
+            pipe.expire(name, self._backend.ttl)
+            await pipe.execute()
+
+    async def members(self, group: str) -> list[str]:
+        since = time.time() - self._backend.ttl
+        async with self._backend.errors("list the A2A tasks"):
+            found = await self._backend.redis.zrangebyscore(self._prefix + group, since, "+inf")
+        return [m.decode() if isinstance(m, bytes) else str(m) for m in found]
+
+
 def _turn(row: bytes | str, index: int) -> TranscriptTurn:
     data = json.loads(row)
     data["index"] = index
@@ -283,4 +331,5 @@ def redis_store(
         transcripts=RedisTranscripts(backend, max_bytes=transcript_max_bytes),
         runs=RedisRuns(backend),
         backend=backend,
+        shelves=lambda name: RedisShelf(backend, backend.prefix + name),
     )
