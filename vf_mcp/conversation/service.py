@@ -76,6 +76,19 @@ class StreamRoutes:
         return first
 
 
+def _checked(request: TurnRequest) -> tuple[TurnRequest, str]:
+    """`request` with its arguments checked and its user id (a new conversation's chosen now)."""
+    user_id = check_user_id(request.user_id) if request.user_id else new_user_id()
+    checked = request.model_copy(
+        update={
+            "user_id": user_id,
+            "variables": check_variables(request.variables),
+            "environment": check_environment(request.environment),
+        }
+    )
+    return checked, user_id
+
+
 # Voiceflow documents user ids of at most 128 characters.
 UPSTREAM_ID_MAX_LENGTH = 128
 
@@ -150,14 +163,7 @@ class ConversationService:
         `namespace` isolates callers (one per HTTP token): the same `user_id` from two callers
         names two different conversations upstream and in the store.
         """
-        user_id = check_user_id(request.user_id) if request.user_id else new_user_id()
-        request = request.model_copy(
-            update={
-                "user_id": user_id,
-                "variables": check_variables(request.variables),
-                "environment": check_environment(request.environment),
-            }
-        )
+        request, user_id = _checked(request)
         upstream = self.upstream_id(user_id, namespace)
         memory = await self.store.memory.load(upstream)
         if memory is not None and memory.pending is not None:
@@ -182,15 +188,7 @@ class ConversationService:
             with anyio.CancelScope(shield=True):
                 await self.in_flight.abandon(user_id, upstream, memory, request, namespace)
             raise
-        result = summarize_turn(
-            user_id,
-            traces,
-            variables_before=before,
-            variables_after=after,
-            latency_ms=(time.perf_counter() - started) * 1000,
-            handoff_actions=self.settings.handoff_actions,
-            verbosity=request.verbosity,
-        )
+        result = self._summary(user_id, request, traces, before, after, started=started)
         result.warnings[:0] = warnings
         remembered = after if after is not None else before
         memory = ConversationMemory(choices=result.choices, variables=remembered)
@@ -203,6 +201,26 @@ class ConversationService:
             variables_after=after,
             traces=traces,
             retries=attempts.retries,
+        )
+
+    def _summary(
+        self,
+        user_id: str,
+        request: TurnRequest,
+        traces: list[BaseTrace],
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+        *,
+        started: float,
+    ) -> TurnResult:
+        return summarize_turn(
+            user_id,
+            traces,
+            variables_before=before,
+            variables_after=after,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            handoff_actions=self.settings.handoff_actions,
+            verbosity=request.verbosity,
         )
 
     async def _remember_turn(
