@@ -11,8 +11,9 @@ from vf_mcp.config import Settings
 from vf_mcp.emulator import Emulator, default_agent, running_emulator
 from vf_mcp.voiceflow import VoiceflowClient
 
-# The emulator's own tests share `server`, `emu`, `client` and `project` (one module's emulator).
-pytest_plugins = ["tests.emulator_fixtures"]
+# The emulator's own tests share `server`, `emu`, `client` and `project` (one module's emulator);
+# `--fast` leaves out the slow tests (the edit-test loop); pytester runs it in tests of its own.
+pytest_plugins = ["tests.emulator_fixtures", "tests.fast_loop", "pytester"]
 
 
 @pytest.fixture

@@ -53,6 +53,7 @@ class FakeJudge:
     def __init__(self, rules: list[tuple[str, Reply]], *, rate_limit_first: int = 0) -> None:
         self.rules = rules
         self.rate_limit_first = rate_limit_first
+        self.fail_with: int | None = None  # a status every request is answered with
         self.requests: list[dict[str, Any]] = []
         self.authorizations: list[str | None] = []
         self.app = Starlette(routes=[Route("/v1/chat/completions", self._chat, methods=["POST"])])
@@ -64,6 +65,8 @@ class FakeJudge:
         body = await request.json()
         self.requests.append(body)
         self.authorizations.append(request.headers.get("authorization"))
+        if self.fail_with is not None:
+            return JSONResponse({"error": {"message": "told to fail"}}, self.fail_with)
         if self.rate_limit_first > 0:
             self.rate_limit_first -= 1
             return JSONResponse(

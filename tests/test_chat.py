@@ -3,8 +3,12 @@ never lets through (markup, script URLs, images from origins nobody allowed)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from lxml import html as lxml_html
 
+from tests.canary import CANARY_KEY
 from vf_mcp.chat import ChatOptions, image_source, link_target, render_chat
 from vf_mcp.transcripts.models import (
     AgentReply,
@@ -90,3 +94,25 @@ def test_an_empty_conversation_says_so() -> None:
     dom = lxml_html.fromstring(render_chat([]))
     assert dom.get("role") == "log"
     assert dom.text_content() == "The conversation has not started yet."
+
+
+def test_jinja2_is_loaded_by_the_first_render_never_by_a_start() -> None:
+    # A stdio server reads the chat's stylesheet for the view at start-up, and `vf-mcp eval`
+    # without --html imports the report's module: neither may pay for the template engine.
+    probe = (
+        "import sys\n"
+        "import vf_mcp.evaluation.cli\n"
+        "from vf_mcp.cli import build_parser\n"
+        "from vf_mcp.config import Settings\n"
+        "from vf_mcp.server import build_server\n"
+        "build_parser()\n"
+        f"build_server(Settings.validated({{'api_key': {CANARY_KEY!r}}}))\n"
+        "print('jinja2' in sys.modules)\n"
+        "from vf_mcp.chat import render_chat\n"
+        "render_chat([])\n"
+        "print('jinja2' in sys.modules)\n"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert loaded.stdout.split() == ["False", "True"]

@@ -289,6 +289,12 @@ def test_wheel_and_sdist_carry_the_package_its_data_and_the_ownership_line(built
     # `Typing :: Typed` is a promise only the marker file keeps (PEP 561).
     assert "vf_mcp/py.typed" in names
     assert "vf_mcp/transcripts/schemas/transcript-v1.json" in names
+    # The chat's and the report's templates are package data, loaded by name at render time.
+    assert {
+        "vf_mcp/chat/templates/chat.html.jinja",
+        "vf_mcp/evaluation/templates/report.html.jinja",
+        "vf_mcp/evaluation/templates/report.css",
+    } <= names
     assert not [n for n in names if n.startswith("tests/")]
     assert f"\nVersion: {version}\n" in metadata
     assert f"<!-- mcp-name: {SERVER_NAME} -->" in metadata  # PyPI shows the README
@@ -315,6 +321,17 @@ def test_the_installed_wheel_runs(built: Built) -> None:
         cwd=built.venv,
     )
     assert Path(where.stdout.strip()).is_relative_to(built.venv)  # not this checkout
+    # The report's and the chat's templates load from the installed package.
+    render = (
+        "from vf_mcp.evaluation.html_report import html_report\n"
+        "from vf_mcp.transcripts.models import RunResult\n"
+        "from vf_mcp.chat import render_chat\n"
+        "print(html_report(RunResult()))\n"
+        "print(render_chat([]))\n"
+    )
+    page = run(venv_bin(built.venv, "python"), "-c", render, env=env, cwd=built.venv)
+    assert "<title>vf-mcp evaluation: PASSED</title>" in page.stdout
+    assert "The conversation has not started yet." in page.stdout
 
 
 def test_uvx_runs_the_wheel(built: Built) -> None:

@@ -106,6 +106,20 @@ def test_busy_port_fails_fast_in_the_callers_thread(server: Emulator) -> None:
         Emulator().start(port=server.port)
 
 
+def test_serves_on_ipv6_loopback_with_a_url_clients_can_use() -> None:
+    try:
+        emulator = Emulator().start(host="::1")
+    except OSError as exc:  # a container without IPv6 loopback cannot hold this promise
+        pytest.skip(f"no IPv6 loopback here: {exc}")
+    try:
+        assert emulator.url == f"http://[::1]:{emulator.port}"
+        with httpx.Client(base_url=emulator.url) as anonymous:
+            # The emulator's own answer (its 401 body), so the request did reach it.
+            assert anonymous.get("/state/user/u").json()["data"] == "Auth Key Required"
+    finally:
+        emulator.stop()
+
+
 def test_engine_runs_a_turn_without_http() -> None:
     agent = load_agent(EXAMPLE)
     traces, state = run_turn(agent, None, {"type": "launch"}, TurnOptions(user_id="pure"))

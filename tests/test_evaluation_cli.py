@@ -121,7 +121,7 @@ def test_bad_input_exits_nonzero_with_one_line(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert main([str(tmp_path / "missing.yaml")]) == 1
+    assert main([str(tmp_path / "missing.yaml")]) == 2  # 1 would say a test failed
     assert "no such file or directory" in capsys.readouterr().err
     assert main(["--concurrency", "0", str(EXAMPLES)]) == 2
     assert main([]) == 2

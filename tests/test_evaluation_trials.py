@@ -131,7 +131,8 @@ def test_repeat_out_of_range_is_a_one_line_configuration_error(
         json.dumps({"name": "t", "tests": [{"id": "a", "repeat": 0, "turns": [GREETING]}]})
     )
     code, [line] = errors([str(path)])
-    assert code == 1 and "tests.0.repeat: Input should be greater than or equal to 1" in line
+    # A suite that does not validate is bad input (2), not a failed test (1).
+    assert code == 2 and "tests.0.repeat: Input should be greater than or equal to 1" in line
     with pytest.raises(Exception, match="share one user"):
         load_script(
             json.dumps(

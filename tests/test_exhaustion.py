@@ -16,7 +16,12 @@ from vf_mcp.errors import ScriptError
 from vf_mcp.evaluation.loader import load_script
 from vf_mcp.evaluation.reading import MAX_NODES, parse_text
 from vf_mcp.runs.models import RunRecord
-from vf_mcp.store.memory import InMemoryMemory, InMemoryRuns, InMemoryTranscripts
+from vf_mcp.store.memory import (
+    InMemoryLeases,
+    InMemoryMemory,
+    InMemoryRuns,
+    InMemoryTranscripts,
+)
 from vf_mcp.transcripts.models import Transcript, TranscriptTurn, UserAction
 
 pytestmark = pytest.mark.anyio
@@ -154,6 +159,16 @@ async def test_a_redis_transcript_is_bounded_in_bytes(redis_url: str) -> None:
         await store.aclose()
     assert long is not None
     assert [t.index for t in long.turns] == [38, 39, 40]
+
+
+async def test_turn_leases_are_kept_no_longer_than_their_ttl_past_use() -> None:
+    leases = InMemoryLeases()
+    for n in range(1000):
+        await leases.hold(f"conversation-{n}", "turn", -1)  # lapsed as soon as held
+    await leases.hold("now", "turn", 60)
+    assert len(leases) == 1
+    assert await leases.holder("now") == "turn"
+    assert await leases.holder("conversation-0") is None
 
 
 async def test_runs_of_one_caller_never_push_out_anothers() -> None:

@@ -86,7 +86,7 @@ async def test_a_turn_cut_off_with_its_worker_is_found_recorded_and_explained(
     line = text_of(found)
     assert "\n" not in line
     assert line.startswith("The last turn of conversation cut (message '1002', sent at ")
-    assert "its call was cut off when worker gone:1 stopped" in line
+    assert "never had its answer recorded: worker gone:1 stopped mid-turn" in line
     assert 'the runtime\'s state moved since (order_number: unset → "1002"' in line
     assert "so it ran" in line and "nothing was sent now" in line
     turns = transcript.structured_content["turns"]

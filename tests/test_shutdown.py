@@ -134,6 +134,7 @@ async def test_sigterm_with_a_drain_fails_the_health_check_while_still_serving(
         code = await anyio.to_thread.run_sync(lambda: process.wait(timeout=30))
     assert "for 3 s" in logged
     assert (health.status_code, health.json()) == (503, {"status": "stopping"})
+    assert health.headers["content-type"] == "application/json"
     assert answer.status_code == 200 and "Acme order assistant" in answer.text
     assert tool_result(before).get("isError") is not True
     refused = tool_result(run)

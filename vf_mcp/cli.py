@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from vf_mcp.config import Settings
 
 DEFAULT_HTTP_PORT = 8765
+EXIT_INTERNAL_ERROR = 70  # sysexits' EX_SOFTWARE: neither bad input (2) nor a failed test (1)
 
 
 def _add_serve_options(parser: argparse.ArgumentParser, *, inherited: bool = False) -> None:
@@ -40,9 +42,11 @@ def _add_address_options(parser: argparse.ArgumentParser, *, inherited: bool) ->
         default=argparse.SUPPRESS if inherited else "127.0.0.1",
         help="HTTP bind address (default 127.0.0.1)",
     )
+    from vf_mcp.emulator.addresses import server_port
+
     parser.add_argument(
         "--port",
-        type=int,
+        type=server_port,
         default=argparse.SUPPRESS if inherited else DEFAULT_HTTP_PORT,
         help=f"HTTP port (default {DEFAULT_HTTP_PORT})",
     )
@@ -89,24 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
-    if arguments[:1] == ["eval"]:
-        # The evaluation CLI owns its options; hand it everything after the command name.
-        from vf_mcp.evaluation.cli import main as eval_main
-
-        return eval_main(arguments[1:], os.environ)
-    args = build_parser().parse_args(arguments)
     try:
-        if args.command == "demo":
-            from vf_mcp.demo import run_demo
-
-            return run_demo(stream=not args.no_stream)
-        if args.command == "emulator":
-            from vf_mcp.emulator.__main__ import run as run_emulator
-
-            return run_emulator(args, prog="vf-mcp emulator")
-        if args.command == "a2a":
-            return _serve_a2a(args.host, args.port)
-        return _serve(args.transport, args.host, args.port)
+        return _run(arguments)
     except ConfigurationError as exc:
         print(f"vf-mcp: {exc.message}", file=sys.stderr)
         return 2
@@ -114,11 +102,55 @@ def run(argv: Sequence[str] | None = None) -> int:
         # A misconfiguration found while the server starts arrives inside anyio's task groups.
         found = _configuration_error(group)
         if found is None:
-            raise
+            return _internal_error(group)
         print(f"vf-mcp: {found.message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        return _internal_error(exc)
+
+
+def _run(arguments: list[str]) -> int:
+    if arguments[:1] == ["eval"]:
+        # The evaluation CLI owns its options; hand it everything after the command name.
+        from vf_mcp.evaluation.cli import main as eval_main
+
+        return eval_main(arguments[1:], os.environ)
+    args = build_parser().parse_args(arguments)
+    if args.command == "demo":
+        from vf_mcp.demo import run_demo
+
+        return run_demo(stream=not args.no_stream)
+    if args.command == "emulator":
+        from vf_mcp.emulator.__main__ import run as run_emulator
+
+        return run_emulator(args, prog="vf-mcp emulator")
+    if args.command == "a2a":
+        return _serve_a2a(args.host, args.port)
+    return _serve(args.transport, args.host, args.port)
+
+
+def _internal_error(error: BaseException) -> int:
+    """The last net under every command: what no one-line error above foresaw is a bug of
+    vf-mcp, said in one line (a traceback means nothing to a user) with how to see it."""
+    import traceback
+
+    from vf_mcp.config import ENV_LOG_LEVEL
+    from vf_mcp.redaction import redact
+
+    leaf = error
+    while isinstance(leaf, BaseExceptionGroup) and leaf.exceptions:
+        leaf = leaf.exceptions[0]
+    detail = " ".join(f"{type(leaf).__name__}: {leaf}".split())[:300]
+    print(
+        f"vf-mcp: internal error ({redact(detail)}); this is a bug in vf-mcp: run the command "
+        f"again with {ENV_LOG_LEVEL}=DEBUG to see where it happened, and report it",
+        file=sys.stderr,
+    )
+    if os.environ.get(ENV_LOG_LEVEL, "").strip().upper() == "DEBUG":
+        traceback.print_exception(error, file=sys.stderr)
+    return EXIT_INTERNAL_ERROR
 
 
 def _configuration_error(error: BaseException) -> ConfigurationError | None:
@@ -164,22 +196,29 @@ def _prepare(what: str, host: str | None) -> tuple[Settings, AgentDirectory, Cal
 
 def _serve(transport: str, host: str, port: int) -> int:
     settings, agents, flush_telemetry = _prepare("MCP", host if transport == "http" else None)
+    sockets: list[socket.socket] = []
     try:
         if transport == "stdio":
             from vf_mcp.server import build_server
 
             build_server(settings, agents=agents).run()
             return 0
+        sockets = _bind(host, port)
         from vf_mcp.http import build_fronts, serve_http
 
-        return serve_http(build_fronts(settings, agents=agents), settings, host=host, port=port)
+        fronts = build_fronts(settings, agents=agents)
+        return serve_http(fronts, settings, host=host, port=port, sockets=sockets)
     finally:
+        for sock in sockets:  # uvicorn closed those it served; this closes them on the way out
+            sock.close()
         flush_telemetry()
 
 
 def _serve_a2a(host: str, port: int) -> int:
     settings, agents, flush_telemetry = _prepare("A2A", host)
+    sockets: list[socket.socket] = []
     try:
+        sockets = _bind(host, port)
         from vf_mcp.a2a.app import serve_a2a
         from vf_mcp.tools import offered_tools
 
@@ -187,6 +226,21 @@ def _serve_a2a(host: str, port: int) -> int:
         # A2A skill too, MCP served or not.
         offered = offered_tools(settings, several_agents=len(agents.agents) > 1)
         converses = "interact" in offered
-        return serve_a2a(settings, agents, host=host, port=port, converses=converses)
+        return serve_a2a(
+            settings, agents, host=host, port=port, converses=converses, sockets=sockets
+        )
     finally:
+        for sock in sockets:
+            sock.close()
         flush_telemetry()
+
+
+def _bind(host: str, port: int) -> list[socket.socket]:
+    """The server's address, bound before it announces that it serves there (uvicorn would bind
+    only after, log its own error under that line, and exit 3), and handed to it to serve on."""
+    from vf_mcp.emulator.addresses import bind_all, listen_problem
+
+    try:
+        return bind_all(host, port)
+    except OSError as exc:
+        raise ConfigurationError(listen_problem(host, port, exc)) from None

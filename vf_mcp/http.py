@@ -10,6 +10,7 @@ mounts both. Neither front end imports the other.
 from __future__ import annotations
 
 import logging
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -129,8 +130,16 @@ def http_app(fronts: Fronts, settings: Settings, *, host: str = "127.0.0.1") -> 
     return guarded(NoStandaloneStream(app), settings, public)
 
 
-def serve_http(fronts: Fronts, settings: Settings, *, host: str, port: int) -> int:
-    """Serve until stopped; the exit code says whether a call had to be abandoned."""
+def serve_http(
+    fronts: Fronts,
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    sockets: list[socket.socket] | None = None,
+) -> int:
+    """Serve until stopped, on `sockets` when the caller bound them (then "serving" is said only
+    once the address is ours); the exit code says whether a call had to be abandoned."""
     from vf_mcp.shutdown import serve_until_stopped
 
     if not is_loopback(host) and not settings.allowed_hosts:
@@ -150,5 +159,11 @@ def serve_http(fronts: Fronts, settings: Settings, *, host: str, port: int) -> i
         )
     app = http_app(fronts, settings, host=host)
     return serve_until_stopped(
-        app, settings, host=host, port=port, health_path=HEALTH_PATH, stopping=fronts.mcp.stopping
+        app,
+        settings,
+        host=host,
+        port=port,
+        health_path=HEALTH_PATH,
+        stopping=fronts.mcp.stopping,
+        sockets=sockets,
     )

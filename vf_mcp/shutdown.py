@@ -20,12 +20,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
+import socket
 import threading
 from collections.abc import Iterator
 from types import FrameType
 
 import anyio
 import uvicorn
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vf_mcp.config import Settings
@@ -89,10 +91,7 @@ class HealthWhileStopping:
         if not stopping or scope["path"] != self.health_path:
             await self.app(scope, receive, send)
             return
-        body = b'{"status":"stopping"}'
-        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
-        await send({"type": "http.response.start", "status": 503, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await JSONResponse({"status": "stopping"}, status_code=503)(scope, receive, send)
 
 
 class OrderlyServer(uvicorn.Server):
@@ -201,12 +200,14 @@ def serve_until_stopped(
     port: int,
     health_path: str,
     stopping: threading.Event | None = None,
+    sockets: list[socket.socket] | None = None,
 ) -> int:
     """Serve `app` with uvicorn until a signal stops it in order; the exit code says whether a
-    call in flight had to be abandoned. `stopping` is set once the worker begins to stop."""
+    call in flight had to be abandoned. `stopping` is set once the worker begins to stop;
+    `sockets`, bound already, are served instead of binding `host:port`."""
     health = HealthWhileStopping(app, health_path, stopping)
     calls = CallsInFlight(health)
     config = uvicorn_config(calls, settings, host=host, port=port)
     runner = OrderlyServer(config, calls, health, settings.shutdown_drain)
-    runner.run()
+    runner.run(sockets=sockets)
     return runner.exit_code()

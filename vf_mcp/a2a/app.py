@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -276,12 +277,21 @@ def a2a_app(settings: Settings, directory: AgentDirectory, *, converses: bool) -
 
 
 def serve_a2a(
-    settings: Settings, directory: AgentDirectory, *, host: str, port: int, converses: bool
+    settings: Settings,
+    directory: AgentDirectory,
+    *,
+    host: str,
+    port: int,
+    converses: bool,
+    sockets: list[socket.socket] | None = None,
 ) -> int:
     """Serve until stopped, stopping as `vf_mcp.http.serve_http` does (calls in flight finish
-    within the deadline); the exit code says whether a call had to be abandoned."""
+    within the deadline), on `sockets` when the caller bound them; the exit code says whether a
+    call had to be abandoned."""
     from vf_mcp.shutdown import serve_until_stopped
 
     announce(host, port, directory)
     app = a2a_app(settings, directory, converses=converses)
-    return serve_until_stopped(app, settings, host=host, port=port, health_path=HEALTH_PATH)
+    return serve_until_stopped(
+        app, settings, host=host, port=port, health_path=HEALTH_PATH, sockets=sockets
+    )

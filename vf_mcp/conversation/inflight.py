@@ -79,8 +79,9 @@ class LostTurn:
         when = self.sent_at.strftime("%H:%M:%S UTC")
         return (
             f"The last turn of conversation {self.user_id} ({_said(self.request)}, sent at {when}) "
-            f"never got its answer back: its call was cut off when worker {self.worker} stopped; "
-            f"{self.where}. It is recorded in the transcript as lost in flight, and nothing was "
+            f"never had its answer recorded: worker {self.worker} stopped mid-turn, or the store "
+            f"was unreachable when the answer came; {self.where}. It is recorded in the "
+            "transcript as lost in flight, and nothing was "
             "sent now: send your next turn, as a message or an action (that turn's buttons are "
             "unknown), or launch to start over"
         )

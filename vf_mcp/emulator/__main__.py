@@ -7,14 +7,18 @@ import sys
 from collections.abc import Sequence
 
 from . import options
+from .addresses import listen_problem, port_number
 from .sessions import DEFAULT_SESSION_TTL_S
 
 PROG = "python -m vf_mcp.emulator"
 
 
 def _positive_seconds(text: str) -> float:
-    value = float(text)
-    if not value > 0:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError("must be a positive number of seconds")
     return value
 
@@ -22,7 +26,9 @@ def _positive_seconds(text: str) -> float:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Every emulator option, declared once for ``python -m vf_mcp.emulator`` and
     ``vf-mcp emulator``."""
-    parser.add_argument("--port", type=int, default=0, help="port to listen on (0 = any free)")
+    parser.add_argument(
+        "--port", type=port_number, default=0, help="port to listen on (0 = any free)"
+    )
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default loopback)")
     parser.add_argument(
         "--agent",
@@ -55,23 +61,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, *, prog: str = PROG) -> int:
-    """Serve with the parsed options; a bad value is one line on stderr and exit code 2."""
+    """Serve with the parsed options; a bad value, an agent file that does not load or an
+    address it cannot listen on is one line on stderr and exit code 2."""
     try:
         semantics = options.state_semantics(args.state_semantics)
         routes = options.route_set(args.routes)
     except options.OptionError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
+    from .agent import AgentFileError
     from .runner import serve
 
-    serve(
-        args.port,
-        args.agent,
-        host=args.host,
-        session_ttl_seconds=args.session_ttl,
-        state_semantics=semantics,
-        routes=routes,
-    )
+    try:
+        serve(
+            args.port,
+            args.agent,
+            host=args.host,
+            session_ttl_seconds=args.session_ttl,
+            state_semantics=semantics,
+            routes=routes,
+        )
+    except AgentFileError as exc:
+        print(f"{prog}: agent file {exc}; fix it, or leave out --agent", file=sys.stderr)
+        return 2
+    except OSError as exc:  # only binding raises it: loading wraps its own in AgentFileError
+        print(f"{prog}: {listen_problem(args.host, args.port, exc)}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -349,6 +349,27 @@ class AgentFileError(ValueError):
     """An agent file that cannot be read or does not validate."""
 
 
+def _why(error: Exception) -> str:
+    """What is wrong with an agent file, in one line (a command line shows it as it is)."""
+    if isinstance(error, OSError):
+        return f"cannot be read ({error.strerror or error})"
+    if isinstance(error, ValidationError):
+        problems = error.errors(include_url=False, include_input=False)
+        first = problems[0]
+        where = ".".join(str(part) for part in first["loc"])
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        what = str(first["msg"]).removeprefix("Value error, ")
+        return f"{where + ': ' if where else ''}{what}{more}"
+    if isinstance(error, yaml.MarkedYAMLError) and error.problem_mark is not None:
+        mark = error.problem_mark
+        return (
+            f"is not valid YAML ({error.problem} at line {mark.line + 1}, column {mark.column + 1})"
+        )
+    if isinstance(error, yaml.YAMLError | UnicodeDecodeError | json.JSONDecodeError):
+        return f"is not valid YAML or JSON ({' '.join(str(error).split())[:200]})"
+    return " ".join(str(error).split())
+
+
 def load_agent(path: str | Path) -> AgentDefinition:
     """Load an agent from a YAML or JSON file."""
     file = Path(path)
@@ -357,7 +378,7 @@ def load_agent(path: str | Path) -> AgentDefinition:
         data = json.loads(text) if file.suffix.lower() == ".json" else yaml.safe_load(text)
         return AgentDefinition.model_validate(data)
     except (OSError, ValueError, yaml.YAMLError, ValidationError) as exc:
-        raise AgentFileError(f"{file}: {exc}") from exc
+        raise AgentFileError(f"{file}: {_why(exc)}") from exc
 
 
 def default_agent() -> AgentDefinition:

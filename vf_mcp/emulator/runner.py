@@ -16,6 +16,7 @@ from typing import Any, Self
 
 import uvicorn
 
+from .addresses import shown_host
 from .agent import AgentDefinition, default_agent, load_agent
 from .app import create_app
 from .core import EmulatorCore
@@ -187,7 +188,8 @@ class Emulator:
         # Binding here surfaces "address in use" in the caller's thread and tells us port 0's pick.
         # proto must be IPPROTO_TCP: asyncio only sets TCP_NODELAY on accepted sockets whose
         # proto says TCP, and without it every response pays a ~40 ms Nagle/delayed-ACK stall.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
@@ -213,7 +215,7 @@ class Emulator:
         if not ready.wait(STARTUP_TIMEOUT_S) or not self._server.started:
             self.stop()
             raise RuntimeError("the emulator failed to start") from self._failure
-        self._url = f"http://{host}:{sock.getsockname()[1]}"
+        self._url = f"http://{shown_host(host)}:{sock.getsockname()[1]}"
         return self
 
     def _serve(self, sock: socket.socket) -> None:

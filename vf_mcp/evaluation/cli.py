@@ -2,10 +2,11 @@
 
 Reads the agent's settings like the server (`VOICEFLOW_*`) and the judge's (`VF_MCP_JUDGE_*`).
 Exit status: 0 when every test passed (ungraded judged criteria count as passed only with
---allow-ungraded), 1 on any failure, error, skipped test or unreadable suite, 2 on bad arguments
-or configuration (no API key, `--repeat` out of range, a baseline that is not one of these
-suites), 3 when a test or check regressed against the baseline (`--compare`,
-`--baseline-environment`).
+--allow-ungraded), 1 on any failure, error or skipped test, 2 on bad arguments, suites or
+configuration, all found before anything runs (a suite file missing, empty or broken, no API
+key, `--repeat` out of range, a baseline that is not one of these suites, a recording without
+these suites, a simulated user and no judge to play it), or a report that cannot be written;
+3 when a test or check regressed against the baseline (`--compare`, `--baseline-environment`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import TextIO
 import anyio
 from pydantic import SecretStr
 
-from vf_mcp.config import Settings
+from vf_mcp.config import ENV_JUDGE_API_KEY, ENV_JUDGE_MODEL, ENV_JUDGE_URL, Settings
 from vf_mcp.errors import ConfigurationError, ScriptError
 from vf_mcp.evaluation.baseline import Comparison, compare, load_baseline
 from vf_mcp.evaluation.connection import ServiceFactory
@@ -111,6 +112,12 @@ def argument_problem(args: argparse.Namespace) -> str | None:
         return "--max-turns must be at least 1"
     if args.repeat is not None and not 1 <= args.repeat <= MAX_REPEAT:
         return f"--repeat must be between 1 and {MAX_REPEAT}, got {args.repeat}"
+    for flag in ("junit", "json", "markdown", "html"):
+        path = getattr(args, flag)
+        if path is not None and path.is_dir():
+            return f"--{flag} {path} is a folder; give the file to write, e.g. {path / 'report'}"
+    if args.record is not None and args.record.exists() and not args.record.is_dir():
+        return f"--record {args.record} is a file; give the folder to write the recording in"
     return None
 
 
@@ -128,7 +135,74 @@ def run_problem(args: argparse.Namespace, suites: list[Suite]) -> str | None:
     return None
 
 
+def judge_problem(suites: list[Suite], *, judged: bool, replay: Path | None) -> str | None:
+    """A simulated user that the judge model plays, in a run without one: that test cannot even
+    start (no message to send), so the run is refused rather than failing on checks of nothing."""
+    played = [
+        f"{s.name} / {t.id}"
+        for s in suites
+        for t in s.tests
+        if t.simulate is not None and t.simulate.tester is None
+    ]
+    if judged or not played:
+        return None
+    more = f" (and {len(played) - 1} more)" if len(played) > 1 else ""
+    if replay is not None:
+        return (
+            f"test {played[0]}{more} has a simulated user, played by the judge model, and the "
+            f"recording in {replay} has no judge replies: record it with a judge configured"
+        )
+    return (
+        f"test {played[0]}{more} has a simulated user, played by the judge model, and no judge "
+        f"is configured: set {ENV_JUDGE_URL} and {ENV_JUDGE_MODEL} (and {ENV_JUDGE_API_KEY})"
+    )
+
+
+def replay_problem(replayer: Replayer | None, suites: list[Suite]) -> str | None:
+    """A recording that holds nothing of a suite: its every request would fail as unrecorded."""
+    if replayer is None:
+        return None
+    missing = replayer.unrecorded(dict.fromkeys(s.name for s in suites))
+    if not missing:
+        return None
+    more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+    return (
+        f"--replay {replayer.root}: no recording of suite {missing[0]!r}{more} (nothing in "
+        f"{replayer.folder(missing[0])}/); record it first with --record {replayer.root}"
+    )
+
+
+def replay_warnings(replayer: Replayer | None, suites: list[Suite]) -> list[str]:
+    """Tests of a recorded suite that the recording lacks: they fail when they run (a run that
+    stopped early while recording leaves the same tests out, so this does not refuse)."""
+    if replayer is None:
+        return []
+    keys = {(suite, test) for suite, test in replayer.cassettes}
+    return [
+        f"--replay {replayer.root} has no recording of {s.name} / {t.id} "
+        f"({replayer.path(s.name, t.id)}): it fails if it runs; record again with "
+        f"--record {replayer.root}"
+        for s in suites
+        for t in s.tests
+        if not any(su == s.name and (k == t.id or k.startswith(f"{t.id}#")) for su, k in keys)
+    ]
+
+
+def load_suites(paths: list[Path]) -> list[Suite]:
+    """Every suite at `paths`; a file that cannot be read is a `ScriptError` naming it."""
+    suites: list[Suite] = []
+    for path in paths:
+        try:
+            suites += load_path(path)
+        except OSError as exc:
+            where = exc.filename or path
+            raise ScriptError(f"{where}: cannot be read ({exc.strerror or exc})") from None
+    return suites
+
+
 def main(argv: list[str], environ: Mapping[str, str]) -> int:
+    """Exit 0 when everything passed, 1 on a failed test, 2 on bad arguments, suites or
+    configuration (found before anything runs), 3 on a regression."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -139,31 +213,60 @@ def main(argv: list[str], environ: Mapping[str, str]) -> int:
         print(f"vf-mcp eval: {problem}", file=sys.stderr)
         return 2
     try:
-        suites = [suite for path in args.paths for suite in load_path(path)]
-    except (ScriptError, FileNotFoundError) as exc:
-        print(f"vf-mcp eval: {exc}", file=sys.stderr)
-        return 1
-    try:
-        settings, judge_settings, replayer = _configure(args, environ)
-        if (problem := run_problem(args, suites)) is not None:
-            raise ConfigurationError(problem)
-        baseline = load_baseline(args.compare, suites) if args.compare is not None else None
+        job, baseline = _prepare(args, environ)
         # Spans and metrics of the run go where the server's would (OTEL_EXPORTER_OTLP_*).
         flush_telemetry = configure_from_env(environ)
-    except ConfigurationError as exc:
+    except (ConfigurationError, ScriptError) as exc:
         print(f"vf-mcp eval: {exc}", file=sys.stderr)
         return 2
-    for suite in suites:
-        for warning in suite.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
-    recorder = Recorder(args.record) if args.record is not None else None
-    job = _Job(suites, settings, judge_settings, recorder, replayer, args)
+    for warning in [w for suite in job.suites for w in suite.warnings] + replay_warnings(
+        job.replayer, job.suites
+    ):
+        print(f"warning: {warning}", file=sys.stderr)
     try:
         run, comparison = anyio.run(_run_and_compare, job, baseline)
     finally:
         flush_telemetry()
-    if recorder is not None:
-        recorder.save()
+    shown = frozenset(w for suite in job.suites for w in suite.warnings)
+    for line in report_lines(run, comparison, allow_ungraded=args.allow_ungraded, shown=shown):
+        print(line)
+    try:
+        _save(job, run, comparison)
+    except OSError as exc:
+        print(
+            f"vf-mcp eval: cannot write {exc.filename or 'a report'} ({exc.strerror or exc}): "
+            "the run finished, but a report or the recording it asked for is missing; choose "
+            "another path",
+            file=sys.stderr,
+        )
+        return 2
+    if comparison is not None and comparison.regressions:
+        return EXIT_REGRESSION
+    return 0 if run.succeeded(allow_ungraded=args.allow_ungraded) else 1
+
+
+def _prepare(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[_Job, RunResult | None]:
+    """The run to do and its baseline, or the one-line reason it cannot run at all."""
+    suites = load_suites(args.paths)
+    settings, judge_settings, replayer = _configure(args, environ)
+    judged = replayer.chat() is not None if replayer is not None else judge_settings is not None
+    for problem in (
+        run_problem(args, suites),
+        replay_problem(replayer, suites),
+        judge_problem(suites, judged=judged, replay=args.replay),
+    ):
+        if problem is not None:
+            raise ConfigurationError(problem)
+    baseline = load_baseline(args.compare, suites) if args.compare is not None else None
+    recorder = Recorder(args.record) if args.record is not None else None
+    return _Job(suites, settings, judge_settings, recorder, replayer, args), baseline
+
+
+def _save(job: _Job, run: RunResult, comparison: Comparison | None) -> None:
+    """The recording and the reports asked for."""
+    args = job.args
+    if job.recorder is not None:
+        job.recorder.save()
     _write(args.junit, junit_xml(run, allow_ungraded=args.allow_ungraded))
     _write(args.json, json_report(run))
     _write(args.markdown, markdown_report(run, allow_ungraded=args.allow_ungraded,
@@ -171,12 +274,6 @@ def main(argv: list[str], environ: Mapping[str, str]) -> int:
     if args.html is not None:
         _write(args.html, html_report(run, comparison=comparison,
                                       allow_ungraded=args.allow_ungraded))  # fmt: skip
-    shown = frozenset(w for suite in suites for w in suite.warnings)
-    for line in report_lines(run, comparison, allow_ungraded=args.allow_ungraded, shown=shown):
-        print(line)
-    if comparison is not None and comparison.regressions:
-        return EXIT_REGRESSION
-    return 0 if run.succeeded(allow_ungraded=args.allow_ungraded) else 1
 
 
 def _configure(
@@ -219,7 +316,12 @@ def failure_lines(run: RunResult, *, allow_ungraded: bool) -> list[str]:
     for test in run.transcripts:
         if test.outcome in ("failed", "error"):
             check = test.first_failure()
-            why = f"{check.label}: {check.evidence}" if check else (test.error or "see the report")
+            turn_error = next((t.error for t in test.turns if t.error), None)
+            why = (
+                f"{check.label}: {check.evidence}"
+                if check
+                else (test.error or turn_error or "see the report")
+            )
             lines.append(f"{test.outcome.upper()} {test.suite} / {test.name}: {why[:300]}")
     ungraded = sum(1 for t in run.transcripts if t.outcome == "to_grade")
     if ungraded and not allow_ungraded:

@@ -18,20 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from vf_mcp import __version__
 from vf_mcp.config import ENV_JUDGE_API_KEY, ENV_JUDGE_MODEL, ENV_JUDGE_URL, Settings
-from vf_mcp.errors import (
-    APIError,
-    AuthenticationError,
-    BadRequestError,
-    ConnectError,
-    JudgeError,
-    NotFoundError,
-    RateLimitError,
-    ResponseTimeoutError,
-    ServerError,
-    TransportError,
-    UpstreamError,
-)
+from vf_mcp.errors import JudgeError, UpstreamError
 from vf_mcp.evaluation import prompts
+from vf_mcp.http_errors import api_error_class, transport_error_class
 from vf_mcp.retry import RetryPolicy, parse_retry_after, send_with_retries
 from vf_mcp.transcripts.models import JudgeVerdict
 
@@ -157,12 +146,7 @@ class OpenAIChatClient:
         return _content(response, purpose)
 
     def _transport_error(self, exc: httpx.HTTPError, purpose: str) -> UpstreamError:
-        cls: type[TransportError] = TransportError
-        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
-            cls = ConnectError
-        elif isinstance(exc, httpx.TimeoutException):
-            cls = ResponseTimeoutError
-        return cls(
+        return transport_error_class(exc)(
             f"Could not get the judge's {purpose} from {self._settings.url} "
             f"({type(exc).__name__}); check {ENV_JUDGE_URL} and the network"
         )
@@ -175,7 +159,7 @@ class OpenAIChatClient:
         finally:
             await response.aclose()
         status = response.status_code
-        cls = _STATUS_ERRORS.get(status, ServerError if status >= 500 else BadRequestError)
+        cls = api_error_class(status)
         said = " ".join(text.split())[:200] or response.reason_phrase
         hint = (
             "wait, or lower the suite's concurrency"
@@ -190,14 +174,6 @@ class OpenAIChatClient:
             path="/chat/completions",
             retry_after=parse_retry_after(response.headers.get("Retry-After")),
         )
-
-
-_STATUS_ERRORS: dict[int, type[APIError]] = {
-    401: AuthenticationError,
-    403: AuthenticationError,
-    404: NotFoundError,
-    429: RateLimitError,
-}
 
 
 def _content(response: httpx.Response, purpose: str) -> str:

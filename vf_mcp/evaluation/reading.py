@@ -98,5 +98,7 @@ def read_text(path: Path, root: Path | None = None) -> str:
         return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ScriptError(f"{path}: cannot be read ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise ScriptError(f"{path}: is not UTF-8 text") from None
+    except UnicodeDecodeError as exc:
+        raise ScriptError(
+            f"{path}: is not UTF-8 text ({exc.reason} at byte {exc.start}); save suites as UTF-8"
+        ) from None

@@ -14,19 +14,21 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 from urllib.parse import unquote
 
 import httpx
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
-from vf_mcp.errors import JudgeError
+from vf_mcp.errors import ConfigurationError, JudgeError
 from vf_mcp.evaluation.context import Scope, current_scope
 from vf_mcp.evaluation.judge import ChatMessage, ChatModel
 from vf_mcp.redaction import redact
 
 USER_TOKEN = "{user_id}"
+_Model = TypeVar("_Model", bound=BaseModel)
 _USER_IN_PATH = re.compile(r"/user/([^/?]+)")
 _KEPT_HEADERS = ("content-type", "retry-after")
 
@@ -102,8 +104,11 @@ class _Store:
         self.cassettes: dict[tuple[str, str], Cassette] = {}
         self.meta = RecordingMeta()
 
+    def folder(self, suite: str) -> Path:
+        return self.root / _slug(suite)
+
     def path(self, suite: str, test: str) -> Path:
-        return self.root / _slug(suite) / f"{_slug(test)}.json"
+        return self.folder(suite) / f"{_slug(test)}.json"
 
     def cassette(self, suite: str, test: str) -> Cassette:
         key = (suite, test)
@@ -208,19 +213,30 @@ class _RecordingChat:
 
 
 class Replayer(_Store):
-    """Answers from a recording directory: no runtime and no judge are contacted."""
+    """Answers from a recording directory: no runtime and no judge are contacted.
+
+    A directory that is not a recording is refused at once, in one line naming the file, with a
+    `ConfigurationError`: every test of the run would otherwise fail on the first request.
+    """
 
     def __init__(self, root: Path) -> None:
         super().__init__(root)
         if not root.is_dir():
-            raise FileNotFoundError(f"{root}: no recording here (record one with --record)")
+            raise ConfigurationError(
+                f"--replay {root}: no such folder; record one first with --record {root}"
+            )
         meta = root / "meta.json"
         if meta.is_file():
-            self.meta = RecordingMeta.model_validate_json(meta.read_text())
-        for file in root.glob("*/*.json"):
-            cassette = Cassette.model_validate_json(file.read_text(encoding="utf-8"))
+            self.meta = _read(meta, RecordingMeta, root)
+        for file in sorted(root.glob("*/*.json")):
+            cassette = _read(file, Cassette, root)
             self.cassettes[(cassette.suite, cassette.test)] = cassette
         self._used: dict[tuple[str, str, str, str], int] = {}
+
+    def unrecorded(self, suites: Iterable[str]) -> list[str]:
+        """The suites, by name, of which the recording holds no test at all."""
+        recorded = {suite for suite, _ in self.cassettes}
+        return [name for name in suites if name not in recorded]
 
     def next_seq(self, scope: Scope, kind: str) -> int:
         key = (scope.suite, scope.test, scope.key, kind)
@@ -236,6 +252,22 @@ class Replayer(_Store):
         if self.meta.judge_model is None and not has_judge:
             return None
         return _ReplayChat(self)
+
+
+def _read(file: Path, model: type[_Model], root: Path) -> _Model:
+    try:
+        return model.model_validate_json(file.read_bytes())
+    except OSError as exc:
+        raise ConfigurationError(
+            f"--replay {root}: {file} cannot be read ({exc.strerror})"
+        ) from None
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ConfigurationError(
+            f"--replay {root}: {file} is not part of a recording ({where + ': ' if where else ''}"
+            f"{first['msg']}); point --replay at a folder that --record wrote"
+        ) from None
 
 
 class _ReplayTransport(httpx.AsyncBaseTransport):

@@ -142,6 +142,9 @@ class InMemoryLeases:
         found = self._leases.get(key)
         return found[0] if found is not None and found[1] >= time.monotonic() else None
 
+    def __len__(self) -> int:
+        return len(self._leases)
+
 
 class InMemoryRuns:
     """Runs in process: bounded per caller in records and bytes (`OwnedLRU`), each record (and

@@ -35,8 +35,10 @@ from vf_mcp.errors import (
     ServerError,
     StreamInterruptedError,
     TransportError,
+    UpstreamError,
     VfMcpError,
 )
+from vf_mcp.http_errors import api_error_class, transport_error_class
 from vf_mcp.redaction import mask_secrets
 from vf_mcp.retry import (
     IDEMPOTENT_METHODS,
@@ -337,10 +339,8 @@ class VoiceflowClient:
                 raise self._malformed("POST", path, exc) from None
             except (ValueError, ValidationError) as exc:
                 raise self._malformed("POST", path, exc) from None
-            except httpx.TimeoutException as exc:
-                raise self._transport_error("POST", path, exc, streaming=True) from None
             except httpx.HTTPError as exc:
-                raise _interrupted(path, f"the connection broke: {type(exc).__name__}") from None
+                raise self._stream_broke(path, exc) from None
             if not ended:
                 raise _interrupted(path, "the runtime closed it")
         finally:
@@ -748,12 +748,13 @@ class VoiceflowClient:
         self, method: str, path: str, exc: httpx.HTTPError, *, streaming: bool = False
     ) -> TransportError:
         where = f"{method} {path}"
-        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+        cls = transport_error_class(exc)
+        if cls is ConnectError:
             return ConnectError(
                 f"Could not connect to the Voiceflow runtime at {self._base_url} for {where} "
                 f"({type(exc).__name__}); nothing was sent. Check {ENV_RUNTIME_URL} and the network"
             )
-        if isinstance(exc, httpx.TimeoutException):
+        if cls is ResponseTimeoutError:
             limit = self._settings.timeout
             waited = (
                 f"went silent for {limit:g} s mid-stream"
@@ -764,11 +765,18 @@ class VoiceflowClient:
                 f"The Voiceflow runtime {waited} on {where}; the request may have run, so check "
                 f"get_state before repeating a turn, or raise {ENV_TIMEOUT} for slow agents"
             )
-        return TransportError(
+        return cls(
             f"The connection to the Voiceflow runtime broke during {where} "
             f"({type(exc).__name__}: {str(exc)[:120]}); the request may have run, so check "
             "get_state before repeating a turn"
         )
+
+    def _stream_broke(self, path: str, exc: httpx.HTTPError) -> UpstreamError:
+        """A stream answered 2xx and then failed: silence is a timeout, anything else leaves a
+        partial answer, which is never passed off as a whole one."""
+        if transport_error_class(exc) is ResponseTimeoutError:
+            return self._transport_error("POST", path, exc, streaming=True)
+        return _interrupted(path, f"the connection broke: {type(exc).__name__}")
 
     def _api_error(
         self,
@@ -782,10 +790,8 @@ class VoiceflowClient:
         status = response.status_code
         answer = _upstream_answer(body, response.headers.get("content-type", ""))
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        cls, hint = _error_kind(status, method, runtime_json=answer.runtime_json)
-        if status == 429:
-            wait = f"{retry_after:g} s" if retry_after is not None else "a moment"
-            hint = f"Wait {wait} before trying again, or slow down"
+        cls = api_error_class(status, service_body=answer.runtime_json)
+        hint = _hint(cls, method, retry_after)
         upstream = answer.message or response.reason_phrase or "no message"
         if hidden:
             upstream = upstream.replace(hidden, path)
@@ -807,39 +813,40 @@ class VoiceflowClient:
         )
 
 
-def _error_kind(status: int, method: str, *, runtime_json: bool) -> tuple[type[APIError], str]:
-    """The error class for a status, and what to do about it."""
-    if status == 429:
-        return RateLimitError, ""
-    if status in (401, 403):
-        return AuthenticationError, (
-            f"Check {ENV_API_KEY} (the agent's VF.DM. key) and, for streaming and events, "
-            f"{ENV_PROJECT_ID}"
-        )
-    if status == 404 and not runtime_json:
-        # Express answers an unknown route with its own HTML page, never the runtime's JSON:
-        # the environment is not the problem, the route is.
-        return RouteNotFoundError, (
-            f"Check that {ENV_RUNTIME_URL} is the runtime's base URL and that this runtime "
-            "offers the endpoint (older and private deployments may not)"
-        )
-    if status == 404:
-        return NotFoundError, (
-            "Check the environment: 'development' exists only after the agent was run once "
-            "in Voiceflow, 'production' only after it was published"
-        )
-    if status in (400, 409, 413, 422):
-        return BadRequestError, (
-            "Fix the request as the message says (environment, version id, body or action)"
-        )
-    if status == 408 or status >= 500:
-        return ServerError, (
+def _hint(cls: type[APIError], method: str, retry_after: float | None) -> str:
+    """What to do about an error of class `cls` (`vf_mcp.http_errors` chose it)."""
+    if cls is RateLimitError:
+        wait = f"{retry_after:g} s" if retry_after is not None else "a moment"
+        return f"Wait {wait} before trying again, or slow down"
+    if cls is ServerError:
+        return (
             "The runtime failed on its side; try again shortly"
             if method in IDEMPOTENT_METHODS
             else "The runtime failed on its side and the turn may or may not have run, so "
             "check get_state before repeating it"
         )
-    return APIError, "See the runtime's message"
+    return _HINTS.get(cls, "See the runtime's message")
+
+
+_HINTS: dict[type[APIError], str] = {
+    AuthenticationError: (
+        f"Check {ENV_API_KEY} (the agent's VF.DM. key) and, for streaming and events, "
+        f"{ENV_PROJECT_ID}"
+    ),
+    # Express answers an unknown route with its own HTML page, never the runtime's JSON:
+    # the environment is not the problem, the route is.
+    RouteNotFoundError: (
+        f"Check that {ENV_RUNTIME_URL} is the runtime's base URL and that this runtime "
+        "offers the endpoint (older and private deployments may not)"
+    ),
+    NotFoundError: (
+        "Check the environment: 'development' exists only after the agent was run once "
+        "in Voiceflow, 'production' only after it was published"
+    ),
+    BadRequestError: (
+        "Fix the request as the message says (environment, version id, body or action)"
+    ),
+}
 
 
 def _interrupted(path: str, how: str) -> StreamInterruptedError:
