@@ -97,6 +97,10 @@ SLOW: dict[str, dict[str, str]] = {
         "test_sigterm_with_idle_sdk_clients_connected_exits_0_within_the_drain": "vf-mcp, Node",
     },
     "test_summary.py": {"test_summary_is_deterministic_across_processes": "fresh Pythons"},
+    "test_builtin_variables.py": {
+        "test_the_emulator_imports_nothing_of_the_client": "a fresh Python",
+    },
+    "test_chat.py": {"test_jinja2_is_loaded_by_the_first_render_never_by_a_start": "fresh Pythons"},
     "test_telemetry.py": {
         "test_upstream_spans_nest_under_the_sdks_tool_call_span": "a fresh Python",
         "test_a_configured_endpoint_gets_the_spans_and_metrics_over_otlp_at_shutdown": "Python",

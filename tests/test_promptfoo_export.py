@@ -21,20 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 import yaml
 
 from tests.canary import CANARY_KEY
-from tests.evaluation_fixtures import EXAMPLES, FakeJudge, Reply, judge_client, running_judge
+from tests.evaluation_fixtures import EXAMPLES, FakeJudge, Reply, running_judge
 from tests.node_tools import NODE22, NODE22_DIR, require
-from vf_mcp.config import Settings
+from vf_mcp import cli
 from vf_mcp.emulator import Emulator
-from vf_mcp.evaluation.connection import ServiceFactory
 from vf_mcp.evaluation.exports import PromptfooExport, to_promptfoo
-from vf_mcp.evaluation.loader import load_path
-from vf_mcp.evaluation.runner import run_suites
-from vf_mcp.evaluation.script import Suite
 from vf_mcp.transcripts.models import RunResult
 
 PROMPTFOO_PACKAGE = NODE22_DIR / "node_modules" / "promptfoo" / "package.json"
@@ -130,22 +125,34 @@ class CrossCheck:
     run: RunResult
     judge: FakeJudge
     judge_url: str
+    config: str
+    """The promptfoo config `vf-mcp eval --export promptfoo=FILE` wrote for the run."""
 
 
-async def run_cross_check(settings: Settings, judge_url: str) -> RunResult:
-    suites = [
-        Suite.model_validate(CROSS_CHECK),
-        *load_path(EXAMPLES / "order_support.failing.yaml"),
-    ]
-    async with judge_client(judge_url) as chat:
-        return await run_suites(suites, ServiceFactory(settings), judge=chat)
+def run_cross_check(emulator: Emulator, judge_url: str, folder: Path) -> tuple[RunResult, str]:
+    """The documented command: `vf-mcp eval SUITES --json FILE --export promptfoo=FILE`."""
+    suite = folder / "cross_check.yaml"
+    suite.write_text(yaml.safe_dump(CROSS_CHECK, allow_unicode=True), encoding="utf-8")
+    report, config = folder / "run.json", folder / "promptfooconfig.yaml"
+    arguments = ["eval", str(suite), str(EXAMPLES / "order_support.failing.yaml"),
+                 "--json", str(report), "--export", f"promptfoo={config}"]  # fmt: skip
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("VOICEFLOW_API_KEY", CANARY_KEY)
+        env.setenv("VOICEFLOW_RUNTIME_URL", emulator.url)
+        env.setenv("VF_MCP_JUDGE_URL", judge_url)
+        env.setenv("VF_MCP_JUDGE_MODEL", "fake-judge")
+        env.delenv("VOICEFLOW_PROJECT_ID", raising=False)
+        assert cli.run(arguments) == 1  # the suites hold failing tests on purpose
+    run = RunResult.model_validate_json(report.read_text(encoding="utf-8"))
+    return run, config.read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
-def cross_check(emulator_session: Emulator) -> Iterator[CrossCheck]:
+def cross_check(
+    emulator_session: Emulator, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[CrossCheck]:
     """One vf-mcp run for the module, graded by the fake judge, which stays up for promptfoo."""
     emulator_session.reset()
-    settings = Settings.validated({"api_key": CANARY_KEY, "runtime_url": emulator_session.url})
     rules: list[tuple[str, Reply]] = [
         (PASSES, grade(True)),
         (FAILS, grade(False)),
@@ -153,7 +160,9 @@ def cross_check(emulator_session: Emulator) -> Iterator[CrossCheck]:
     ]
     judge = FakeJudge(rules)
     with running_judge(judge) as url:
-        yield CrossCheck(anyio.run(run_cross_check, settings, url), judge, url)
+        folder = tmp_path_factory.mktemp("cross-check")
+        run, config = run_cross_check(emulator_session, url, folder)
+        yield CrossCheck(run, judge, url, config)
 
 
 def vf_mcp_verdicts(run: RunResult) -> dict[str, bool]:
@@ -214,8 +223,9 @@ def test_promptfoo_passes_and_fails_each_test_as_vf_mcp_did(
 ) -> None:
     run, judge = cross_check.run, cross_check.judge
     export = to_promptfoo(run)
+    assert cross_check.config == export.to_yaml()  # what the command wrote is the export
     before = len(judge.requests)
-    status, output, written = promptfoo_eval(export.to_yaml(), tmp_path, cross_check.judge_url)
+    status, output, written = promptfoo_eval(cross_check.config, tmp_path, cross_check.judge_url)
 
     ours = {f"{t.suite}/{t.key}": t.outcome for t in run.transcripts}
     # The suite has both: passing tests, and tests failing on each kind of check.

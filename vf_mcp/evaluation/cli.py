@@ -25,6 +25,7 @@ from vf_mcp.config import ENV_JUDGE_API_KEY, ENV_JUDGE_MODEL, ENV_JUDGE_URL, Set
 from vf_mcp.errors import ConfigurationError, ScriptError
 from vf_mcp.evaluation.baseline import Comparison, compare, load_baseline
 from vf_mcp.evaluation.connection import ServiceFactory
+from vf_mcp.evaluation.export_targets import ExportTarget, export_target
 from vf_mcp.evaluation.html_report import html_report
 from vf_mcp.evaluation.judge import ChatModel, JudgeSettings, OpenAIChatClient
 from vf_mcp.evaluation.loader import load_path
@@ -64,6 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--markdown", type=Path, metavar="FILE", help="write a Markdown report")
     parser.add_argument(
         "--html", type=Path, metavar="FILE", help="write a self-contained HTML report (chats)"
+    )
+    parser.add_argument(
+        "--export",
+        type=export_target,
+        action="append",
+        default=[],
+        metavar="FORMAT=PATH",
+        help="also write the run for another tool, repeatable: promptfoo=FILE (promptfoo eval "
+        "-c FILE), deepeval=FILE (ConversationalTestCase JSON), voiceflow-cli=DIR "
+        "(voiceflow test execute DIR)",
     )
     modes = parser.add_mutually_exclusive_group()
     modes.add_argument(
@@ -116,6 +127,10 @@ def argument_problem(args: argparse.Namespace) -> str | None:
         path = getattr(args, flag)
         if path is not None and path.is_dir():
             return f"--{flag} {path} is a folder; give the file to write, e.g. {path / 'report'}"
+    targets: list[ExportTarget] = args.export
+    for target in targets:
+        if (problem := target.problem()) is not None:
+            return problem
     if args.record is not None and args.record.exists() and not args.record.is_dir():
         return f"--record {args.record} is a file; give the folder to write the recording in"
     return None
@@ -274,6 +289,9 @@ def _save(job: _Job, run: RunResult, comparison: Comparison | None) -> None:
     if args.html is not None:
         _write(args.html, html_report(run, comparison=comparison,
                                       allow_ungraded=args.allow_ungraded))  # fmt: skip
+    for target in args.export:
+        for skipped in target.write(run):
+            print(f"vf-mcp eval: --export {target.format} left out {skipped}", file=sys.stderr)
 
 
 def _configure(
