@@ -26,8 +26,7 @@ from google.protobuf import json_format, struct_pb2
 
 from tests.threaded_server import ThreadedServer, serve_in_thread
 from vf_mcp.config import Settings
-from vf_mcp.http import http_app
-from vf_mcp.server import build_server
+from vf_mcp.http import build_fronts, http_app
 from vf_mcp.voiceflow import VoiceflowClient
 
 CARD_PATH = "/.well-known/agent-card.json"
@@ -149,14 +148,14 @@ def _applied(task: Task, event: StreamResponse) -> Task:
 @contextmanager
 def a2a_server(settings: Settings) -> Iterator[ThreadedServer]:
     """vf-mcp over streamable HTTP in a thread: MCP at /mcp and A2A beside it."""
-    with serve_in_thread(http_app(build_server(settings), settings)) as running:
+    with serve_in_thread(http_app(build_fronts(settings), settings)) as running:
         yield running
 
 
 @contextmanager
 def a2a_server_with_client(settings: Settings) -> Iterator[tuple[ThreadedServer, VoiceflowClient]]:
     vf = VoiceflowClient(settings)
-    with serve_in_thread(http_app(build_server(settings, client=vf), settings)) as running:
+    with serve_in_thread(http_app(build_fronts(settings, client=vf), settings)) as running:
         try:
             yield running, vf
         finally:

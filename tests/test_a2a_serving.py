@@ -23,8 +23,7 @@ from tests.threaded_server import serve_in_thread
 from vf_mcp.agents import load_agents
 from vf_mcp.config import Settings
 from vf_mcp.emulator import Emulator
-from vf_mcp.http import http_app
-from vf_mcp.server import build_server
+from vf_mcp.http import build_fronts, http_app
 
 pytestmark = pytest.mark.anyio
 
@@ -122,8 +121,7 @@ async def test_each_agent_of_the_agents_file_is_an_a2a_agent_of_its_own(
     two_agents: Emulator,  # noqa: F811
 ) -> None:
     directory = load_agents(EXAMPLES / "agents.yaml", base, KEYS)
-    server = build_server(base, agents=directory)
-    with serve_in_thread(http_app(server, base)) as running:
+    with serve_in_thread(http_app(build_fronts(base, agents=directory), base)) as running:
         async with httpx.AsyncClient(base_url=running.url) as http:
             default = (await http.get(CARD_PATH)).json()
             billing = (await http.get(f"/a2a/billing{CARD_PATH}")).json()

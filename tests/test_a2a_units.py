@@ -17,13 +17,13 @@ from vf_mcp.a2a.card import agent_card
 from vf_mcp.a2a.errors import ERROR_STATES, TURN_STATES
 from vf_mcp.a2a.executor import conversation_user_id
 from vf_mcp.a2a.parts import MAX_TEXT_CHARS, Ask, read_message
-from vf_mcp.a2a.tasks import MemoryShelf
 from vf_mcp.agents import single_agent
 from vf_mcp.config import Settings
 from vf_mcp.conversation import check_user_id
+from vf_mcp.error_kinds import ErrorKind
+from vf_mcp.store.memory import MemoryShelf
 from vf_mcp.summary.models import TurnStatus
 from vf_mcp.tools import TOOLS, build_tools
-from vf_mcp.tools.errors import ErrorKind
 
 pytestmark = pytest.mark.anyio
 SETTINGS = Settings.validated({"api_key": CANARY_KEY})

@@ -9,7 +9,7 @@ import pytest
 
 from tests.canary import CANARY_KEY, CANARY_SECRET
 from vf_mcp import __version__
-from vf_mcp.http import is_loopback
+from vf_mcp.web import is_loopback
 
 
 def vf_mcp(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

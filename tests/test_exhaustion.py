@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from tests.services import redis_server
+from vf_mcp.conversation.ports import ConversationMemory
 from vf_mcp.errors import ScriptError
 from vf_mcp.evaluation.loader import load_script
 from vf_mcp.evaluation.reading import MAX_SIZE, parse_text
 from vf_mcp.runs.models import RunRecord
-from vf_mcp.store import ConversationMemory
 from vf_mcp.store.memory import (
     InMemoryLeases,
     InMemoryMemory,

@@ -13,9 +13,9 @@ from mcp import Client
 
 from vf_mcp.config import Settings
 from vf_mcp.conversation.inflight import LEASE_SECONDS
+from vf_mcp.conversation.ports import ConversationMemory, PendingTurn
 from vf_mcp.emulator import Emulator, FaultPlan
 from vf_mcp.server import build_server
-from vf_mcp.store import ConversationMemory, PendingTurn
 from vf_mcp.store.memory import in_memory_store
 from vf_mcp.tools.errors import ERROR_META_KEY
 from vf_mcp.voiceflow import VoiceflowClient

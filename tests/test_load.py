@@ -22,16 +22,15 @@ from mcp import Client
 from tests.a2a_helpers import Caller, caller, message, metadata_of, texts
 from tests.owned_memory import Census, census
 from tests.threaded_server import serve_in_thread
-from vf_mcp.a2a.tasks import MemoryShelf
 from vf_mcp.config import Settings
 from vf_mcp.emulator import Emulator, FaultPlan
-from vf_mcp.http import http_app
-from vf_mcp.server import build_server
+from vf_mcp.http import build_fronts, http_app
 from vf_mcp.store.memory import (
     InMemoryLeases,
     InMemoryMemory,
     InMemoryRuns,
     InMemoryTranscripts,
+    MemoryShelf,
 )
 from vf_mcp.voiceflow import VoiceflowClient
 
@@ -160,8 +159,7 @@ async def test_200_concurrent_conversations_under_faults(
 ) -> None:
     settings = stream_settings.model_copy(update={"max_retries": 3})
     vf = VoiceflowClient(settings)
-    server = build_server(settings, client=vf)
-    with serve_in_thread(http_app(server, settings)) as running:
+    with serve_in_thread(http_app(build_fronts(settings, client=vf), settings)) as running:
 
         async def tasks_now() -> int:
             return len(asyncio.all_tasks())

@@ -10,7 +10,7 @@ from mcp import Client
 
 from tests.threaded_server import serve_in_thread
 from vf_mcp.config import Settings
-from vf_mcp.http import http_app
+from vf_mcp.http import build_fronts, http_app
 from vf_mcp.server import build_server
 
 pytestmark = pytest.mark.anyio
@@ -38,7 +38,7 @@ async def test_a_client_of_the_new_protocol_sends_the_conversation_in_a_header(
     settings: Settings,
 ) -> None:
     seen: list[dict[str, str]] = []
-    app = http_app(build_server(settings), settings)
+    app = http_app(build_fronts(settings), settings)
 
     async def recording(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":

@@ -16,9 +16,9 @@ from mcp import Client
 from tests.processes import free_port, http_server, server_env
 from tests.services import redis_server
 from vf_mcp.config import Settings
+from vf_mcp.conversation.ports import ConversationMemory
 from vf_mcp.emulator import Emulator
 from vf_mcp.errors import StoreError
-from vf_mcp.store import ConversationMemory
 from vf_mcp.store.redis import redis_store
 from vf_mcp.tools.errors import ERROR_META_KEY
 

@@ -358,7 +358,7 @@ async def test_the_audience_check_refuses_tokens_issued_for_another_server(
     emulator: Emulator, audiences: Any, check_audience: bool
 ) -> None:
     from tests.threaded_server import serve_in_thread
-    from vf_mcp.http import http_app
+    from vf_mcp.http import build_fronts, http_app
 
     settings = Settings.validated(
         {
@@ -370,7 +370,7 @@ async def test_the_audience_check_refuses_tokens_issued_for_another_server(
             "oauth_audience": check_audience,
         }
     )
-    with serve_in_thread(http_app(build_server(settings), settings)) as served:
+    with serve_in_thread(http_app(build_fronts(settings), settings)) as served:
         async with httpx.AsyncClient() as http:
 
             async def status(token: str) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 
+from vf_mcp.error_kinds import ERROR_KINDS, kind_of
 from vf_mcp.errors import (
     APIError,
     AuthenticationError,
@@ -20,13 +21,7 @@ from vf_mcp.errors import (
     VfMcpError,
     error_classes,
 )
-from vf_mcp.tools.errors import (
-    ERROR_KINDS,
-    ERROR_META_KEY,
-    error_result,
-    kind_of,
-    resource_error,
-)
+from vf_mcp.tools.errors import ERROR_META_KEY, error_result, resource_error
 
 # The status each API error class is raised for (the client's `_error_kind` table).
 STATUS = {

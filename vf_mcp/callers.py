@@ -4,7 +4,7 @@ The namespace is a short, stable, non-reversible name derived from the caller's 
 same `user_id` from two callers names two conversations upstream, in the store and in the
 transcripts. stdio has one caller and no namespace.
 
-A request has one identity, decided once: the token gate (`vf_mcp.http.BearerTokenGate`) puts the
+A request has one identity, decided once: the token gate (`vf_mcp.web.BearerTokenGate`) puts the
 namespace of the token it verified into the ASGI scope, the MCP SDK's OAuth middleware puts the
 verified user there, and every front end (MCP tools, A2A, runs, the view) asks `caller_namespace`
 and nothing else. Reading a header again somewhere else is how two parts came to disagree about

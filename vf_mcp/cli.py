@@ -167,8 +167,8 @@ def _prepare(what: str, host: str | None) -> tuple[Settings, AgentDirectory, Cal
     """Settings, agents and what flushes telemetry, refused at start in one line when they cannot
     serve (`host`: the HTTP bind address, None on stdio)."""
     from vf_mcp.config import Settings
-    from vf_mcp.http import is_loopback
     from vf_mcp.logs import configure_logging
+    from vf_mcp.web import is_loopback
 
     settings = Settings.from_env(os.environ)
     configure_logging(settings.log_level)
@@ -198,17 +198,16 @@ def _serve(transport: str, host: str, port: int) -> int:
     settings, agents, flush_telemetry = _prepare("MCP", host if transport == "http" else None)
     sockets: list[socket.socket] = []
     try:
-        if transport == "http":
-            sockets = _bind(host, port)
-        from vf_mcp.server import build_server
-
-        server = build_server(settings, agents=agents)
         if transport == "stdio":
-            server.run()
-            return 0
-        from vf_mcp.http import serve_http
+            from vf_mcp.server import build_server
 
-        return serve_http(server, settings, host=host, port=port, sockets=sockets)
+            build_server(settings, agents=agents).run()
+            return 0
+        sockets = _bind(host, port)
+        from vf_mcp.http import build_fronts, serve_http
+
+        fronts = build_fronts(settings, agents=agents)
+        return serve_http(fronts, settings, host=host, port=port, sockets=sockets)
     finally:
         for sock in sockets:  # uvicorn closed those it served; this closes them on the way out
             sock.close()
@@ -221,8 +220,15 @@ def _serve_a2a(host: str, port: int) -> int:
     try:
         sockets = _bind(host, port)
         from vf_mcp.a2a.app import serve_a2a
+        from vf_mcp.tools import offered_tools
 
-        return serve_a2a(settings, agents, host=host, port=port, sockets=sockets)
+        # The rules that offer the `interact` tool (read-only mode, the allow-list) choose the
+        # A2A skill too, MCP served or not.
+        offered = offered_tools(settings, several_agents=len(agents.agents) > 1)
+        converses = "interact" in offered
+        return serve_a2a(
+            settings, agents, host=host, port=port, converses=converses, sockets=sockets
+        )
     finally:
         for sock in sockets:
             sock.close()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
 from mcp.server import MCPServer
@@ -43,12 +44,74 @@ Companion = Callable[[App], AbstractAsyncContextManager[object]]
 
 
 class VfMcpServer(MCPServer[App]):
-    """The MCP server, the agents it reaches, and the front ends that share its `App`."""
+    """The MCP server, the agents it reaches, and the front ends that share its `App`: all given
+    when it is built, and opened by its lifespan.
+
+    A given `client` serves the default agent and a given `store` is used; both stay open.
+    Raises `ConfigurationError` for an allow-list naming unknown tools.
+    """
 
     directory: AgentDirectory
-    companions: list[Companion]
+    companions: tuple[Companion, ...]
     stopping: threading.Event
     """Set by the HTTP server once the worker begins to stop; its `App` reads it too."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        directory: AgentDirectory,
+        *,
+        client: VoiceflowClient | None = None,
+        store: Store | None = None,
+        heartbeat_seconds: float | None = None,
+        companions: Sequence[Companion] = (),
+    ) -> None:
+        chosen = bind_view(choose(TOOLS, settings, several_agents=len(directory.agents) > 1))
+        # The conversation view (MCP Apps) is served when a chosen tool shows it; only clients
+        # known to speak the extension see its app-only tools and its resource listed
+        # (`vf_mcp.view.gate`).
+        view = any(spec.view is not None for spec in chosen)
+        app_only = frozenset(spec.name for spec in chosen if spec.app_only)
+        verifier, auth = oauth_parts(settings)
+        self.directory = directory
+        self.companions = tuple(companions)
+        self.stopping = threading.Event()
+        self._open_app = functools.partial(
+            open_app,
+            settings,
+            directory,
+            client=client,
+            store=store,
+            heartbeat_seconds=heartbeat_seconds,
+            stopping=self.stopping,
+            offered_tools=frozenset(spec.name for spec in chosen),
+        )
+        self._verifier = verifier
+        super().__init__(
+            "vf-mcp",
+            title="Voiceflow agent",
+            version=__version__,
+            instructions=_instructions(directory),
+            lifespan=self._lifespan,
+            log_level=settings.log_level,
+            token_verifier=verifier,
+            auth=auth,
+            tools=build_tools(chosen),
+            extensions=[view_extension(settings)] if view else [],
+            middleware=[apps_gate(app_only, frozenset({VIEW_URI}))] if view else [],
+        )
+        register_resources_and_prompts(self)
+
+    @asynccontextmanager
+    async def _lifespan(self, _: MCPServer[App]) -> AsyncIterator[App]:
+        try:
+            async with self._open_app() as app, AsyncExitStack() as companions:
+                for companion in self.companions:
+                    await companions.enter_async_context(companion(app))
+                yield app
+        finally:
+            if self._verifier is not None:
+                await self._verifier.aclose()
 
 
 def build_server(
@@ -58,60 +121,18 @@ def build_server(
     client: VoiceflowClient | None = None,
     store: Store | None = None,
     heartbeat_seconds: float | None = None,
+    companions: Sequence[Companion] = (),
 ) -> VfMcpServer:
-    """The MCP server for the configured agents (one, from `settings`, unless `agents`).
-
-    A given `client` serves the default agent and a given `store` is used; both stay open.
-    Raises `ConfigurationError` for an allow-list naming unknown tools.
-    """
-    directory = agents or single_agent(settings)
-    chosen = bind_view(choose(TOOLS, settings, several_agents=len(directory.agents) > 1))
-    # The conversation view (MCP Apps) is served when a chosen tool shows it; only clients known
-    # to speak the extension see its app-only tools and its resource listed (`vf_mcp.view.gate`).
-    view = any(spec.view is not None for spec in chosen)
-    app_only = frozenset(spec.name for spec in chosen if spec.app_only)
-    verifier, auth = oauth_parts(settings)
-    # Made before the app it reaches: the server layer that sets it is built before the lifespan.
-    stopping = threading.Event()
-
-    @asynccontextmanager
-    async def lifespan(_: MCPServer[App]) -> AsyncIterator[App]:
-        async with open_app(
-            settings,
-            directory,
-            client=client,
-            store=store,
-            heartbeat_seconds=heartbeat_seconds,
-            stopping=stopping,
-            offered_tools=frozenset(spec.name for spec in chosen),
-        ) as app:
-            try:
-                async with AsyncExitStack() as companions:
-                    for companion in mcp.companions:
-                        await companions.enter_async_context(companion(app))
-                    yield app
-            finally:
-                if verifier is not None:
-                    await verifier.aclose()
-
-    mcp = VfMcpServer(
-        "vf-mcp",
-        title="Voiceflow agent",
-        version=__version__,
-        instructions=_instructions(directory),
-        lifespan=lifespan,
-        log_level=settings.log_level,
-        token_verifier=verifier,
-        auth=auth,
-        tools=build_tools(chosen),
-        extensions=[view_extension(settings)] if view else [],
-        middleware=[apps_gate(app_only, frozenset({VIEW_URI}))] if view else [],
+    """The MCP server for the configured agents (one, from `settings`, unless `agents`), with the
+    front ends its lifespan opens beside it (`companions`; `vf_mcp.http.build_fronts`)."""
+    return VfMcpServer(
+        settings,
+        agents or single_agent(settings),
+        client=client,
+        store=store,
+        heartbeat_seconds=heartbeat_seconds,
+        companions=companions,
     )
-    mcp.directory = directory
-    mcp.companions = []
-    mcp.stopping = stopping
-    register_resources_and_prompts(mcp)
-    return mcp
 
 
 def _instructions(directory: AgentDirectory) -> str:

@@ -1,7 +1,8 @@
 """The A2A routes: each agent's card and JSON-RPC endpoint, over the server's one `App`.
 
-`vf-mcp --transport http` serves them beside `/mcp` (`vf_mcp.http.http_app` adds the routes, the
-MCP server's lifespan opens them over its `App`); `vf-mcp a2a` serves them alone (`a2a_app`).
+`vf-mcp --transport http` serves them beside `/mcp` (`vf_mcp.http.build_fronts` hands the front to
+the MCP server, whose lifespan opens it over its `App`, and `http_app` mounts its routes);
+`vf-mcp a2a` serves them alone (`a2a_app`).
 
     GET  /.well-known/agent-card.json            the default agent's card (public)
     GET  /.well-known/agent.json                 the same card at its pre-0.3 path (public)
@@ -16,9 +17,9 @@ the SDK and the v0.3 spec read it; the cards carry v0.3's `url` and `protocolVer
 v1.0's `supportedInterfaces`.
 
 The MCP SDK's transport security guards only `/mcp`, so every route here checks the Host and
-Origin headers itself, with the same settings (`vf_mcp.http.transport_security`), and the same
+Origin headers itself, with the same settings (`vf_mcp.web.transport_security`), and the same
 request size limit. Bearer tokens are checked in front of everything but the cards by
-`vf_mcp.http.BearerTokenGate` (which also names the caller, `vf_mcp.callers`); OAuth tokens by
+`vf_mcp.web.BearerTokenGate` (which also names the caller, `vf_mcp.callers`); OAuth tokens by
 the MCP SDK's authentication middleware, then here.
 """
 
@@ -52,8 +53,8 @@ from vf_mcp.a2a.tasks import ReplyBook, ShelfTaskStore, agent_shelf
 from vf_mcp.agents import AgentDirectory
 from vf_mcp.app import App
 from vf_mcp.config import Settings
-from vf_mcp.http import transport_security
 from vf_mcp.slow_clients import replay_body
+from vf_mcp.web import HEALTH_PATH, guarded, healthz, transport_security
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 _UNSPECIFIED: Final = ("0.0.0.0", "::")  # bound to every address: no one address to name
@@ -89,22 +90,17 @@ def _is_v6(host: str) -> bool:
         return False
 
 
-def converses(settings: Settings, directory: AgentDirectory) -> bool:
-    """Whether messages run turns here: the rules that choose the `interact` tool (read-only mode,
-    the allow-list) choose the A2A skill too."""
-    from vf_mcp.tools import TOOLS, choose
-
-    chosen = choose(TOOLS, settings, several_agents=len(directory.agents) > 1)
-    return any(spec.name == "interact" for spec in chosen)
-
-
 class A2AFront:
-    """The cards and endpoints of every agent; the endpoints answer once `serving` opened them."""
+    """The cards and endpoints of every agent; the endpoints answer once `serving` opened them.
 
-    def __init__(self, settings: Settings, directory: AgentDirectory) -> None:
+    `converses`: whether messages run turns here (else the agents are read-only, and their cards
+    offer no skill); whoever composes the fronts decides, by the rules that offer `interact`.
+    """
+
+    def __init__(self, settings: Settings, directory: AgentDirectory, *, converses: bool) -> None:
         self.settings = settings
         self.directory = directory
-        self.converses = converses(settings, directory)
+        self.converses = converses
         self._guard = TransportSecurityMiddleware(transport_security(settings))
         self._dispatchers: dict[str, JsonRpcDispatcher] = {}
 
@@ -243,7 +239,7 @@ def announce(host: str, port: int, directory: AgentDirectory) -> None:
     )
 
 
-def a2a_app(settings: Settings, directory: AgentDirectory) -> ASGIApp:
+def a2a_app(settings: Settings, directory: AgentDirectory, *, converses: bool) -> ASGIApp:
     """`vf-mcp a2a`: the A2A routes and `/healthz` alone, with the same access control as
     `/mcp` would have: the bearer-token gate, or the OAuth issuer's tokens."""
     from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
@@ -253,10 +249,9 @@ def a2a_app(settings: Settings, directory: AgentDirectory) -> ASGIApp:
     from starlette.middleware.authentication import AuthenticationMiddleware
 
     from vf_mcp.app import open_app
-    from vf_mcp.http import HEALTH_PATH, guarded, healthz
     from vf_mcp.oauth import oauth_parts
 
-    front = A2AFront(settings, directory)
+    front = A2AFront(settings, directory, converses=converses)
     verifier, auth = oauth_parts(settings)
 
     @asynccontextmanager
@@ -287,17 +282,16 @@ def serve_a2a(
     *,
     host: str,
     port: int,
+    converses: bool,
     sockets: list[socket.socket] | None = None,
 ) -> int:
     """Serve until stopped, stopping as `vf_mcp.http.serve_http` does (calls in flight finish
     within the deadline), on `sockets` when the caller bound them; the exit code says whether a
     call had to be abandoned."""
-
-    from vf_mcp.http import HEALTH_PATH
     from vf_mcp.shutdown import serve_until_stopped
 
     announce(host, port, directory)
-    app = a2a_app(settings, directory)
+    app = a2a_app(settings, directory, converses=converses)
     return serve_until_stopped(
         app, settings, host=host, port=port, health_path=HEALTH_PATH, sockets=sockets
     )

@@ -1,7 +1,7 @@
 """The one mapping from vf-mcp's turn statuses and errors to what an A2A client sees.
 
 A turn's status becomes a task state (`TURN_STATES`). An error met while a turn runs becomes a
-task state too (`ERROR_STATES`, by the error's kind from `vf_mcp.tools.errors`): an input the
+task state too (`ERROR_STATES`, by the error's kind from `vf_mcp.error_kinds`): an input the
 agent could not take (a button that does not exist) leaves the task waiting for a better one,
 anything else fails the task with the error's one-line message. An error found before anything
 runs (a malformed message) is the SDK's matching JSON-RPC error instead (`request_error`).
@@ -15,9 +15,9 @@ from typing import Final
 from a2a.types import TaskState
 from a2a.utils.errors import A2AError, InternalError, InvalidParamsError
 
+from vf_mcp.error_kinds import ErrorKind, kind_of
 from vf_mcp.errors import VfMcpError
 from vf_mcp.summary.models import TurnStatus
-from vf_mcp.tools.errors import ErrorKind, kind_of
 
 INPUT_REQUIRED: Final = TaskState.TASK_STATE_INPUT_REQUIRED
 COMPLETED: Final = TaskState.TASK_STATE_COMPLETED

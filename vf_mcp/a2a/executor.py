@@ -113,8 +113,7 @@ class TurnExecutor(AgentExecutor):
         ask = read_message(context.message)
         user_id = conversation_user_id(context.context_id)
         service = self._service
-        known = await service.store.memory.load(service.upstream_id(user_id, namespace))
-        requests = _turns_asked(ask, user_id, known=known is not None)
+        requests = _turns_asked(ask, user_id, known=await service.holds(user_id, namespace))
 
         async def progress(text: str) -> None:
             note = updater.new_agent_message([Part(text=redact(text))])

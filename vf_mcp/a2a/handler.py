@@ -120,8 +120,5 @@ class TurnRequestHandler(DefaultRequestHandler):
     async def _forget(self, context_id: str, context: ServerCallContext) -> None:
         namespace = namespace_of(context)
         user_id = conversation_user_id(context_id)
-        service = self._app.services[self._agent]
-        upstream = service.upstream_id(user_id, namespace)
-        await service.store.memory.forget(upstream)
-        await service.store.session_keys.delete_session_keys(upstream)
+        await self._app.services[self._agent].forget(user_id, namespace)
         await self._app.transcripts.forget(user_id, agent=self._agent, namespace=namespace)

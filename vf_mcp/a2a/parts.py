@@ -21,10 +21,10 @@ from a2a.utils.errors import ContentTypeNotSupportedError, InvalidParamsError
 from google.protobuf import json_format, struct_pb2
 
 from vf_mcp.conversation import TurnOutcome, TurnRequest, check_variables
+from vf_mcp.error_kinds import kind_of
 from vf_mcp.errors import InvalidInputError, VfMcpError, may_have_run
 from vf_mcp.redaction import redact
 from vf_mcp.summary import TurnResult
-from vf_mcp.tools.errors import kind_of
 from vf_mcp.transcripts.models import Transcript
 from vf_mcp.transcripts.render import render_transcript
 

@@ -1,7 +1,8 @@
 """A2A tasks, and the answers to messages already run, kept in vf-mcp's store.
 
-Both live on a `Shelf`: in process by default, in Redis when `VF_MCP_STORE_URL` is set (through the
-store's own `RedisBackend`: one connection pool, the same TTL), so any worker answers any task.
+Both live on a `Shelf` (`vf_mcp.shelf`) the store hands out: in process by default, in Redis when
+`VF_MCP_STORE_URL` is set (the store's one connection pool, the same TTL), so any worker answers
+any task.
 Every key names the agent and the task's owner (the caller's namespace, `vf_mcp.callers`), so one
 caller never sees another's task: a task of someone else is simply not found.
 
@@ -16,10 +17,9 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import TYPE_CHECKING, Final
 
 import anyio
 from a2a.server.context import ServerCallContext
@@ -30,10 +30,10 @@ from a2a.utils.errors import UnsupportedOperationError
 
 from vf_mcp.a2a.errors import END_OF_TURN_STATES, TERMINAL_STATES
 from vf_mcp.a2a.parts import IN_REPLY_TO
+from vf_mcp.shelf import Shelf
 
 if TYPE_CHECKING:
     from vf_mcp.app import App
-    from vf_mcp.store.redis import RedisBackend
 
 CLAIM: Final = "vf_mcp.claim"
 """Where a request's `Claim` rides in the SDK's call context, from the handler to the store."""
@@ -43,117 +43,6 @@ _DONE: Final = b"d:"
 _POLL_SECONDS: Final = 0.25
 Lookup = Callable[[str], Awaitable[Task | None]]
 """The caller's task by id (the answer of a started turn, as it is now)."""
-
-
-class Shelf(Protocol):
-    """Expiring bytes by key, and groups of keys (an owner's tasks) to list."""
-
-    async def get(self, key: str) -> bytes | None: ...
-
-    async def put(self, key: str, value: bytes) -> None: ...
-
-    async def add(self, key: str, value: bytes) -> bool:
-        """Put `value` only if `key` holds nothing; whether it did."""
-        ...
-
-    async def delete(self, key: str) -> None: ...
-
-    async def index(self, group: str, member: str) -> None: ...
-
-    async def members(self, group: str) -> list[str]: ...
-
-
-class MemoryShelf:
-    """In process: bounded, least recently written dropped first, expiring after the TTL."""
-
-    def __init__(self, *, ttl_seconds: float, max_items: int = 20_000) -> None:
-        self._items: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
-        self._groups: dict[str, OrderedDict[str, float]] = {}
-        self._ttl = ttl_seconds
-        self._max = max_items
-
-    async def get(self, key: str) -> bytes | None:
-        found = self._items.get(key)
-        if found is None or found[0] < time.monotonic():
-            self._items.pop(key, None)
-            return None
-        return found[1]
-
-    async def put(self, key: str, value: bytes) -> None:
-        self._items[key] = (time.monotonic() + self._ttl, value)
-        self._items.move_to_end(key)
-        while len(self._items) > self._max:
-            self._items.popitem(last=False)
-
-    async def add(self, key: str, value: bytes) -> bool:
-        if await self.get(key) is not None:
-            return False
-        await self.put(key, value)
-        return True
-
-    async def delete(self, key: str) -> None:
-        self._items.pop(key, None)
-
-    async def index(self, group: str, member: str) -> None:
-        members = self._groups.setdefault(group, OrderedDict())
-        members[member] = time.monotonic() + self._ttl
-        members.move_to_end(member)
-        while len(members) > self._max:
-            members.popitem(last=False)
-
-    async def members(self, group: str) -> list[str]:
-        now = time.monotonic()
-        members = self._groups.get(group, OrderedDict())
-        for stale in [m for m, expires in members.items() if expires < now]:
-            del members[stale]
-        return list(members)
-
-
-class RedisShelf:
-    """In the store's Redis, through its pool; every key carries the store's TTL."""
-
-    def __init__(self, backend: RedisBackend, prefix: str) -> None:
-        self._backend = backend
-        self._prefix = prefix
-
-    async def get(self, key: str) -> bytes | None:
-        async with self._backend.errors("read an A2A task"):
-            value = await self._backend.redis.get(self._prefix + key)
-        if value is None:
-            return None
-        return value if isinstance(value, bytes) else str(value).encode()
-
-    async def put(self, key: str, value: bytes) -> None:
-        async with self._backend.errors("save an A2A task"):
-            await self._backend.redis.set(self._prefix + key, value, ex=self._backend.ttl)
-
-    async def add(self, key: str, value: bytes) -> bool:
-        async with self._backend.errors("save an A2A message"):
-            added = await self._backend.redis.set(
-                self._prefix + key, value, ex=self._backend.ttl, nx=True
-            )
-        return bool(added)
-
-    async def delete(self, key: str) -> None:
-        async with self._backend.errors("forget an A2A message"):
-            await self._backend.redis.delete(self._prefix + key)
-
-    async def index(self, group: str, member: str) -> None:
-        now, name = time.time(), self._prefix + group
-        async with (
-            self._backend.errors("list an A2A task"),
-            self._backend.redis.pipeline(transaction=True) as pipe,
-        ):
-            pipe.zadd(name, {member: now})
-            pipe.zremrangebyscore(name, "-inf", now - self._backend.ttl)
-            pipe.expire(name, self._backend.ttl)
-            await pipe.execute()
-
-    async def members(self, group: str) -> list[str]:
-        since = time.time() - self._backend.ttl
-        async with self._backend.errors("list the A2A tasks"):
-            found = await self._backend.redis.zrangebyscore(self._prefix + group, since, "+inf")
-        return [m.decode() if isinstance(m, bytes) else str(m) for m in found]
 
 
 @dataclass
@@ -283,10 +172,5 @@ class ShelfTaskStore(TaskStore):
 
 
 def agent_shelf(app: App, agent: str) -> Shelf:
-    """Where one agent's tasks live: the store's Redis when it has one, else this process."""
-    from vf_mcp.store.redis import RedisBackend
-
-    backend = app.store.backend
-    if isinstance(backend, RedisBackend):
-        return RedisShelf(backend, f"{backend.prefix}a2a:{agent}:")
-    return MemoryShelf(ttl_seconds=app.settings.store_ttl)
+    """Where one agent's tasks live: its own shelf of the store, wherever the store keeps it."""
+    return app.store.shelves(f"a2a:{agent}:")

@@ -12,19 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
-from importlib.resources import files
-from urllib.parse import urlsplit
 
 from vf_mcp.transcripts.models import TranscriptTurn
-
-STATUS_LABELS = {
-    "awaiting_user": "Waiting for the user",
-    "awaiting_action": "Waiting for the host to answer a custom action",
-    "ended": "The conversation ended",
-    "handoff": "Handed off to a person",
-    "error": "The turn failed",
-}
 
 
 @dataclass(frozen=True)
@@ -34,30 +23,6 @@ class ChatOptions:
 
     image_origins: frozenset[str] = frozenset()  # https origins whose images are shown
     interactive: bool = False  # the last turn's buttons can be pressed (`data-choice`)
-
-
-@cache
-def chat_css() -> str:
-    """The component's stylesheet, read once."""
-    return files("vf_mcp.chat").joinpath("chat.css").read_text(encoding="utf-8")
-
-
-def link_target(url: str | None) -> str | None:
-    """`url` when it is safe as a link (`http:` or `https:` with a host), else None."""
-    if not url:
-        return None
-    parts = urlsplit(url.strip())
-    return url.strip() if parts.scheme in ("http", "https") and parts.netloc else None
-
-
-def image_source(url: str | None, origins: frozenset[str]) -> str | None:
-    """`url` when the page may load it: `https:` and from one of `origins`."""
-    target = link_target(url)
-    if target is None:
-        return None
-    parts = urlsplit(target)
-    origin = f"{parts.scheme}://{parts.netloc}"
-    return target if parts.scheme == "https" and origin in origins else None
 
 
 def render_chat(turns: Sequence[TranscriptTurn], options: ChatOptions | None = None) -> str:

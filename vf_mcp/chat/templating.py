@@ -14,7 +14,7 @@ from jinja2 import ChoiceLoader, Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 from pydantic import JsonValue
 
-from vf_mcp.chat.render import STATUS_LABELS, chat_css, image_source, link_target
+from vf_mcp.chat.markup import STATUS_LABELS, chat_css, image_source, link_target
 from vf_mcp.voiceflow.variables import is_unset
 
 

@@ -35,8 +35,8 @@ import anyio
 
 from vf_mcp.config import Settings
 from vf_mcp.conversation.inputs import TurnRequest
+from vf_mcp.conversation.ports import ConversationMemory, MemoryStore, PendingTurn, TurnLeases
 from vf_mcp.errors import StoreError, TurnInFlightError, TurnLostError
-from vf_mcp.store import ConversationMemory, PendingTurn, Store
 from vf_mcp.summary import Choice, describe_changes, diff_variables
 from vf_mcp.voiceflow.client import VoiceflowClient
 
@@ -97,13 +97,15 @@ class TurnsInFlight:
 
     def __init__(
         self,
-        store: Store,
+        memory: MemoryStore,
+        leases: TurnLeases,
         client: VoiceflowClient,
         settings: Settings,
         *,
         recorder: LostTurnRecorder | None = None,
     ) -> None:
-        self._store = store
+        self._memory = memory
+        self._leases = leases
         self._client = client
         self._settings = settings
         self.recorder = recorder
@@ -116,7 +118,7 @@ class TurnsInFlight:
         assert pending is not None
         age = time.time() - pending.sent_at
         patience = self._settings.timeout + self._settings.retry_deadline + LEASE_SECONDS
-        alive = await self._store.leases.holder(upstream) == pending.turn_id
+        alive = await self._leases.holder(upstream) == pending.turn_id
         if age <= patience and alive:
             raise TurnInFlightError(
                 f"A turn of conversation {user_id} is still running (sent {age:.0f} s ago, on "
@@ -174,7 +176,7 @@ class TurnsInFlight:
         """Record `lost` in the transcript, then keep `memory` (no longer pending)."""
         if self.recorder is not None:
             await self.recorder(lost, namespace)
-        await self._store.memory.save(upstream, memory, owner=namespace)
+        await self._memory.save(upstream, memory, owner=namespace)
 
     async def mark(
         self,
@@ -195,7 +197,7 @@ class TurnsInFlight:
             turn_id=secrets.token_hex(8),
         )
         marked = (memory or ConversationMemory()).model_copy(update={"pending": pending})
-        await self._store.memory.save(upstream, marked, owner=owner)
+        await self._memory.save(upstream, marked, owner=owner)
         return pending.turn_id
 
     async def clear(
@@ -203,7 +205,7 @@ class TurnsInFlight:
     ) -> None:
         """The turn failed with an answer the caller reads: nothing is left pending."""
         try:
-            await self._store.memory.save(upstream, memory or ConversationMemory(), owner=owner)
+            await self._memory.save(upstream, memory or ConversationMemory(), owner=owner)
         except StoreError as exc:
             _log.warning("could not clear a failed turn's pending record: %s", exc.message)
 
@@ -236,7 +238,7 @@ class TurnsInFlight:
 
     async def _hold(self, upstream: str, turn_id: str) -> None:
         try:
-            await self._store.leases.hold(upstream, turn_id, LEASE_SECONDS)
+            await self._leases.hold(upstream, turn_id, LEASE_SECONDS)
         except StoreError as exc:  # the turn goes on: a lapsed lease only makes waiting shorter
             _log.warning("could not renew a turn's lease: %s", exc.message)
 

@@ -25,6 +25,7 @@ from vf_mcp.conversation.inputs import (
     new_user_id,
     scoped,
 )
+from vf_mcp.conversation.ports import ConversationMemory, ConversationStorage, write_retrying
 from vf_mcp.conversation.results import (
     DeleteResult,
     SessionEventResult,
@@ -39,7 +40,6 @@ from vf_mcp.errors import (
     VfMcpError,
 )
 from vf_mcp.retry import Attempts
-from vf_mcp.store import ConversationMemory, Store, write_retrying
 from vf_mcp.summary import TurnResult, summarize_turn
 from vf_mcp.voiceflow.actions import BaseAction, EventAction
 from vf_mcp.voiceflow.client import StateEvent, StreamEvent, TraceEvent, VoiceflowClient
@@ -76,6 +76,19 @@ class StreamRoutes:
         return first
 
 
+def _checked(request: TurnRequest) -> tuple[TurnRequest, str]:
+    """`request` with its arguments checked and its user id (a new conversation's chosen now)."""
+    user_id = check_user_id(request.user_id) if request.user_id else new_user_id()
+    checked = request.model_copy(
+        update={
+            "user_id": user_id,
+            "variables": check_variables(request.variables),
+            "environment": check_environment(request.environment),
+        }
+    )
+    return checked, user_id
+
+
 # Voiceflow documents user ids of at most 128 characters.
 UPSTREAM_ID_MAX_LENGTH = 128
 
@@ -86,7 +99,7 @@ class ConversationService:
     def __init__(
         self,
         client: VoiceflowClient,
-        store: Store,
+        store: ConversationStorage,
         settings: Settings,
         *,
         heartbeat_seconds: float = HEARTBEAT_SECONDS,
@@ -100,7 +113,9 @@ class ConversationService:
         self.heartbeat_seconds = heartbeat_seconds
         self.id_prefix = id_prefix
         self.stream_routes = stream_routes or StreamRoutes()
-        self.in_flight = TurnsInFlight(store, client, settings, recorder=lost_turns)
+        self.in_flight = TurnsInFlight(
+            store.memory, store.leases, client, settings, recorder=lost_turns
+        )
 
     def upstream_id(self, user_id: str, namespace: str | None) -> str:
         """The id the runtime and the store see for one caller's `user_id` on this agent.
@@ -148,14 +163,7 @@ class ConversationService:
         `namespace` isolates callers (one per HTTP token): the same `user_id` from two callers
         names two different conversations upstream and in the store.
         """
-        user_id = check_user_id(request.user_id) if request.user_id else new_user_id()
-        request = request.model_copy(
-            update={
-                "user_id": user_id,
-                "variables": check_variables(request.variables),
-                "environment": check_environment(request.environment),
-            }
-        )
+        request, user_id = _checked(request)
         upstream = self.upstream_id(user_id, namespace)
         memory = await self.store.memory.load(upstream)
         if memory is not None and memory.pending is not None:
@@ -180,15 +188,7 @@ class ConversationService:
             with anyio.CancelScope(shield=True):
                 await self.in_flight.abandon(user_id, upstream, memory, request, namespace)
             raise
-        result = summarize_turn(
-            user_id,
-            traces,
-            variables_before=before,
-            variables_after=after,
-            latency_ms=(time.perf_counter() - started) * 1000,
-            handoff_actions=self.settings.handoff_actions,
-            verbosity=request.verbosity,
-        )
+        result = self._summary(user_id, request, traces, before, after, started=started)
         result.warnings[:0] = warnings
         remembered = after if after is not None else before
         memory = ConversationMemory(choices=result.choices, variables=remembered)
@@ -201,6 +201,26 @@ class ConversationService:
             variables_after=after,
             traces=traces,
             retries=attempts.retries,
+        )
+
+    def _summary(
+        self,
+        user_id: str,
+        request: TurnRequest,
+        traces: list[BaseTrace],
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+        *,
+        started: float,
+    ) -> TurnResult:
+        return summarize_turn(
+            user_id,
+            traces,
+            variables_before=before,
+            variables_after=after,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            handoff_actions=self.settings.handoff_actions,
+            verbosity=request.verbosity,
         )
 
     async def _remember_turn(
@@ -358,9 +378,21 @@ class ConversationService:
         check_user_id(user_id)
         upstream = self.upstream_id(user_id, namespace)
         await self.client.delete_state(upstream, environment=check_environment(environment))
+        await self._forget(upstream)
+        return DeleteResult(user_id=user_id)
+
+    async def holds(self, user_id: str, namespace: str | None) -> bool:
+        """Whether this server remembers the conversation (a turn of it ran here, unexpired)."""
+        return await self.store.memory.load(self.upstream_id(user_id, namespace)) is not None
+
+    async def forget(self, user_id: str, namespace: str | None) -> None:
+        """Forget what this server keeps of the conversation, leaving the runtime's state as it
+        is: its next turn starts from nothing known (no buttons, no session key)."""
+        await self._forget(self.upstream_id(user_id, namespace))
+
+    async def _forget(self, upstream: str) -> None:
         await self.store.memory.forget(upstream)
         await self.store.session_keys.delete_session_keys(upstream)
-        return DeleteResult(user_id=user_id)
 
     async def update_variables(
         self,

@@ -1,14 +1,15 @@
 """The entry points the MCP server needs: read a script given inline or by file name, run it.
 
 `load_for_server` reads and checks a script before anything runs (so a size limit or a key in the
-script is refused at once); `run_loaded` runs what it read, in the call (`run_conversation`) or in
-a worker's background (run handles, `vf_mcp.runs`).
+script is refused at once); `run_loaded` runs what it read, in the call (`run_conversation`), and
+`SuiteJob` hands it to a worker's background (run handles, `vf_mcp.runs`).
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
@@ -18,6 +19,7 @@ from vf_mcp.errors import ScriptError
 from vf_mcp.evaluation.connection import ServiceFactory
 from vf_mcp.evaluation.judge import ChatModel
 from vf_mcp.evaluation.loader import load_script
+from vf_mcp.evaluation.plan import RunPlan, plan_of
 from vf_mcp.evaluation.runner import DEFAULT_CONCURRENCY, ProgressCallback, run_suites
 from vf_mcp.evaluation.script import Suite
 from vf_mcp.transcripts.models import RunResult
@@ -81,6 +83,36 @@ async def run_loaded(
         concurrency=concurrency,
         on_progress=on_progress,
     )
+
+
+@dataclass(frozen=True)
+class SuiteJob:
+    """Suites to run in a worker's background (a `vf_mcp.runs.manager.Job`)."""
+
+    suites: Sequence[Suite]
+    service: ConversationService
+    judge: ChatModel | None = None
+
+    @functools.cached_property
+    def plan(self) -> RunPlan:
+        return plan_of(self.suites)
+
+    @property
+    def tests(self) -> int:
+        return self.plan.tests
+
+    @property
+    def turns(self) -> int:
+        return self.plan.turns
+
+    async def run(self, on_progress: ProgressCallback, *, namespace: str | None) -> RunResult:
+        return await run_loaded(
+            self.suites,
+            service=self.service,
+            judge=self.judge,
+            on_progress=on_progress,
+            namespace=namespace,
+        )
 
 
 async def run_conversation(

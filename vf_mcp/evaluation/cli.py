@@ -60,22 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_CONCURRENCY,
         help=f"tests run at once (default {DEFAULT_CONCURRENCY})",
     )
-    parser.add_argument("--junit", type=Path, metavar="FILE", help="write a JUnit XML report")
-    parser.add_argument("--json", type=Path, metavar="FILE", help="write the transcripts as JSON")
-    parser.add_argument("--markdown", type=Path, metavar="FILE", help="write a Markdown report")
-    parser.add_argument(
-        "--html", type=Path, metavar="FILE", help="write a self-contained HTML report (chats)"
-    )
-    parser.add_argument(
-        "--export",
-        type=export_target,
-        action="append",
-        default=[],
-        metavar="FORMAT=PATH",
-        help="also write the run for another tool, repeatable: promptfoo=FILE (promptfoo eval "
-        "-c FILE), deepeval=FILE (ConversationalTestCase JSON), voiceflow-cli=DIR "
-        "(voiceflow test execute DIR)",
-    )
+    _add_output_options(parser)
     modes = parser.add_mutually_exclusive_group()
     modes.add_argument(
         "--record", type=Path, metavar="DIR", help="record runtime and judge replies"
@@ -113,6 +98,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the suites on ENV first and compare this run with it; exit 3 on a regression",
     )
     return parser
+
+
+def _add_output_options(parser: argparse.ArgumentParser) -> None:
+    """Where the run is written besides the terminal: reports, and exports for other tools."""
+    parser.add_argument("--junit", type=Path, metavar="FILE", help="write a JUnit XML report")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="write the transcripts as JSON")
+    parser.add_argument("--markdown", type=Path, metavar="FILE", help="write a Markdown report")
+    parser.add_argument(
+        "--html", type=Path, metavar="FILE", help="write a self-contained HTML report (chats)"
+    )
+    parser.add_argument(
+        "--export",
+        type=export_target,
+        action="append",
+        default=[],
+        metavar="FORMAT=PATH",
+        help="also write the run for another tool, repeatable: promptfoo=FILE (promptfoo eval "
+        "-c FILE), deepeval=FILE (ConversationalTestCase JSON), voiceflow-cli=DIR "
+        "(voiceflow test execute DIR)",
+    )
 
 
 def argument_problem(args: argparse.Namespace) -> str | None:

@@ -21,10 +21,10 @@ import os
 import re
 import socket
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
 
 import anyio
 from anyio.abc import TaskGroup
@@ -34,13 +34,7 @@ from vf_mcp.errors import InvalidInputError, StoreError, VfMcpError
 from vf_mcp.redaction import redact
 from vf_mcp.runs.models import RunRecord, RunStarted, new_run_id, now, run_key
 from vf_mcp.runs.store import RunStore, StoredRun
-
-if TYPE_CHECKING:
-    from vf_mcp.conversation import ConversationService
-    from vf_mcp.evaluation.judge import ChatModel
-    from vf_mcp.evaluation.runner import ProgressEvent
-    from vf_mcp.evaluation.script import Suite
-    from vf_mcp.transcripts.models import RunResult
+from vf_mcp.transcripts.models import RunResult
 
 _log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 1.0
@@ -55,6 +49,46 @@ _ERROR_TEXT_MAX = 300  # characters of an unexpected error's own text a run's de
 _RUN_ID = re.compile(r"^run-[0-9a-f]{16}$")
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
 Stop = Literal["cancelled", "stopped"]
+
+
+class Progress(Protocol):
+    """One step of a run, as a run's record counts it (`vf_mcp.evaluation`'s progress events)."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def suite(self) -> str: ...
+
+    @property
+    def test(self) -> str | None: ...
+
+    @property
+    def trial(self) -> int | None: ...
+
+    @property
+    def outcome(self) -> str | None: ...
+
+
+class Job(Protocol):
+    """What a background run runs: its size before it starts, then the run itself. The front end
+    that starts it builds it (`vf_mcp.evaluation.api.SuiteJob`), so runs know nothing of suites."""
+
+    @property
+    def tests(self) -> int:
+        """The tests it runs, each trial counted."""
+        ...
+
+    @property
+    def turns(self) -> int:
+        """The turns its tests script, at most."""
+        ...
+
+    async def run(
+        self, on_progress: Callable[[Progress], Awaitable[None]], *, namespace: str | None
+    ) -> RunResult:
+        """Run it in the caller's `namespace`, telling `on_progress` of each step."""
+        ...
 
 
 def not_found(run_id: str) -> InvalidInputError:
@@ -108,23 +142,13 @@ class RunManager:
         self._active: dict[str, _Active] = {}
         self._closing = False
 
-    async def start(
-        self,
-        suites: Sequence[Suite],
-        *,
-        service: ConversationService,
-        judge: ChatModel | None,
-        agent: str,
-        namespace: str | None,
-    ) -> RunStarted:
-        from vf_mcp.evaluation.plan import plan_of
-
+    async def start(self, job: Job, *, agent: str, namespace: str | None) -> RunStarted:
         if self._closing or self._stopping.is_set():
             raise InvalidInputError(STOPPING)
         self._refuse_beyond_limit(namespace)
-        plan, run_id = plan_of(suites), new_run_id()
+        run_id = new_run_id()
         record = RunRecord(
-            run_id=run_id, agent=agent, state="running", worker=WORKER, tests_total=plan.tests
+            run_id=run_id, agent=agent, state="running", worker=WORKER, tests_total=job.tests
         )
         active = _Active(run_key(namespace, run_id), record, namespace)
         # Counted before the first await, so two starts at once cannot both pass the limit.
@@ -136,9 +160,9 @@ class RunManager:
         except BaseException:
             self._active.pop(active.key, None)
             raise
-        self._group.start_soon(self._drive, active, suites, service, judge)
+        self._group.start_soon(self._drive, active, job)
         return RunStarted(
-            run_id=run_id, agent=agent, tests_total=plan.tests, turns_planned=plan.turns
+            run_id=run_id, agent=agent, tests_total=job.tests, turns_planned=job.turns
         )
 
     async def get(self, run_id: str, namespace: str | None) -> RunRecord:
@@ -184,32 +208,18 @@ class RunManager:
             raise not_found(run_id)
         return stored
 
-    async def _drive(
-        self,
-        active: _Active,
-        suites: Sequence[Suite],
-        service: ConversationService,
-        judge: ChatModel | None,
-    ) -> None:
-        from vf_mcp.evaluation.api import run_loaded
-
+    async def _drive(self, active: _Active, job: Job) -> None:
         result: RunResult | None = None
         error: str | None = None
 
-        async def on_progress(event: ProgressEvent) -> None:
+        async def on_progress(event: Progress) -> None:
             await self._progress(active, event)
 
         try:
             with active.scope:
                 async with anyio.create_task_group() as watcher:
                     watcher.start_soon(self._watch, active)
-                    result = await run_loaded(
-                        suites,
-                        service=service,
-                        judge=judge,
-                        on_progress=on_progress,
-                        namespace=active.namespace,
-                    )
+                    result = await job.run(on_progress, namespace=active.namespace)
                     watcher.cancel_scope.cancel()
         except Exception as exc:  # the run itself broke; a test's own failure is in its result
             error = _describe(exc)
@@ -242,7 +252,7 @@ class RunManager:
                 _log.warning("run %s: %s", active.record.run_id, error.message)
             await anyio.sleep(HEARTBEAT_SECONDS)
 
-    async def _progress(self, active: _Active, event: ProgressEvent) -> None:
+    async def _progress(self, active: _Active, event: Progress) -> None:
         record = active.record
         if event.kind == "turn_finished":
             record.turns_sent += 1

@@ -4,12 +4,13 @@ first."""
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 
+from vf_mcp.conversation.ports import ConversationMemory
 from vf_mcp.runs.models import RunRecord
 from vf_mcp.runs.store import StoredRun
-from vf_mcp.store import ConversationMemory, Store
+from vf_mcp.store.base import Store
 from vf_mcp.store.bounded import OwnedLRU
 from vf_mcp.transcripts.models import Transcript, TranscriptTurn
 from vf_mcp.voiceflow.sessions import InMemorySessionKeys
@@ -202,6 +203,52 @@ class InMemoryRuns:
         self._beats.pop(key, None)
 
 
+class MemoryShelf:
+    """In process: bounded, least recently written dropped first, expiring after the TTL."""
+
+    def __init__(self, *, ttl_seconds: float, max_items: int = 20_000) -> None:
+        self._items: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self._groups: dict[str, OrderedDict[str, float]] = {}
+        self._ttl = ttl_seconds
+        self._max = max_items
+
+    async def get(self, key: str) -> bytes | None:
+        found = self._items.get(key)
+        if found is None or found[0] < time.monotonic():
+            self._items.pop(key, None)
+            return None
+        return found[1]
+
+    async def put(self, key: str, value: bytes) -> None:
+        self._items[key] = (time.monotonic() + self._ttl, value)
+        self._items.move_to_end(key)
+        while len(self._items) > self._max:
+            self._items.popitem(last=False)
+
+    async def add(self, key: str, value: bytes) -> bool:
+        if await self.get(key) is not None:
+            return False
+        await self.put(key, value)
+        return True
+
+    async def delete(self, key: str) -> None:
+        self._items.pop(key, None)
+
+    async def index(self, group: str, member: str) -> None:
+        members = self._groups.setdefault(group, OrderedDict())
+        members[member] = time.monotonic() + self._ttl
+        members.move_to_end(member)
+        while len(members) > self._max:
+            members.popitem(last=False)
+
+    async def members(self, group: str) -> list[str]:
+        now = time.monotonic()
+        members = self._groups.get(group, OrderedDict())
+        for stale in [m for m, expires in members.items() if expires < now]:
+            del members[stale]
+        return list(members)
+
+
 def in_memory_store(*, ttl_seconds: float = 86_400, limits: Limits | None = None) -> Store:
     """The store in process; of `limits.max_bytes`, a quarter for conversation memory, half for
     transcripts and a quarter for runs."""
@@ -214,6 +261,7 @@ def in_memory_store(*, ttl_seconds: float = 86_400, limits: Limits | None = None
     return Store(
         memory=memory,
         session_keys=InMemorySessionKeys(),
+        leases=InMemoryLeases(),
         transcripts=InMemoryTranscripts(
             max_conversations=limits.max_transcripts,
             max_turns=limits.max_turns,
@@ -225,5 +273,5 @@ def in_memory_store(*, ttl_seconds: float = 86_400, limits: Limits | None = None
             max_runs=limits.max_runs, max_bytes=limits.max_bytes // 4, ttl_seconds=ttl_seconds
         ),
         backend=memory,
-        leases=InMemoryLeases(),
+        shelves=lambda _name: MemoryShelf(ttl_seconds=ttl_seconds),
     )

@@ -13,23 +13,18 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+import time
 
 import anyio
 
-from vf_mcp.config import ENV_STORE_URL
-from vf_mcp.errors import StoreError
-from vf_mcp.store import ConversationMemory, Store, check_store
+from vf_mcp.conversation.ports import ConversationMemory
+from vf_mcp.store.base import Store, check_store
+from vf_mcp.store.redis_backend import PREFIX, RedisBackend
+from vf_mcp.store.redis_runs import RedisRuns
 from vf_mcp.transcripts.models import Transcript, TranscriptTurn
 from vf_mcp.voiceflow.sessions import SessionStart
 
-if TYPE_CHECKING:
-    from redis.asyncio import Redis
-
 _log = logging.getLogger(__name__)
-PREFIX = "vf-mcp:"
 _POLL_SECONDS = 0.025  # how often a worker waiting for another's session start looks again
 
 # Store the new key only while the start lock is still ours, and release it in the same step: a
@@ -66,33 +61,6 @@ redis.call('EXPIRE', KEYS[2], ARGV[6])
 return kept
 """
 _NO_ENVIRONMENT = ""  # a hash field cannot be None: the traffic split's session
-
-
-class RedisBackend:
-    """One connection pool for every part of the store, and the errors they all share."""
-
-    def __init__(self, url: str, *, ttl_seconds: float, prefix: str = PREFIX) -> None:
-        from redis.asyncio import Redis
-
-        self.redis: Redis = Redis.from_url(url)
-        self.ttl = max(1, int(ttl_seconds))
-        self.prefix = prefix
-
-    @asynccontextmanager
-    async def errors(self, what: str) -> AsyncIterator[None]:
-        from redis.exceptions import RedisError
-
-        try:
-            yield
-        except RedisError as exc:
-            # The URL may hold a password, so the message names the variable, not the value.
-            raise StoreError(
-                f"Could not {what} in the Redis store ({type(exc).__name__}); check that the "
-                f"server in {ENV_STORE_URL} is running and reachable"
-            ) from None
-
-    async def aclose(self) -> None:
-        await self.redis.aclose()
 
 
 class RedisMemory:
@@ -284,6 +252,53 @@ class RedisTranscripts:
             await self._backend.redis.delete(self._prefix + key, self._prefix + key + ":turns")
 
 
+class RedisShelf:
+    """In the store's Redis, through its pool; every key carries the store's TTL."""
+
+    def __init__(self, backend: RedisBackend, prefix: str) -> None:
+        self._backend = backend
+        self._prefix = prefix
+
+    async def get(self, key: str) -> bytes | None:
+        async with self._backend.errors("read an A2A task"):
+            value = await self._backend.redis.get(self._prefix + key)
+        if value is None:
+            return None
+        return value if isinstance(value, bytes) else str(value).encode()
+
+    async def put(self, key: str, value: bytes) -> None:
+        async with self._backend.errors("save an A2A task"):
+            await self._backend.redis.set(self._prefix + key, value, ex=self._backend.ttl)
+
+    async def add(self, key: str, value: bytes) -> bool:
+        async with self._backend.errors("save an A2A message"):
+            added = await self._backend.redis.set(
+                self._prefix + key, value, ex=self._backend.ttl, nx=True
+            )
+        return bool(added)
+
+    async def delete(self, key: str) -> None:
+        async with self._backend.errors("forget an A2A message"):
+            await self._backend.redis.delete(self._prefix + key)
+
+    async def index(self, group: str, member: str) -> None:
+        now, name = time.time(), self._prefix + group
+        async with (
+            self._backend.errors("list an A2A task"),
+            self._backend.redis.pipeline(transaction=True) as pipe,
+        ):
+            pipe.zadd(name, {member: now})
+            pipe.zremrangebyscore(name, "-inf", now - self._backend.ttl)
+            pipe.expire(name, self._backend.ttl)
+            await pipe.execute()
+
+    async def members(self, group: str) -> list[str]:
+        since = time.time() - self._backend.ttl
+        async with self._backend.errors("list the A2A tasks"):
+            found = await self._backend.redis.zrangebyscore(self._prefix + group, since, "+inf")
+        return [m.decode() if isinstance(m, bytes) else str(m) for m in found]
+
+
 def _turn(row: bytes | str, index: int) -> TranscriptTurn:
     data = json.loads(row)
     data["index"] = index
@@ -308,14 +323,13 @@ def redis_store(
     transcript_max_bytes: int = 4 * 1024 * 1024,
 ) -> Store:
     check_store(url)
-    from vf_mcp.store.redis_runs import RedisRuns
-
     backend = RedisBackend(url, ttl_seconds=ttl_seconds, prefix=prefix)
     return Store(
         memory=RedisMemory(backend),
         session_keys=RedisSessionKeys(backend),
+        leases=RedisLeases(backend),
         transcripts=RedisTranscripts(backend, max_bytes=transcript_max_bytes),
         runs=RedisRuns(backend),
         backend=backend,
-        leases=RedisLeases(backend),
+        shelves=lambda name: RedisShelf(backend, backend.prefix + name),
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from vf_mcp.runs.models import RunRecord
 from vf_mcp.runs.store import StoredRun
-from vf_mcp.store.redis import RedisBackend
+from vf_mcp.store.redis_backend import RedisBackend
 
 
 class RedisRuns:

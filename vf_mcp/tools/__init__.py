@@ -6,6 +6,7 @@ tool is chosen from before registration.
 
 from __future__ import annotations
 
+from vf_mcp.config import Settings
 from vf_mcp.tools.args import reads, writes
 from vf_mcp.tools.conversation import interact
 from vf_mcp.tools.evaluation import run_conversation, transcript
@@ -87,4 +88,11 @@ TOOLS: tuple[ToolSpec, ...] = (
     ),
 )
 
-__all__ = ["TOOLS", "ToolSpec", "bind_view", "build_tools", "choose"]
+
+def offered_tools(settings: Settings, *, several_agents: bool) -> frozenset[str]:
+    """The names of the tools this deployment offers (`choose`): whoever composes the front ends
+    lets the A2A agent converse exactly when `interact` is one."""
+    return frozenset(spec.name for spec in choose(TOOLS, settings, several_agents=several_agents))
+
+
+__all__ = ["TOOLS", "ToolSpec", "bind_view", "build_tools", "choose", "offered_tools"]

@@ -6,93 +6,24 @@ machine (`kind`, `message`, `may_have_run`) rides in the result's `_meta` under 
 not in structured content: the TypeScript SDK (Claude Code, Cursor, the MCP Inspector) checks
 structured content against the tool's output schema on error results too, and throws when it does
 not match, so the person would read a schema complaint instead of the message. `may_have_run` tells
-a driver whether repeating a turn could run it twice. `ERROR_KINDS` names every class of the
-hierarchy (vf_mcp/errors.py); tests/test_tools_errors.py proves none is missing.
+a driver whether repeating a turn could run it twice. The kinds are every front end's
+(`vf_mcp.error_kinds`); they are re-exported here for MCP drivers and tests.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from typing import Any, Final, Literal, ParamSpec
+from typing import Any, Final, ParamSpec
 
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
-from vf_mcp.errors import (
-    APIError,
-    AuthenticationError,
-    BadRequestError,
-    ConfigurationError,
-    ConnectError,
-    InvalidInputError,
-    JudgeError,
-    NotFoundError,
-    RateLimitError,
-    ResponseError,
-    ResponseTimeoutError,
-    RouteNotFoundError,
-    ScriptError,
-    ServerError,
-    StoreError,
-    StreamInterruptedError,
-    TransportError,
-    TurnInFlightError,
-    TurnLostError,
-    UpstreamError,
-    VfMcpError,
-    may_have_run,
-)
-
-ErrorKind = Literal[
-    "invalid_input",
-    "not_found",
-    "configuration",
-    "unauthorized",
-    "refused",
-    "rate_limited",
-    "unavailable",
-    "timeout",
-    "upstream",
-    "store",
-    "turn_running",
-    "turn_lost",
-    "internal",
-]
-
-ERROR_KINDS: dict[type[VfMcpError], ErrorKind] = {
-    VfMcpError: "internal",
-    ConfigurationError: "configuration",
-    InvalidInputError: "invalid_input",
-    ScriptError: "invalid_input",
-    StoreError: "store",
-    TurnInFlightError: "turn_running",
-    TurnLostError: "turn_lost",
-    UpstreamError: "upstream",
-    APIError: "upstream",
-    BadRequestError: "refused",
-    AuthenticationError: "unauthorized",
-    NotFoundError: "not_found",
-    RouteNotFoundError: "not_found",
-    RateLimitError: "rate_limited",
-    ServerError: "upstream",
-    TransportError: "unavailable",
-    ConnectError: "unavailable",
-    ResponseTimeoutError: "timeout",
-    ResponseError: "upstream",
-    StreamInterruptedError: "upstream",
-    JudgeError: "upstream",
-}
-
-
-def kind_of(error: VfMcpError) -> ErrorKind:
-    """The kind of the most specific mapped class of `error`."""
-    for cls in type(error).__mro__:
-        if cls in ERROR_KINDS:
-            return ERROR_KINDS[cls]
-    return "internal"
-
+from vf_mcp.error_kinds import ERROR_KINDS as ERROR_KINDS
+from vf_mcp.error_kinds import ErrorKind as ErrorKind
+from vf_mcp.error_kinds import kind_of as kind_of
+from vf_mcp.errors import VfMcpError, may_have_run
 
 ERROR_META_KEY: Final = "io.vf-mcp/error"
 """Where an error result carries `ToolErrorMeta` in its `_meta` (namespaced, as MCP asks)."""

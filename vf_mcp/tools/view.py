@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 
 from vf_mcp.app import App
 from vf_mcp.chat import ChatOptions, render_chat
-from vf_mcp.chat.render import STATUS_LABELS
+from vf_mcp.chat.markup import STATUS_LABELS
 from vf_mcp.conversation import TurnOutcome, TurnRequest
 from vf_mcp.errors import InvalidInputError
 from vf_mcp.summary import render_turn

@@ -12,7 +12,7 @@ from typing import Protocol
 
 from vf_mcp.conversation import TurnOutcome, TurnRequest
 from vf_mcp.conversation.inflight import LostTurn
-from vf_mcp.store import write_retrying
+from vf_mcp.conversation.ports import write_retrying
 from vf_mcp.summary import Choice
 from vf_mcp.transcripts.models import (
     LostInFlight,

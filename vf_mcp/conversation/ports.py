@@ -1,0 +1,107 @@
+"""What the conversation layer needs kept between calls, declared here so the adapters that keep
+it (`vf_mcp.store`: in process, or Redis) depend on this layer and never the reverse.
+
+Per conversation (the upstream user id): the buttons of the last turn (so `choice` can send a
+button's stored request), the last known variables (for the next turn's diff) and the turn in
+flight, if any (`vf_mcp.conversation.inflight`); beside them, the turn leases, and the user's v4
+session key (`vf_mcp.voiceflow.sessions.SessionKeyStore`, the client's own port).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import anyio
+from pydantic import BaseModel, Field
+
+from vf_mcp.errors import StoreError
+from vf_mcp.summary import Choice
+from vf_mcp.voiceflow.sessions import SessionKeyStore
+
+
+class PendingTurn(BaseModel):
+    """A turn sent upstream whose answer is not recorded yet: written before the request goes out,
+    replaced by the answer. Found by a later call only when the worker running it died (its lease
+    lapsed) or it outlived every deadline."""
+
+    request: dict[str, Any] = Field(description="The turn request, as `TurnRequest` dumps it")
+    pressed: Choice | None = Field(default=None, description="The button the turn pressed")
+    sent_at: float = Field(description="When it was sent (Unix time)")
+    worker: str = Field(description="The worker that sent it (host:pid)")
+    turn_id: str = Field(default="", description="Names the lease its worker holds for it")
+
+
+class ConversationMemory(BaseModel):
+    """What the server keeps about one conversation."""
+
+    choices: list[Choice] = Field(default_factory=list)
+    variables: dict[str, Any] | None = None
+    updated_at: float = Field(default_factory=time.time)
+    pending: PendingTurn | None = None
+
+
+class MemoryStore(Protocol):
+    """The server's memory of each conversation, by upstream user id."""
+
+    async def load(self, key: str) -> ConversationMemory | None: ...
+
+    async def save(self, key: str, memory: ConversationMemory, *, owner: str | None = None) -> None:
+        """Keep `memory`; `owner` is the caller's namespace, so a bounded store can keep callers
+        from evicting each other's conversations."""
+        ...
+
+    async def forget(self, key: str) -> None: ...
+
+
+class TurnLeases(Protocol):
+    """Which turn runs on a live worker, by conversation: the worker holds a lease naming the
+    turn, with a short TTL, and renews it while the turn runs; a lapsed lease (or one naming
+    another turn) means the worker is gone. Never released: it names a turn, so a lease left by
+    a finished turn says nothing about the next."""
+
+    async def hold(self, key: str, turn_id: str, ttl_seconds: float) -> None:
+        """Take or renew the lease on conversation `key` for turn `turn_id`."""
+        ...
+
+    async def holder(self, key: str) -> str | None:
+        """The turn the live lease on `key` names, if any."""
+        ...
+
+
+class ConversationStorage(Protocol):
+    """All a `ConversationService` keeps: its conversations, their turn leases and v4 session
+    keys. A deployment's `vf_mcp.store.Store` is one; read-only, as a service never swaps them."""
+
+    @property
+    def memory(self) -> MemoryStore: ...
+
+    @property
+    def leases(self) -> TurnLeases: ...
+
+    @property
+    def session_keys(self) -> SessionKeyStore: ...
+
+
+WRITE_RETRY_SECONDS = 3.0
+"""How long the write of an answered turn is retried: a Redis restart takes about a second, and
+an answer not written is a turn the transcript lacks, or buttons the next `choice` cannot find."""
+
+
+async def write_retrying(
+    write: Callable[[], Awaitable[None]], *, seconds: float = WRITE_RETRY_SECONDS
+) -> None:
+    """`write`, again with backoff while the store fails, for up to `seconds`; then its last
+    `StoreError` propagates."""
+    deadline = time.monotonic() + seconds
+    delay = 0.05
+    while True:
+        try:
+            await write()
+            return
+        except StoreError:
+            if time.monotonic() + delay > deadline:
+                raise
+        await anyio.sleep(delay)
+        delay = min(delay * 2, 1.0)
