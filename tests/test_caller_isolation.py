@@ -29,6 +29,7 @@ NS_A = namespace_for(TOKEN_A)
 NS_B = namespace_for(TOKEN_B)
 JSON_RPC = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
 READ_TIMEOUT_S = 1
+MAX_CONNECTIONS = 40
 GET_STATE = {
     "jsonrpc": "2.0",
     "id": 1,
@@ -54,6 +55,7 @@ def server(request: pytest.FixtureRequest, emulator_session: Emulator) -> Iterat
     extra = {
         "VF_MCP_AUTH_TOKENS": f"{TOKEN_A},{TOKEN_B}",
         "VF_MCP_HTTP_READ_TIMEOUT": str(READ_TIMEOUT_S),
+        "VF_MCP_HTTP_MAX_CONNECTIONS": str(MAX_CONNECTIONS),
     }
     if request.param == "memory":
         with http_server(server_env(emulator_session.url, **extra)) as (base, _):
@@ -219,6 +221,42 @@ def test_connections_that_send_headers_slowly_are_closed(server: str) -> None:
             sock.close()
 
 
+def test_a_body_still_coming_after_its_answer_cannot_hold_the_connection(server: str) -> None:
+    # Answered before their body was read (a health check carrying one, a request the token
+    # gate refuses): the body then trickles, and must not keep the connection past the deadline.
+    host, port = server.removeprefix("http://").split(":")
+    starts = [
+        b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n\r\nab",
+        b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 4000000\r\n\r\n{",
+    ]
+    for start in starts:
+        with socket.create_connection((host, int(port))) as sock:
+            sock.sendall(start)
+            sock.settimeout(READ_TIMEOUT_S + 5)
+            answer = sock.recv(4096)
+            assert answer.startswith((b"HTTP/1.1 200", b"HTTP/1.1 401")), answer
+            sock.sendall(b"x")  # a trickle: one byte now, none after
+            assert _read_until_closed(sock, limit_s=READ_TIMEOUT_S + 5) is not None
+
+
+def test_idle_connections_are_reaped_when_they_crowd_the_cap(server: str) -> None:
+    host, port = server.removeprefix("http://").split(":")
+    idle = [socket.create_connection((host, int(port))) for _ in range(MAX_CONNECTIONS * 3 // 4)]
+    try:
+        for sock in idle:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+        # Kept alive, then idle: over half the cap, so each gets the read deadline, not 75 s.
+        for sock in idle:
+            _read_until_closed(sock, limit_s=READ_TIMEOUT_S + 5)
+        with httpx.Client(timeout=10) as http:
+            assert http.get(f"{server}/healthz").status_code == 200
+    finally:
+        for sock in idle:
+            sock.close()
+
+
 def test_a_body_that_stalls_is_answered_408(server: str) -> None:
     host, port = server.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port))) as sock:
@@ -280,3 +318,22 @@ async def test_credentials_an_agent_says_are_masked_in_every_result(tmp_path: Pa
     for item in seen:
         for secret in (CANARY_SECRET, TOKEN_A, TOKEN_B):
             assert secret not in item
+
+
+async def test_the_gate_reads_the_scheme_in_any_case_and_the_token_without_spaces(
+    server: str, emulator: Emulator
+) -> None:
+    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "get_state", "arguments": {"user_id": "spaced"}}}  # fmt: skip
+    async with httpx.AsyncClient(timeout=10) as http:
+        for written in (f"Bearer {TOKEN_A}", f"bearer  {TOKEN_A}", f"BEARER {TOKEN_A}"):
+            answer = await http.post(
+                f"{server}/mcp", headers={**JSON_RPC, "Authorization": written}, json=call
+            )
+            assert answer.status_code == 200, (written, answer.text)
+        wrong = await http.post(
+            f"{server}/mcp", headers={**JSON_RPC, "Authorization": f"Basic {TOKEN_A}"}, json=call
+        )
+    assert wrong.status_code == 401
+    users = {r.path.split("/")[3] for r in emulator.requests if r.path.startswith("/state/user/")}
+    assert users == {f"{NS_A}.spaced"}  # one namespace however the header was written

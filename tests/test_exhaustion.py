@@ -25,7 +25,7 @@ from vf_mcp.store.memory import (
 from vf_mcp.transcripts.models import Transcript, TranscriptTurn, UserAction
 
 pytestmark = pytest.mark.anyio
-A, B = "tAAAAAAAAAAAA", "tBBBBBBBBBBBB"
+A, B = "t0123456789ab", "tfedcba987654"
 
 
 def bomb(levels: int) -> str:
@@ -196,3 +196,53 @@ async def test_runs_of_one_caller_never_push_out_anothers() -> None:
         await runs.save(f"{B}/{n}", record(str(n)))
     assert await runs.load(f"{A}/mine") is not None
     assert await runs.load(f"{B}/0") is None
+
+
+def test_a_credential_split_across_streamed_chunks_is_masked_once_joined() -> None:
+    from vf_mcp.redaction import remember_secrets
+    from vf_mcp.summary import summarize_turn
+    from vf_mcp.voiceflow.traces import parse_traces
+
+    token = "tokenAAAAAAAAAAAAAAAA"
+    remember_secrets([token])
+    pieces = ["My key is VF.DM.0123456789ab", "cdef01234567.Secret", " and ", "tokenAAAA", "AAAA"]
+    pieces.append("AAAAAAAA.")
+    traces = parse_traces(
+        [{"type": "completion", "payload": {"state": "start"}}]
+        + [{"type": "completion", "payload": {"state": "content", "content": p}} for p in pieces]
+        + [{"type": "completion", "payload": {"state": "end"}}]
+    )
+    result = summarize_turn(
+        "u", traces, variables_before=None, variables_after=None, latency_ms=1,
+        handoff_actions=(),
+    )  # fmt: skip
+    assert [m.text for m in result.messages] == ["My key is VF.DM.*** and ***."]
+
+
+async def test_an_append_retried_after_it_ran_is_not_recorded_twice(redis_url: str) -> None:
+    from vf_mcp.store.redis import redis_store
+
+    memory_book = InMemoryTranscripts()
+    store = redis_store(redis_url, ttl_seconds=60)
+    try:
+        for book in (memory_book, store.transcripts):
+            await book.forget(f"{A}/a/retried")
+            for append_id in ("first", "first", "second"):  # "first" retried once
+                await book.append(f"{A}/a/retried", head("r"), turn(10), append_id=append_id)
+            found = await book.load(f"{A}/a/retried")
+            assert found is not None and [t.index for t in found.turns] == [1, 2], book
+    finally:
+        await store.aclose()
+
+
+async def test_one_caller_opening_sessions_never_ends_anothers() -> None:
+    from vf_mcp.callers import namespace_in, oauth_namespace
+    from vf_mcp.voiceflow.sessions import InMemorySessionKeys
+
+    keys = InMemorySessionKeys(max_users=100, owner_of=namespace_in)
+    await keys.set_session_key(f"{A}.alice", None, "key-a")
+    for n in range(1_000):  # Mallory's user ids may even look like Alice's namespace
+        await keys.set_session_key(f"{B}.{A}.m{n}", None, f"key-{n}")
+    assert await keys.get_session_key(f"{A}.alice", None) == "key-a"
+    assert namespace_in(f"support.{B}.{A}.x") == B and namespace_in("plain") == "-"
+    assert oauth_namespace("alice") != oauth_namespace(None, "alice")  # subject vs client id

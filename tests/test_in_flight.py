@@ -4,6 +4,7 @@ one whose call was cancelled is recorded at once. Two servers share one store, a
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -16,7 +17,7 @@ from vf_mcp.conversation.inflight import LEASE_SECONDS
 from vf_mcp.conversation.ports import ConversationMemory, PendingTurn
 from vf_mcp.emulator import Emulator, FaultPlan
 from vf_mcp.server import build_server
-from vf_mcp.store.memory import in_memory_store
+from vf_mcp.store.memory import InMemoryLeases, InMemoryMemory, in_memory_store
 from vf_mcp.tools.errors import ERROR_META_KEY
 from vf_mcp.voiceflow import VoiceflowClient
 from vf_mcp.voiceflow.actions import TextAction
@@ -146,3 +147,47 @@ async def test_a_cancelled_turn_is_recorded_at_once_and_blocks_nothing(
     assert lost["lost_in_flight"]["ran"] is None
     assert "its call was cancelled, so it may have run" in lost["error"]
     assert not after.is_error
+
+
+async def test_get_state_while_a_turn_runs_answers_the_state(
+    settings: Settings, emulator: Emulator
+) -> None:
+    store = in_memory_store()
+    async with (
+        Client(build_server(settings, store=store)) as first,
+        Client(build_server(settings, store=store)) as second,
+    ):
+        await first.call_tool("interact", {"user_id": "reads", "launch": True})
+        emulator.faults.add(FaultPlan(match={"path_contains": "interact"}, latency_ms=1500))
+        async with anyio.create_task_group() as group:
+            group.start_soon(first.call_tool, "interact", {"user_id": "reads", "choice": 1})
+            assert await anyio.to_thread.run_sync(emulator.wait_for_requests, 2, "interact")
+            state = await second.call_tool("get_state", {"user_id": "reads"})
+    assert not state.is_error, text_of(state)  # reading is never refused: it changes nothing
+    assert state.structured_content["exists"] is True
+
+
+class LeaseWitness(InMemoryMemory):
+    """The in-process memory, noting who held the lease each time a pending record was written."""
+
+    def __init__(self, leases: InMemoryLeases) -> None:
+        super().__init__()
+        self.leases = leases
+        self.seen: list[tuple[str, str | None]] = []
+
+    async def save(self, key: str, memory: ConversationMemory, *, owner: str | None = None) -> None:
+        if memory.pending is not None:
+            self.seen.append((memory.pending.turn_id, await self.leases.holder(key)))
+        await super().save(key, memory, owner=owner)
+
+
+async def test_the_lease_is_held_before_the_pending_record_is_written(settings: Settings) -> None:
+    # Else a call landing between the two writes would take a live turn for a lost one.
+    leases = InMemoryLeases()
+    witness = LeaseWitness(leases)
+    store = dataclasses.replace(in_memory_store(), memory=witness, leases=leases)
+    async with Client(build_server(settings, store=store)) as client:
+        await client.call_tool("interact", {"user_id": "order", "launch": True})
+        await client.call_tool("interact", {"user_id": "order", "choice": 1})
+    assert len(witness.seen) == 2
+    assert all(turn == holder for turn, holder in witness.seen), witness.seen

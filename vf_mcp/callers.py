@@ -14,6 +14,7 @@ who was calling (one read the first Authorization header, another the last).
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -28,8 +29,23 @@ def namespace_for(identity: str) -> str:
     return "t" + hashlib.sha256(identity.encode()).hexdigest()[:12]
 
 
-def oauth_namespace(subject: str | None) -> str | None:
-    return namespace_for(f"oauth:{subject}") if subject else None
+def oauth_namespace(subject: str | None, client_id: str | None = None) -> str | None:
+    """An OAuth caller's namespace: its subject, else (a client acting for itself) its client
+    id, told apart so a client id can never equal a user's subject and share its namespace."""
+    if subject:
+        return namespace_for(f"oauth-subject:{subject}")
+    return namespace_for(f"oauth-client:{client_id}") if client_id else None
+
+
+_NAMESPACE_IN_ID = re.compile(r"(?:^|[./])(t[0-9a-f]{12})\.")
+
+
+def namespace_in(upstream_id: str) -> str:
+    """The caller a runtime user id belongs to: its first namespace segment (`scoped` writes the
+    namespace before the caller's own `user_id`, so a `user_id` shaped like another caller's
+    namespace comes after it); "-" when callers are not told apart."""
+    found = _NAMESPACE_IN_ID.search(upstream_id)
+    return found.group(1) if found else "-"
 
 
 def set_caller(scope: MutableMapping[str, Any], namespace: str) -> None:
@@ -51,7 +67,7 @@ def caller_namespace(scope: MutableMapping[str, Any], *, tokens: bool, oauth: bo
         user = scope.get("user")
         if isinstance(user, AuthenticatedUser):
             access = user.access_token
-            namespace = oauth_namespace(access.subject or access.client_id)
+            namespace = oauth_namespace(access.subject, access.client_id)
             if namespace is not None:
                 return namespace
     elif tokens and isinstance(found := scope.get(CALLER_SCOPE_KEY), str):

@@ -33,7 +33,6 @@ from typing import TypeVar
 
 import anyio
 
-from vf_mcp.config import Settings
 from vf_mcp.conversation.inputs import TurnRequest
 from vf_mcp.conversation.ports import ConversationMemory, MemoryStore, PendingTurn, TurnLeases
 from vf_mcp.errors import StoreError, TurnInFlightError, TurnLostError
@@ -100,26 +99,34 @@ class TurnsInFlight:
         memory: MemoryStore,
         leases: TurnLeases,
         client: VoiceflowClient,
-        settings: Settings,
         *,
         recorder: LostTurnRecorder | None = None,
     ) -> None:
         self._memory = memory
         self._leases = leases
         self._client = client
-        self._settings = settings
         self.recorder = recorder
 
     async def settle(
-        self, user_id: str, upstream: str, memory: ConversationMemory, namespace: str | None
+        self,
+        user_id: str,
+        upstream: str,
+        memory: ConversationMemory,
+        namespace: str | None,
+        *,
+        reading: bool = False,
     ) -> None:
-        """React to `memory.pending`: refuse while its worker runs it, else reconcile; raises."""
+        """React to `memory.pending`: while its worker runs it (the lease names it), refuse a
+        turn, or let a `reading` call go on; once the lease lapsed, reconcile and raise.
+
+        Only the lease tells: it is renewed every second while the turn runs, however long a
+        streamed answer takes, and lapses `LEASE_SECONDS` after its worker stops."""
         pending = memory.pending
         assert pending is not None
-        age = time.time() - pending.sent_at
-        patience = self._settings.timeout + self._settings.retry_deadline + LEASE_SECONDS
-        alive = await self._leases.holder(upstream) == pending.turn_id
-        if age <= patience and alive:
+        if await self._leases.holder(upstream) == pending.turn_id:
+            if reading:
+                return
+            age = time.time() - pending.sent_at
             raise TurnInFlightError(
                 f"A turn of conversation {user_id} is still running (sent {age:.0f} s ago, on "
                 f"worker {pending.worker}); nothing was sent now: wait for its answer, or call "
@@ -147,21 +154,48 @@ class TurnsInFlight:
         await self._settled(upstream, lost, ConversationMemory(variables=now), namespace)
         return lost
 
-    async def abandon(
+    async def run(
         self,
         user_id: str,
         upstream: str,
         memory: ConversationMemory | None,
-        request: TurnRequest,
+        pending: PendingTurn,
+        namespace: str | None,
+        work: Callable[[], Awaitable[T]],
+    ) -> T:
+        """`work` (the upstream request), with the turn recorded as pending and its lease held.
+
+        The lease is taken before the pending record is written, so no one ever sees the record
+        without it and takes a live turn for a lost one. A failure the caller reads (or a bug)
+        leaves nothing pending; a cancelled call records its turn as lost at once."""
+        await self._hold(upstream, pending.turn_id)
+        marked = False
+        try:
+            changed = (memory or ConversationMemory()).model_copy(update={"pending": pending})
+            await self._memory.save(upstream, changed, owner=namespace)  # refused if it fails
+            marked = True
+            return await self._leased(upstream, pending.turn_id, work)
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True):
+                if marked:
+                    await self._abandon(user_id, upstream, memory, pending, namespace)
+            raise
+        except Exception:
+            if marked:
+                await self._clear(upstream, memory, owner=namespace)
+            raise
+
+    async def _abandon(
+        self,
+        user_id: str,
+        upstream: str,
+        memory: ConversationMemory | None,
+        pending: PendingTurn,
         namespace: str | None,
     ) -> None:
         """The turn's call was cancelled: record it as lost now, its outcome unknown, and leave
         nothing pending. Run shielded: the caller's cancellation must not cut these writes."""
-        pending = PendingTurn(
-            request=request.model_dump(mode="json", exclude_none=True),
-            sent_at=time.time(),
-            worker=WORKER,
-        )
+        request = TurnRequest.model_validate(pending.request)
         before = memory.variables if memory is not None else None
         # No buttons: if the turn ran, the ones kept are stale, and pressing one would act on it.
         settled = ConversationMemory(variables=before)
@@ -178,29 +212,18 @@ class TurnsInFlight:
             await self.recorder(lost, namespace)
         await self._memory.save(upstream, memory, owner=namespace)
 
-    async def mark(
-        self,
-        upstream: str,
-        memory: ConversationMemory | None,
-        request: TurnRequest,
-        pressed: Choice | None,
-        *,
-        owner: str | None,
-    ) -> str:
-        """Record the turn as pending before it is sent, and name it (a store failure refuses
-        the turn: it has not run)."""
-        pending = PendingTurn(
+    @staticmethod
+    def pending(request: TurnRequest, pressed: Choice | None) -> PendingTurn:
+        """The record of a turn about to be sent, named for its lease."""
+        return PendingTurn(
             request=request.model_dump(mode="json", exclude_none=True),
             pressed=pressed,
             sent_at=time.time(),
             worker=WORKER,
             turn_id=secrets.token_hex(8),
         )
-        marked = (memory or ConversationMemory()).model_copy(update={"pending": pending})
-        await self._memory.save(upstream, marked, owner=owner)
-        return pending.turn_id
 
-    async def clear(
+    async def _clear(
         self, upstream: str, memory: ConversationMemory | None, owner: str | None
     ) -> None:
         """The turn failed with an answer the caller reads: nothing is left pending."""
@@ -209,10 +232,8 @@ class TurnsInFlight:
         except StoreError as exc:
             _log.warning("could not clear a failed turn's pending record: %s", exc.message)
 
-    async def leased(self, upstream: str, turn_id: str, work: Callable[[], Awaitable[T]]) -> T:
-        """`work`'s result, the lease on the conversation held for `turn_id` (and renewed) while
-        it runs."""
-        await self._hold(upstream, turn_id)
+    async def _leased(self, upstream: str, turn_id: str, work: Callable[[], Awaitable[T]]) -> T:
+        """`work`'s result, the lease on the conversation renewed for `turn_id` while it runs."""
         done: list[T] = []
 
         async def run() -> None:

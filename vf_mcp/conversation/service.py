@@ -37,7 +37,6 @@ from vf_mcp.errors import (
     InvalidInputError,
     RouteNotFoundError,
     StoreError,
-    VfMcpError,
 )
 from vf_mcp.retry import Attempts
 from vf_mcp.summary import TurnResult, summarize_turn
@@ -113,9 +112,7 @@ class ConversationService:
         self.heartbeat_seconds = heartbeat_seconds
         self.id_prefix = id_prefix
         self.stream_routes = stream_routes or StreamRoutes()
-        self.in_flight = TurnsInFlight(
-            store.memory, store.leases, client, settings, recorder=lost_turns
-        )
+        self.in_flight = TurnsInFlight(store.memory, store.leases, client, recorder=lost_turns)
 
     def upstream_id(self, user_id: str, namespace: str | None) -> str:
         """The id the runtime and the store see for one caller's `user_id` on this agent.
@@ -170,7 +167,7 @@ class ConversationService:
             await self.in_flight.settle(user_id, upstream, memory, namespace)
         action, pressed = build_action(request, memory.choices if memory else [])
         before = memory.variables if memory else None
-        turn_id = await self.in_flight.mark(upstream, memory, request, pressed, owner=namespace)
+        pending = self.in_flight.pending(request, pressed)
         started = time.perf_counter()
         attempts = Attempts()
         warnings: list[str] = []
@@ -178,16 +175,10 @@ class ConversationService:
         async def send() -> _Answer:
             return await self._send_turn(upstream, action, request, on_progress, warnings, attempts)
 
-        try:
-            with telemetry.current().turn(self.client.api_version):
-                traces, after = await self.in_flight.leased(upstream, turn_id, send)
-        except VfMcpError:
-            await self.in_flight.clear(upstream, memory, owner=namespace)  # the error says it all
-            raise
-        except anyio.get_cancelled_exc_class():
-            with anyio.CancelScope(shield=True):
-                await self.in_flight.abandon(user_id, upstream, memory, request, namespace)
-            raise
+        with telemetry.current().turn(self.client.api_version):
+            traces, after = await self.in_flight.run(
+                user_id, upstream, memory, pending, namespace, send
+            )
         result = self._summary(user_id, request, traces, before, after, started=started)
         result.warnings[:0] = warnings
         remembered = after if after is not None else before
@@ -350,7 +341,7 @@ class ConversationService:
         upstream = self.upstream_id(user_id, namespace)
         memory = await self.store.memory.load(upstream)
         if memory is not None and memory.pending is not None:
-            await self.in_flight.settle(user_id, upstream, memory, namespace)
+            await self.in_flight.settle(user_id, upstream, memory, namespace, reading=True)
         state = await self.client.get_state(upstream, environment=check_environment(environment))
         return StateResult(user_id=user_id, exists=state is not None, state=state)
 

@@ -7,11 +7,12 @@ import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 
+from vf_mcp.bounded import OwnedLRU
+from vf_mcp.callers import namespace_in
 from vf_mcp.conversation.ports import ConversationMemory
 from vf_mcp.runs.models import RunRecord
 from vf_mcp.runs.store import StoredRun
 from vf_mcp.store.base import Store
-from vf_mcp.store.bounded import OwnedLRU
 from vf_mcp.transcripts.models import Transcript, TranscriptTurn
 from vf_mcp.voiceflow.sessions import InMemorySessionKeys
 
@@ -78,6 +79,7 @@ class _Live:
     size: int = 0
     count: int = 0
     """Turns recorded, the trimmed ones too: the next turn's index."""
+    last_append: str = ""
 
 
 class InMemoryTranscripts:
@@ -99,8 +101,13 @@ class InMemoryTranscripts:
         self._max_turns = max_turns
         self._max_bytes = transcript_max_bytes
 
-    async def append(self, key: str, head: Transcript, turn: TranscriptTurn) -> None:
+    async def append(
+        self, key: str, head: Transcript, turn: TranscriptTurn, *, append_id: str = ""
+    ) -> None:
         live = self._items.get(key) or _Live(head, deque())  # the caller's head, made for this
+        if append_id and append_id == live.last_append:
+            return  # a retry of the append just done
+        live.last_append = append_id
         transcript = live.transcript
         live.count += 1
         transcript.turns.append(turn.model_copy(update={"index": live.count}))
@@ -260,7 +267,7 @@ def in_memory_store(*, ttl_seconds: float = 86_400, limits: Limits | None = None
     )
     return Store(
         memory=memory,
-        session_keys=InMemorySessionKeys(),
+        session_keys=InMemorySessionKeys(owner_of=namespace_in),
         leases=InMemoryLeases(),
         transcripts=InMemoryTranscripts(
             max_conversations=limits.max_transcripts,

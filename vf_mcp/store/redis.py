@@ -44,8 +44,13 @@ return 0
 """
 # Append a turn and trim the transcript to its bounds in turns and bytes in one step, so workers
 # appending at once never lose each other's turns; the newest turn always stays. `bytes` is the
-# running size of the kept turns (transcripts written before it existed count from 0).
+# running size of the kept turns (transcripts written before it existed count from 0). An append
+# carrying the id of the last one is a retry of it (the store ran it, its answer was lost): no-op.
 _APPEND_TURN = """
+if ARGV[7] ~= '' and redis.call('HGET', KEYS[1], 'last_append') == ARGV[7] then
+  return -1
+end
+redis.call('HSET', KEYS[1], 'last_append', ARGV[7])
 redis.call('HSETNX', KEYS[1], 'head', ARGV[1])
 redis.call('HINCRBY', KEYS[1], 'count', 1)
 redis.call('HINCRBYFLOAT', KEYS[1], 'duration_ms', ARGV[2])
@@ -212,7 +217,9 @@ class RedisTranscripts:
         self._max_turns = max_turns
         self._max_bytes = max_bytes
 
-    async def append(self, key: str, head: Transcript, turn: TranscriptTurn) -> None:
+    async def append(
+        self, key: str, head: Transcript, turn: TranscriptTurn, *, append_id: str = ""
+    ) -> None:
         meta, turns = self._prefix + key, self._prefix + key + ":turns"
         async with self._backend.errors("record the turn"):
             # The first worker to record a turn writes the head; the others keep it. The index
@@ -228,6 +235,7 @@ class RedisTranscripts:
                 self._max_turns,
                 self._max_bytes,
                 self._backend.ttl,
+                append_id,  # a retry of the append just done adds nothing
             )
 
     async def load(self, key: str) -> Transcript | None:

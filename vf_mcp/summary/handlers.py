@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
+from vf_mcp.redaction import mask_secrets
 from vf_mcp.summary.models import AgentMessage, Card, Choice, CustomAction, Media
 from vf_mcp.voiceflow.traces import (
     AudioTrace,
@@ -103,7 +104,9 @@ class TurnDraft:
     def finish(self) -> None:
         """A completion cut short (no `end`) is still what the agent said so far."""
         if self.completion:
-            self.say("".join(self.completion))
+            # Each streamed chunk was masked as it was read, but a credential the model split
+            # across chunks is whole only here.
+            self.say(mask_secrets("".join(self.completion)))
             self.completion = None
 
 

@@ -7,6 +7,7 @@ where transcripts live is a `TranscriptStore` (in process, or shared by several 
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -29,8 +30,13 @@ MAX_TURNS = 500
 class TranscriptStore(Protocol):
     """Where live transcripts are kept: appended turn by turn, each bounded to its last turns."""
 
-    async def append(self, key: str, head: Transcript, turn: TranscriptTurn) -> None:
-        """Add `turn`; `head` (a transcript with no turns) starts the record if there is none."""
+    async def append(
+        self, key: str, head: Transcript, turn: TranscriptTurn, *, append_id: str = ""
+    ) -> None:
+        """Add `turn`; `head` (a transcript with no turns) starts the record if there is none.
+
+        An `append_id` the last append already carried adds nothing: a write retried after the
+        store ran it but the answer was lost must not record the turn twice."""
         ...
 
     async def load(self, key: str) -> Transcript | None: ...
@@ -98,11 +104,12 @@ class TranscriptBook:
         head = _head(outcome.user_id, outcome.request.environment)
         user = user_action(outcome.request, outcome.pressed)
         turn = transcript_turn(outcome, user, keep_traces=keep_traces)
+        append_id = secrets.token_hex(8)  # the same for every retry of this write
 
         async def write() -> None:
             if outcome.action.type == "launch":
                 await self._store.forget(key)
-            await self._store.append(key, head, turn)
+            await self._store.append(key, head, turn, append_id=append_id)
 
         await write_retrying(write)
 
@@ -110,7 +117,8 @@ class TranscriptBook:
         """Add a turn that was cut off with its worker (`vf_mcp.conversation.inflight`)."""
         key = book_key(namespace, agent, lost.user_id)
         head = _head(lost.user_id, lost.request.environment)
-        await write_retrying(lambda: self._store.append(key, head, lost_turn(lost)))
+        turn, append_id = lost_turn(lost), secrets.token_hex(8)
+        await write_retrying(lambda: self._store.append(key, head, turn, append_id=append_id))
 
     async def get(
         self, user_id: str, *, agent: str, namespace: str | None = None

@@ -9,13 +9,14 @@ on is the only live one (`current`).
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
 import anyio
+
+from vf_mcp.bounded import OwnedLRU
 
 
 @dataclass(frozen=True)
@@ -62,11 +63,18 @@ class _UserSession:
 
 
 class InMemorySessionKeys:
-    """Session keys in process, the least recently set user dropped first beyond `max_users`."""
+    """Session keys in process, bounded to `max_users`: past it the caller holding the most loses
+    its least recently used first (`vf_mcp.bounded.OwnedLRU`), so one caller opening sessions by
+    the thousand cannot end another's (a lost key opens a new session, ending the old one).
+    `owner_of` names the caller of a user id (by default, all one caller)."""
 
-    def __init__(self, *, max_users: int = 10_000) -> None:
-        self._sessions: OrderedDict[str, _UserSession] = OrderedDict()
-        self._max_users = max_users
+    def __init__(
+        self, *, max_users: int = 10_000, owner_of: Callable[[str], str] | None = None
+    ) -> None:
+        self._sessions: OwnedLRU[_UserSession] = OwnedLRU(
+            max_entries=max_users, max_bytes=64 * 1024 * 1024, ttl_seconds=float("inf")
+        )
+        self._owner_of = owner_of or (lambda _user_id: "-")
         self._starts = KeyedLocks()
 
     async def get_session_key(self, user_id: str, environment: str | None) -> str | None:
@@ -74,17 +82,16 @@ class InMemorySessionKeys:
         return session.key if session is not None and session.environment == environment else None
 
     async def set_session_key(self, user_id: str, environment: str | None, key: str) -> None:
-        self._sessions[user_id] = _UserSession(environment, key)
-        self._sessions.move_to_end(user_id)
-        while len(self._sessions) > self._max_users:
-            self._sessions.popitem(last=False)
+        size = len(user_id) + len(key)
+        owner = self._owner_of(user_id)
+        self._sessions.put(user_id, _UserSession(environment, key), owner=owner, size=size)
 
     async def current_session_key(self, user_id: str) -> str | None:
         session = self._sessions.get(user_id)
         return session.key if session is not None else None
 
     async def delete_session_keys(self, user_id: str) -> None:
-        self._sessions.pop(user_id, None)
+        self._sessions.pop(user_id)
 
     async def session_key(self, user_id: str, environment: str | None, start: SessionStart) -> str:
         # One process: a lock per user is the whole story (`hold_seconds` guards other workers).
