@@ -62,3 +62,13 @@ def stream_settings(emulator: Emulator, project_id: str) -> Settings:
 async def vf(stream_settings: Settings) -> AsyncIterator[VoiceflowClient]:
     async with VoiceflowClient(stream_settings) as client:
         yield client
+
+
+@pytest.fixture
+def eval_env(monkeypatch: pytest.MonkeyPatch, emulator: Emulator) -> Emulator:
+    """The environment `vf-mcp eval` reads, pointed at the emulator with the canary key."""
+    monkeypatch.setenv("VOICEFLOW_API_KEY", CANARY_KEY)
+    monkeypatch.setenv("VOICEFLOW_RUNTIME_URL", emulator.url)
+    for name in ("VOICEFLOW_PROJECT_ID", "VF_MCP_JUDGE_URL", "VF_MCP_JUDGE_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    return emulator

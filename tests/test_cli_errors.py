@@ -132,15 +132,6 @@ def test_an_address_the_emulator_cannot_listen_on_is_one_line(
     assert "pass --host 127.0.0.1" in line
 
 
-@pytest.fixture
-def eval_env(monkeypatch: pytest.MonkeyPatch, emulator: Emulator) -> Emulator:
-    monkeypatch.setenv("VOICEFLOW_API_KEY", CANARY_KEY)
-    monkeypatch.setenv("VOICEFLOW_RUNTIME_URL", emulator.url)
-    for name in ("VOICEFLOW_PROJECT_ID", "VF_MCP_JUDGE_URL", "VF_MCP_JUDGE_MODEL"):
-        monkeypatch.delenv(name, raising=False)
-    return emulator
-
-
 def test_a_suite_file_that_cannot_be_read_exits_2_in_one_line(
     eval_env: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

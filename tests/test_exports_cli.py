@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.canary import CANARY_KEY
 from tests.evaluation_fixtures import EXAMPLES
 from vf_mcp.cli import run
 from vf_mcp.emulator import Emulator
@@ -25,15 +24,6 @@ SUITES = [
     str(EXAMPLES / "order_support.passing.yaml"),
     str(EXAMPLES / "order_support.failing.yaml"),
 ]
-
-
-@pytest.fixture
-def eval_env(monkeypatch: pytest.MonkeyPatch, emulator: Emulator) -> Emulator:
-    monkeypatch.setenv("VOICEFLOW_API_KEY", CANARY_KEY)
-    monkeypatch.setenv("VOICEFLOW_RUNTIME_URL", emulator.url)
-    for name in ("VOICEFLOW_PROJECT_ID", "VF_MCP_JUDGE_URL", "VF_MCP_JUDGE_MODEL"):
-        monkeypatch.delenv(name, raising=False)
-    return emulator
 
 
 def exports(folder: Path) -> list[str]:
