@@ -33,6 +33,12 @@ def header_deadline_protocol(seconds: float) -> type[H11Protocol]:
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             super().connection_made(transport)  # type: ignore[arg-type]
             self._arm()
+            if self._crowded():
+                # Crowded by this one: every idle connection gets the deadline from now on,
+                # those that went idle before the crowd came too.
+                for other in list(self.connections):
+                    if isinstance(other, HeaderDeadline) and not other._answering():
+                        other._arm()
 
         def data_received(self, data: bytes) -> None:
             super().data_received(data)
