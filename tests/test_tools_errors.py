@@ -23,7 +23,7 @@ from vf_mcp.errors import (
 )
 from vf_mcp.tools.errors import ERROR_META_KEY, error_result, resource_error
 
-# The status each API error class is raised for (the client's `_error_kind` table).
+# The status each API error class is raised for (`vf_mcp.http_errors.STATUS_ERRORS`).
 STATUS = {
     BadRequestError: 400,
     AuthenticationError: 401,
