@@ -27,7 +27,7 @@ import secrets
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -61,8 +61,6 @@ class LostTurn:
     (its call was cancelled, and the runtime was not asked)."""
     changes: str = ""
     """The variables it changed, as the summaries write them."""
-    variables: dict[str, object] | None = field(default=None, repr=False)
-    """The runtime's variables when it was found."""
 
     @property
     def where(self) -> str:
@@ -148,7 +146,6 @@ class TurnsInFlight:
             _lost(user_id, pending, request),
             ran=diff is not None and bool(diff.agent or diff.runtime),
             changes=describe_changes(diff.agent) if diff is not None else "",
-            variables=now,
         )
         # Settled: the runtime's variables from now on, and no buttons (that answer is lost).
         await self._settled(upstream, lost, ConversationMemory(variables=now), namespace)

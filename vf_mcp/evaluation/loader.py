@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from vf_mcp.errors import ScriptError
 from vf_mcp.evaluation import voiceflow_cli
-from vf_mcp.evaluation.reading import inside, parse_text, read_text
+from vf_mcp.evaluation.reading import parse_text, read_text
 from vf_mcp.evaluation.script import Suite, resolve_under
 
 SUITE_SUFFIXES = (".yaml", ".yml", ".json")
@@ -95,4 +95,4 @@ def load_script(script: str, *, tests_dir: Path | None = None) -> list[Suite]:
     return [suite_from_data(data, source="<inline>", base_dir=tests_dir)]
 
 
-__all__ = ["inside", "load_file", "load_path", "load_script", "parse_text", "suite_from_data"]
+__all__ = ["load_file", "load_path", "load_script", "parse_text", "suite_from_data"]

@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from vf_mcp.errors import ScriptError
+from vf_mcp.evaluation.script import resolve_under
 
 MAX_SIZE = 5_000_000
 """Values and characters of strings in a suite, counted as if every alias were written out: far
@@ -81,19 +82,10 @@ def _expanded_size(node: Any, sizes: dict[int, int], open_: set[int], depth: int
     return total
 
 
-def inside(root: Path, path: Path, shown: str | None = None) -> Path:
-    """`path` with symlinks resolved, refused unless it lies inside `root`."""
-    base = root.resolve()
-    candidate = path.resolve()
-    if candidate != base and base not in candidate.parents:
-        raise ScriptError(f"{shown or str(path)!r} is outside the tests directory")
-    return candidate
-
-
 def read_text(path: Path, root: Path | None = None) -> str:
     """A suite file's text: inside `root` when one is given, and at most `MAX_FILE_BYTES`."""
     if root is not None:
-        path = inside(root, path)
+        path = resolve_under(root, str(path))
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
