@@ -202,7 +202,7 @@ def seed_pending(redis_url: str) -> None:
     off with it (no lease). Each client's run settles them, so each run seeds them again."""
     import anyio
 
-    from vf_mcp.conversation.ports import ConversationMemory, PendingTurn
+    from vf_mcp.domain.conversation import ConversationMemory, PendingTurn
     from vf_mcp.store.redis import redis_store
 
     async def seed() -> None:

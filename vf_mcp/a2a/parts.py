@@ -21,11 +21,11 @@ from a2a.utils.errors import ContentTypeNotSupportedError, InvalidParamsError
 from google.protobuf import json_format, struct_pb2
 
 from vf_mcp.conversation import TurnOutcome, TurnRequest, check_variables
+from vf_mcp.domain.transcript import Transcript
+from vf_mcp.domain.turn import TurnResult
 from vf_mcp.error_kinds import kind_of
 from vf_mcp.errors import InvalidInputError, VfMcpError, may_have_run
 from vf_mcp.redaction import redact
-from vf_mcp.summary import TurnResult
-from vf_mcp.transcripts.models import Transcript
 from vf_mcp.transcripts.render import render_transcript
 
 MAX_TEXT_CHARS: Final = 10_000

@@ -17,6 +17,7 @@ from typing import Any
 
 from jsonpath_ng.ext.parser import parse as parse_jsonpath
 
+from vf_mcp.domain.transcript import CheckResult, JudgeVerdict, TranscriptTurn
 from vf_mcp.evaluation import trajectory
 from vf_mcp.evaluation.checkmodels import (
     BlockCheck,
@@ -35,7 +36,6 @@ from vf_mcp.evaluation.checkmodels import (
     VoiceflowCliCheck,
     describe_check,
 )
-from vf_mcp.transcripts.models import CheckResult, JudgeVerdict, TranscriptTurn
 
 DeterministicCheck = TextCheck | FlowCheck | BlockCheck | ToolCheck | InOrderCheck
 SimilarityGrader = Callable[[str, list[str]], Awaitable[JudgeVerdict]]

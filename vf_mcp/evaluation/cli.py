@@ -22,6 +22,7 @@ import anyio
 from pydantic import SecretStr
 
 from vf_mcp.config import ENV_JUDGE_API_KEY, ENV_JUDGE_MODEL, ENV_JUDGE_URL, Settings
+from vf_mcp.domain.transcript import RunResult
 from vf_mcp.errors import ConfigurationError, ScriptError
 from vf_mcp.evaluation.baseline import Comparison, compare, load_baseline
 from vf_mcp.evaluation.connection import ServiceFactory
@@ -42,7 +43,6 @@ from vf_mcp.evaluation.script import MAX_REPEAT, Suite
 from vf_mcp.evaluation.trials import DEFAULT_MAX_TURNS, trial_lines
 from vf_mcp.retry import RetryPolicy
 from vf_mcp.telemetry import configure_from_env
-from vf_mcp.transcripts.models import RunResult
 
 REPLAY_PLACEHOLDER_KEY = "VF.DM.000000000000000000000000.replay"
 EXIT_REGRESSION = 3

@@ -30,6 +30,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from vf_mcp.domain.transcript import CheckResult, RunResult, Transcript, TranscriptTurn
 from vf_mcp.evaluation.checkmodels import (
     ContainsCheck,
     EqualsCheck,
@@ -37,7 +38,6 @@ from vf_mcp.evaluation.checkmodels import (
     RegexCheck,
     describe_check,
 )
-from vf_mcp.transcripts.models import CheckResult, RunResult, Transcript, TranscriptTurn
 from vf_mcp.transcripts.render import agent_lines, describe_user, render_turns
 
 # -- DeepEval -----------------------------------------------------------------------------------

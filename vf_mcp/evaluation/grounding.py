@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from vf_mcp.domain.transcript import CheckResult, RetrievedChunk, TranscriptTurn
 from vf_mcp.evaluation.checkmodels import GroundedCheck, describe_check
 from vf_mcp.evaluation.judge import ChatModel, grade_grounded
-from vf_mcp.transcripts.models import CheckResult, RetrievedChunk, TranscriptTurn
 
 
 def _text(value: Any) -> str | None:

@@ -11,10 +11,10 @@ from __future__ import annotations
 import re
 
 from vf_mcp.chat import ChatOptions
+from vf_mcp.domain.transcript import RunResult, Transcript
 from vf_mcp.evaluation.baseline import Change, Comparison
 from vf_mcp.evaluation.reports import outcome_counts
 from vf_mcp.evaluation.trials import trial_lines
-from vf_mcp.transcripts.models import RunResult, Transcript
 from vf_mcp.transcripts.render import OUTCOME_MARKS
 
 

@@ -16,6 +16,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from vf_mcp.domain.transcript import (
+    CheckResult,
+    JudgeVerdict,
+    SimulationInfo,
+    StopReason,
+    TranscriptTurn,
+)
 from vf_mcp.errors import UpstreamError
 from vf_mcp.evaluation import prompts
 from vf_mcp.evaluation.context import Scope, scope
@@ -23,13 +30,6 @@ from vf_mcp.evaluation.judge import ChatMessage, ChatModel, grade_goal, parse_us
 from vf_mcp.evaluation.mocks import unanswered
 from vf_mcp.evaluation.script import Simulation, TurnStep
 from vf_mcp.evaluation.turns import ConversationDriver
-from vf_mcp.transcripts.models import (
-    CheckResult,
-    JudgeVerdict,
-    SimulationInfo,
-    StopReason,
-    TranscriptTurn,
-)
 from vf_mcp.transcripts.render import render_turns as _conversation
 
 TurnCallback = Callable[[TranscriptTurn], Awaitable[None]]

@@ -15,6 +15,13 @@ from typing import Protocol
 from pydantic import JsonValue
 
 from vf_mcp.conversation import ConversationService
+from vf_mcp.domain.transcript import (
+    CheckResult,
+    JudgeVerdict,
+    Transcript,
+    TranscriptTurn,
+    decide_outcome,
+)
 from vf_mcp.errors import UpstreamError
 from vf_mcp.evaluation import assertions, mocks, trajectory
 from vf_mcp.evaluation import checks as checking
@@ -39,13 +46,6 @@ from vf_mcp.evaluation.script import (
 from vf_mcp.evaluation.simulator import Simulator
 from vf_mcp.evaluation.trials import BudgetExhausted, TurnBudget
 from vf_mcp.evaluation.turns import ConversationDriver
-from vf_mcp.transcripts.models import (
-    CheckResult,
-    JudgeVerdict,
-    Transcript,
-    TranscriptTurn,
-    decide_outcome,
-)
 from vf_mcp.transcripts.render import describe_user, render_turns
 
 # `config.excludeTypes: []`: every trace, so flows, blocks and the debug traces naming tools come.

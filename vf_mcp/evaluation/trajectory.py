@@ -26,6 +26,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from vf_mcp.domain.transcript import (
+    CheckOutcome,
+    CheckResult,
+    Trajectory,
+    TrajectoryStep,
+    TranscriptTurn,
+)
 from vf_mcp.evaluation.checkmodels import (
     BlockCheck,
     FlowCheck,
@@ -34,13 +41,6 @@ from vf_mcp.evaluation.checkmodels import (
     StepRef,
     ToolCheck,
     describe_check,
-)
-from vf_mcp.transcripts.models import (
-    CheckOutcome,
-    CheckResult,
-    Trajectory,
-    TrajectoryStep,
-    TranscriptTurn,
 )
 
 # ref type -> (id field, name field)

@@ -18,6 +18,8 @@ from typing import Any
 from pydantic import JsonValue
 
 from vf_mcp.conversation import ConversationService, TurnOutcome, TurnRequest, resolve_choice
+from vf_mcp.domain.transcript import HostReply, TranscriptTurn, UserAction
+from vf_mcp.domain.turn import Choice
 from vf_mcp.errors import VfMcpError
 from vf_mcp.evaluation.context import Scope, scope
 from vf_mcp.evaluation.grounding import chunks_of
@@ -25,14 +27,7 @@ from vf_mcp.evaluation.mocks import MAX_HOST_REPLIES, ActionResponder, merge_tur
 from vf_mcp.evaluation.script import ActionMock, TurnStep
 from vf_mcp.evaluation.trajectory import trajectory_of
 from vf_mcp.evaluation.trials import TurnBudget
-from vf_mcp.summary import Choice
-from vf_mcp.transcripts.models import (
-    HostReply,
-    TranscriptChoice,
-    TranscriptTurn,
-    UserAction,
-    transcript_turn,
-)
+from vf_mcp.transcripts.records import transcript_turn
 
 
 class ConversationDriver:
@@ -65,7 +60,7 @@ class ConversationDriver:
         # voiceflow-cli's memory of buttons: the last `choice` trace's buttons, kept until another
         # choice trace replaces them (unlike the service, which keeps only the last turn's).
         self.remembered_buttons: list[dict[str, Any]] = []
-        self.last_choices: list[TranscriptChoice] = []
+        self.last_choices: list[Choice] = []
 
     def scope(self, turn: int) -> Scope:
         return Scope(suite=self.suite, test=self.test, turn=turn, role=self.role)

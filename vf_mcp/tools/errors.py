@@ -20,8 +20,8 @@ from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
+from vf_mcp.domain.errors import ErrorKind as ErrorKind
 from vf_mcp.error_kinds import ERROR_KINDS as ERROR_KINDS
-from vf_mcp.error_kinds import ErrorKind as ErrorKind
 from vf_mcp.error_kinds import kind_of as kind_of
 from vf_mcp.errors import VfMcpError, may_have_run
 
