@@ -214,11 +214,6 @@ class Transcript(_Record):
 
     schema_version: Literal["vf-mcp/transcript/v2"] = SCHEMA_VERSION
 
-    @model_validator(mode="before")
-    @classmethod
-    def _read_v1(cls, data: Any) -> Any:
-        return upgrade_v1_version(data)
-
     suite: str
     test_id: str
     name: str
@@ -239,6 +234,11 @@ class Transcript(_Record):
         default_factory=list, description="Checks of the whole conversation (judged criteria)"
     )
     warnings: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_v1(cls, data: Any) -> Any:
+        return upgrade_v1_version(data)
 
     @property
     def key(self) -> str:
@@ -289,16 +289,16 @@ class RunResult(_Record):
 
     schema_version: Literal["vf-mcp/transcript/v2"] = SCHEMA_VERSION
 
-    @model_validator(mode="before")
-    @classmethod
-    def _read_v1(cls, data: Any) -> Any:
-        return upgrade_v1_version(data)
-
     suites: list[SuiteResult] = Field(default_factory=list)
     turns_sent: int = Field(default=0, ge=0, description="Requests sent to the agent, in all")
     stopped: str | None = Field(
         default=None, description="Why the run stopped before every test ran (its turn cap)"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_v1(cls, data: Any) -> Any:
+        return upgrade_v1_version(data)
 
     @property
     def transcripts(self) -> list[Transcript]:
