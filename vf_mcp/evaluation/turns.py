@@ -157,9 +157,8 @@ class ConversationDriver:
                 if isinstance(buttons, list):
                     self.remembered_buttons = [b for b in buttons if isinstance(b, dict)]
         turn = transcript_turn(outcome, user, index=index, step_id=step.id, keep_traces=True)
-        raw = [t.raw for t in outcome.traces]
-        turn.trajectory = trajectory_of(raw, requested=self.exclude_types is not None)
-        turn.retrieval = chunks_of(raw)
+        turn.trajectory = trajectory_of(outcome.traces, requested=self.exclude_types is not None)
+        turn.retrieval = chunks_of(outcome.traces)
         self.last_choices = turn.agent.choices
         return turn
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from vf_mcp.conversation import TurnOutcome
 from vf_mcp.domain.transcript import AgentReply, TranscriptTurn, UserAction
+from vf_mcp.voiceflow.traces import BaseTrace, parse_traces
 from vf_mcp.voiceflow.variables import without_bookkeeping
 
 
@@ -47,6 +48,12 @@ def transcript_turn(
         latency_ms=result.latency_ms,
         rate_limit_retries=outcome.retries,
     )
+
+
+def kept_traces(turn: TranscriptTurn) -> list[BaseTrace] | None:
+    """The runtime's traces the record kept, typed again by the client's parser; None when they
+    were not kept. They parsed once already, when the turn ran, so they parse again."""
+    return parse_traces(turn.agent.traces) if turn.agent.traces is not None else None
 
 
 def _json(value: Any) -> Any:
