@@ -147,3 +147,23 @@ async def test_v1_transcripts_and_runs_kept_in_redis_still_load(redis_url: str) 
 def test_turn_records_as_the_stores_keep_them_accept_v1() -> None:
     turn = json.loads(V1_RUN.read_text())["suites"][0]["tests"][1]["turns"][0]
     assert TranscriptTurn.model_validate(turn).agent.text == "Welcome back to Acme."
+
+
+ARCHITECTURE = Path(__file__).parent.parent / "docs" / "architecture.md"
+
+
+def test_every_field_the_architecture_page_names_exists() -> None:
+    import importlib
+    import re
+
+    named = set(re.findall(r"`(vf_mcp\.domain\.\w+\.\w+\.\w+)`", ARCHITECTURE.read_text()))
+    missing = []
+    for path in sorted(named):
+        module, model, field = path.rsplit(".", 2)
+        cls = getattr(importlib.import_module(module), model, None)
+        if cls is None or field not in cls.model_fields:
+            missing.append(path)
+    assert missing == []
+    # Every field of the turn a person sees is named on the page.
+    shown = {p.rsplit(".", 1)[1] for p in named if p.startswith("vf_mcp.domain.turn.TurnResult.")}
+    assert shown == set(TurnResult.model_fields)
