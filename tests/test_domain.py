@@ -22,7 +22,7 @@ from vf_mcp.domain.run import RunRecord
 from vf_mcp.domain.transcript import SCHEMA_VERSION, RunResult, Transcript, TranscriptTurn
 from vf_mcp.domain.turn import AgentMessage, Choice, Media, TurnResult
 from vf_mcp.transcripts.render import render_transcript
-from vf_mcp.transcripts.schema import SCHEMA_PATH
+from vf_mcp.transcripts.schema import SCHEMA_PATH, SCHEMA_V1_PATH
 
 pytestmark = pytest.mark.anyio
 
@@ -62,6 +62,9 @@ def test_a_turn_is_frozen_and_changed_by_copy() -> None:
 
 
 def test_a_v1_run_report_is_read_as_v2() -> None:
+    v1 = jsonschema.Draft202012Validator(json.loads(SCHEMA_V1_PATH.read_text()))
+    for test in json.loads(V1_RUN.read_text())["suites"][0]["tests"]:
+        v1.validate(test)  # the fixture is a true v1 transcript, as the shipped v1 schema says
     run = RunResult.model_validate_json(V1_RUN.read_bytes())
     assert run.schema_version == SCHEMA_VERSION
     greets = run.suites[0].tests[0]
