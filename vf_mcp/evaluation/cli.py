@@ -39,6 +39,7 @@ from vf_mcp.evaluation.reports import (
 )
 from vf_mcp.evaluation.runner import DEFAULT_CONCURRENCY, ProgressEvent, RunOptions, run_suites
 from vf_mcp.evaluation.script import MAX_REPEAT, Suite
+from vf_mcp.evaluation.startstate import check_start_states
 from vf_mcp.evaluation.trials import DEFAULT_MAX_TURNS, trial_lines
 from vf_mcp.retry import RetryPolicy
 from vf_mcp.telemetry import configure_from_env
@@ -234,6 +235,9 @@ def main(argv: list[str], environ: Mapping[str, str]) -> int:
         return 2
     try:
         job, baseline = _prepare(args, environ)
+        # A test's saved state is read, and checked against the agent, before anything runs.
+        probe = ServiceFactory(job.settings) if job.replayer is None else None
+        anyio.run(check_start_states, job.suites, probe)
         # Spans and metrics of the run go where the server's would (OTEL_EXPORTER_OTLP_*).
         flush_telemetry = configure_from_env(environ)
     except (ConfigurationError, ScriptError) as exc:
@@ -278,7 +282,7 @@ def _prepare(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[_Job
         if problem is not None:
             raise ConfigurationError(problem)
     baseline = load_baseline(args.compare, suites) if args.compare is not None else None
-    recorder = Recorder(args.record) if args.record is not None else None
+    recorder = Recorder(args.record, suites) if args.record is not None else None
     return _Job(suites, settings, judge_settings, recorder, replayer, args), baseline
 
 
@@ -376,7 +380,10 @@ class _Job:
 
     def options(self, environment: str | None = None) -> RunOptions:
         return RunOptions(
-            repeat=self.args.repeat, max_turns=self.args.max_turns, environment=environment
+            repeat=self.args.repeat,
+            max_turns=self.args.max_turns,
+            environment=environment,
+            state_keeper=self.recorder,
         )
 
 
