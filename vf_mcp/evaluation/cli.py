@@ -23,6 +23,7 @@ from pydantic import SecretStr
 
 from vf_mcp.config import ENV_JUDGE_API_KEY, ENV_JUDGE_MODEL, ENV_JUDGE_URL, Settings
 from vf_mcp.errors import ConfigurationError, ScriptError
+from vf_mcp.evaluation import fork
 from vf_mcp.evaluation.baseline import Comparison, compare, load_baseline
 from vf_mcp.evaluation.connection import ServiceFactory
 from vf_mcp.evaluation.export_targets import ExportTarget, export_target
@@ -224,6 +225,8 @@ def load_suites(paths: list[Path]) -> list[Suite]:
 def main(argv: list[str], environ: Mapping[str, str]) -> int:
     """Exit 0 when everything passed, 1 on a failed test, 2 on bad arguments, suites or
     configuration (found before anything runs), 3 on a regression."""
+    if argv[:1] == ["fork"]:
+        return fork.main(argv[1:])
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
