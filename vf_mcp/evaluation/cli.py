@@ -23,7 +23,7 @@ from pydantic import SecretStr
 
 from vf_mcp.config import ENV_JUDGE_API_KEY, ENV_JUDGE_MODEL, ENV_JUDGE_URL, Settings
 from vf_mcp.errors import ConfigurationError, ScriptError
-from vf_mcp.evaluation import fork
+from vf_mcp.evaluation import fork, regrade
 from vf_mcp.evaluation.baseline import Comparison, compare, load_baseline
 from vf_mcp.evaluation.connection import ServiceFactory
 from vf_mcp.evaluation.export_targets import ExportTarget, export_target
@@ -53,7 +53,9 @@ EXIT_REGRESSION = 3
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vf-mcp eval",
-        description="Run conversation suites (vf-mcp or voiceflow-cli format) against the agent.",
+        description="Run conversation suites (vf-mcp or voiceflow-cli format) against the agent. "
+        "`vf-mcp eval fork RECORDING --at K --out FILE` writes a test that starts at a recorded "
+        "turn (see `vf-mcp eval fork --help`).",
     )
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="suite file or dir")
     parser.add_argument(
@@ -68,6 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--record", type=Path, metavar="DIR", help="record runtime and judge replies"
     )
     modes.add_argument("--replay", type=Path, metavar="DIR", help="answer from a recording")
+    # Read before this parser runs (`regrade.main` has its own); listed here for --help.
+    parser.add_argument(
+        "--regrade",
+        type=Path,
+        metavar="RUN.json",
+        help="apply the suites' checks (--suite NEW.yaml, else the run's) to a finished run's "
+        "transcripts, with no runtime call, and say which verdicts changed",
+    )
     parser.add_argument(
         "--allow-ungraded",
         action="store_true",
@@ -227,6 +237,8 @@ def main(argv: list[str], environ: Mapping[str, str]) -> int:
     configuration (found before anything runs), 3 on a regression."""
     if argv[:1] == ["fork"]:
         return fork.main(argv[1:])
+    if any(a == "--regrade" or a.startswith("--regrade=") for a in argv):
+        return regrade.main(argv, environ)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

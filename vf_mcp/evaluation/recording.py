@@ -182,7 +182,9 @@ class Recorder(_Store):
         (self.root / "meta.json").write_text(self.meta.model_dump_json(indent=2) + "\n")
         for (suite, test), cassette in sorted(self.cassettes.items()):
             trial_of = test.rsplit("#", 1)[0]  # a trial's key is `<test id>#<trial>`
-            cassette.script = self._scripts.get((suite, test)) or self._scripts.get((suite, trial_of))
+            cassette.script = self._scripts.get((suite, test)) or self._scripts.get(
+                (suite, trial_of)
+            )
             path = self.path(suite, test)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(cassette.model_dump_json(indent=2) + "\n", encoding="utf-8")
@@ -193,7 +195,10 @@ class Recorder(_Store):
 def _script_of(suite: Suite, test_id: str) -> RecordedScript:
     test = next(t for t in suite.tests if t.id == test_id)
     fields = test.model_dump(mode="json", exclude_unset=True)
-    mocks = [*fields.get("on_action", []), *(m.model_dump(mode="json", exclude_unset=True) for m in suite.on_action)]
+    mocks = [
+        *fields.get("on_action", []),
+        *(m.model_dump(mode="json", exclude_unset=True) for m in suite.on_action),
+    ]
     if mocks:
         fields["on_action"] = mocks
     if "environment" not in fields and suite.environment is not None:

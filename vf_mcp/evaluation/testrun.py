@@ -322,15 +322,20 @@ class TestRun:
             )
         with scope(self.scope(focus or len(self.turns), role)):
             verdict = await grade_criterion(judge, conversation, check.criterion, focus_turn=focus)
-        passed = verdict.verdict == "pass"
-        if passed and check.threshold is not None:
-            passed = verdict.score is not None and verdict.score >= check.threshold
-        return CheckResult(
-            id=check.id,
-            kind="judge",
-            label=label,
-            expected=check.criterion,
-            outcome="passed" if passed else "failed",
-            evidence=verdict.reasoning,
-            verdict=verdict,
-        )
+        return judged_result(check, verdict)
+
+
+def judged_result(check: JudgeCheck, verdict: JudgeVerdict) -> CheckResult:
+    """A criterion's result from the judge's verdict (and the check's threshold on its score)."""
+    passed = verdict.verdict == "pass"
+    if passed and check.threshold is not None:
+        passed = verdict.score is not None and verdict.score >= check.threshold
+    return CheckResult(
+        id=check.id,
+        kind="judge",
+        label=describe_check(check),
+        expected=check.criterion,
+        outcome="passed" if passed else "failed",
+        evidence=verdict.reasoning,
+        verdict=verdict,
+    )
