@@ -98,8 +98,7 @@ def test_a_changed_criterion_changes_the_verdict_with_no_runtime_call(
         "CHANGED check Judged tracking / track · turn 3 · judge: The agent offers a refund (was "
         "judge: The agent says when it arrives): passed → failed",
         "CHANGED test Judged tracking / track: passed → failed",
-        "CHANGED check Judged tracking / greet · turn 1 · text contains 'Goodbye': absent → "
-        "failed",
+        "CHANGED check Judged tracking / greet · turn 1 · text contains 'Goodbye': absent → failed",
         "CHANGED test Judged tracking / greet: passed → failed",
         "vf-mcp eval --regrade: 4 verdicts changed; now 0 passed, 2 failed, 0 errors, "
         "0 to grade, 0 skipped",

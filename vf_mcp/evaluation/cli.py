@@ -1,11 +1,13 @@
 """`vf-mcp eval PATH...`: run suites against the configured agent and write the reports.
 
+`vf-mcp eval fork ...` (`fork`) and `vf-mcp eval --regrade RUN.json` (`regrade`) are handed on.
 Reads the agent's settings like the server (`VOICEFLOW_*`) and the judge's (`VF_MCP_JUDGE_*`).
 Exit status: 0 when every test passed (ungraded judged criteria count as passed only with
 --allow-ungraded), 1 on any failure, error or skipped test, 2 on bad arguments, suites or
 configuration, all found before anything runs (a suite file missing, empty or broken, no API
 key, `--repeat` out of range, a baseline that is not one of these suites, a recording without
-these suites, a simulated user and no judge to play it), or a report that cannot be written;
+these suites, a simulated user and no judge to play it, a `from_state` that is not a whole state
+or was saved by another agent), or a report that cannot be written;
 3 when a test or check regressed against the baseline (`--compare`, `--baseline-environment`).
 """
 
@@ -46,6 +48,10 @@ from vf_mcp.retry import RetryPolicy
 from vf_mcp.telemetry import configure_from_env
 from vf_mcp.transcripts.models import RunResult
 
+REGRADE_HELP = (
+    "apply the suites' checks (--suite NEW.yaml, else the run's) to a finished run's "
+    "transcripts, with no runtime call, and say which verdicts changed"
+)
 REPLAY_PLACEHOLDER_KEY = "VF.DM.000000000000000000000000.replay"
 EXIT_REGRESSION = 3
 
@@ -71,13 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     modes.add_argument("--replay", type=Path, metavar="DIR", help="answer from a recording")
     # Read before this parser runs (`regrade.main` has its own); listed here for --help.
-    parser.add_argument(
-        "--regrade",
-        type=Path,
-        metavar="RUN.json",
-        help="apply the suites' checks (--suite NEW.yaml, else the run's) to a finished run's "
-        "transcripts, with no runtime call, and say which verdicts changed",
-    )
+    parser.add_argument("--regrade", type=Path, metavar="RUN.json", help=REGRADE_HELP)
     parser.add_argument(
         "--allow-ungraded",
         action="store_true",
