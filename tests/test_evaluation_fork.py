@@ -4,6 +4,7 @@ state that is malformed or from another agent is refused in one line before anyt
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from pathlib import Path
@@ -13,7 +14,9 @@ import yaml
 
 from tests.evaluation_fixtures import ISLA_KEY, isla_emulator
 from vf_mcp.emulator import Emulator
+from vf_mcp.errors import ScriptError
 from vf_mcp.evaluation.cli import main as eval_main
+from vf_mcp.evaluation.loader import load_script
 
 TRACKING = {
     "name": "Tracking",
@@ -176,3 +179,24 @@ def test_fork_refuses_bad_input_in_one_line_and_writes_nothing(
         assert said in one_error_line(capsys)
     assert not out.exists()
     assert not list(tmp_path.glob(".*partial"))
+
+
+def test_a_served_suite_names_no_state_outside_the_tests_directory(tmp_path: Path) -> None:
+    """The MCP server runs suites from its tests directory or inline: `from_state` must not read
+    any other file of the server's machine."""
+    tests_dir = tmp_path / "tests"
+    tests_dir.mkdir()
+    inside = {"name": "S", "tests": [{"id": "t", "from_state": "saved/state.json",
+                                      "turns": [{"message": "hi"}]}]}  # fmt: skip
+    outside = copy.deepcopy(inside)
+    outside["tests"][0]["from_state"] = {"recording": "../rec/S/t.json", "turn": 1}
+    (tests_dir / "inside.yaml").write_text(yaml.safe_dump(inside))
+    (tests_dir / "outside.yaml").write_text(yaml.safe_dump(outside))
+
+    [suite] = load_script("inside.yaml", tests_dir=tests_dir)
+    start = suite.tests[0].from_state
+    assert start is not None and start.file == str(tests_dir.resolve() / "saved" / "state.json")
+    with pytest.raises(ScriptError, match="is outside the tests directory"):
+        load_script("outside.yaml", tests_dir=tests_dir)
+    with pytest.raises(ScriptError, match="an inline suite has no folder"):
+        load_script(json.dumps(inside))

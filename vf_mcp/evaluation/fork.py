@@ -110,8 +110,9 @@ def fork(cassette: Cassette, path: Path, at: int, out: Path) -> tuple[str, str]:
     suite = {"name": f"{cassette.suite} (forked)", "tests": [forked]}
     suite_from_data(suite, source=str(out), base_dir=out.parent)  # it loads, or this raises
     header = (
-        f"# Forked by `vf-mcp eval fork` from {path} at turn {at}: the turns after it, run from\n"
-        f"# the state the runtime held then. Checks of the whole conversation read these turns.\n"
+        f"# Forked by `vf-mcp eval fork` at turn {at} of\n#   {path}\n"
+        "# The turns after it run from the state the runtime held then; checks of the whole\n"
+        "# conversation read these turns only.\n"
     )
     body = yaml.safe_dump(suite, sort_keys=False, allow_unicode=True, width=100)
     summary = f"test {forked['id']} from turn {at} of {cassette.test} ({len(turns)} turns)"
