@@ -8,6 +8,7 @@ import copy
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -186,7 +187,7 @@ def test_a_served_suite_names_no_state_outside_the_tests_directory(tmp_path: Pat
     any other file of the server's machine."""
     tests_dir = tmp_path / "tests"
     tests_dir.mkdir()
-    inside = {"name": "S", "tests": [{"id": "t", "from_state": "saved/state.json",
+    inside: dict[str, Any] = {"name": "S", "tests": [{"id": "t", "from_state": "saved/state.json",
                                       "turns": [{"message": "hi"}]}]}  # fmt: skip
     outside = copy.deepcopy(inside)
     outside["tests"][0]["from_state"] = {"recording": "../rec/S/t.json", "turn": 1}
