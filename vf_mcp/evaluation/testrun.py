@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from pydantic import JsonValue
 
 from vf_mcp.conversation import ConversationService
-from vf_mcp.errors import UpstreamError
+from vf_mcp.errors import UpstreamError, VfMcpError
 from vf_mcp.evaluation import assertions, mocks, trajectory
 from vf_mcp.evaluation import checks as checking
 from vf_mcp.evaluation.connection import ServiceFactory
@@ -99,6 +99,7 @@ class TestRun:
         self.host = host
         self.state_keeper = state_keeper
         self.service: ConversationService | None = None
+        self.unkept: list[str] = []
         self.suite = host.suite
         self.test = test
         self.trial = trial
@@ -152,6 +153,7 @@ class TestRun:
             transcript.turns = self.turns
             transcript.error = f"{type(exc).__name__}: {exc}"
         transcript.warnings += self.responder.unused_own() if cut is None else [cut]
+        transcript.warnings += self.unkept
         transcript.duration_ms = round((time.perf_counter() - started) * 1000, 1)
         transcript.outcome = decide_outcome(transcript)
         if cut is not None and transcript.outcome in ("passed", "to_grade"):
@@ -239,10 +241,19 @@ class TestRun:
         if self.state_keeper is None or self.service is None or turn.error is not None:
             return
         where = self.scope(turn.index, STATE_ROLE)
-        with scope(where):
-            result = await self.service.get_state(
-                self.user_id, environment=self.environment, namespace=self.host.factory.namespace
+        try:
+            with scope(where):
+                result = await self.service.get_state(
+                    self.user_id,
+                    environment=self.environment,
+                    namespace=self.host.factory.namespace,
+                )
+        except VfMcpError as exc:  # the test itself is unharmed: only a fork from here is lost
+            self.unkept.append(
+                f"the state after turn {turn.index} was not recorded ({exc.message}): "
+                "no test can start from that turn"
             )
+            return
         if result.state is not None:
             wire = result.state.to_wire()
             self.state_keeper.keep_state(where, self.user_id, wire, turn.agent.choices)
