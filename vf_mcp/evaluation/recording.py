@@ -75,7 +75,6 @@ class KeptState(BaseModel):
 class RecordedScript(BaseModel):
     """The test as it was run: its own fields, with the suite's mocks and environment folded in."""
 
-    suite_dialect: str = "vf-mcp"
     test: dict[str, JsonValue]
 
 
@@ -203,7 +202,7 @@ def _script_of(suite: Suite, test_id: str) -> RecordedScript:
         fields["on_action"] = mocks
     if "environment" not in fields and suite.environment is not None:
         fields["environment"] = suite.environment
-    return RecordedScript(suite_dialect=suite.dialect, test=fields)
+    return RecordedScript(test=fields)
 
 
 def load_cassette(path: Path) -> Cassette:
