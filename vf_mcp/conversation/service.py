@@ -219,7 +219,7 @@ class ConversationService:
     async def _remember_turn(
         self, key: str, memory: ConversationMemory, *, owner: str | None
     ) -> list[str]:
-        """Keep the turn's memory; the warnings to add to the turn: one when it could not be kept."""
+        """Keep the turn's memory; the warnings to add to the turn (one, when it was not kept)."""
         try:
             await write_retrying(lambda: self.store.memory.save(key, memory, owner=owner))
         except StoreError as exc:

@@ -21,6 +21,8 @@ from vf_mcp.domain.turn import AgentMessage, Choice, CustomAction, TurnStatus, V
 
 SCHEMA_VERSION: Final = "vf-mcp/transcript/v2"
 SCHEMA_VERSION_V1: Final = "vf-mcp/transcript/v1"
+READABLE_SCHEMA_VERSIONS: Final = (SCHEMA_VERSION_V1, SCHEMA_VERSION)
+"""The versions a run report may name to be read: v1 is upgraded as it is read."""
 
 CheckOutcome = Literal["passed", "failed", "to_grade", "error", "not_run"]
 TestOutcome = Literal["passed", "failed", "error", "to_grade", "skipped"]
@@ -342,7 +344,7 @@ def upgrade_v1_reply(data: Any) -> Any:
     if isinstance(data.get("messages"), list):
         upgraded["messages"] = [_v1_message(m) for m in data["messages"]]
     if isinstance(data.get("choices"), list):
-        upgraded["choices"] = [_v1_choice(c) for c in data["choices"]]
+        upgraded["choices"] = [upgrade_v1_choice(c) for c in data["choices"]]
     return upgraded
 
 
@@ -357,7 +359,8 @@ def _v1_message(message: Any) -> Any:
     return upgraded
 
 
-def _v1_choice(choice: Any) -> Any:
+def upgrade_v1_choice(choice: Any) -> Any:
+    """A choice as v1 stored it, read as v2: a missing or null `request` is an empty one."""
     if isinstance(choice, dict) and choice.get("request") is None:
         return {**choice, "request": {}}
     return choice

@@ -19,8 +19,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from vf_mcp.domain.transcript import (
-    SCHEMA_VERSION,
-    SCHEMA_VERSION_V1,
+    READABLE_SCHEMA_VERSIONS,
     CheckResult,
     RunResult,
     Transcript,
@@ -28,9 +27,6 @@ from vf_mcp.domain.transcript import (
 )
 from vf_mcp.errors import ConfigurationError
 from vf_mcp.evaluation.script import Suite
-
-READABLE_VERSIONS = (SCHEMA_VERSION_V1, SCHEMA_VERSION)
-"""A v1 baseline is upgraded as it is read (`vf_mcp.domain.transcript`)."""
 
 _GOOD = frozenset({"passed", "to_grade"})
 _BAD = frozenset({"failed", "error"})
@@ -99,11 +95,11 @@ def load_baseline(path: Path, suites: Sequence[Suite]) -> RunResult:
             f"--compare {path}: not JSON; give a report written by `vf-mcp eval --json`"
         ) from None
     version = data.get("schema_version") if isinstance(data, dict) else None
-    if version not in READABLE_VERSIONS:
+    if version not in READABLE_SCHEMA_VERSIONS:  # a v1 baseline is upgraded as it is read
         raise ConfigurationError(
             f"--compare {path}: its schema is {version or 'missing'}, this vf-mcp reads "
-            f"{' and '.join(READABLE_VERSIONS)}; write the baseline again with this version's "
-            "--json"
+            f"{' and '.join(READABLE_SCHEMA_VERSIONS)}; write the baseline again with this "
+            "version's --json"
         )
     try:
         baseline = RunResult.model_validate(data)
