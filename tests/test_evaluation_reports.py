@@ -76,6 +76,12 @@ def test_junit_is_valid_against_the_strict_ant_schema(run: RunResult) -> None:
     # Trials are test cases of their own; an unused mock's warning goes to system-err.
     names = [c.get("name") for c in passing.findall("testcase")]
     assert names.count("greeting_is_stable#2") == 1 and "greeting_is_stable" not in names
+    # pass^k over the trials is the suite's: a property, and the first lines of its output.
+    trials = "3/3 trials passed (pass rate 100%, pass^3 1.00)"
+    shown = passing.find("properties/property[@name='trials greeting_is_stable']")
+    assert shown is not None and shown.get("value") == trials
+    out = passing.findtext("system-out") or ""
+    assert out.startswith(f"Trials:\ngreeting_is_stable: {trials}\n\n")
     assert "on_action mock 'chekout' was never asked for" in (failing.findtext("system-err") or "")
     failure = failing.find("testcase[@name='wrong_delivery_day']/failure")
     assert failure is not None and failure.get("type") == "contains"

@@ -345,7 +345,8 @@ def failure_lines(run: RunResult, *, allow_ungraded: bool) -> list[str]:
                 if check
                 else (test.error or turn_error or "see the report")
             )
-            lines.append(f"{test.outcome.upper()} {test.suite} / {test.name}: {why[:300]}")
+            one_line = " ".join(why.split())  # evidence keeps the agent's line breaks
+            lines.append(f"{test.outcome.upper()} {test.suite} / {test.name}: {one_line[:300]}")
     ungraded = sum(1 for t in run.transcripts if t.outcome == "to_grade")
     if ungraded and not allow_ungraded:
         lines.append(
