@@ -47,8 +47,10 @@ def test_passing_suite_exits_0(
     assert out.splitlines() == [
         "trials Order support (deterministic) / greeting_is_stable: 3/3 trials passed "
         "(pass rate 100%, pass^3 1.00)",
-        "vf-mcp eval: 9 passed, 0 failed, 0 errors, 0 to grade, 0 skipped",
+        "vf-mcp eval: 7 tests, 9 trials: 9 passed, 0 failed, 0 errors, 0 to grade, 0 skipped",
     ]
+    # The suite's header counts as the summary does: tests, and the trials the outcomes count.
+    assert "Suite Order support (deterministic): 7 tests, 9 trials" in err
     # Not a terminal: plain progress lines, one per turn and test.
     assert "PASSED Order support (deterministic) / Track an order that has shipped" in err
     assert "turn 3: My order number is 1001 → Order 1001 has shipped" in err

@@ -35,6 +35,7 @@ from vf_mcp.evaluation.reports import (
     junit_xml,
     markdown_report,
     outcome_counts,
+    run_size,
     suite_warnings,
 )
 from vf_mcp.evaluation.runner import DEFAULT_CONCURRENCY, ProgressEvent, RunOptions, run_suites
@@ -357,7 +358,7 @@ def failure_lines(run: RunResult, *, allow_ungraded: bool) -> list[str]:
 
 
 def summary_line(run: RunResult) -> str:
-    return "vf-mcp eval: " + ", ".join(outcome_counts(run))
+    return f"vf-mcp eval: {run_size(run)}: " + ", ".join(outcome_counts(run))
 
 
 def _write(path: Path | None, text: str) -> None:

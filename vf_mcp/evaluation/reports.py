@@ -13,7 +13,7 @@ import socket
 import xml.etree.ElementTree as ET
 
 from vf_mcp.evaluation.baseline import Comparison
-from vf_mcp.evaluation.trials import trial_lines, trials_result
+from vf_mcp.evaluation.trials import tests_and_trials, trial_lines, trials_result
 from vf_mcp.transcripts.models import RunResult, SuiteResult, TestOutcome, Transcript
 from vf_mcp.transcripts.render import render_check, render_transcript, simulated_by
 
@@ -35,6 +35,12 @@ def outcome_counts(run: RunResult) -> list[str]:
     """How many tests came to each outcome, as a run's summary says it ("3 passed", ...)."""
     tests = run.transcripts
     return [f"{sum(1 for t in tests if t.outcome == o)} {label}" for o, label in _OUTCOME_COUNTS]
+
+
+def run_size(run: RunResult) -> str:
+    """How many tests ran, and trials when some repeated: what the outcome counts add up to."""
+    tests = {(t.suite, t.test_id) for t in run.transcripts}
+    return tests_and_trials(len(tests), len(run.transcripts))
 
 
 def _xml_text(text: str) -> str:
@@ -182,7 +188,7 @@ def markdown_report(
               ("passed", "failed", "error", "to_grade", "skipped")}  # fmt: skip
     summary = ", ".join(f"{n} {o.replace('_', ' ')}" for o, n in counts.items() if n)
     verdict = "PASSED" if run.succeeded(allow_ungraded=allow_ungraded) else "FAILED"
-    lines = [f"# vf-mcp evaluation: {verdict}", "", f"{len(tests)} tests: {summary or 'none'}.", ""]
+    lines = [f"# vf-mcp evaluation: {verdict}", "", f"{run_size(run)}: {summary or 'none'}.", ""]
     lines += [
         "| Suite | Test | Outcome | Turns | Time | First problem |",
         "|---|---|---|---|---|---|",

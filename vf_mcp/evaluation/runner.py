@@ -24,7 +24,7 @@ from vf_mcp.evaluation.mocks import unused_warnings
 from vf_mcp.evaluation.plan import rounds_of, trials_of
 from vf_mcp.evaluation.script import ScriptTest, Suite
 from vf_mcp.evaluation.testrun import TestRun, new_user_id
-from vf_mcp.evaluation.trials import DEFAULT_MAX_TURNS, TurnBudget, summarize
+from vf_mcp.evaluation.trials import DEFAULT_MAX_TURNS, TurnBudget, summarize, tests_and_trials
 from vf_mcp.transcripts.models import RunResult, SuiteResult, TestOutcome, Transcript
 
 DEFAULT_CONCURRENCY = 4
@@ -173,7 +173,8 @@ class _SuiteRun:
 
     async def run(self) -> SuiteResult:
         started_at, started = datetime.now(UTC), time.perf_counter()
-        await self.emit("suite_started", f"Suite {self.suite.name}: {len(self.suite.tests)} tests")
+        size = tests_and_trials(len(self.suite.tests), len(self.jobs) * self._rounds())
+        await self.emit("suite_started", f"Suite {self.suite.name}: {size}")
         async with self.factory.open(streaming=self.suite.streaming) as service:
             if self.suite.new_user_per_test:
                 async with anyio.create_task_group() as group:
