@@ -40,8 +40,14 @@ def test_pass_hat_k_is_the_unbiased_estimate() -> None:
 
 def test_a_test_whose_every_trial_was_cut_says_none_ran_not_a_zero_rate() -> None:
     cut = [
-        Transcript(suite="s", test_id="greets", name="greets", started_at=datetime.now(UTC),
-                   outcome="skipped", trial=trial)  # fmt: skip
+        Transcript(
+            suite="s",
+            test_id="greets",
+            name="greets",
+            started_at=datetime.now(UTC),
+            outcome="skipped",
+            trial=trial,
+        )
         for trial in (1, 2)
     ]
     summary = summarize("greets", cut)

@@ -6,7 +6,8 @@ Exit status: 0 when every test passed (ungraded judged criteria count as passed 
 configuration, all found before anything runs (a suite file missing, empty or broken, no API
 key, `--repeat` out of range, a baseline that is not one of these suites, a recording without
 these suites, a simulated user and no judge to play it), or a report that cannot be written;
-3 when a test or check regressed against the baseline (`--compare`, `--baseline-environment`).
+3 when a test or check regressed against the baseline (`--compare`, `--baseline-environment`);
+130 when Ctrl-C stopped the run (the reports asked for still hold the tests that finished).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
@@ -38,7 +39,13 @@ from vf_mcp.evaluation.reports import (
     run_size,
     suite_warnings,
 )
-from vf_mcp.evaluation.runner import DEFAULT_CONCURRENCY, ProgressEvent, RunOptions, run_suites
+from vf_mcp.evaluation.runner import (
+    DEFAULT_CONCURRENCY,
+    FinishedSoFar,
+    ProgressEvent,
+    RunOptions,
+    run_suites,
+)
 from vf_mcp.evaluation.script import MAX_REPEAT, Suite
 from vf_mcp.evaluation.trials import DEFAULT_MAX_TURNS, trial_lines
 from vf_mcp.retry import RetryPolicy
@@ -47,6 +54,10 @@ from vf_mcp.transcripts.models import RunResult
 
 REPLAY_PLACEHOLDER_KEY = "VF.DM.000000000000000000000000.replay"
 EXIT_REGRESSION = 3
+EXIT_INTERRUPTED = 130  # what a shell reports for a command stopped by Ctrl-C (128 + SIGINT)
+INTERRUPTED = (
+    "interrupted (Ctrl-C): the reports hold the tests that finished; run again for the rest"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -244,8 +255,17 @@ def main(argv: list[str], environ: Mapping[str, str]) -> int:
         job.replayer, job.suites
     ):
         print(f"warning: {warning}", file=sys.stderr)
+    interrupted = False
     try:
         run, comparison = anyio.run(_run_and_compare, job, baseline)
+    except KeyboardInterrupt:
+        # Ctrl-C: the tests that finished are reported and written; the rest did not run.
+        interrupted, comparison = True, None
+        run = (
+            job.finished[-1].partial(INTERRUPTED)
+            if job.finished
+            else RunResult(stopped=INTERRUPTED)
+        )
     finally:
         flush_telemetry()
     shown = frozenset(w for suite in job.suites for w in suite.warnings)
@@ -261,6 +281,8 @@ def main(argv: list[str], environ: Mapping[str, str]) -> int:
             file=sys.stderr,
         )
         return 2
+    if interrupted:
+        return EXIT_INTERRUPTED
     if comparison is not None and comparison.regressions:
         return EXIT_REGRESSION
     return 0 if run.succeeded(allow_ungraded=args.allow_ungraded) else 1
@@ -375,6 +397,8 @@ class _Job:
     recorder: Recorder | None
     replayer: Replayer | None
     args: argparse.Namespace
+    finished: list[FinishedSoFar] = field(default_factory=list)
+    """Each run's tests as they finish (the baseline environment's run, then this one)."""
 
     def options(self, environment: str | None = None) -> RunOptions:
         return RunOptions(
@@ -398,18 +422,22 @@ async def _run_and_compare(
 
 async def _run(job: _Job, options: RunOptions) -> RunResult:
     concurrency = job.args.concurrency
+    finished = FinishedSoFar()
+    job.finished.append(finished)
     if job.replayer is not None:
         factory = ServiceFactory(job.settings, transport=job.replayer.transport())
-        return await _with_progress(job.suites, factory, job.replayer.chat(), concurrency, options)
+        return await _with_progress(
+            job.suites, factory, job.replayer.chat(), concurrency, options, finished
+        )
     transport = job.recorder.transport() if job.recorder is not None else None
     factory = ServiceFactory(job.settings, transport=transport)
     if job.judge_settings is None:
-        return await _with_progress(job.suites, factory, None, concurrency, options)
+        return await _with_progress(job.suites, factory, None, concurrency, options, finished)
     settings = job.settings
     policy = RetryPolicy(max_retries=settings.max_retries, deadline=settings.retry_deadline)
     async with OpenAIChatClient(job.judge_settings, retry=policy) as client:
         judge: ChatModel = job.recorder.chat(client) if job.recorder is not None else client
-        return await _with_progress(job.suites, factory, judge, concurrency, options)
+        return await _with_progress(job.suites, factory, judge, concurrency, options, finished)
 
 
 async def _with_progress(
@@ -418,6 +446,7 @@ async def _with_progress(
     judge: ChatModel | None,
     concurrency: int,
     options: RunOptions,
+    finished: FinishedSoFar,
     stream: TextIO | None = None,
 ) -> RunResult:
     out = stream or sys.stderr
@@ -430,7 +459,7 @@ async def _with_progress(
 
         return await run_suites(
             suites, factory, judge=judge, concurrency=concurrency, on_progress=plain,
-            options=options,
+            options=options, finished=finished,
         )  # fmt: skip
 
     from rich.console import Console
@@ -459,5 +488,5 @@ async def _with_progress(
 
         return await run_suites(
             suites, factory, judge=judge, concurrency=concurrency, on_progress=fancy,
-            options=options,
+            options=options, finished=finished,
         )  # fmt: skip

@@ -75,7 +75,7 @@ def summarize(test_id: str, transcripts: Sequence[Transcript]) -> TrialSummary:
 
 
 def tests_and_trials(tests: int, trials: int) -> str:
-    """"7 tests, 9 trials" (a repeated test runs once per trial, and outcomes count trials), or
+    """ "7 tests, 9 trials" (a repeated test runs once per trial, and outcomes count trials), or
     "7 tests" when nothing repeats."""
     size = f"{tests} test" if tests == 1 else f"{tests} tests"
     return size if trials == tests else f"{size}, {trials} trials"
