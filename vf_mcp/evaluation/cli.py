@@ -255,24 +255,16 @@ def main(argv: list[str], environ: Mapping[str, str]) -> int:
         job.replayer, job.suites
     ):
         print(f"warning: {warning}", file=sys.stderr)
-    interrupted = False
     try:
-        run, comparison = anyio.run(_run_and_compare, job, baseline)
-    except KeyboardInterrupt:
-        # Ctrl-C: the tests that finished are reported and written; the rest did not run.
-        interrupted, comparison = True, None
-        run = (
-            job.finished[-1].partial(INTERRUPTED)
-            if job.finished
-            else RunResult(stopped=INTERRUPTED)
-        )
+        done = _run_to_the_end(job, baseline)
     finally:
         flush_telemetry()
+    run, comparison = done.run, done.comparison
     shown = frozenset(w for suite in job.suites for w in suite.warnings)
     for line in report_lines(run, comparison, allow_ungraded=args.allow_ungraded, shown=shown):
         print(line)
     try:
-        _save(job, run, comparison)
+        _save(job, done)
     except OSError as exc:
         print(
             f"vf-mcp eval: cannot write {exc.filename or 'a report'} ({exc.strerror or exc}): "
@@ -281,7 +273,7 @@ def main(argv: list[str], environ: Mapping[str, str]) -> int:
             file=sys.stderr,
         )
         return 2
-    if interrupted:
+    if done.interrupted:
         return EXIT_INTERRUPTED
     if comparison is not None and comparison.regressions:
         return EXIT_REGRESSION
@@ -305,9 +297,22 @@ def _prepare(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[_Job
     return _Job(suites, settings, judge_settings, recorder, replayer, args), baseline
 
 
-def _save(job: _Job, run: RunResult, comparison: Comparison | None) -> None:
+def _run_to_the_end(job: _Job, baseline: RunResult | None) -> _Done:
+    """The run, compared with its baseline; after Ctrl-C, the tests of this run that finished
+    (none when it came during the baseline environment's run)."""
+    try:
+        return anyio.run(_run_and_compare, job, baseline)
+    except KeyboardInterrupt:
+        runs = 2 if job.args.baseline_environment is not None else 1
+        if len(job.finished) == runs:
+            return _Done(job.finished[-1].partial(INTERRUPTED), interrupted=True)
+        return _Done(RunResult(stopped=INTERRUPTED), interrupted=True)
+
+
+def _save(job: _Job, done: _Done) -> None:
     """The recording and the reports asked for."""
     args = job.args
+    run, comparison = done.run, done.comparison
     if job.recorder is not None:
         job.recorder.save()
     _write(args.junit, junit_xml(run, allow_ungraded=args.allow_ungraded))
@@ -315,8 +320,10 @@ def _save(job: _Job, run: RunResult, comparison: Comparison | None) -> None:
     _write(args.markdown, markdown_report(run, allow_ungraded=args.allow_ungraded,
                                           comparison=comparison))  # fmt: skip
     if args.html is not None:
-        _write(args.html, html_report(run, comparison=comparison,
-                                      allow_ungraded=args.allow_ungraded))  # fmt: skip
+        page = html_report(
+            run, comparison=comparison, baseline=done.baseline, allow_ungraded=args.allow_ungraded
+        )
+        _write(args.html, page)
     for target in args.export:
         for skipped in target.write(run):
             print(f"vf-mcp eval: --export {target.format} left out {skipped}", file=sys.stderr)
@@ -406,9 +413,17 @@ class _Job:
         )
 
 
-async def _run_and_compare(
-    job: _Job, baseline: RunResult | None
-) -> tuple[RunResult, Comparison | None]:
+@dataclass(frozen=True)
+class _Done:
+    """What a run ends with: its results, and what they were compared with."""
+
+    run: RunResult
+    comparison: Comparison | None = None
+    baseline: RunResult | None = None
+    interrupted: bool = False
+
+
+async def _run_and_compare(job: _Job, baseline: RunResult | None) -> _Done:
     label = str(job.args.compare) if baseline is not None else None
     if job.args.baseline_environment is not None:
         environment = job.args.baseline_environment
@@ -416,8 +431,8 @@ async def _run_and_compare(
         label = f"environment {environment}"
     run = await _run(job, job.options())
     if baseline is None or label is None:
-        return run, None
-    return run, compare(baseline, run, label=label)
+        return _Done(run)
+    return _Done(run, compare(baseline, run, label=label), baseline)
 
 
 async def _run(job: _Job, options: RunOptions) -> RunResult:
