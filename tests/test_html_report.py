@@ -73,9 +73,7 @@ class Triage:
 
 
 @pytest.fixture(scope="module")
-def triage(
-    emulator_session: Emulator, tmp_path_factory: pytest.TempPathFactory
-) -> Triage:
+def triage(emulator_session: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Triage:
     """The report of the run above, rendered once and loaded once in Chromium for every test."""
     out = tmp_path_factory.mktemp("triage")
     suite = out / "report.yaml"
