@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
 import anyio
@@ -14,6 +15,7 @@ import jsonschema
 import pytest
 import yaml
 from lxml import etree
+from lxml import html as lxml_html
 
 from tests.canary import CANARY_KEY
 from tests.evaluation_fixtures import EXAMPLES
@@ -21,11 +23,21 @@ from vf_mcp.config import Settings
 from vf_mcp.emulator import Emulator
 from vf_mcp.evaluation.connection import ServiceFactory
 from vf_mcp.evaluation.exports import to_deepeval, to_promptfoo, to_voiceflow_cli
+from vf_mcp.evaluation.html_report import html_report
 from vf_mcp.evaluation.loader import load_path
 from vf_mcp.evaluation.reports import json_report, junit_xml, markdown_report
 from vf_mcp.evaluation.runner import run_suites
 from vf_mcp.evaluation.script import Suite
-from vf_mcp.transcripts.models import SCHEMA_PATH, RunResult, Transcript
+from vf_mcp.transcripts.models import (
+    SCHEMA_PATH,
+    CheckResult,
+    JudgeVerdict,
+    RunResult,
+    SimulationInfo,
+    SuiteResult,
+    Transcript,
+)
+from vf_mcp.transcripts.render import render_transcript
 
 DEEPEVAL_VENV_PYTHON = Path(__file__).resolve().parent.parent / ".venv-deepeval" / "bin" / "python"
 
@@ -268,3 +280,31 @@ def test_a_v1_transcript_written_before_these_fields_still_validates(run: RunRes
     validator.validate(before)
     assert Transcript.model_validate(before).turns[3].trajectory is None
     validator.validate(written)
+
+
+def test_a_simulated_user_is_named_by_the_model_that_played_it() -> None:
+    # The model that graded the goal is the one that played the user: the same chat does both.
+    goal = CheckResult(
+        kind="goal",
+        label="goal: track order 1001",
+        outcome="failed",
+        verdict=JudgeVerdict(verdict="fail", reasoning="It did not.", model="gpt-test-mini"),
+    )
+    test = Transcript(
+        suite="s",
+        test_id="sim",
+        name="sim",
+        kind="simulated",
+        started_at=datetime.now(UTC),
+        outcome="failed",
+        simulation=SimulationInfo(goal="track order 1001", max_turns=4, stop_reason="turn_limit"),
+        checks=[goal],
+    )
+    run = RunResult(suites=[SuiteResult(name="s", started_at=test.started_at, tests=[test])])
+    played = "played by the judge model gpt-test-mini: no persona"
+    assert f"Simulated user, {played}" in render_transcript(test)
+    assert f"Simulated user, {played}" in lxml_html.fromstring(html_report(run)).text_content()
+    assert f"**Simulated user**, {played}" in markdown_report(run)
+    relayed = SimulationInfo(goal="g", max_turns=4, tester="voiceflow_agent")
+    agent = test.model_copy(update={"simulation": relayed})
+    assert "Simulated user, played by another Voiceflow agent" in render_transcript(agent)
