@@ -140,7 +140,8 @@ def test_bad_input_exits_nonzero_with_one_line(
 def test_ctrl_c_keeps_the_tests_that_finished(
     agent_env: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Two quick tests in order, then one whose turn is still in flight when Ctrl-C comes.
+    # Two quick tests in order, then one whose turn is still in flight when Ctrl-C comes (the
+    # run stops within a second: the turn's lease renewal, asleep for up to one, ends first).
     agent_env.faults.add({"match": {"path_contains": "interact"}, "latency_ms": 0, "times": 2})
     agent_env.faults.add({"match": {"path_contains": "interact"}, "latency_ms": 2000, "times": 1})
     suite = tmp_path / "sequence.yaml"
