@@ -23,6 +23,7 @@ from vf_mcp.domain.transcript import (
 )
 from vf_mcp.domain.turn import Choice
 from vf_mcp.transcripts.records import transcript_turn
+from vf_mcp.transcripts.render import LIVE_SUITE
 
 MAX_TURNS = 500
 
@@ -131,7 +132,7 @@ class TranscriptBook:
 
 def _head(user_id: str, environment: str | None) -> Transcript:
     return Transcript(
-        suite="live",
+        suite=LIVE_SUITE,
         test_id=user_id,
         name=f"conversation {user_id}",
         user_id=user_id,
