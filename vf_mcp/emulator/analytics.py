@@ -32,8 +32,8 @@ _LONG_NUMBER = re.compile(r"\d{7,}")
 
 
 def _iso(when: float) -> str:
-    return datetime.fromtimestamp(when, UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z"
+    return (
+        datetime.fromtimestamp(when, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     )
 
 
@@ -296,7 +296,9 @@ async def _create_property(core: EmulatorCore, call: Call) -> Response:
 
 async def _set_value(core: EmulatorCore, call: Call) -> Response:
     body = object_body(call)
-    property_id, transcript_id, value = (body.get(k) for k in ("propertyID", "transcriptID", "value"))
+    property_id, transcript_id, value = (
+        body.get(k) for k in ("propertyID", "transcriptID", "value")
+    )
     if not isinstance(transcript_id, str) or not isinstance(property_id, str):
         raise _error(400, "propertyID and transcriptID must be strings")
     if not isinstance(value, str):
@@ -376,7 +378,7 @@ async def _create_evaluation(core: EmulatorCore, call: Call) -> Response:
 
 def control_routes(core: EmulatorCore) -> list[Route]:
     """`POST /_emulator/transcript-evaluation-results`: what Voiceflow's evaluator would have
-    found (`{transcriptID, evaluationID, value, reason?, cost?}`), since the emulator runs no model."""
+    found (`{transcriptID, evaluationID, value, reason?, cost?}`); the emulator runs no model."""
 
     async def plant_result(request: Request) -> Response:
         body = await request.json()

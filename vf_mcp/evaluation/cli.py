@@ -22,7 +22,14 @@ import anyio
 from pydantic import SecretStr
 
 from vf_mcp.config import ENV_JUDGE_API_KEY, ENV_JUDGE_MODEL, ENV_JUDGE_URL, Settings
-from vf_mcp.errors import ConfigurationError, ScriptError
+from vf_mcp.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    NotFoundError,
+    ScriptError,
+    VfMcpError,
+)
+from vf_mcp.evaluation.agreement import read_labels, with_labels, with_voiceflow
 from vf_mcp.evaluation.baseline import Comparison, compare, load_baseline
 from vf_mcp.evaluation.connection import ServiceFactory
 from vf_mcp.evaluation.export_targets import ExportTarget, export_target
@@ -40,9 +47,11 @@ from vf_mcp.evaluation.reports import (
 from vf_mcp.evaluation.runner import DEFAULT_CONCURRENCY, ProgressEvent, RunOptions, run_suites
 from vf_mcp.evaluation.script import MAX_REPEAT, Suite
 from vf_mcp.evaluation.trials import DEFAULT_MAX_TURNS, trial_lines
+from vf_mcp.evaluation.write_back import plan_write_back, write_back
 from vf_mcp.retry import RetryPolicy
 from vf_mcp.telemetry import configure_from_env
 from vf_mcp.transcripts.models import RunResult
+from vf_mcp.voiceflow.analytics import AnalyticsClient
 
 REPLAY_PLACEHOLDER_KEY = "VF.DM.000000000000000000000000.replay"
 EXIT_REGRESSION = 3
@@ -51,7 +60,8 @@ EXIT_REGRESSION = 3
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vf-mcp eval",
-        description="Run conversation suites (vf-mcp or voiceflow-cli format) against the agent.",
+        description="Run conversation suites (vf-mcp or voiceflow-cli format) against the agent. "
+        "`vf-mcp eval import --help`: write suites from Voiceflow transcripts.",
     )
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="suite file or dir")
     parser.add_argument(
@@ -84,6 +94,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_MAX_TURNS,
         metavar="N",
         help=f"stop the run after N requests to the agent (default {DEFAULT_MAX_TURNS})",
+    )
+    parser.add_argument(
+        "--write-back",
+        action="store_true",
+        help="set the verdicts on imported conversations as Voiceflow transcript properties",
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="with --write-back: print what it would set"
+    )
+    parser.add_argument(
+        "--labels",
+        type=Path,
+        metavar="FILE.csv",
+        help="people's labels (transcript_id,criterion,label): report the judge's agreement",
     )
     baselines = parser.add_mutually_exclusive_group()
     baselines.add_argument(
@@ -136,6 +160,8 @@ def argument_problem(args: argparse.Namespace) -> str | None:
     for target in targets:
         if (problem := target.problem()) is not None:
             return problem
+    if args.dry_run and not args.write_back:
+        return "--dry-run goes with --write-back (it prints what --write-back would set)"
     if args.record is not None and args.record.exists() and not args.record.is_dir():
         return f"--record {args.record} is a file; give the folder to write the recording in"
     return None
@@ -223,6 +249,10 @@ def load_suites(paths: list[Path]) -> list[Suite]:
 def main(argv: list[str], environ: Mapping[str, str]) -> int:
     """Exit 0 when everything passed, 1 on a failed test, 2 on bad arguments, suites or
     configuration (found before anything runs), 3 on a regression."""
+    if argv[:1] == ["import"]:
+        from vf_mcp.evaluation.import_cli import main as import_main
+
+        return import_main(argv[1:], environ)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -234,6 +264,7 @@ def main(argv: list[str], environ: Mapping[str, str]) -> int:
         return 2
     try:
         job, baseline = _prepare(args, environ)
+        labels = read_labels(args.labels) if args.labels is not None else None
         # Spans and metrics of the run go where the server's would (OTEL_EXPORTER_OTLP_*).
         flush_telemetry = configure_from_env(environ)
     except (ConfigurationError, ScriptError) as exc:
@@ -250,8 +281,11 @@ def main(argv: list[str], environ: Mapping[str, str]) -> int:
     shown = frozenset(w for suite in job.suites for w in suite.warnings)
     for line in report_lines(run, comparison, allow_ungraded=args.allow_ungraded, shown=shown):
         print(line)
+    agreement = agreement_lines(job.suites, run, labels, args.labels)
+    for line in agreement:
+        print(line)
     try:
-        _save(job, run, comparison)
+        _save(job, run, comparison, agreement)
     except OSError as exc:
         print(
             f"vf-mcp eval: cannot write {exc.filename or 'a report'} ({exc.strerror or exc}): "
@@ -260,6 +294,8 @@ def main(argv: list[str], environ: Mapping[str, str]) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.write_back and (failed := _write_back(job, run)) is not None:
+        return failed
     if comparison is not None and comparison.regressions:
         return EXIT_REGRESSION
     return 0 if run.succeeded(allow_ungraded=args.allow_ungraded) else 1
@@ -282,15 +318,55 @@ def _prepare(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[_Job
     return _Job(suites, settings, judge_settings, recorder, replayer, args), baseline
 
 
-def _save(job: _Job, run: RunResult, comparison: Comparison | None) -> None:
+def agreement_lines(
+    suites: list[Suite],
+    run: RunResult,
+    labels: list[tuple[str, str, bool]] | None,
+    labels_path: Path | None,
+) -> list[str]:
+    """The judge's agreement with Voiceflow's evaluator (imported references) and with people
+    (--labels), when there is anything to compare."""
+    found = [with_voiceflow(suites, run)]
+    if labels is not None:
+        found.append(with_labels(suites, run, labels, f"human labels ({labels_path})"))
+    return [line for agreement in found if agreement is not None for line in agreement.lines()]
+
+
+def _write_back(job: _Job, run: RunResult) -> int | None:
+    """Set the verdicts (or print them with --dry-run); an exit status when it failed."""
+    planned = plan_write_back(job.suites, run)
+    if not planned:
+        print("vf-mcp eval: --write-back: no imported test reached a verdict; nothing to set")
+        return None
+    if job.args.dry_run:
+        for value in planned:
+            print(f"would set {value.line()}")
+        return None
+
+    async def send() -> int:
+        async with AnalyticsClient(job.settings) as analytics:
+            return len(await write_back(analytics, planned))
+
+    try:
+        count = anyio.run(send)
+    except VfMcpError as exc:
+        print(f"vf-mcp eval: --write-back failed: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, AuthenticationError | NotFoundError | ConfigurationError) else 1
+    print(f"vf-mcp eval: --write-back set {count} transcript properties")
+    return None
+
+
+def _save(job: _Job, run: RunResult, comparison: Comparison | None, agreement: list[str]) -> None:
     """The recording and the reports asked for."""
     args = job.args
     if job.recorder is not None:
         job.recorder.save()
     _write(args.junit, junit_xml(run, allow_ungraded=args.allow_ungraded))
     _write(args.json, json_report(run))
-    _write(args.markdown, markdown_report(run, allow_ungraded=args.allow_ungraded,
-                                          comparison=comparison))  # fmt: skip
+    markdown = markdown_report(run, allow_ungraded=args.allow_ungraded, comparison=comparison)
+    if agreement:
+        markdown += "\n## Judge agreement\n\n```\n" + "\n".join(agreement) + "\n```\n"
+    _write(args.markdown, markdown)
     if args.html is not None:
         _write(args.html, html_report(run, comparison=comparison,
                                       allow_ungraded=args.allow_ungraded))  # fmt: skip

@@ -29,6 +29,7 @@ from vf_mcp.errors import InvalidInputError
 from vf_mcp.evaluation.checkmodels import (
     ChoiceCheck,
     ContainsCheck,
+    ConversationCheck,
     EqualsCheck,
     JudgeCheck,
     StatusCheck,
@@ -113,9 +114,9 @@ def _step(action: dict[str, JsonValue], offered: TurnResult | None) -> dict[str,
         return {"launch": True}
     if kind == "text" and isinstance(payload, str):
         return {"message": payload}
-    if kind == "intent" and isinstance(payload, dict) and isinstance(payload.get("query"), str):
-        if payload["query"].strip():
-            return {"message": payload["query"]}
+    query = payload.get("query") if isinstance(payload, dict) else None
+    if kind == "intent" and isinstance(query, str) and query.strip():
+        return {"message": query}
     if kind == "event" and isinstance(payload, dict):
         event = payload.get("event")
         if isinstance(event, dict) and isinstance(event.get("name"), str):
@@ -132,7 +133,9 @@ def _turns(segments: list[_Segment]) -> tuple[list[_Turn], list[ActionMock]]:
     mocks: dict[str, ActionMock] = {}
     previous: TurnResult | None = None
     for segment in segments:
-        waiting = previous.custom_actions if previous and previous.status == "awaiting_action" else []
+        waiting = (
+            previous.custom_actions if previous and previous.status == "awaiting_action" else []
+        )
         kind = str(segment.action["type"])
         answered = next((a for a in waiting if kind in a.result_types or not a.result_types), None)
         if turns and answered is not None:
@@ -174,9 +177,9 @@ def _verdict(result: EvaluationResult) -> bool | None:
 
 def _criteria(
     transcript: Transcript, definitions: Mapping[str, EvaluationDefinition]
-) -> list[JudgeCheck]:
+) -> list[ConversationCheck]:
     """Voiceflow's yes/no evaluations of this transcript, as the same question for the judge."""
-    criteria = []
+    criteria: list[ConversationCheck] = []
     for result in transcript.evaluations:
         verdict = _verdict(result)
         if verdict is None:

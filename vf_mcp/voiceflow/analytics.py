@@ -297,9 +297,7 @@ class AnalyticsClient:
             "try again"
         )
 
-    def _api_error(
-        self, response: httpx.Response, body: bytes, method: str, path: str
-    ) -> APIError:
+    def _api_error(self, response: httpx.Response, body: bytes, method: str, path: str) -> APIError:
         status = response.status_code
         said, is_json = _error_message(body)
         cls = api_error_class(status, service_body=is_json)
