@@ -5,7 +5,6 @@ Voiceflow's evaluator and people's labels, and their verdicts written back as pr
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +38,7 @@ def main(argv: list[str]) -> int:
 @pytest.fixture
 def production(
     monkeypatch: pytest.MonkeyPatch, emulator: Emulator, project_id: str
-) -> Iterator[dict[str, str]]:
+) -> dict[str, str]:
     """Three conversations users had: one ended (a button, a capture), one abandoned while the
     host ran a custom action it answered, and one where the user only opened the chat."""
     monkeypatch.setenv("VOICEFLOW_API_KEY", CANARY_KEY)
@@ -61,7 +60,7 @@ def production(
                 answer = http.post(f"/state/user/{user}/interact", json={"action": action})
                 assert answer.status_code == 200, answer.text
         found = http.post(f"/v1/transcript/project/{project_id}").json()["transcripts"]
-    yield {t["sessionID"]: t["id"] for t in found}
+    return {t["sessionID"]: t["id"] for t in found}
 
 
 def _suites(folder: Path) -> dict[str, Suite]:
