@@ -11,6 +11,8 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+import yaml
+from mcp import Client
 
 from tests.canary import CANARY_KEY, CANARY_SECRET
 from tests.evaluation_fixtures import FakeJudge, running_judge, verdict
@@ -21,7 +23,9 @@ from vf_mcp.evaluation.checkmodels import ChoiceCheck, ContainsCheck, JudgeCheck
 from vf_mcp.evaluation.cli import main as eval_main
 from vf_mcp.evaluation.loader import load_path
 from vf_mcp.evaluation.script import Suite
+from vf_mcp.evaluation.loader import suite_from_data
 from vf_mcp.evaluation.write_back import PASSED_PROPERTY
+from vf_mcp.server import build_server
 from vf_mcp.voiceflow.analytics import AnalyticsClient
 from vf_mcp.voiceflow.analytics_models import PropertyValue, SearchFilters
 
@@ -304,3 +308,26 @@ async def test_search_pages_until_a_short_page(
     pages = [r for r in emulator.requests if r.path.endswith(f"/project/{_project(emulator)}")]
     # 3 transcripts at 1 a page: 3 full pages and an empty one, then 2 for the limit.
     assert [r.query.get("skip") for r in pages][-6:] == ["0", "1", "2", "3", "0", "1"]
+
+
+@pytest.mark.anyio
+async def test_the_import_transcripts_tool_reads_only_and_returns_suites(
+    production: dict[str, str], emulator: Emulator
+) -> None:
+    settings = Settings.validated(
+        {"api_key": CANARY_KEY, "runtime_url": emulator.url, "analytics_url": emulator.url,
+         "project_id": _project(emulator), "read_only": True}
+    )  # fmt: skip
+    async with Client(build_server(settings)) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        assert tools["import_transcripts"].annotations.read_only_hint is True  # type: ignore[union-attr]
+        answer = await client.call_tool("import_transcripts", {"session": "ended"})
+    assert not answer.is_error, answer.content
+    found = answer.structured_content or {}
+    assert found["skipped"] == 0
+    assert [s["transcript_id"] for s in found["suites"]] == [production["ended"]]
+    suite = suite_from_data(yaml.safe_load(found["suites"][0]["suite_yaml"]), source="tool",
+                            base_dir=None)  # fmt: skip
+    assert suite.tests[0].turns[1].choice == "Track an order"
+    assert all(r.method == "GET" or "/v1/transcript/project/" in r.path
+               for r in emulator.requests if "/v1/" in r.path)  # fmt: skip

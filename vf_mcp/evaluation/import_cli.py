@@ -70,14 +70,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _when(value: str) -> datetime:
+def parse_when(value: str) -> datetime:
+    """An ISO date or date-time; one without a zone is UTC."""
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise argparse.ArgumentTypeError(
+        raise InvalidInputError(
             f"{value!r} is not an ISO date or date-time, e.g. 2026-08-01 or 2026-08-01T12:00:00Z"
         ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _when(value: str) -> datetime:
+    try:
+        return parse_when(value)
+    except InvalidInputError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
 
 
 @dataclass(frozen=True)
