@@ -21,9 +21,8 @@ from vf_mcp.emulator import Emulator, FaultMatch, FaultPlan
 from vf_mcp.evaluation.agreement import cohen_kappa
 from vf_mcp.evaluation.checkmodels import ChoiceCheck, ContainsCheck, JudgeCheck, StatusCheck
 from vf_mcp.evaluation.cli import main as eval_main
-from vf_mcp.evaluation.loader import load_path
+from vf_mcp.evaluation.loader import load_path, suite_from_data
 from vf_mcp.evaluation.script import Suite
-from vf_mcp.evaluation.loader import suite_from_data
 from vf_mcp.evaluation.write_back import PASSED_PROPERTY
 from vf_mcp.server import build_server
 from vf_mcp.voiceflow.analytics import AnalyticsClient

@@ -248,7 +248,8 @@ class Settings(BaseModel):
     read_only: bool = setting(
         False,
         ENV_READ_ONLY,
-        "`1` exposes only the tools that change nothing (`get_state`, `transcript`, `get_run`).",
+        "`1` exposes only the tools that change nothing (`get_state`, `transcript`, `get_run`, "
+        "`import_transcripts`).",
     )
     store_url: SecretStr | None = setting(
         None,

@@ -95,6 +95,24 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help=f"stop the run after N requests to the agent (default {DEFAULT_MAX_TURNS})",
     )
+    _add_production_options(parser)
+    baselines = parser.add_mutually_exclusive_group()
+    baselines.add_argument(
+        "--compare",
+        type=Path,
+        metavar="BASELINE.json",
+        help="compare with a report --json wrote; exit 3 on a regression",
+    )
+    baselines.add_argument(
+        "--baseline-environment",
+        metavar="ENV",
+        help="run the suites on ENV first and compare this run with it; exit 3 on a regression",
+    )
+    return parser
+
+
+def _add_production_options(parser: argparse.ArgumentParser) -> None:
+    """What goes back to Voiceflow, and who the judge is compared with (`vf-mcp eval import`)."""
     parser.add_argument(
         "--write-back",
         action="store_true",
@@ -109,19 +127,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE.csv",
         help="people's labels (transcript_id,criterion,label): report the judge's agreement",
     )
-    baselines = parser.add_mutually_exclusive_group()
-    baselines.add_argument(
-        "--compare",
-        type=Path,
-        metavar="BASELINE.json",
-        help="compare with a report --json wrote; exit 3 on a regression",
-    )
-    baselines.add_argument(
-        "--baseline-environment",
-        metavar="ENV",
-        help="run the suites on ENV first and compare this run with it; exit 3 on a regression",
-    )
-    return parser
 
 
 def _add_output_options(parser: argparse.ArgumentParser) -> None:
