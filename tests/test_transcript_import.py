@@ -24,6 +24,7 @@ from vf_mcp.evaluation.cli import main as eval_main
 from vf_mcp.evaluation.loader import load_path, suite_from_data
 from vf_mcp.evaluation.script import Suite
 from vf_mcp.evaluation.write_back import PASSED_PROPERTY
+from vf_mcp.retry import RetryPolicy
 from vf_mcp.server import build_server
 from vf_mcp.voiceflow.analytics import AnalyticsClient
 from vf_mcp.voiceflow.analytics_models import PropertyValue, SearchFilters
@@ -334,3 +335,28 @@ async def test_the_import_transcripts_tool_reads_only_and_returns_suites(
     assert suite.tests[0].turns[1].choice == "Track an order"
     assert all(r.method == "GET" or "/v1/transcript/project/" in r.path
                for r in emulator.requests if "/v1/" in r.path)  # fmt: skip
+
+
+@pytest.mark.anyio
+async def test_logs_come_redacted_unless_asked_and_reads_are_retried(
+    emulator: Emulator, project_id: str
+) -> None:
+    with httpx.Client(base_url=emulator.url, headers={"Authorization": CANARY_KEY}) as http:
+        for action in (LAUNCH, {"type": "text", "payload": "mail me at ada@example.com"}):
+            assert http.post("/state/user/ada/interact", json={"action": action}).is_success
+    # One 503 on the search (a read, though a POST) and one on the get: both retried.
+    for path in ("/v1/transcript/project", "/v1/transcript/0"):
+        emulator.faults.add(FaultPlan(match=FaultMatch(path_contains=path), status=503))
+    settings = Settings.validated(
+        {"api_key": CANARY_KEY, "analytics_url": emulator.url, "max_retries": 1}
+    )
+    async with AnalyticsClient(settings, retry=RetryPolicy(max_retries=1, base_delay=0)) as api:
+        (found,) = await api.search(project_id, SearchFilters(sessionID="ada"))
+        redacted = await api.get_transcript(found.id)
+        plain = await api.get_transcript(found.id, unredacted=True)
+    said = [log.body.get("payload") for log in redacted.logs if log.type == "action"]
+    assert said == [None, "mail me at [EMAIL]"]
+    assert [log.body.get("payload") for log in plain.logs if log.type == "action"][1] == (
+        "mail me at ada@example.com"
+    )
+    assert len(emulator.faults.applied) == 2
