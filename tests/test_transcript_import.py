@@ -341,9 +341,12 @@ async def test_the_import_transcripts_tool_reads_only_and_returns_suites(
 async def test_logs_come_redacted_unless_asked_and_reads_are_retried(
     emulator: Emulator, project_id: str
 ) -> None:
-    with httpx.Client(base_url=emulator.url, headers={"Authorization": CANARY_KEY}) as http:
+    async with httpx.AsyncClient(
+        base_url=emulator.url, headers={"Authorization": CANARY_KEY}
+    ) as http:
         for action in (LAUNCH, {"type": "text", "payload": "mail me at ada@example.com"}):
-            assert http.post("/state/user/ada/interact", json={"action": action}).is_success
+            answer = await http.post("/state/user/ada/interact", json={"action": action})
+            assert answer.is_success
     # One 503 on the search (a read, though a POST) and one on the get: both retried.
     for path in ("/v1/transcript/project", "/v1/transcript/0"):
         emulator.faults.add(FaultPlan(match=FaultMatch(path_contains=path), status=503))
