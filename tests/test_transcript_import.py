@@ -21,6 +21,7 @@ from vf_mcp.emulator import Emulator, FaultMatch, FaultPlan
 from vf_mcp.evaluation.agreement import cohen_kappa
 from vf_mcp.evaluation.checkmodels import ChoiceCheck, ContainsCheck, JudgeCheck, StatusCheck
 from vf_mcp.evaluation.cli import main as eval_main
+from vf_mcp.evaluation.import_cli import parse_until
 from vf_mcp.evaluation.loader import load_path, suite_from_data
 from vf_mcp.evaluation.script import Suite
 from vf_mcp.evaluation.write_back import PASSED_PROPERTY
@@ -363,3 +364,8 @@ async def test_logs_come_redacted_unless_asked_and_reads_are_retried(
         "mail me at ada@example.com"
     )
     assert len(emulator.faults.applied) == 2
+
+
+def test_a_bare_until_date_includes_that_whole_day() -> None:
+    assert parse_until("2026-08-31").isoformat() == "2026-08-31T23:59:59.999000+00:00"
+    assert parse_until("2026-08-31T10:00:00Z").isoformat() == "2026-08-31T10:00:00+00:00"

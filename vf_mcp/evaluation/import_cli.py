@@ -16,7 +16,7 @@ import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import anyio
@@ -43,6 +43,7 @@ USER_DATA_NOTICE = (
 _BAD_INPUT = (ConfigurationError, InvalidInputError, AuthenticationError, NotFoundError,
               BadRequestError)  # fmt: skip
 _FETCH_AT_ONCE = 4
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--project", help=f"the agent's project ID (default: ${ENV_PROJECT_ID})")
     parser.add_argument("--since", type=_when, metavar="ISO", help="created at or after")
-    parser.add_argument("--until", type=_when, metavar="ISO", help="created at or before")
+    parser.add_argument(
+        "--until", type=_until, metavar="ISO", help="created at or before (a date: that whole day)"
+    )
     parser.add_argument("--environment", metavar="ID", help="only this environment")
     parser.add_argument("--session", metavar="ID", help="only this session (the user id)")
     parser.add_argument("--limit", type=int, metavar="N", help="at most N conversations, newest")
@@ -81,9 +84,25 @@ def parse_when(value: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def parse_until(value: str) -> datetime:
+    """Like `parse_when`, but a bare date means the end of that day: `--until 2026-08-31`
+    includes the 31st."""
+    parsed = parse_when(value)
+    if _DATE_ONLY.match(value.strip()):
+        return parsed + timedelta(days=1) - timedelta(milliseconds=1)
+    return parsed
+
+
 def _when(value: str) -> datetime:
     try:
         return parse_when(value)
+    except InvalidInputError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
+
+
+def _until(value: str) -> datetime:
+    try:
+        return parse_until(value)
     except InvalidInputError as exc:
         raise argparse.ArgumentTypeError(exc.message) from None
 

@@ -46,6 +46,7 @@ async def import_transcripts(
     from vf_mcp.evaluation.import_cli import (
         ImportRequest,
         import_suites,
+        parse_until,
         parse_when,
         suite_file_name,
         suite_yaml,
@@ -63,7 +64,7 @@ async def import_transcripts(
         filters=SearchFilters(
             sessionID=session or None,
             startDate=parse_when(since) if since else None,
-            endDate=parse_when(until) if until else None,
+            endDate=parse_until(until) if until else None,
         ),
         limit=limit,
     )
