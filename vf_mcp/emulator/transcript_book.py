@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 _ids = itertools.count(1)
+MAX_TRANSCRIPTS = 5000
+"""The oldest transcripts are forgotten past this: load tests run the emulator for a long time."""
 
 
 def new_id() -> str:
@@ -68,6 +70,11 @@ class TranscriptBook:
                 current = Transcript(new_id(), user_id, project_id, environment, now, now)
                 self._transcripts[current.id] = current
                 self._open[(project_id, user_id)] = current.id
+                if len(self._transcripts) > MAX_TRANSCRIPTS:
+                    oldest = next(iter(self._transcripts.values()))
+                    del self._transcripts[oldest.id]
+                    if self._open.get((oldest.project_id, oldest.session_id)) == oldest.id:
+                        del self._open[(oldest.project_id, oldest.session_id)]
             current.logs.append(Log("action", sent, now))
             ended = False
             for trace in traces:
