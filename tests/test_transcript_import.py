@@ -22,13 +22,14 @@ from vf_mcp.evaluation.agreement import cohen_kappa
 from vf_mcp.evaluation.checkmodels import ChoiceCheck, ContainsCheck, JudgeCheck, StatusCheck
 from vf_mcp.evaluation.cli import main as eval_main
 from vf_mcp.evaluation.import_cli import parse_until
+from vf_mcp.evaluation.importing import transcript_suite
 from vf_mcp.evaluation.loader import load_path, suite_from_data
 from vf_mcp.evaluation.script import Suite
 from vf_mcp.evaluation.write_back import PASSED_PROPERTY
 from vf_mcp.retry import RetryPolicy
 from vf_mcp.server import build_server
 from vf_mcp.voiceflow.analytics import AnalyticsClient
-from vf_mcp.voiceflow.analytics_models import PropertyValue, SearchFilters
+from vf_mcp.voiceflow.analytics_models import PropertyValue, SearchFilters, Transcript
 
 LAUNCH = {"type": "launch"}
 TRACK = {"type": "path-ask_order", "payload": {"label": "Track an order"}}
@@ -369,3 +370,22 @@ async def test_logs_come_redacted_unless_asked_and_reads_are_retried(
 def test_a_bare_until_date_includes_that_whole_day() -> None:
     assert parse_until("2026-08-31").isoformat() == "2026-08-31T23:59:59.999000+00:00"
     assert parse_until("2026-08-31T10:00:00Z").isoformat() == "2026-08-31T10:00:00+00:00"
+
+
+def test_a_button_that_sends_an_intent_is_pressed_by_its_label() -> None:
+    def log(kind: str, data: dict[str, Any]) -> dict[str, Any]:
+        return {"type": kind, "data": data}
+
+    pizza = {"type": "intent", "payload": {"intent": {"name": "order_pizza"}, "query": "Pizza",
+                                           "label": "Pizza"}}  # fmt: skip
+    buttons = {"type": "choice", "payload": {"buttons": [{"name": "Pizza", "request": pizza}]}}
+    typed = {"type": "intent", "payload": {"intent": {"name": "order_pasta"}, "query": "pasta pls"}}
+    transcript = Transcript.model_validate(
+        {"id": "t1", "sessionID": "s", "projectID": "p", "createdAt": "2026-08-01T00:00:00Z",
+         "logs": [log("action", {"type": "launch"}), log("trace", buttons),
+                  log("action", pizza), log("trace", buttons), log("action", typed)]}
+    )  # fmt: skip
+    suite = transcript_suite(transcript)
+    assert suite is not None
+    steps = suite.tests[0].turns
+    assert (steps[1].choice, steps[2].message) == ("Pizza", "pasta pls")

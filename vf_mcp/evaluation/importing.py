@@ -106,10 +106,27 @@ def _reply(traces: list[dict[str, JsonValue]]) -> TurnResult:
     )
 
 
+def _intent_name(request: Mapping[str, Any]) -> object:
+    payload = request.get("payload")
+    intent = payload.get("intent") if isinstance(payload, dict) else None
+    return intent.get("name") if isinstance(intent, dict) else None
+
+
+def _same_request(button: Mapping[str, Any], action: Mapping[str, Any]) -> bool:
+    """Whether `action` is what pressing the button sends (same path, or same intent)."""
+    if button.get("type") != action.get("type"):
+        return False
+    return action.get("type") != "intent" or _intent_name(button) == _intent_name(action)
+
+
 def _step(action: dict[str, JsonValue], offered: TurnResult | None) -> dict[str, Any]:
     """The turn that sends `action` again, in the suite's words."""
     kind = str(action["type"])
     payload = action.get("payload")
+    # A button first: buttons often send intents, whose words are the button's label.
+    for button in offered.choices if offered is not None else []:
+        if _same_request(button.request, action):
+            return {"choice": button.label}
     if kind == "launch":
         return {"launch": True}
     if kind == "text" and isinstance(payload, str):
@@ -121,9 +138,6 @@ def _step(action: dict[str, JsonValue], offered: TurnResult | None) -> dict[str,
         event = payload.get("event")
         if isinstance(event, dict) and isinstance(event.get("name"), str):
             return {"event": event["name"]}
-    for button in offered.choices if offered is not None else []:
-        if button.request.get("type") == kind:
-            return {"choice": button.label}
     return {"action": action}
 
 
