@@ -113,7 +113,7 @@ def test_imported_conversations_become_suites_that_run_green(
 
     assert main([str(out)]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == (
-        "vf-mcp eval: 2 passed, 0 failed, 0 errors, 0 to grade, 0 skipped"
+        "vf-mcp eval: 2 tests: 2 passed, 0 failed, 0 errors, 0 to grade, 0 skipped"
     )
 
 
