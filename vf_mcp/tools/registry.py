@@ -20,7 +20,7 @@ from vf_mcp.config import ENV_TOOLS, Settings
 from vf_mcp.errors import ConfigurationError
 from vf_mcp.tools.arguments import argument_problem
 from vf_mcp.tools.errors import answers_errors, error_result
-from vf_mcp.tools.schemas import flat_schema
+from vf_mcp.tools.schemas import published_schemas, untitled
 
 ToolFunction = Callable[..., Awaitable[CallToolResult]]
 
@@ -84,13 +84,14 @@ class CheckedTool(Tool):
 
 def build_tools(specs: Sequence[ToolSpec]) -> list[Tool]:
     """The SDK's tools for `specs`, each answering our errors as readable results, and each
-    publishing a flat output schema (`vf_mcp.tools.schemas`) clients validate cheaply.
+    publishing the compact output schema shipped with the package (`vf_mcp.tools.schemas`).
 
-    The SDK would also re-validate every result against the output model on the way out; ours
-    are dumps of that very model, so the schema is published without the model to check. Input
-    schemas say `additionalProperties: false`, so clients that check arguments first refuse a
-    misspelt one too.
+    The SDK would derive the schema from the result model at every start and re-validate every
+    result against the model on the way out; ours are dumps of that very model, so the shipped
+    schema is published without the model to check. Input schemas say
+    `additionalProperties: false`, so clients that check arguments first refuse a misspelt one.
     """
+    schemas = published_schemas()
     tools: list[Tool] = []
     for spec in specs:
         tool = CheckedTool.from_function(
@@ -99,12 +100,10 @@ def build_tools(specs: Sequence[ToolSpec]) -> list[Tool]:
             description=spec.description,
             annotations=spec.annotations,
             meta=_meta(spec),
+            structured_output=False,
         )
-        tool.parameters = {**tool.parameters, "additionalProperties": False}
-        metadata = tool.fn_metadata
-        if metadata.output_schema is not None:
-            metadata.output_schema = flat_schema(metadata.output_schema)
-            metadata.output_model = None
+        tool.parameters = {**untitled(tool.parameters), "additionalProperties": False}
+        tool.fn_metadata.output_schema = schemas[spec.name]
         tools.append(tool)
     return tools
 

@@ -14,7 +14,6 @@ from pydantic import Field
 
 from vf_mcp.app import App
 from vf_mcp.runs.models import RunRecord, RunStarted
-from vf_mcp.runs.render import render_record, render_started
 from vf_mcp.tools.args import SuiteScript, TestedAgent
 from vf_mcp.tools.calls import call_of
 from vf_mcp.tools.errors import result
@@ -38,6 +37,7 @@ async def start_run(
     answers for the run. A caller has a few runs going at once at most (VF_MCP_MAX_RUNS).
     """
     from vf_mcp.evaluation.api import SuiteJob, read_for_server
+    from vf_mcp.runs.render import render_started
 
     call = call_of(ctx)
     suites = await read_for_server(script, tests_dir=call.app.settings.tests_dir, allow_keys=False)
@@ -62,6 +62,8 @@ async def get_run(
     answers), cancelled, stopped with its worker, lost with its worker (it was killed: start the
     run again), or error (what broke it). A long finished run's text shows a page of its tests
     and says how to read the next (`offset`); the structured content holds them all."""
+    from vf_mcp.runs.render import render_record  # text renderers load with their first run
+
     call = call_of(ctx)
     record = await call.app.runs.get(run_id, call.namespace)
     return result(render_record(record, offset=offset, limit=limit), record)
@@ -70,6 +72,8 @@ async def get_run(
 async def cancel_run(ctx: Context[App], run_id: RunId) -> Annotated[CallToolResult, RunRecord]:
     """Stop a run; it stops at its next turn or test (within a second or so), and get_run then
     reads it as cancelled. A run already over is left as it is."""
+    from vf_mcp.runs.render import render_record
+
     call = call_of(ctx)
     record = await call.app.runs.cancel(run_id, call.namespace)
     return result(render_record(record), record)
