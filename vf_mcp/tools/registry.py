@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, ToolAnnotations
+from pydantic import ValidationError
 
 from vf_mcp.config import ENV_TOOLS, Settings
 from vf_mcp.errors import ConfigurationError
@@ -69,17 +71,30 @@ def choose(
 
 
 class CheckedTool(Tool):
-    """A tool whose arguments are checked before the SDK's own check (`vf_mcp.tools.arguments`):
-    a bad or unknown argument comes back as an error result in one line that names it, never as
-    pydantic's multi-line dump, and never silently dropped."""
+    """A tool whose arguments are checked as the SDK checks them, but refused in one line that
+    names the argument (`vf_mcp.tools.arguments`), never as pydantic's multi-line dump, and
+    whose unknown arguments are refused, never silently dropped.
+
+    Valid arguments are validated once, by the SDK: only a refusal (the SDK's `ToolError` from
+    pydantic's `ValidationError`; the tools raise no `ToolError` of their own) is checked again,
+    to be worded."""
 
     async def run(
         self, arguments: dict[str, Any], context: Context[Any, Any], convert_result: bool = False
     ) -> Any:
+        if any(name not in self.parameters["properties"] for name in arguments):
+            return self._refusal(arguments)
+        try:
+            return await super().run(arguments, context, convert_result=convert_result)
+        except ToolError as error:
+            if isinstance(error.__cause__, ValidationError):
+                return self._refusal(arguments)
+            raise
+
+    def _refusal(self, arguments: dict[str, Any]) -> CallToolResult:
         problem = argument_problem(self.name, arguments, self.fn_metadata, self.parameters)
-        if problem is not None:
-            return error_result(problem)
-        return await super().run(arguments, context, convert_result=convert_result)
+        assert problem is not None  # refused by the SDK's check, which it repeats
+        return error_result(problem)
 
 
 def build_tools(specs: Sequence[ToolSpec]) -> list[Tool]:
