@@ -88,7 +88,7 @@ async def test_a_turn_cut_off_with_its_worker_is_found_recorded_and_explained(
     assert "\n" not in line
     assert line.startswith("The last turn of conversation cut (message '1002', sent at ")
     assert "never had its answer recorded: worker gone:1 stopped mid-turn" in line
-    assert 'the runtime\'s state moved since (order_number: unset → "1002"' in line
+    assert 'the runtime\'s state moved since (order_number: unset -> "1002"' in line
     assert "so it ran" in line and "nothing was sent now" in line
     turns = transcript.structured_content["turns"]
     lost = turns[-1]

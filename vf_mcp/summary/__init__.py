@@ -21,6 +21,8 @@ from vf_mcp.summary.models import (
 from vf_mcp.summary.render import (
     DEFAULT_MAX_CHARS,
     MIN_MAX_CHARS,
+    choices_text,
+    describe_change,
     describe_changes,
     render_turn,
 )
@@ -41,6 +43,8 @@ __all__ = [
     "VariableChange",
     "VariableDiff",
     "Verbosity",
+    "choices_text",
+    "describe_change",
     "describe_changes",
     "describe_media",
     "diff_variables",

@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from vf_mcp.summary import choices_text, describe_change
 from vf_mcp.transcripts.models import (
     CheckResult,
     HostReply,
@@ -101,7 +102,7 @@ def agent_lines(turn: TranscriptTurn) -> list[str]:
     for reply in replies:
         host(reply)
     if turn.agent.choices:
-        lines.append("Buttons: " + "  ".join(f"{c.number}) {c.label}" for c in turn.agent.choices))
+        lines.append("Buttons: " + choices_text([(c.number, c.label) for c in turn.agent.choices]))
     for action in actions:
         lines.append(f"Custom action: {action.name} {_compact(action.payload)}")
     if not lines and turn.status is not None:
@@ -116,8 +117,7 @@ def render_turn_text(turn: TranscriptTurn, *, with_checks: bool = False) -> str:
     lines += agent_lines(turn)
     if turn.variables_changed:
         changes = ", ".join(
-            f"{c.name}: {_compact(c.before, 30)} → {_compact(c.after, 30)}"
-            for c in turn.variables_changed
+            describe_change(c.name, c.before, c.after) for c in turn.variables_changed
         )
         lines.append(f"Variables: {changes}")
     if turn.status is not None:
