@@ -13,9 +13,9 @@ import socket
 import xml.etree.ElementTree as ET
 
 from vf_mcp.evaluation.baseline import Comparison
-from vf_mcp.evaluation.trials import trial_lines
+from vf_mcp.evaluation.trials import tests_and_trials, trial_lines, trials_result
 from vf_mcp.transcripts.models import RunResult, SuiteResult, TestOutcome, Transcript
-from vf_mcp.transcripts.render import render_check, render_transcript
+from vf_mcp.transcripts.render import render_check, render_transcript, simulated_by
 
 # XML 1.0 allows TAB, LF, CR and everything from U+0020 except surrogates and U+FFFE/U+FFFF;
 # agent output can carry raw control characters, which would make the file unreadable.
@@ -35,6 +35,12 @@ def outcome_counts(run: RunResult) -> list[str]:
     """How many tests came to each outcome, as a run's summary says it ("3 passed", ...)."""
     tests = run.transcripts
     return [f"{sum(1 for t in tests if t.outcome == o)} {label}" for o, label in _OUTCOME_COUNTS]
+
+
+def run_size(run: RunResult) -> str:
+    """How many tests ran, and trials when some repeated: what the outcome counts add up to."""
+    tests = {(t.suite, t.test_id) for t in run.transcripts}
+    return tests_and_trials(len(tests), len(run.transcripts))
 
 
 def _xml_text(text: str) -> str:
@@ -90,15 +96,8 @@ def _junit_suite(suite: SuiteResult, number: int, host: str, allow_ungraded: boo
             "package": "vf-mcp",
         },
     )
-    properties = ET.SubElement(element, "properties")
-    environments = sorted({t.environment for t in suite.tests if t.environment})
-    for name, value in (
-        ("dialect", suite.dialect),
-        ("source", suite.source or ""),
-        ("environment", ", ".join(environments)),
-    ):
-        if value:
-            ET.SubElement(properties, "property", {"name": name, "value": _xml_text(value)})
+    _junit_properties(element, suite)
+    trials = {s.test_id: trials_result(s) for s in suite.trials}
     for test, status in zip(suite.tests, statuses, strict=True):
         case = ET.SubElement(
             element,
@@ -112,6 +111,10 @@ def _junit_suite(suite: SuiteResult, number: int, host: str, allow_ungraded: boo
         if status is None:
             continue
         kind, type_, message, details = status
+        if test.trial is not None and test.test_id in trials:
+            # The strict schema gives a testcase no properties: its message is where viewers
+            # show how the trial's test fared over all its trials.
+            message += f" [trial {test.trial}; {test.test_id}: {trials[test.test_id]}]"
         if kind == "skipped":
             ET.SubElement(case, "skipped", {"message": _xml_text(message)})
         else:
@@ -120,10 +123,29 @@ def _junit_suite(suite: SuiteResult, number: int, host: str, allow_ungraded: boo
             )
             child.text = _xml_text(details)
     out = ET.SubElement(element, "system-out")
-    out.text = _xml_text("\n\n".join(render_transcript(t) for t in suite.tests))
+    head = ["Trials:", *trial_lines(suite.trials)] if suite.trials else []
+    parts = ["\n".join(head)] if head else []
+    out.text = _xml_text("\n\n".join(parts + [render_transcript(t) for t in suite.tests]))
     err = ET.SubElement(element, "system-err")
     err.text = _xml_text("\n".join(suite_warnings(suite)))
     return element
+
+
+def _junit_properties(element: ET.Element, suite: SuiteResult) -> None:
+    """The suite's facts, and per repeated test its pass rate and pass^k (`trials greets`):
+    trials are testcases of their own (`greets#2`), and the summary over them is the suite's."""
+    properties = ET.SubElement(element, "properties")
+    environments = sorted({t.environment for t in suite.tests if t.environment})
+    facts = [
+        ("dialect", suite.dialect),
+        ("source", suite.source or ""),
+        ("environment", ", ".join(environments)),
+    ]
+    facts += [(f"trials {s.test_id}", trials_result(s)) for s in suite.trials]
+    for name, value in facts:
+        if value:
+            property_ = {"name": _xml_text(name), "value": _xml_text(value)}
+            ET.SubElement(properties, "property", property_)
 
 
 def suite_warnings(suite: SuiteResult) -> list[str]:
@@ -166,7 +188,7 @@ def markdown_report(
               ("passed", "failed", "error", "to_grade", "skipped")}  # fmt: skip
     summary = ", ".join(f"{n} {o.replace('_', ' ')}" for o, n in counts.items() if n)
     verdict = "PASSED" if run.succeeded(allow_ungraded=allow_ungraded) else "FAILED"
-    lines = [f"# vf-mcp evaluation: {verdict}", "", f"{len(tests)} tests: {summary or 'none'}.", ""]
+    lines = [f"# vf-mcp evaluation: {verdict}", "", f"{run_size(run)}: {summary or 'none'}.", ""]
     lines += [
         "| Suite | Test | Outcome | Turns | Time | First problem |",
         "|---|---|---|---|---|---|",
@@ -197,7 +219,7 @@ def markdown_report(
         if test.simulation is not None:
             sim = test.simulation
             lines += [
-                f"**Simulated user** ({sim.tester}): {sim.persona or 'no persona'}; goal: "
+                f"**Simulated user**, {simulated_by(test)}: {sim.persona or 'no persona'}; goal: "
                 f"{sim.goal}; stopped: {sim.stop_reason or 'n/a'}",
                 "",
             ]

@@ -23,14 +23,15 @@ from vf_mcp.evaluation.judge import ChatModel
 from vf_mcp.evaluation.mocks import unused_warnings
 from vf_mcp.evaluation.plan import rounds_of, trials_of
 from vf_mcp.evaluation.script import ScriptTest, Suite
-from vf_mcp.evaluation.testrun import TestRun, new_user_id
-from vf_mcp.evaluation.trials import DEFAULT_MAX_TURNS, TurnBudget, summarize
+from vf_mcp.evaluation.testrun import StateKeeper, TestRun, new_user_id
+from vf_mcp.evaluation.trials import DEFAULT_MAX_TURNS, TurnBudget, summarize, tests_and_trials
 from vf_mcp.transcripts.models import RunResult, SuiteResult, TestOutcome, Transcript
 
 DEFAULT_CONCURRENCY = 4
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
+    "FinishedSoFar",
     "ProgressCallback",
     "ProgressEvent",
     "RunOptions",
@@ -68,6 +69,23 @@ class RunOptions:
     """The run's cap on requests to the agent; None for no cap."""
     environment: str | None = None
     """Every test runs on this environment, whatever the suites say (comparing environments)."""
+    state_keeper: StateKeeper | None = None
+    """Given the runtime state after every turn (`--record` keeps it, for `from_state`)."""
+
+
+class FinishedSoFar:
+    """The tests a run has finished, kept as they finish: what a run cancelled midway (Ctrl-C,
+    `cancel_run`, its worker stopping) still reports instead of nothing."""
+
+    def __init__(self) -> None:
+        self.suites: list[_SuiteRun] = []
+        self.budget: TurnBudget | None = None
+
+    def partial(self, stopped: str) -> RunResult:
+        """The finished tests of every suite begun, with `stopped` saying why the rest is not."""
+        suites = [s.result_so_far(complete=s.all_done) for s in self.suites]
+        used = self.budget.used if self.budget is not None else 0
+        return RunResult(suites=suites, turns_sent=used, stopped=stopped)
 
 
 async def run_suites(
@@ -78,15 +96,20 @@ async def run_suites(
     concurrency: int = DEFAULT_CONCURRENCY,
     on_progress: ProgressCallback | None = None,
     options: RunOptions | None = None,
+    finished: FinishedSoFar | None = None,
 ) -> RunResult:
-    """Run suites one after another, sharing one concurrency limit and one turn cap."""
+    """Run suites one after another, sharing one concurrency limit and one turn cap; each test
+    is kept in `finished` as it ends, for a caller that may cancel the run."""
     options = options or RunOptions()
     limiter = anyio.CapacityLimiter(max(1, concurrency))
     budget = TurnBudget(options.max_turns)
-    results = [
-        await _SuiteRun(s, factory, judge, limiter, on_progress, budget, options).run()
-        for s in suites
-    ]
+    finished = finished or FinishedSoFar()
+    finished.budget = budget
+    results = []
+    for suite in suites:
+        run = _SuiteRun(suite, factory, judge, limiter, on_progress, budget, options)
+        finished.suites.append(run)
+        results.append(await run.run())
     stopped = budget.reason if budget.exhausted else None
     return RunResult(suites=results, turns_sent=budget.used, stopped=stopped)
 
@@ -145,6 +168,7 @@ class _SuiteRun:
         self.mocks_used: set[str] = set()
         self.stopped = False
         self.done = 0
+        self.started_at, self.started = datetime.now(UTC), time.perf_counter()
 
     def _jobs(self) -> list[_Job]:
         jobs = []
@@ -168,12 +192,17 @@ class _SuiteRun:
             )
             await self.on_progress(event)
 
+    @property
+    def all_done(self) -> bool:
+        return self.done == len(self.jobs) * self._rounds()
+
     def _rounds(self) -> int:
         return rounds_of(self.suite, self.options.repeat)
 
     async def run(self) -> SuiteResult:
-        started_at, started = datetime.now(UTC), time.perf_counter()
-        await self.emit("suite_started", f"Suite {self.suite.name}: {len(self.suite.tests)} tests")
+        self.started_at, self.started = datetime.now(UTC), time.perf_counter()
+        size = tests_and_trials(len(self.suite.tests), len(self.jobs) * self._rounds())
+        await self.emit("suite_started", f"Suite {self.suite.name}: {size}")
         async with self.factory.open(streaming=self.suite.streaming) as service:
             if self.suite.new_user_per_test:
                 async with anyio.create_task_group() as group:
@@ -181,7 +210,11 @@ class _SuiteRun:
                         group.start_soon(self.run_one, service, job, None)
             else:
                 await self._in_sequence(service)
-        return await self._result(started_at, started)
+        result = self.result_so_far()
+        outcomes: tuple[TestOutcome, ...] = ("passed", "failed", "error", "to_grade", "skipped")
+        counts = ", ".join(f"{n} {o}" for o in outcomes if (n := result.count(o)))
+        await self.emit("suite_done", f"Suite {self.suite.name}: {counts}")
+        return result
 
     async def _in_sequence(self, service: ConversationService) -> None:
         # One user for the whole suite: the tests continue one conversation, in order; a
@@ -193,7 +226,9 @@ class _SuiteRun:
                 trial = number if rounds > 1 else None
                 await self.run_one(service, _Job(job.index, job.test, trial), shared)
 
-    async def _result(self, started_at: datetime, started: float) -> SuiteResult:
+    def result_so_far(self, *, complete: bool = True) -> SuiteResult:
+        """The suite's tests that finished (all of them, once `run` returned), in file order;
+        an incomplete suite cannot tell a mock never needed from one not needed yet."""
         order = sorted(self.results, key=lambda key: (key[0], key[1] or 0))
         tests = [self.results[key] for key in order]
         repeated = {key[0] for key in order if key[1] is not None}
@@ -202,20 +237,18 @@ class _SuiteRun:
             for i in sorted(repeated)
         ]
         unused = sorted({m.name for m in self.suite.on_action} - self.mocks_used)
-        result = SuiteResult(
+        if not complete:
+            unused = []
+        return SuiteResult(
             name=self.suite.name,
             source=self.suite.source,
             dialect=self.suite.dialect,
-            started_at=started_at,
-            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+            started_at=self.started_at,
+            duration_ms=round((time.perf_counter() - self.started) * 1000, 1),
             tests=tests,
             trials=trials,
             warnings=[*self.suite.warnings, *unused_warnings(unused, "any test of the suite")],
         )
-        outcomes: tuple[TestOutcome, ...] = ("passed", "failed", "error", "to_grade", "skipped")
-        counts = ", ".join(f"{n} {o}" for o in outcomes if (n := result.count(o)))
-        await self.emit("suite_done", f"Suite {self.suite.name}: {counts}")
-        return result
 
     def _title(self, job: _Job) -> str:
         trial = f" (trial {job.trial})" if job.trial is not None else ""
@@ -231,7 +264,12 @@ class _SuiteRun:
                 return
             await self.emit("test_started", f"▶ {self._title(job)}", test=job.test.id)
             run = TestRun(
-                self, job.test, user, trial=job.trial, environment=self.options.environment
+                self,
+                job.test,
+                user,
+                trial=job.trial,
+                environment=self.options.environment,
+                state_keeper=self.options.state_keeper,
             )
             transcript = await run.run(service)
         self.mocks_used |= run.responder.used
