@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from vf_mcp.summary import choices_text, describe_change
+from vf_mcp.transcripts.book import LIVE_SUITE
 from vf_mcp.transcripts.models import (
     CheckResult,
     HostReply,
@@ -31,10 +32,6 @@ OUTCOME_MARKS = {
     "skipped": "SKIPPED",
 }
 """How every report marks a check's or a test's outcome."""
-
-LIVE_SUITE = "live"
-"""The suite of a conversation driven turn by turn (`interact`): nothing is expected of it, so
-its transcript's outcome (the schema requires one) says nothing."""
 
 
 def _compact(value: Any, limit: int = 80) -> str:
