@@ -206,3 +206,25 @@ def test_a_stdio_start_loads_only_what_serving_stdio_needs() -> None:
         if module == denied or module.startswith(f"{denied}.")
     )
     assert unneeded == []
+
+
+@pytest.mark.parametrize(("a2a", "loads_a2a"), [("false", False), ("true", True)])
+def test_an_http_start_loads_the_a2a_sdk_only_when_a2a_is_on(a2a: str, loads_a2a: bool) -> None:
+    probe = (
+        "import os, sys\n"
+        "from vf_mcp.config import Settings\n"
+        "from vf_mcp.http import build_fronts\n"
+        "build_fronts(Settings.from_env(os.environ))\n"
+        "print(any(m == 'a2a' or m.startswith('a2a.') for m in sys.modules))\n"
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "VOICEFLOW_API_KEY": CANARY_KEY,
+        "VOICEFLOW_RUNTIME_URL": "http://127.0.0.1:9",
+        "VF_MCP_A2A": a2a,
+    }
+    started = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.strip() == str(loads_a2a)
