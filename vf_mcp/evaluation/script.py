@@ -76,6 +76,7 @@ __all__ = [
     "EventuallyCheck",
     "FlowCheck",
     "GroundedCheck",
+    "ImportedFrom",
     "InOrderCheck",
     "JudgeCheck",
     "NeverCheck",
@@ -286,6 +287,13 @@ def _mock_list(value: Any) -> Any:
     return [value] if isinstance(value, dict) else value
 
 
+class ImportedFrom(SuiteModel):
+    """The Voiceflow transcript a test was imported from (`vf-mcp eval import`)."""
+
+    transcript_id: str = Field(min_length=1)
+    project_id: str = Field(min_length=1)
+
+
 class ScriptTest(SuiteModel):
     id: str = Field(min_length=1)
     name: str | None = None
@@ -306,6 +314,9 @@ class ScriptTest(SuiteModel):
     )
     repeat: int | None = Field(
         default=None, ge=1, le=MAX_REPEAT, description="Run the test this many times (trials)"
+    )
+    imported_from: ImportedFrom | None = Field(
+        default=None, description="Where `--write-back` sets this test's verdicts"
     )
     from_state: StartState | None = Field(
         default=None,
