@@ -23,6 +23,7 @@ from vf_mcp.domain.turn import Choice
 from vf_mcp.errors import ScriptError
 from vf_mcp.evaluation.loader import suite_from_data
 from vf_mcp.evaluation.recording import Cassette, load_cassette
+from vf_mcp.evaluation.reports import write_whole
 from vf_mcp.evaluation.script import ScriptTest
 
 
@@ -53,7 +54,7 @@ def main(argv: list[str]) -> int:
     try:
         cassette_path = _cassette_path(args.recording)
         text, summary = fork(load_cassette(cassette_path), cassette_path, args.at, args.out)
-        _write_whole(args.out, text)
+        write_whole(args.out, text)
     except ScriptError as exc:
         print(f"vf-mcp eval fork: {exc}", file=sys.stderr)
         return 2
@@ -174,11 +175,3 @@ def _presses(pressed: str | int | None, choice: Choice) -> bool:
     if isinstance(pressed, int) or (isinstance(pressed, str) and pressed.isdigit()):
         return choice.number == int(pressed)
     return pressed is not None and choice.label.casefold() == pressed.casefold()
-
-
-def _write_whole(path: Path, text: str) -> None:
-    """Write `text` to `path` all at once: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text, encoding="utf-8")
-    partial.replace(path)
