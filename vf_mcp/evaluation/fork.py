@@ -105,6 +105,12 @@ def fork(cassette: Cassette, path: Path, at: int, out: Path) -> tuple[str, str]:
             f"state of {len(cassette.states)}, so fork at a turn from 1 to {last} (a turn with "
             "turns after it)"
         )
+    if cassette.state_after(at) is None:
+        kept = ", ".join(str(t) for t in sorted(s.turn for s in cassette.states) if t <= last)
+        raise ScriptError(
+            f"--at {at}: {where} did not keep the state after turn {at} (its state could not "
+            f"be read, or the turn failed); fork at a kept turn (turns {kept}) or record again"
+        )
     turns = [dict(t) for t in _list(written.get("turns"))[at:]]
     turns[0] = _pressed_as_action(turns[0], test, at, cassette, where)
     forked = _forked_test(written, test, turns, at, os.path.relpath(path, out.parent.resolve()))
@@ -131,9 +137,10 @@ def _forked_test(
     at: int,
     recording: str,
 ) -> dict[str, Any]:
-    # The first turn's preset variables are in the saved state already; trials are the run's.
-    kept = {k: v for k, v in written.items() if k not in ("id", "name", "turns", "variables")}
-    kept.pop("repeat", None)
+    # The first turn's preset variables are in the saved state already; trials are the run's;
+    # the state the recorded test started from is not where the fork starts.
+    dropped = ("id", "name", "turns", "variables", "repeat", "from_state", "imported_from")
+    kept = {k: v for k, v in written.items() if k not in dropped}
     return {
         "id": f"{test.id}_from_turn_{at}",
         "name": f"{test.title} (from turn {at})",
