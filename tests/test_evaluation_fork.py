@@ -12,12 +12,15 @@ from typing import Any
 
 import pytest
 import yaml
+from mcp import Client
 
-from tests.evaluation_fixtures import ISLA_KEY, isla_emulator
+from tests.evaluation_fixtures import ISLA_KEY, isla_emulator, isla_settings
+from vf_mcp.config import Settings
 from vf_mcp.emulator import Emulator, FaultPlan
 from vf_mcp.errors import ScriptError
 from vf_mcp.evaluation.cli import main as eval_main
 from vf_mcp.evaluation.loader import load_script
+from vf_mcp.server import build_server
 
 TRACKING = {
     "name": "Tracking",
@@ -255,3 +258,28 @@ def test_fork_refuses_a_turn_whose_state_was_not_kept(
     line = one_error_line(capsys)
     assert "did not keep the state after turn 1" in line and "turns 2, 3" in line, line
     assert not out.exists()
+
+
+@pytest.mark.anyio
+async def test_the_mcp_tools_check_a_saved_state_before_a_run_is_accepted(
+    recorded: Path, settings: Settings, tmp_path: Path
+) -> None:
+    """run_conversation and start_run ask the agent for its version as `vf-mcp eval` does: a
+    state another agent saved is refused before any turn (no PUT), a run never starts."""
+    assert main(["fork", str(recorded), "--at", "1", "--out", str(tmp_path / "fork.yaml")]) == 0
+    served = settings.model_copy(update={"tests_dir": tmp_path})
+    async with Client(build_server(served)) as client:
+        same_agent = await client.call_tool("run_conversation", {"script": "fork.yaml"})
+    assert not same_agent.is_error
+    assert same_agent.structured_content["suites"][0]["tests"][0]["outcome"] == "passed"
+
+    with isla_emulator() as other:
+        configured = isla_settings(other).model_copy(update={"tests_dir": tmp_path})
+        async with Client(build_server(configured)) as client:
+            ran = await client.call_tool("run_conversation", {"script": "fork.yaml"})
+            started = await client.call_tool("start_run", {"script": "fork.yaml"})
+        methods = {r.method for r in other.requests}
+    for result in (ran, started):
+        text = "\n".join(getattr(block, "text", "") for block in result.content)
+        assert result.is_error and "was saved by another agent" in text, text
+    assert "PUT" not in methods  # only the probes: a launch, its state read and deleted
