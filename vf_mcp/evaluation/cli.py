@@ -397,10 +397,12 @@ async def _run_and_compare(
 async def _run(job: _Job, options: RunOptions) -> RunResult:
     concurrency = job.args.concurrency
     if job.replayer is not None:
-        factory = ServiceFactory(job.settings, transport=job.replayer.transport())
+        factory = ServiceFactory(
+            job.settings, transport=job.replayer.transport(), clock=job.replayer
+        )
         return await _with_progress(job.suites, factory, job.replayer.chat(), concurrency, options)
     transport = job.recorder.transport() if job.recorder is not None else None
-    factory = ServiceFactory(job.settings, transport=transport)
+    factory = ServiceFactory(job.settings, transport=transport, clock=job.recorder)
     if job.judge_settings is None:
         return await _with_progress(job.suites, factory, None, concurrency, options)
     settings = job.settings

@@ -3,7 +3,8 @@
 `run_suite` returns one `Transcript` per test (per trial, for a repeated test) with every check's
 outcome and evidence. Criteria that need a judge are graded when a judge (`ChatModel`) is given,
 otherwise they come back "to_grade" with the transcript for a person or another model to grade.
-One test's conversation is a `testrun.TestRun`.
+One test's conversation is a `testrun.TestRun`. A run is one trace (`tracing`); a suite's
+`latency_ms` is checked over all its turns, and judge tokens are summed per suite and run.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import anyio
 from pydantic import BaseModel
 
 from vf_mcp.conversation import ConversationService
+from vf_mcp.evaluation import budgets, tracing
 from vf_mcp.evaluation.connection import ServiceFactory
 from vf_mcp.evaluation.judge import ChatModel
 from vf_mcp.evaluation.mocks import unused_warnings
@@ -25,7 +27,14 @@ from vf_mcp.evaluation.plan import rounds_of, trials_of
 from vf_mcp.evaluation.script import ScriptTest, Suite
 from vf_mcp.evaluation.testrun import TestRun, new_user_id
 from vf_mcp.evaluation.trials import DEFAULT_MAX_TURNS, TurnBudget, summarize
-from vf_mcp.transcripts.models import RunResult, SuiteResult, TestOutcome, Transcript
+from vf_mcp.transcripts.models import (
+    CheckResult,
+    JudgeUsage,
+    RunResult,
+    SuiteResult,
+    TestOutcome,
+    Transcript,
+)
 
 DEFAULT_CONCURRENCY = 4
 
@@ -83,12 +92,20 @@ async def run_suites(
     options = options or RunOptions()
     limiter = anyio.CapacityLimiter(max(1, concurrency))
     budget = TurnBudget(options.max_turns)
-    results = [
-        await _SuiteRun(s, factory, judge, limiter, on_progress, budget, options).run()
-        for s in suites
-    ]
-    stopped = budget.reason if budget.exhausted else None
-    return RunResult(suites=results, turns_sent=budget.used, stopped=stopped)
+    with tracing.run_span(len(suites)) as span:
+        results = [
+            await _SuiteRun(s, factory, judge, limiter, on_progress, budget, options).run()
+            for s in suites
+        ]
+        stopped = budget.reason if budget.exhausted else None
+        run = RunResult(
+            suites=results,
+            turns_sent=budget.used,
+            stopped=stopped,
+            judge_usage=JudgeUsage.total(s.judge_usage for s in results),
+        )
+        tracing.finish_run(span, run)
+    return run
 
 
 async def run_suite(
@@ -145,6 +162,9 @@ class _SuiteRun:
         self.mocks_used: set[str] = set()
         self.stopped = False
         self.done = 0
+        trials = {i: sum(1 for j in self.jobs if j.index == i) * self._rounds()
+                  for i in range(len(suite.tests))}  # fmt: skip
+        self.trace = tracing.SuiteTrace(suite.name, trials)
 
     def _jobs(self) -> list[_Job]:
         jobs = []
@@ -174,14 +194,17 @@ class _SuiteRun:
     async def run(self) -> SuiteResult:
         started_at, started = datetime.now(UTC), time.perf_counter()
         await self.emit("suite_started", f"Suite {self.suite.name}: {len(self.suite.tests)} tests")
-        async with self.factory.open(streaming=self.suite.streaming) as service:
-            if self.suite.new_user_per_test:
-                async with anyio.create_task_group() as group:
-                    for job in self.jobs:
-                        group.start_soon(self.run_one, service, job, None)
-            else:
-                await self._in_sequence(service)
-        return await self._result(started_at, started)
+        with self.trace.suite():
+            async with self.factory.open(streaming=self.suite.streaming) as service:
+                if self.suite.new_user_per_test:
+                    async with anyio.create_task_group() as group:
+                        for job in self.jobs:
+                            group.start_soon(self.run_one, service, job, None)
+                else:
+                    await self._in_sequence(service)
+            result = await self._result(started_at, started)
+            self.trace.finish_suite(result)
+        return result
 
     async def _in_sequence(self, service: ConversationService) -> None:
         # One user for the whole suite: the tests continue one conversation, in order; a
@@ -211,11 +234,20 @@ class _SuiteRun:
             tests=tests,
             trials=trials,
             warnings=[*self.suite.warnings, *unused_warnings(unused, "any test of the suite")],
+            checks=self._suite_checks(tests),
+            judge_usage=JudgeUsage.total(t.judge_usage for t in tests),
         )
         outcomes: tuple[TestOutcome, ...] = ("passed", "failed", "error", "to_grade", "skipped")
         counts = ", ".join(f"{n} {o}" for o in outcomes if (n := result.count(o)))
         await self.emit("suite_done", f"Suite {self.suite.name}: {counts}")
         return result
+
+    def _suite_checks(self, tests: list[Transcript]) -> list[CheckResult]:
+        check = self.suite.latency_ms
+        if check is None:
+            return []
+        latencies = budgets.timed([turn for t in tests for turn in t.turns])
+        return [budgets.latency(check, latencies, "the suite")]
 
     def _title(self, job: _Job) -> str:
         trial = f" (trial {job.trial})" if job.trial is not None else ""
@@ -233,7 +265,9 @@ class _SuiteRun:
             run = TestRun(
                 self, job.test, user, trial=job.trial, environment=self.options.environment
             )
-            transcript = await run.run(service)
+            with self.trace.trial(job.index, job.test.id, job.trial) as span:
+                transcript = await run.run(service)
+                self.trace.finish_trial(span, job.index, transcript)
         self.mocks_used |= run.responder.used
         self.results[(job.index, job.trial)] = transcript
         self.done += 1
@@ -256,7 +290,7 @@ class _SuiteRun:
             else "not run: an earlier test failed and on_failure is stop"
         )
         test = job.test
-        self.results[(job.index, job.trial)] = Transcript(
+        transcript = self.results[(job.index, job.trial)] = Transcript(
             suite=self.suite.name,
             test_id=test.id,
             name=test.title,
@@ -268,6 +302,8 @@ class _SuiteRun:
             trial=job.trial,
             warnings=[why],
         )
+        with self.trace.trial(job.index, test.id, job.trial) as span:
+            self.trace.finish_trial(span, job.index, transcript)
         await self.emit(
             "test_finished",
             f"SKIPPED {self._title(job)}",

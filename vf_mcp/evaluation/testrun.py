@@ -16,12 +16,12 @@ from pydantic import JsonValue
 
 from vf_mcp.conversation import ConversationService
 from vf_mcp.errors import UpstreamError
-from vf_mcp.evaluation import assertions, mocks, trajectory
+from vf_mcp.evaluation import assertions, budgets, mocks, trajectory
 from vf_mcp.evaluation import checks as checking
 from vf_mcp.evaluation.connection import ServiceFactory
 from vf_mcp.evaluation.context import Scope, scope
 from vf_mcp.evaluation.grounding import grounded
-from vf_mcp.evaluation.judge import ChatModel, grade_criterion, grade_similarity
+from vf_mcp.evaluation.judge import ChatModel, MeteredChat, grade_criterion, grade_similarity
 from vf_mcp.evaluation.mocks import ActionResponder
 from vf_mcp.evaluation.script import (
     AlwaysCheck,
@@ -30,6 +30,7 @@ from vf_mcp.evaluation.script import (
     EventuallyCheck,
     GroundedCheck,
     JudgeCheck,
+    LatencyCheck,
     NeverCheck,
     ScriptTest,
     Suite,
@@ -92,6 +93,8 @@ class TestRun:
         self.environment = environment or test.environment or host.suite.environment
         self.turns: list[TranscriptTurn] = []
         self.responder = ActionResponder(test.on_action, host.suite.on_action)
+        # This test's own meter on the shared judge: concurrent tests each count their own.
+        self.judge = MeteredChat(host.judge) if host.judge is not None else None
         # Trials are recorded (and replayed) apart: their turns share numbers.
         self.key = test.id if trial is None else f"{test.id}#{trial}"
 
@@ -109,6 +112,7 @@ class TestRun:
             responder=self.responder,
             budget=self.host.budget,
             namespace=self.host.factory.namespace,
+            clock=self.host.factory.clock,
         )
 
     async def run(self, service: ConversationService) -> Transcript:
@@ -137,6 +141,10 @@ class TestRun:
             transcript.turns = self.turns
             transcript.error = f"{type(exc).__name__}: {exc}"
         transcript.warnings += self.responder.unused_own() if cut is None else [cut]
+        transcript.judge_usage = self.judge.usage if self.judge is not None else None
+        limit = self.test.max_judge_tokens or self.suite.max_judge_tokens
+        if limit is not None:
+            transcript.checks.append(budgets.judge_tokens(limit, transcript.judge_usage))
         transcript.duration_ms = round((time.perf_counter() - started) * 1000, 1)
         transcript.outcome = decide_outcome(transcript)
         if cut is not None and transcript.outcome in ("passed", "to_grade"):
@@ -193,12 +201,13 @@ class TestRun:
                     environment=sim.tester.environment,
                     role="tester",
                     namespace=self.host.factory.namespace,
+                    clock=self.host.factory.clock,
                 )
                 outcome = await Simulator(
-                    sim, driver, chat=self.host.judge, tester=tester_driver, on_turn=on_turn
+                    sim, driver, chat=self.judge, tester=tester_driver, on_turn=on_turn
                 ).run()
         else:
-            outcome = await Simulator(sim, driver, chat=self.host.judge, on_turn=on_turn).run()
+            outcome = await Simulator(sim, driver, chat=self.judge, on_turn=on_turn).run()
         transcript.turns = outcome.turns
         transcript.simulation = outcome.info
         transcript.checks.append(outcome.goal)
@@ -221,7 +230,7 @@ class TestRun:
         results: dict[int, CheckResult] = {}
         cli = [(i, c) for i, c in enumerate(expect) if isinstance(c, VoiceflowCliCheck)]
         if cli:
-            grader = self.similarity_grader(turn.index) if self.host.judge else None
+            grader = self.similarity_grader(turn.index) if self.judge else None
             graded = await checking.evaluate_voiceflow_cli([c for _, c in cli], turn, grader)
             results.update({i: r for (i, _), r in zip(cli, graded, strict=True)})
         for i, check in enumerate(expect):
@@ -231,13 +240,13 @@ class TestRun:
             elif isinstance(check, GroundedCheck):
                 conversation = render_turns([*self.turns[:-1], turn])
                 with scope(self.scope(turn.index, f"grounded-{i}")):
-                    results[i] = await grounded(check, turn, conversation, self.host.judge)
+                    results[i] = await grounded(check, turn, conversation, self.judge)
             elif not isinstance(check, VoiceflowCliCheck):
                 results[i] = checking.evaluate(check, turn)
         return [results[i] for i in range(len(expect))]
 
     def similarity_grader(self, turn: int) -> checking.SimilarityGrader:
-        judge = self.host.judge
+        judge = self.judge
         assert judge is not None
         calls = 0
 
@@ -261,13 +270,15 @@ class TestRun:
             return await self.judged(check, conversation, None, f"conversation-judge-{index}")
         if isinstance(check, AlwaysCheck | NeverCheck | EventuallyCheck):
             return assertions.evaluate(check, self.turns)
+        if isinstance(check, LatencyCheck):
+            return budgets.latency(check, budgets.timed(self.turns), "the conversation")
         return trajectory.evaluate(check, self.turns)
 
     async def judged(
         self, check: JudgeCheck, conversation: str, focus: int | None, role: str
     ) -> CheckResult:
         label = describe_check(check)
-        judge = self.host.judge
+        judge = self.judge
         if judge is None:
             return CheckResult(
                 id=check.id,
