@@ -328,6 +328,8 @@ def report_lines(
         lines += [f"trials {suite.name} / {line}" for line in trial_lines(suite.trials)]
     if run.stopped:
         lines.append(f"stopped: {run.stopped}")
+    if run.judge_usage is not None:
+        lines.append(f"judge: {run.judge_usage.describe()}")
     if comparison is not None:
         lines += comparison.lines()
     return [*lines, summary_line(run)]
@@ -346,6 +348,13 @@ def failure_lines(run: RunResult, *, allow_ungraded: bool) -> list[str]:
                 else (test.error or turn_error or "see the report")
             )
             lines.append(f"{test.outcome.upper()} {test.suite} / {test.name}: {why[:300]}")
+    for suite in run.suites:
+        for check in suite.checks:
+            if check.outcome in ("failed", "error"):
+                lines.append(
+                    f"{check.outcome.upper()} {suite.name} (suite): {check.label}: "
+                    f"{check.evidence[:300]}"
+                )
     ungraded = sum(1 for t in run.transcripts if t.outcome == "to_grade")
     if ungraded and not allow_ungraded:
         lines.append(

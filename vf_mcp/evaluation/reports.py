@@ -14,7 +14,14 @@ import xml.etree.ElementTree as ET
 
 from vf_mcp.evaluation.baseline import Comparison
 from vf_mcp.evaluation.trials import trial_lines
-from vf_mcp.transcripts.models import RunResult, SuiteResult, TestOutcome, Transcript
+from vf_mcp.transcripts.models import (
+    CheckResult,
+    JudgeUsage,
+    RunResult,
+    SuiteResult,
+    TestOutcome,
+    Transcript,
+)
 from vf_mcp.transcripts.render import render_check, render_transcript
 
 # XML 1.0 allows TAB, LF, CR and everything from U+0020 except surrogates and U+FFFE/U+FFFF;
@@ -63,6 +70,27 @@ def _junit_status(test: Transcript, allow_ungraded: bool) -> tuple[str, str, str
     return None
 
 
+def judge_properties(usage: JudgeUsage | None) -> list[tuple[str, str]]:
+    """What the judge spent, as JUnit properties (none when it was not called)."""
+    if usage is None:
+        return []
+    return [
+        ("judge_calls", str(usage.calls)),
+        ("judge_input_tokens", str(usage.input_tokens)),
+        ("judge_output_tokens", str(usage.output_tokens)),
+        ("judge_tokens_unreported_calls", str(usage.unreported)),
+    ]
+
+
+def _suite_check_status(check: CheckResult) -> tuple[str, str, str, str] | None:
+    if check.outcome in ("failed", "error"):
+        kind = "failure" if check.outcome == "failed" else "error"
+        return kind, check.kind, f"{check.label}: {check.evidence}", check.evidence
+    if check.outcome == "not_run":
+        return "skipped", "", check.evidence or "not run", ""
+    return None
+
+
 def junit_xml(run: RunResult, *, allow_ungraded: bool = False, hostname: str | None = None) -> str:
     host = hostname or socket.gethostname() or "localhost"
     root = ET.Element("testsuites")
@@ -73,7 +101,11 @@ def junit_xml(run: RunResult, *, allow_ungraded: bool = False, hostname: str | N
 
 
 def _junit_suite(suite: SuiteResult, number: int, host: str, allow_ungraded: bool) -> ET.Element:
+    # A suite's own checks (its latency_ms) are testcases too, so CI shows them as it shows tests.
+    names = [t.key for t in suite.tests] + [f"suite: {c.label}" for c in suite.checks]
+    times = [t.duration_ms for t in suite.tests] + [0.0 for _ in suite.checks]
     statuses = [_junit_status(t, allow_ungraded) for t in suite.tests]
+    statuses += [_suite_check_status(c) for c in suite.checks]
     kinds = [s[0] if s else "passed" for s in statuses]
     element = ET.Element(
         "testsuite",
@@ -81,7 +113,7 @@ def _junit_suite(suite: SuiteResult, number: int, host: str, allow_ungraded: boo
             "name": _xml_text(suite.name),
             "timestamp": suite.started_at.strftime("%Y-%m-%dT%H:%M:%S"),
             "hostname": host,
-            "tests": str(len(suite.tests)),
+            "tests": str(len(statuses)),
             "failures": str(kinds.count("failure")),
             "errors": str(kinds.count("error")),
             "skipped": str(kinds.count("skipped")),
@@ -96,17 +128,18 @@ def _junit_suite(suite: SuiteResult, number: int, host: str, allow_ungraded: boo
         ("dialect", suite.dialect),
         ("source", suite.source or ""),
         ("environment", ", ".join(environments)),
+        *judge_properties(suite.judge_usage),
     ):
         if value:
             ET.SubElement(properties, "property", {"name": name, "value": _xml_text(value)})
-    for test, status in zip(suite.tests, statuses, strict=True):
+    for name, time, status in zip(names, times, statuses, strict=True):
         case = ET.SubElement(
             element,
             "testcase",
             {
-                "name": _xml_text(test.key),
+                "name": _xml_text(name),
                 "classname": _xml_text(suite.name),
-                "time": f"{test.duration_ms / 1000:.3f}",
+                "time": f"{time / 1000:.3f}",
             },
         )
         if status is None:
@@ -144,6 +177,15 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _suite_checks(run: RunResult) -> list[str]:
+    lines: list[str] = []
+    for suite in run.suites:
+        if suite.checks:
+            lines += ["", f"## Suite checks: {suite.name}", ""]
+            lines += [f"- {c.outcome}: {c.label} — {c.evidence}" for c in suite.checks]
+    return lines
+
+
 def _trials_and_baseline(run: RunResult, comparison: Comparison | None) -> list[str]:
     lines: list[str] = []
     if run.stopped:
@@ -167,17 +209,21 @@ def markdown_report(
     summary = ", ".join(f"{n} {o.replace('_', ' ')}" for o, n in counts.items() if n)
     verdict = "PASSED" if run.succeeded(allow_ungraded=allow_ungraded) else "FAILED"
     lines = [f"# vf-mcp evaluation: {verdict}", "", f"{len(tests)} tests: {summary or 'none'}.", ""]
+    if run.judge_usage is not None:
+        lines += [f"Judge: {run.judge_usage.describe()}.", ""]
     lines += [
-        "| Suite | Test | Outcome | Turns | Time | First problem |",
-        "|---|---|---|---|---|---|",
+        "| Suite | Test | Outcome | Turns | Time | Judge tokens | First problem |",
+        "|---|---|---|---|---|---|---|",
     ]
     for test in tests:
         first = test.first_failure()
         problem = test.error or (f"{first.label}: {first.evidence}" if first else "")
+        tokens = str(test.judge_usage.total_tokens) if test.judge_usage is not None else ""
         lines.append(
             f"| {_cell(test.suite)} | {_cell(test.name)} | {test.outcome} | {len(test.turns)} "
-            f"| {test.duration_ms / 1000:.1f} s | {_cell(problem[:160])} |"
+            f"| {test.duration_ms / 1000:.1f} s | {tokens} | {_cell(problem[:160])} |"
         )
+    lines += _suite_checks(run)
     lines += _trials_and_baseline(run, comparison)
     for suite in run.suites:
         if warnings := suite_warnings(suite):
