@@ -25,6 +25,7 @@ from tests.evaluation_fixtures import (
 from vf_mcp.config import Settings
 from vf_mcp.emulator import Emulator, FaultPlan
 from vf_mcp.evaluation.budgets import nearest_rank
+from vf_mcp.evaluation.cli import failure_lines
 from vf_mcp.evaluation.connection import ServiceFactory
 from vf_mcp.evaluation.html_report import html_report
 from vf_mcp.evaluation.recording import Recorder, Replayer
@@ -176,6 +177,10 @@ async def test_every_report_shows_the_judge_tokens_and_the_suite_checks(
     assert suite_case.get("name") == "suite: latency max 200 ms"
     assert suite_case.find("failure") is not None
     assert junit.find("testsuite").get("tests") == "4"
+
+    assert "FAILED Timed (suite): latency max 200 ms: slowest " in "\n".join(
+        failure_lines(run, allow_ungraded=False)
+    )
 
     page = html_report(run)
     assert f"Judge: {spent}." in page

@@ -383,7 +383,8 @@ class RunResult(_Record):
         return [t for s in self.suites for t in s.tests]
 
     def succeeded(self, *, allow_ungraded: bool = False) -> bool:
-        """No test failed, erred or was skipped; ungraded ones count only when allowed."""
+        """No test failed, erred or was skipped and no suite check failed or erred; ungraded
+        tests count only when allowed."""
         ok = {"passed", "to_grade"} if allow_ungraded else {"passed"}
         suite_checks = [c for s in self.suites for c in s.checks]
         return all(t.outcome in ok for t in self.transcripts) and not any(
