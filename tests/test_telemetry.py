@@ -512,6 +512,7 @@ async def test_a_run_is_one_trace_nested_run_suite_test_trial_turn_and_judge(
         "gen_ai.request.model": "fake-judge",
         "gen_ai.request.temperature": 0.0,
         "server.address": "127.0.0.1",
+        "server.port": int(url.rsplit(":", 1)[1].split("/")[0]),
         "gen_ai.response.model": "fake-judge",
         "gen_ai.response.finish_reasons": ("stop",),
         "gen_ai.usage.input_tokens": 120,

@@ -147,6 +147,7 @@ class Telemetry:
         provider: str,
         model: str,
         server_address: str,
+        server_port: int | None = None,
         temperature: float | None = None,
         messages: list[dict[str, str]] | None = None,
     ) -> Iterator[ModelCall]:
@@ -160,6 +161,8 @@ class Telemetry:
             GEN_AI_REQUEST_MODEL: model,
             "server.address": server_address,
         }
+        if server_port is not None:
+            attributes["server.port"] = server_port
         if temperature is not None:
             attributes[GEN_AI_REQUEST_TEMPERATURE] = temperature
         if messages is not None:

@@ -164,10 +164,12 @@ class OpenAIChatClient:
     async def complete(self, messages: list[ChatMessage], *, purpose: str) -> ChatReply:
         settings = self._settings
         prompt = [m.model_dump() for m in messages] if settings.trace_content else None
+        endpoint = httpx.URL(settings.endpoint)
         with telemetry.current().model_call(
             provider=PROVIDER,
             model=settings.model,
-            server_address=httpx.URL(settings.endpoint).host,
+            server_address=endpoint.host,
+            server_port=endpoint.port,
             temperature=settings.temperature,
             messages=prompt,
         ) as call:

@@ -13,8 +13,8 @@ or the agent said (see `vf_mcp.telemetry`).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 
 from opentelemetry import trace
@@ -38,6 +38,20 @@ _SEVERITY: tuple[TestOutcome, ...] = ("error", "failed", "to_grade", "skipped", 
 
 def _tracer() -> trace.Tracer:
     return telemetry.current().tracer
+
+
+def _current(
+    name: str, attributes: Mapping[str, str | int], parent: Span | None = None
+) -> AbstractContextManager[Span]:
+    """A span made current; `parent` when it is not the current one."""
+    return _tracer().start_as_current_span(
+        name,
+        context=trace.set_span_in_context(parent) if parent is not None else None,
+        attributes=attributes,
+        # The SDK's own exception recording would store the message, which may quote the agent.
+        record_exception=False,
+        set_status_on_exception=False,
+    )
 
 
 def _checks(checks: Iterable[CheckResult]) -> dict[str, int]:
@@ -69,9 +83,7 @@ def _outcomes(span: Span, outcomes: Iterable[TestOutcome]) -> None:
 @contextmanager
 def run_span(suites: int) -> Iterator[Span]:
     """The root of a run's trace; `finish_run` sets what came of it."""
-    with _tracer().start_as_current_span(
-        "eval run", attributes={f"{PREFIX}.suites": suites}
-    ) as span:
+    with _current("eval run", {f"{PREFIX}.suites": suites}) as span:
         yield span
 
 
@@ -103,9 +115,7 @@ class SuiteTrace:
     @contextmanager
     def suite(self) -> Iterator[None]:
         """The suite's span, current while its tests run (and while their tasks are started)."""
-        with _tracer().start_as_current_span(
-            "eval suite", attributes={f"{PREFIX}.suite": self.name}
-        ) as span:
+        with _current("eval suite", {f"{PREFIX}.suite": self.name}) as span:
             self.span = span
             try:
                 yield
@@ -139,9 +149,7 @@ class SuiteTrace:
             f"{PREFIX}.test": test_id,
             f"{PREFIX}.trial": trial or 1,
         }
-        with _tracer().start_as_current_span(
-            "eval trial", context=trace.set_span_in_context(test.span), attributes=attributes
-        ) as span:
+        with _current("eval trial", attributes, parent=test.span) as span:
             yield span
 
     def finish_trial(self, span: Span, index: int, transcript: Transcript) -> None:
@@ -165,9 +173,7 @@ class SuiteTrace:
 def turn_span(index: int, role: str) -> Iterator[Span]:
     """One request to the agent (with the mock replies sent in the same turn, each its own)."""
     attributes: dict[str, str | int] = {f"{PREFIX}.turn": index, f"{PREFIX}.role": role}
-    with _tracer().start_as_current_span(
-        "eval turn", attributes=attributes, record_exception=False, set_status_on_exception=False
-    ) as span:
+    with _current("eval turn", attributes) as span:
         yield span
 
 
