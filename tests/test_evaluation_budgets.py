@@ -36,6 +36,8 @@ from vf_mcp.transcripts.models import JudgeUsage, RunResult
 
 pytestmark = pytest.mark.anyio
 
+XSD = etree.XMLSchema(etree.parse(str(Path(__file__).parent / "schemas" / "junit-windyroad.xsd")))
+
 DELAY_MS = 400
 SLOW = {"latency_ms": {"max": 200}}
 GENEROUS = {"latency_ms": {"max": 60000}}
@@ -169,6 +171,7 @@ async def test_every_report_shows_the_judge_tokens_and_the_suite_checks(
     assert "## Suite checks: Timed" in markdown and "- failed: latency max 200 ms — " in markdown
 
     junit = etree.fromstring(junit_xml(run).encode())
+    XSD.assertValid(junit)  # the suite's own checks as testcases keep the strict schema
     properties = {p.get("name"): p.get("value") for p in junit.iter("property")}
     assert properties["judge_input_tokens"] == "180"
     assert properties["judge_output_tokens"] == "60"
