@@ -164,7 +164,12 @@ def a2a_server_with_client(settings: Settings) -> Iterator[tuple[ThreadedServer,
 
 @asynccontextmanager
 async def caller(
-    base: str, *, token: str | None = None, streaming: bool = False, dialect: str = "1.0"
+    base: str,
+    *,
+    token: str | None = None,
+    streaming: bool = False,
+    dialect: str = "1.0",
+    read_timeout: float = 30.0,
 ) -> AsyncIterator[Caller]:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     bodies: list[str] = []
@@ -181,7 +186,7 @@ async def caller(
             bodies.append(response.text)
 
     async with httpx.AsyncClient(
-        headers=headers, timeout=30, event_hooks={"request": [note], "response": [keep]}
+        headers=headers, timeout=read_timeout, event_hooks={"request": [note], "response": [keep]}
     ) as http:
         yield Caller(
             http=http,

@@ -1,11 +1,13 @@
 """`vf-mcp eval PATH...`: run suites against the configured agent and write the reports.
 
+`vf-mcp eval fork ...` (`fork`) and `vf-mcp eval --regrade RUN.json` (`regrade`) are handed on.
 Reads the agent's settings like the server (`VOICEFLOW_*`) and the judge's (`VF_MCP_JUDGE_*`).
 Exit status: 0 when every test passed (ungraded judged criteria count as passed only with
 --allow-ungraded), 1 on any failure, error or skipped test, 2 on bad arguments, suites or
 configuration, all found before anything runs (a suite file missing, empty or broken, no API
 key, `--repeat` out of range, a baseline that is not one of these suites, a recording without
-these suites, a simulated user and no judge to play it), or a report that cannot be written;
+these suites, a simulated user and no judge to play it, a `from_state` that is not a whole state
+or was saved by another agent), or a report that cannot be written;
 3 when a test or check regressed against the baseline (`--compare`, `--baseline-environment`).
 """
 
@@ -23,6 +25,7 @@ from pydantic import SecretStr
 
 from vf_mcp.config import ENV_JUDGE_API_KEY, ENV_JUDGE_MODEL, ENV_JUDGE_URL, Settings
 from vf_mcp.errors import ConfigurationError, ScriptError
+from vf_mcp.evaluation import fork, regrade
 from vf_mcp.evaluation.baseline import Comparison, compare, load_baseline
 from vf_mcp.evaluation.connection import ServiceFactory
 from vf_mcp.evaluation.export_targets import ExportTarget, export_target
@@ -39,11 +42,16 @@ from vf_mcp.evaluation.reports import (
 )
 from vf_mcp.evaluation.runner import DEFAULT_CONCURRENCY, ProgressEvent, RunOptions, run_suites
 from vf_mcp.evaluation.script import MAX_REPEAT, Suite
+from vf_mcp.evaluation.startstate import check_start_states
 from vf_mcp.evaluation.trials import DEFAULT_MAX_TURNS, trial_lines
 from vf_mcp.retry import RetryPolicy
 from vf_mcp.telemetry import configure_from_env
 from vf_mcp.transcripts.models import RunResult
 
+REGRADE_HELP = (
+    "apply the suites' checks (--suite NEW.yaml, else the run's) to a finished run's "
+    "transcripts, with no runtime call, and say which verdicts changed"
+)
 REPLAY_PLACEHOLDER_KEY = "VF.DM.000000000000000000000000.replay"
 EXIT_REGRESSION = 3
 
@@ -51,7 +59,9 @@ EXIT_REGRESSION = 3
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vf-mcp eval",
-        description="Run conversation suites (vf-mcp or voiceflow-cli format) against the agent.",
+        description="Run conversation suites (vf-mcp or voiceflow-cli format) against the agent. "
+        "`vf-mcp eval fork RECORDING --at K --out FILE` writes a test that starts at a recorded "
+        "turn (see `vf-mcp eval fork --help`).",
     )
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="suite file or dir")
     parser.add_argument(
@@ -66,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--record", type=Path, metavar="DIR", help="record runtime and judge replies"
     )
     modes.add_argument("--replay", type=Path, metavar="DIR", help="answer from a recording")
+    # Read before this parser runs (`regrade.main` has its own); listed here for --help.
+    parser.add_argument("--regrade", type=Path, metavar="RUN.json", help=REGRADE_HELP)
     parser.add_argument(
         "--allow-ungraded",
         action="store_true",
@@ -223,6 +235,10 @@ def load_suites(paths: list[Path]) -> list[Suite]:
 def main(argv: list[str], environ: Mapping[str, str]) -> int:
     """Exit 0 when everything passed, 1 on a failed test, 2 on bad arguments, suites or
     configuration (found before anything runs), 3 on a regression."""
+    if argv[:1] == ["fork"]:
+        return fork.main(argv[1:])
+    if any(a == "--regrade" or a.startswith("--regrade=") for a in argv):
+        return regrade.main(argv, environ)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -234,6 +250,9 @@ def main(argv: list[str], environ: Mapping[str, str]) -> int:
         return 2
     try:
         job, baseline = _prepare(args, environ)
+        # A test's saved state is read, and checked against the agent, before anything runs.
+        probe = ServiceFactory(job.settings) if job.replayer is None else None
+        anyio.run(check_start_states, job.suites, probe)
         # Spans and metrics of the run go where the server's would (OTEL_EXPORTER_OTLP_*).
         flush_telemetry = configure_from_env(environ)
     except (ConfigurationError, ScriptError) as exc:
@@ -278,7 +297,7 @@ def _prepare(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[_Job
         if problem is not None:
             raise ConfigurationError(problem)
     baseline = load_baseline(args.compare, suites) if args.compare is not None else None
-    recorder = Recorder(args.record) if args.record is not None else None
+    recorder = Recorder(args.record, suites) if args.record is not None else None
     return _Job(suites, settings, judge_settings, recorder, replayer, args), baseline
 
 
@@ -385,7 +404,10 @@ class _Job:
 
     def options(self, environment: str | None = None) -> RunOptions:
         return RunOptions(
-            repeat=self.args.repeat, max_turns=self.args.max_turns, environment=environment
+            repeat=self.args.repeat,
+            max_turns=self.args.max_turns,
+            environment=environment,
+            state_keeper=self.recorder,
         )
 
 

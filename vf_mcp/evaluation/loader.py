@@ -22,8 +22,37 @@ from vf_mcp.evaluation.script import Suite, resolve_under
 SUITE_SUFFIXES = (".yaml", ".yml", ".json")
 
 
-def suite_from_data(data: Any, *, source: str, base_dir: Path | None) -> Suite:
-    """A suite from parsed YAML/JSON of either dialect."""
+def suite_from_data(
+    data: Any, *, source: str, base_dir: Path | None, root: Path | None = None
+) -> Suite:
+    """A suite from parsed YAML/JSON of either dialect; `from_state` paths are made absolute
+    (from `base_dir`), and kept inside `root` when given (the server's tests directory)."""
+    suite = _suite_from_data(data, source=source, base_dir=base_dir)
+    return _anchor_start_states(suite, base_dir, root)
+
+
+def _anchor_start_states(suite: Suite, base_dir: Path | None, root: Path | None) -> Suite:
+    tests = []
+    for test in suite.tests:
+        start = test.from_state
+        if start is not None:
+            where = f"{suite.source} / {test.id}: from_state {start.path!r}"
+            if base_dir is None:
+                raise ScriptError(
+                    f"{where} names a file, and an inline suite has no folder to find it in; "
+                    "save the suite as a file beside the state"
+                )
+            path = (base_dir / start.path).resolve()
+            if root is not None and root.resolve() not in path.parents:
+                raise ScriptError(f"{where} is outside the tests directory; move it inside")
+            field = "file" if start.file is not None else "recording"
+            start = start.model_copy(update={field: str(path)})
+            test = test.model_copy(update={"from_state": start})
+        tests.append(test)
+    return suite.model_copy(update={"tests": tests})
+
+
+def _suite_from_data(data: Any, *, source: str, base_dir: Path | None) -> Suite:
     if voiceflow_cli.looks_like_suite(data):
         if base_dir is None:
             raise ScriptError(f"{source}: a voiceflow-cli suite lists files, so give it as a file")
@@ -59,7 +88,9 @@ def suite_from_data(data: Any, *, source: str, base_dir: Path | None) -> Suite:
 def load_file(path: Path, root: Path | None = None) -> Suite:
     """The suite in the file at `path` (inside `root`, when given: the server's tests directory)."""
     text = read_text(path, root)
-    return suite_from_data(parse_text(text, str(path)), source=str(path), base_dir=path.parent)
+    return suite_from_data(
+        parse_text(text, str(path)), source=str(path), base_dir=path.parent, root=root
+    )
 
 
 def load_path(path: Path, root: Path | None = None) -> list[Suite]:
@@ -92,7 +123,7 @@ def load_script(script: str, *, tests_dir: Path | None = None) -> list[Suite]:
     data = parse_text(text, "<inline>")
     if isinstance(data, dict) and "tests" not in data and ("turns" in data or "simulate" in data):
         data = {"name": str(data.get("name") or "inline"), "tests": [data]}  # one bare test
-    return [suite_from_data(data, source="<inline>", base_dir=tests_dir)]
+    return [suite_from_data(data, source="<inline>", base_dir=tests_dir, root=tests_dir)]
 
 
 __all__ = ["load_file", "load_path", "load_script", "parse_text", "suite_from_data"]

@@ -6,9 +6,15 @@ a replay with fresh ids finds its answers. A replayed request is compared with t
 if the suite changed since recording, the replay fails loudly instead of answering stale data.
 
 Layout: `DIR/meta.json` and `DIR/<suite>/<test>.json` (one `Cassette` per test). Request headers,
-and so the API key, are never stored; bodies pass through `redact` before they are written. Each
-turn's latency and each judge reply's token usage are kept too: a replay reports them as recorded,
-so its latency and token budgets reach the same verdicts.
+and so the API key, are never stored; bodies pass through `redact` before they are written.
+
+A cassette (version 2) also keeps the runtime state after every turn (`states`, read with one
+`GET /state/user/{id}` after the turn, which is not itself among the exchanges) and the test as it
+was written (`script`), so that any recorded turn can start a new test (`vf-mcp eval fork`,
+`from_state`). Version 1 cassettes, which have neither, still replay.
+
+Each turn's latency and each judge reply's token usage are kept too: a replay reports them as
+recorded, so its latency and token budgets reach the same verdicts.
 """
 
 from __future__ import annotations
@@ -18,18 +24,22 @@ import json
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import unquote
 
 import httpx
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, JsonValue, ValidationError
 
-from vf_mcp.errors import ConfigurationError, JudgeError
+from vf_mcp.errors import ConfigurationError, JudgeError, ScriptError
 from vf_mcp.evaluation.context import Scope, current_scope
 from vf_mcp.evaluation.judge import ChatMessage, ChatModel, ChatReply
+from vf_mcp.evaluation.script import Suite
 from vf_mcp.redaction import redact
+from vf_mcp.transcripts.models import TranscriptChoice
 
 USER_TOKEN = "{user_id}"
+STATE_ROLE = "state"
+"""The scope role of the state read after each recorded turn: kept in `states`, not replayed."""
 _Model = TypeVar("_Model", bound=BaseModel)
 _USER_IN_PATH = re.compile(r"/user/([^/?]+)")
 _KEPT_HEADERS = ("content-type", "retry-after")
@@ -66,8 +76,23 @@ class TurnLatency(BaseModel):
     latency_ms: float
 
 
+class KeptState(BaseModel):
+    """The runtime state after one turn (user id as `{user_id}`, secrets masked), and the buttons
+    that turn offered: what a test forked at this turn starts from."""
+
+    turn: int = Field(ge=1)
+    state: dict[str, JsonValue]
+    choices: list[TranscriptChoice] = Field(default_factory=list)
+
+
+class RecordedScript(BaseModel):
+    """The test as it was run: its own fields, with the suite's mocks and environment folded in."""
+
+    test: dict[str, JsonValue]
+
+
 class Cassette(BaseModel):
-    version: Literal[1] = 1
+    version: Literal[1, 2] = 2
     suite: str
     test: str
     runtime: list[RuntimeExchange] = Field(default_factory=list)
@@ -75,6 +100,11 @@ class Cassette(BaseModel):
     latencies: list[TurnLatency] = Field(
         default_factory=list, description="Each turn's latency as measured while recording"
     )
+    script: RecordedScript | None = None
+    states: list[KeptState] = Field(default_factory=list)
+
+    def state_after(self, turn: int) -> KeptState | None:
+        return next((s for s in self.states if s.turn == turn), None)
 
 
 class RecordingMeta(BaseModel):
@@ -135,9 +165,19 @@ class _Store:
 class Recorder(_Store):
     """Wraps the real transport and judge, keeping what they answered; `save()` writes it."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, suites: Iterable[Suite] = ()) -> None:
         super().__init__(root)
         self._seq: dict[tuple[str, str, str, str], int] = {}
+        self._scripts = {(s.name, t.id): _script_of(s, t.id) for s in suites for t in s.tests}
+
+    def keep_state(
+        self, scope: Scope, user_id: str, state: dict[str, Any], choices: list[TranscriptChoice]
+    ) -> None:
+        """Keep the state after `scope.turn`: the user id normalised, secrets masked."""
+        text = redact(_normalise(json.dumps(state, ensure_ascii=False), user_id))
+        kept = KeptState(turn=scope.turn, state=json.loads(text), choices=choices)
+        cassette = self.cassette(scope.suite, scope.test)
+        cassette.states = [s for s in cassette.states if s.turn != scope.turn] + [kept]
 
     def next_seq(self, scope: Scope, kind: str) -> int:
         key = (scope.suite, scope.test, scope.key, kind)
@@ -164,11 +204,44 @@ class Recorder(_Store):
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / "meta.json").write_text(self.meta.model_dump_json(indent=2) + "\n")
         for (suite, test), cassette in sorted(self.cassettes.items()):
+            trial_of = test.rsplit("#", 1)[0]  # a trial's key is `<test id>#<trial>`
+            cassette.script = self._scripts.get((suite, test)) or self._scripts.get(
+                (suite, trial_of)
+            )
             path = self.path(suite, test)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(cassette.model_dump_json(indent=2) + "\n", encoding="utf-8")
             written.append(path)
         return written
+
+
+def _script_of(suite: Suite, test_id: str) -> RecordedScript:
+    test = next(t for t in suite.tests if t.id == test_id)
+    fields = test.model_dump(mode="json", exclude_unset=True)
+    mocks = [
+        *fields.get("on_action", []),
+        *(m.model_dump(mode="json", exclude_unset=True) for m in suite.on_action),
+    ]
+    if mocks:
+        fields["on_action"] = mocks
+    if "environment" not in fields and suite.environment is not None:
+        fields["environment"] = suite.environment
+    return RecordedScript(test=fields)
+
+
+def load_cassette(path: Path) -> Cassette:
+    """One test's recording, refused in one line (`ScriptError`) when it is not one."""
+    try:
+        return Cassette.model_validate_json(path.read_bytes())
+    except OSError as exc:
+        raise ScriptError(f"{path}: cannot be read ({exc.strerror})") from None
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ScriptError(
+            f"{path} is not one test's recording ({where + ': ' if where else ''}{first['msg']}); "
+            "give a DIR/<suite>/<test>.json file that `vf-mcp eval --record DIR` wrote"
+        ) from None
 
 
 class _RecordingTransport(httpx.AsyncBaseTransport):
@@ -178,6 +251,8 @@ class _RecordingTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         scope = _scope_or_fail()
+        if scope.role == STATE_ROLE:
+            return await self.inner.handle_async_request(request)
         # Plain bodies keep the recording readable and replayable byte for byte.
         request.headers["Accept-Encoding"] = "identity"
         response = await self.inner.handle_async_request(request)

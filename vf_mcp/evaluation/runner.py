@@ -25,7 +25,7 @@ from vf_mcp.evaluation.judge import ChatModel
 from vf_mcp.evaluation.mocks import unused_warnings
 from vf_mcp.evaluation.plan import rounds_of, trials_of
 from vf_mcp.evaluation.script import ScriptTest, Suite
-from vf_mcp.evaluation.testrun import TestRun, new_user_id
+from vf_mcp.evaluation.testrun import StateKeeper, TestRun, new_user_id
 from vf_mcp.evaluation.trials import DEFAULT_MAX_TURNS, TurnBudget, summarize
 from vf_mcp.transcripts.models import (
     CheckResult,
@@ -77,6 +77,8 @@ class RunOptions:
     """The run's cap on requests to the agent; None for no cap."""
     environment: str | None = None
     """Every test runs on this environment, whatever the suites say (comparing environments)."""
+    state_keeper: StateKeeper | None = None
+    """Given the runtime state after every turn (`--record` keeps it, for `from_state`)."""
 
 
 async def run_suites(
@@ -263,7 +265,12 @@ class _SuiteRun:
                 return
             await self.emit("test_started", f"▶ {self._title(job)}", test=job.test.id)
             run = TestRun(
-                self, job.test, user, trial=job.trial, environment=self.options.environment
+                self,
+                job.test,
+                user,
+                trial=job.trial,
+                environment=self.options.environment,
+                state_keeper=self.options.state_keeper,
             )
             with self.trace.trial(job.index, job.test.id, job.trial) as span:
                 transcript = await run.run(service)

@@ -86,6 +86,7 @@ __all__ = [
     "ScriptTest",
     "SimilarityConfig",
     "Simulation",
+    "StartState",
     "StatusCheck",
     "Suite",
     "ToolCheck",
@@ -221,6 +222,52 @@ _TURN_ONLY = frozenset(
 )  # fmt: skip
 
 
+class StartState(SuiteModel):
+    """Where a test starts when not at the beginning: a saved runtime state, put in place with
+    `replace_state` for the test's user before its first turn (`from_state`).
+
+    `from_state: saved.json` (a file) is short for `{file: saved.json}`; a recorded turn is
+    `{recording: recordings/Suite/test.json, turn: 2}`. Paths are relative to the suite's file.
+    """
+
+    file: str | None = Field(
+        default=None,
+        description="A JSON file with a Voiceflow state ({stack, storage, variables}) or the "
+        "get_state tool's result ({state: {...}})",
+    )
+    recording: str | None = Field(
+        default=None, description="One test's file of a --record folder: DIR/<suite>/<test>.json"
+    )
+    turn: int | None = Field(
+        default=None, ge=1, description="The recorded turn whose state the test starts from"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        return {"file": data} if isinstance(data, str) else data
+
+    @model_validator(mode="after")
+    def _one_source(self) -> StartState:
+        if (self.file is None) == (self.recording is None):
+            raise ValueError(
+                "from_state needs either `file` or `recording` (with `turn`), e.g. "
+                "{recording: recordings/Suite/test.json, turn: 2}"
+            )
+        if (self.recording is None) != (self.turn is None):
+            raise ValueError("from_state takes `turn` with `recording`, and only with it")
+        return self
+
+    @property
+    def path(self) -> str:
+        return self.file or self.recording or ""
+
+    def describe(self) -> str:
+        if self.recording is not None:
+            return f"turn {self.turn} of the recording {self.recording}"
+        return f"the state file {self.file}"
+
+
 def _conversation_check(item: Any) -> Any:
     """A check of a test's own `expect`, refusing one that reads a single turn."""
     expanded = expand_check(item)
@@ -268,6 +315,10 @@ class ScriptTest(SuiteModel):
         description="The most tokens (input and output, as the judge reports them) each trial "
         "of the test may spend on the judge; the suite's applies when unset",
     )
+    from_state: StartState | None = Field(
+        default=None,
+        description="Start mid-conversation: the saved state put in place before the first turn",
+    )
 
     @field_validator("on_action", mode="before")
     @classmethod
@@ -287,6 +338,11 @@ class ScriptTest(SuiteModel):
     def _turns_or_simulation(self) -> ScriptTest:
         if bool(self.turns) == (self.simulate is not None):
             raise ValueError(f"test {self.id!r} needs either `turns` or `simulate` (not both)")
+        if self.from_state is not None and self.simulate is not None:
+            raise ValueError(
+                f"test {self.id!r}: from_state starts scripted turns; a simulated user starts "
+                "from a launch, so give the test `turns` instead"
+            )
         return self
 
     @property

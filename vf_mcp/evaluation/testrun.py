@@ -10,12 +10,12 @@ import secrets
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import JsonValue
 
 from vf_mcp.conversation import ConversationService
-from vf_mcp.errors import UpstreamError
+from vf_mcp.errors import UpstreamError, VfMcpError
 from vf_mcp.evaluation import assertions, budgets, mocks, trajectory
 from vf_mcp.evaluation import checks as checking
 from vf_mcp.evaluation.connection import ServiceFactory
@@ -23,6 +23,7 @@ from vf_mcp.evaluation.context import Scope, scope
 from vf_mcp.evaluation.grounding import grounded
 from vf_mcp.evaluation.judge import ChatModel, MeteredChat, grade_criterion, grade_similarity
 from vf_mcp.evaluation.mocks import ActionResponder
+from vf_mcp.evaluation.recording import STATE_ROLE
 from vf_mcp.evaluation.script import (
     AlwaysCheck,
     Check,
@@ -38,12 +39,14 @@ from vf_mcp.evaluation.script import (
     describe_check,
 )
 from vf_mcp.evaluation.simulator import Simulator
+from vf_mcp.evaluation.startstate import load_start_state
 from vf_mcp.evaluation.trials import BudgetExhausted, TurnBudget
 from vf_mcp.evaluation.turns import ConversationDriver
 from vf_mcp.transcripts.models import (
     CheckResult,
     JudgeVerdict,
     Transcript,
+    TranscriptChoice,
     TranscriptTurn,
     decide_outcome,
 )
@@ -66,6 +69,14 @@ class SuiteHost(Protocol):
     async def emit(self, kind: str, text: str, **fields: object) -> None: ...
 
 
+class StateKeeper(Protocol):
+    """Where the runtime state after each turn goes (`--record` keeps it for `from_state`)."""
+
+    def keep_state(
+        self, scope: Scope, user_id: str, state: dict[str, Any], choices: list[TranscriptChoice]
+    ) -> None: ...
+
+
 def new_user_id(suite: Suite) -> str:
     # voiceflow-cli names its users test-<uuid4>; our own suites use a shorter random id.
     if suite.dialect == "voiceflow-cli":
@@ -84,8 +95,12 @@ class TestRun:
         *,
         trial: int | None = None,
         environment: str | None = None,
+        state_keeper: StateKeeper | None = None,
     ) -> None:
         self.host = host
+        self.state_keeper = state_keeper
+        self.service: ConversationService | None = None
+        self.unkept: list[str] = []
         self.suite = host.suite
         self.test = test
         self.trial = trial
@@ -130,6 +145,7 @@ class TestRun:
             trial=self.trial,
         )
         cut: str | None = None
+        self.service = service
         try:
             await self._conversation(self.driver(service), transcript)
         except BudgetExhausted as exc:
@@ -141,6 +157,7 @@ class TestRun:
             transcript.turns = self.turns
             transcript.error = f"{type(exc).__name__}: {exc}"
         transcript.warnings += self.responder.unused_own() if cut is None else [cut]
+        transcript.warnings += self.unkept
         transcript.judge_usage = self.judge.usage if self.judge is not None else None
         limit = self.test.max_judge_tokens or self.suite.max_judge_tokens
         if limit is not None:
@@ -163,6 +180,8 @@ class TestRun:
     async def script(self, driver: ConversationDriver) -> None:
         stop_at_failure = self.suite.on_failure == "stop"
         steps = self.test.turns
+        if self.test.from_state is not None:
+            await self.place_start_state(driver.service)
         for index, step in enumerate(steps, start=1):
             preset = self.preset() if index == 1 else None
             turn = await driver.send(index, step, variables=preset or None)
@@ -214,7 +233,42 @@ class TestRun:
         if outcome.error and not any(t.error for t in outcome.turns):
             transcript.error = outcome.error
 
+    async def place_start_state(self, service: ConversationService) -> None:
+        """Put the saved state in place for this test's user, before its first turn (turn 0)."""
+        assert self.test.from_state is not None
+        saved = load_start_state(self.test.from_state)
+        with scope(self.scope(0, "from-state")):
+            await service.replace_state(
+                self.user_id,
+                saved.for_user(self.user_id),
+                environment=self.environment,
+                namespace=self.host.factory.namespace,
+            )
+
+    async def keep_state(self, turn: TranscriptTurn) -> None:
+        """The state after `turn`, read once and handed to the keeper (a recording)."""
+        if self.state_keeper is None or self.service is None or turn.error is not None:
+            return
+        where = self.scope(turn.index, STATE_ROLE)
+        try:
+            with scope(where):
+                result = await self.service.get_state(
+                    self.user_id,
+                    environment=self.environment,
+                    namespace=self.host.factory.namespace,
+                )
+        except VfMcpError as exc:  # the test itself is unharmed: only a fork from here is lost
+            self.unkept.append(
+                f"the state after turn {turn.index} was not recorded ({exc.message}): "
+                "no test can start from that turn"
+            )
+            return
+        if result.state is not None:
+            wire = result.state.to_wire()
+            self.state_keeper.keep_state(where, self.user_id, wire, turn.agent.choices)
+
     async def turn_done(self, turn: TranscriptTurn) -> None:
+        await self.keep_state(turn)
         said = " ".join(turn.agent.text.split())[:120] or turn.error or "(no message)"
         marks = [c.outcome for c in turn.checks]
         tally = ", ".join(f"{marks.count(o)} {o}" for o in dict.fromkeys(marks))
@@ -290,15 +344,20 @@ class TestRun:
             )
         with scope(self.scope(focus or len(self.turns), role)):
             verdict = await grade_criterion(judge, conversation, check.criterion, focus_turn=focus)
-        passed = verdict.verdict == "pass"
-        if passed and check.threshold is not None:
-            passed = verdict.score is not None and verdict.score >= check.threshold
-        return CheckResult(
-            id=check.id,
-            kind="judge",
-            label=label,
-            expected=check.criterion,
-            outcome="passed" if passed else "failed",
-            evidence=verdict.reasoning,
-            verdict=verdict,
-        )
+        return judged_result(check, verdict)
+
+
+def judged_result(check: JudgeCheck, verdict: JudgeVerdict) -> CheckResult:
+    """A criterion's result from the judge's verdict (and the check's threshold on its score)."""
+    passed = verdict.verdict == "pass"
+    if passed and check.threshold is not None:
+        passed = verdict.score is not None and verdict.score >= check.threshold
+    return CheckResult(
+        id=check.id,
+        kind="judge",
+        label=describe_check(check),
+        expected=check.criterion,
+        outcome="passed" if passed else "failed",
+        evidence=verdict.reasoning,
+        verdict=verdict,
+    )

@@ -1,0 +1,203 @@
+"""Tests that start mid-conversation: `--record` keeps the state after every turn, `vf-mcp eval
+fork` turns a recorded turn into a test, `from_state` puts the state back with replace_state; a
+state that is malformed or from another agent is refused in one line before anything runs."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.evaluation_fixtures import ISLA_KEY, isla_emulator
+from vf_mcp.emulator import Emulator
+from vf_mcp.errors import ScriptError
+from vf_mcp.evaluation.cli import main as eval_main
+from vf_mcp.evaluation.loader import load_script
+
+TRACKING = {
+    "name": "Tracking",
+    "tests": [
+        {
+            "id": "track",
+            "variables": {"customer": "Alex"},
+            "turns": [
+                {"launch": True},
+                {"choice": "Track an order", "expect": [{"contains": "order number"}]},
+                {"message": "My order number is 1001", "expect": [{"contains": "has shipped"}]},
+                {"choice": "That's all", "expect": [{"status": "ended"}]},
+            ],
+            "expect": [{"never": {"contains": "didn't get that"}}],
+        }
+    ],
+}
+
+
+def main(argv: list[str]) -> int:
+    return eval_main(argv, os.environ)
+
+
+def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    return err[0]
+
+
+@pytest.fixture
+def recorded(eval_env: Emulator, tmp_path: Path) -> Path:
+    """The tracking conversation recorded against the emulator: its test's cassette."""
+    suite = tmp_path / "tracking.yaml"
+    suite.write_text(yaml.safe_dump(TRACKING))
+    assert main([str(suite), "--record", str(tmp_path / "rec")]) == 0
+    return tmp_path / "rec" / "Tracking" / "track.json"
+
+
+def test_a_recorded_turn_forks_into_a_test_that_runs_green_and_replays(
+    recorded: Path,
+    eval_env: Emulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cassette = json.loads(recorded.read_text())
+    assert cassette["version"] == 2
+    assert [s["turn"] for s in cassette["states"]] == [1, 2, 3, 4]
+    # The state, not the transcript, is what the recording keeps; its user id is normalised.
+    assert cassette["states"][1]["state"]["variables"]["user_id"] == "{user_id}"
+    assert not any(e["scope"].endswith("/state") for e in cassette["runtime"])
+
+    forked = tmp_path / "forks" / "track_at_2.yaml"
+    assert main(["fork", str(recorded), "--at", "2", "--out", str(forked)]) == 0
+    assert f"wrote {forked}" in capsys.readouterr().out
+    test = yaml.safe_load(forked.read_text())["tests"][0]
+    assert test["from_state"] == {"recording": "../rec/Tracking/track.json", "turn": 2}
+    assert [t.get("message") for t in test["turns"]] == ["My order number is 1001", None]
+    assert test["turns"][1]["choice"] == "That's all"  # a button of the forked test's own turn
+    assert test["expect"] == [{"type": "never", "check": {"type": "contains",
+                                                          "value": "didn't get that"}}]  # fmt: skip
+    assert "variables" not in test  # the first turn's variables are in the state already
+
+    # Green only from the saved state: to a new user "1001" is no order number at all.
+    seen = len(eval_env.requests)
+    assert (
+        main([str(forked), "--record", str(tmp_path / "rec2"), "--json", str(tmp_path / "r.json")])
+        == 0
+    )
+    puts = [r for r in eval_env.requests[seen:] if r.method == "PUT"]
+    assert len(puts) == 1 and puts[0].path.startswith("/state/user/vf-eval-")
+    run = json.loads((tmp_path / "r.json").read_text())["suites"][0]["tests"][0]
+    assert "has shipped" in run["turns"][0]["agent"]["messages"][0]["text"]
+
+    # Forked at 3, the first turn presses a button of turn 3: it is sent as the button's request.
+    at_3 = tmp_path / "forks" / "track_at_3.yaml"
+    assert main(["fork", str(recorded), "--at", "3", "--out", str(at_3)]) == 0
+    pressed = yaml.safe_load(at_3.read_text())["tests"][0]["turns"][0]
+    assert pressed["action"] == {"type": "path-goodbye", "payload": {"label": "That's all"}}
+    assert main([str(at_3)]) == 0
+
+    # Under --replay the forked test replays as recorded: its state too, with no runtime.
+    monkeypatch.setenv("VOICEFLOW_RUNTIME_URL", "http://127.0.0.1:9")
+    seen = len(eval_env.requests)
+    assert main([str(forked), "--replay", str(tmp_path / "rec2")]) == 0
+    assert len(eval_env.requests) == seen
+
+
+def test_a_state_file_starts_a_test_and_a_malformed_one_is_refused(
+    recorded: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = json.loads(recorded.read_text())["states"][1]["state"]
+    saved = tmp_path / "saved.json"
+    saved.write_text(json.dumps({"user_id": "someone", "exists": True, "state": state}))
+    suite = tmp_path / "from_file.yaml"
+    test = {"id": "from_file", "from_state": "saved.json",
+            "turns": [{"message": "1001", "expect": [{"contains": "has shipped"}]}]}  # fmt: skip
+    suite.write_text(yaml.safe_dump({"name": "From a file", "tests": [test]}))
+    assert main([str(suite)]) == 0
+    capsys.readouterr()
+
+    saved.write_text(json.dumps({"variables": {"a": 1}}))
+    report = tmp_path / "report.json"
+    assert main([str(suite), "--json", str(report)]) == 2
+    line = one_error_line(capsys)
+    assert "from_state: the state file" in line and "lacks 'stack' and 'storage'" in line
+    assert not report.exists()
+
+
+def test_a_state_from_another_agent_is_refused_before_anything_runs(
+    recorded: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    forked = tmp_path / "fork.yaml"
+    assert main(["fork", str(recorded), "--at", "1", "--out", str(forked)]) == 0
+    capsys.readouterr()
+    with isla_emulator() as other:
+        monkeypatch.setenv("VOICEFLOW_API_KEY", ISLA_KEY)
+        monkeypatch.setenv("VOICEFLOW_RUNTIME_URL", other.url)
+        report = tmp_path / "report.json"
+        assert main([str(forked), "--json", str(report)]) == 2
+        # Only the probe ran: the other agent's state, read and deleted; no test turn, no PUT.
+        assert {r.method for r in other.requests} == {"POST", "GET", "DELETE"}
+    line = one_error_line(capsys)
+    assert "was saved by another agent" in line and "record the conversation again" in line
+    assert not report.exists()
+
+
+def test_fork_refuses_bad_input_in_one_line_and_writes_nothing(
+    recorded: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out.yaml"
+    not_a_recording = tmp_path / "x.json"
+    not_a_recording.write_text('{"hello": 1}')
+    old = json.loads(recorded.read_text())
+    old.update(version=1, script=None, states=[])
+    version_1 = tmp_path / "v1.json"
+    version_1.write_text(json.dumps(old))
+    cases = {
+        ("--at", "0"): "--at 0 is out of range",
+        ("--at", "4"): "fork at a turn from 1 to 3",
+        ("--at", "99"): "--at 99 is out of range",
+    }
+    for (flag, k), said in cases.items():
+        assert main(["fork", str(recorded), flag, k, "--out", str(out)]) == 2
+        assert said in one_error_line(capsys)
+    # A folder holding one test means that test; one holding two does not say which.
+    assert main(["fork", str(recorded.parent.parent), "--at", "1", "--out", str(out)]) == 0
+    out.unlink()
+    (recorded.parent / "again.json").write_text(recorded.read_text())
+    capsys.readouterr()
+    for source, said in [
+        (not_a_recording, "is not one test's recording"),
+        (version_1, "recorded before vf-mcp kept the test and its states"),
+        (recorded.parent.parent, "holds 2 recorded tests"),
+    ]:
+        assert main(["fork", str(source), "--at", "1", "--out", str(out)]) == 2
+        assert said in one_error_line(capsys)
+    assert not out.exists()
+    assert not list(tmp_path.glob(".*partial"))
+
+
+def test_a_served_suite_names_no_state_outside_the_tests_directory(tmp_path: Path) -> None:
+    """The MCP server runs suites from its tests directory or inline: `from_state` must not read
+    any other file of the server's machine."""
+    tests_dir = tmp_path / "tests"
+    tests_dir.mkdir()
+    inside: dict[str, Any] = {"name": "S", "tests": [{"id": "t", "from_state": "saved/state.json",
+                                      "turns": [{"message": "hi"}]}]}  # fmt: skip
+    outside = copy.deepcopy(inside)
+    outside["tests"][0]["from_state"] = {"recording": "../rec/S/t.json", "turn": 1}
+    (tests_dir / "inside.yaml").write_text(yaml.safe_dump(inside))
+    (tests_dir / "outside.yaml").write_text(yaml.safe_dump(outside))
+
+    [suite] = load_script("inside.yaml", tests_dir=tests_dir)
+    start = suite.tests[0].from_state
+    assert start is not None and start.file == str(tests_dir.resolve() / "saved" / "state.json")
+    with pytest.raises(ScriptError, match="is outside the tests directory"):
+        load_script("outside.yaml", tests_dir=tests_dir)
+    with pytest.raises(ScriptError, match="an inline suite has no folder"):
+        load_script(json.dumps(inside))

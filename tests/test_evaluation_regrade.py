@@ -1,0 +1,150 @@
+"""`vf-mcp eval --regrade RUN.json [--suite NEW.yaml]`: changed checks and criteria applied to a
+finished run's transcripts with no runtime call (the runtime URL refuses connections, and the
+emulator sees nothing), the changed verdicts said per test and per check, and in the JSON."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.evaluation_fixtures import FakeJudge, closed_port_settings, running_judge, verdict
+from vf_mcp.emulator import Emulator
+from vf_mcp.evaluation.cli import main as eval_main
+
+CHANGED = "The agent offers a refund"
+SUITE: dict[str, Any] = {
+    "name": "Judged tracking",
+    "tests": [
+        {
+            "id": "track",
+            "turns": [
+                {"launch": True},
+                {"choice": "Track an order"},
+                {"message": "1001", "expect": [{"judge": "The agent says when it arrives"}]},
+            ],
+            "expect": [{"judge": "The agent stays polite"}],
+        },
+        {"id": "greet", "turns": [{"launch": True, "expect": [{"contains": "Acme"}]}]},
+    ],
+}
+
+
+def main(argv: list[str]) -> int:
+    return eval_main(argv, os.environ)
+
+
+def write(path: Path, suite: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(suite))
+    return path
+
+
+@pytest.fixture
+def judge(monkeypatch: pytest.MonkeyPatch) -> Any:
+    fake = FakeJudge([(CHANGED, verdict(False, reasoning="no refund offered")),
+                      ("Criterion:", verdict(True))])  # fmt: skip
+    with running_judge(fake) as url:
+        monkeypatch.setenv("VF_MCP_JUDGE_URL", url)
+        monkeypatch.setenv("VF_MCP_JUDGE_MODEL", "fake-judge")
+        yield fake
+
+
+@pytest.fixture
+def finished_run(eval_env: Emulator, judge: FakeJudge, tmp_path: Path) -> Path:
+    run = tmp_path / "run.json"
+    assert main([str(write(tmp_path / "suite.yaml", SUITE)), "--json", str(run)]) == 0
+    assert len(judge.requests) == 2
+    return run
+
+
+@pytest.fixture
+def no_runtime(eval_env: Emulator, monkeypatch: pytest.MonkeyPatch) -> Emulator:
+    """No key, and a runtime URL where nothing listens: a regrade needs neither."""
+    monkeypatch.delenv("VOICEFLOW_API_KEY")
+    monkeypatch.setenv("VOICEFLOW_RUNTIME_URL", closed_port_settings().runtime_url)
+    return eval_env
+
+
+def test_a_changed_criterion_changes_the_verdict_with_no_runtime_call(
+    finished_run: Path,
+    no_runtime: Emulator,
+    judge: FakeJudge,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    capsys.readouterr()
+    seen, asked = len(no_runtime.requests), len(judge.requests)
+    # Unchanged, from the file the run names: nothing changes and the judge is not asked again.
+    assert main(["--regrade", str(finished_run)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "vf-mcp eval --regrade: 0 verdicts changed; now 2 passed, 0 failed, 0 errors, "
+        "0 to grade, 0 skipped"
+    ]
+    assert len(judge.requests) == asked
+
+    changed = copy.deepcopy(SUITE)
+    changed["tests"][0]["turns"][2]["expect"] = [{"judge": CHANGED}]
+    changed["tests"][1]["turns"][0]["expect"].append({"contains": "Goodbye"})
+    out = tmp_path / "regraded.json"
+    new = write(tmp_path / "new.yaml", changed)
+    assert main(["--regrade", str(finished_run), "--suite", str(new), "--json", str(out)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        "CHANGED check Judged tracking / track · turn 3 · judge: The agent offers a refund (was "
+        "judge: The agent says when it arrives): passed → failed",
+        "CHANGED test Judged tracking / track: passed → failed",
+        "CHANGED check Judged tracking / greet · turn 1 · text contains 'Goodbye': absent → failed",
+        "CHANGED test Judged tracking / greet: passed → failed",
+        "vf-mcp eval --regrade: 4 verdicts changed; now 0 passed, 2 failed, 0 errors, "
+        "0 to grade, 0 skipped",
+    ]
+    # Only the new criterion went to the judge; the runtime saw nothing.
+    assert [CHANGED in t for t in judge.texts()[asked:]] == [True]
+    assert len(no_runtime.requests) == seen
+    report = json.loads(out.read_text())
+    assert report["schema_version"] == "vf-mcp/regrade/v1"
+    assert [(c["test"], c["turn"], c["before"], c["after"]) for c in report["changes"]] == [
+        ("track", 3, "passed", "failed"),
+        ("track", None, "passed", "failed"),
+        ("greet", 1, "absent", "failed"),
+        ("greet", None, "passed", "failed"),
+    ]
+    graded = report["run"]["suites"][0]["tests"][0]["turns"][2]["checks"][0]
+    assert graded["evidence"] == "no refund offered"
+
+
+def test_bad_input_is_one_line_exit_2_and_nothing_written(
+    finished_run: Path,
+    no_runtime: Emulator,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    capsys.readouterr()
+    other_test = copy.deepcopy(SUITE)
+    other_test["tests"][1]["id"] = "welcome"
+    other_turn = copy.deepcopy(SUITE)
+    other_turn["tests"][0]["turns"][2]["message"] = "1002"
+    not_a_run = tmp_path / "not_a_run.json"
+    not_a_run.write_text(json.dumps({"schema_version": "vf-mcp/transcript/v1", "suites": 3}))
+    suite = str(tmp_path / "suite.yaml")
+    out = tmp_path / "out.json"
+    cases = [
+        (["--regrade", suite], "is not JSON; give a run report"),
+        (["--regrade", str(not_a_run)], "is not a vf-mcp run report (suites"),
+        (["--regrade", str(tmp_path / "none.json")], "cannot be read"),
+        (["--regrade", str(finished_run), "--suite", str(write(tmp_path / "a.yaml", other_test))],
+         "the run's test Judged tracking / greet is not in"),
+        (["--regrade", str(finished_run), "--suite", str(write(tmp_path / "b.yaml", other_turn))],
+         "turn 3 1001 in the run, and 1002 in the suite"),
+    ]  # fmt: skip
+    for argv, said in cases:
+        assert main([*argv, "--json", str(out)]) == 2
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        assert len(captured.err.splitlines()) == 1 and said in captured.err, captured.err
+    assert not out.exists()
