@@ -29,6 +29,7 @@ from vf_mcp.evaluation.cli import failure_lines
 from vf_mcp.evaluation.connection import ServiceFactory
 from vf_mcp.evaluation.html_report import html_report
 from vf_mcp.evaluation.recording import Recorder, Replayer
+from vf_mcp.evaluation.regrade import regrade
 from vf_mcp.evaluation.reports import json_report, junit_xml, markdown_report
 from vf_mcp.evaluation.runner import run_suites
 from vf_mcp.evaluation.script import Suite
@@ -145,6 +146,17 @@ async def test_latency_and_token_budgets_and_a_replay_that_reaches_the_same_verd
         t.latency_ms for x in run.transcripts for t in x.turns
     ]
     assert replayed.judge_usage == run.judge_usage
+
+    # Regraded with looser budgets, no runtime and no judge call: the recorded latencies and the
+    # run's tokens meet them now.
+    looser = Suite.model_validate({**TIMED, "latency_ms": GENEROUS["latency_ms"],
+                                   "max_judge_tokens": 1000})  # fmt: skip
+    regraded = await regrade(run, [looser], None, closed_port_settings(settings))
+    assert len(emulator.requests) == requests_seen
+    assert regraded.succeeded() is False  # the turn's own max 200 ms still fails
+    assert outcomes(regraded)["(suite)"] == [("latency max 60000 ms", "passed")]
+    assert outcomes(regraded)["over_budget"][-1] == ("judge tokens at most 1000", "passed")
+    assert regraded.judge_usage == run.judge_usage
 
 
 async def test_every_report_shows_the_judge_tokens_and_the_suite_checks(

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from math import ceil
 
 from vf_mcp.evaluation.checkmodels import LatencyCheck, describe_check
-from vf_mcp.transcripts.models import CheckResult, JudgeUsage, TranscriptTurn
+from vf_mcp.evaluation.script import Suite
+from vf_mcp.transcripts.models import CheckResult, JudgeUsage, Transcript, TranscriptTurn
 
 
 def nearest_rank(values: Sequence[float], percent: float) -> float:
@@ -59,6 +60,15 @@ def latency(check: LatencyCheck, latencies: Sequence[float], where: str) -> Chec
         outcome="passed" if passed else "failed",
         evidence=evidence,
     )
+
+
+def suite_checks(suite: Suite, tests: Sequence[Transcript]) -> list[CheckResult]:
+    """The suite's own checks (its `latency_ms`) over every turn of every test and trial."""
+    if suite.latency_ms is None:
+        return []
+    return [
+        latency(suite.latency_ms, timed([t for test in tests for t in test.turns]), "the suite")
+    ]
 
 
 def judge_tokens(limit: int, usage: JudgeUsage | None) -> CheckResult:

@@ -28,7 +28,6 @@ from vf_mcp.evaluation.script import ScriptTest, Suite
 from vf_mcp.evaluation.testrun import StateKeeper, TestRun, new_user_id
 from vf_mcp.evaluation.trials import DEFAULT_MAX_TURNS, TurnBudget, summarize
 from vf_mcp.transcripts.models import (
-    CheckResult,
     JudgeUsage,
     RunResult,
     SuiteResult,
@@ -236,20 +235,13 @@ class _SuiteRun:
             tests=tests,
             trials=trials,
             warnings=[*self.suite.warnings, *unused_warnings(unused, "any test of the suite")],
-            checks=self._suite_checks(tests),
+            checks=budgets.suite_checks(self.suite, tests),
             judge_usage=JudgeUsage.total(t.judge_usage for t in tests),
         )
         outcomes: tuple[TestOutcome, ...] = ("passed", "failed", "error", "to_grade", "skipped")
         counts = ", ".join(f"{n} {o}" for o in outcomes if (n := result.count(o)))
         await self.emit("suite_done", f"Suite {self.suite.name}: {counts}")
         return result
-
-    def _suite_checks(self, tests: list[Transcript]) -> list[CheckResult]:
-        check = self.suite.latency_ms
-        if check is None:
-            return []
-        latencies = budgets.timed([turn for t in tests for turn in t.turns])
-        return [budgets.latency(check, latencies, "the suite")]
 
     def _title(self, job: _Job) -> str:
         trial = f" (trial {job.trial})" if job.trial is not None else ""

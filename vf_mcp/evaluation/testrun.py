@@ -44,6 +44,7 @@ from vf_mcp.evaluation.trials import BudgetExhausted, TurnBudget
 from vf_mcp.evaluation.turns import ConversationDriver
 from vf_mcp.transcripts.models import (
     CheckResult,
+    JudgeUsage,
     JudgeVerdict,
     Transcript,
     TranscriptChoice,
@@ -158,15 +159,19 @@ class TestRun:
             transcript.error = f"{type(exc).__name__}: {exc}"
         transcript.warnings += self.responder.unused_own() if cut is None else [cut]
         transcript.warnings += self.unkept
-        transcript.judge_usage = self.judge.usage if self.judge is not None else None
-        limit = self.test.max_judge_tokens or self.suite.max_judge_tokens
-        if limit is not None:
-            transcript.checks.append(budgets.judge_tokens(limit, transcript.judge_usage))
+        self.spent(transcript, self.judge.usage if self.judge is not None else None)
         transcript.duration_ms = round((time.perf_counter() - started) * 1000, 1)
         transcript.outcome = decide_outcome(transcript)
         if cut is not None and transcript.outcome in ("passed", "to_grade"):
             transcript.outcome = "skipped"  # cut short by the cap: nothing is known of the rest
         return transcript
+
+    def spent(self, transcript: Transcript, usage: JudgeUsage | None) -> None:
+        """What the judge spent on the test, and its budget checked (`max_judge_tokens`)."""
+        transcript.judge_usage = usage
+        limit = self.test.max_judge_tokens or self.suite.max_judge_tokens
+        if limit is not None:
+            transcript.checks.append(budgets.judge_tokens(limit, usage))
 
     async def _conversation(self, driver: ConversationDriver, transcript: Transcript) -> None:
         if self.test.simulate is not None:
