@@ -70,9 +70,7 @@ SLOW: dict[str, dict[str, str]] = {
         "test_vf_mcp_eval_passes_and_fails_with_a_readable_report": "vf-mcp eval",
     },
     "test_html_report.py": {
-        "test_the_report_shows_each_conversation_as_a_chat": "Chromium",
-        "test_an_agent_message_holding_a_script_tag_renders_as_text": "Chromium",
-        "test_markup_typed_by_the_user_renders_as_text": "Chromium",
+        EVERY_TEST: "Chromium (the report, loaded once per module)",
     },
     "test_runs.py": {
         "test_a_finished_run_outlives_its_worker_and_a_killed_workers_run_reads_lost": "workers",

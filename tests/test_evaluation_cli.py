@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import _thread
 import os
+import signal
+import threading
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,7 @@ from tests.canary import CANARY_KEY
 from tests.evaluation_fixtures import EXAMPLES, FakeJudge, running_judge, verdict
 from vf_mcp.emulator import Emulator
 from vf_mcp.evaluation.cli import main as eval_main
+from vf_mcp.transcripts.models import RunResult
 
 
 def main(argv: list[str]) -> int:
@@ -47,8 +51,10 @@ def test_passing_suite_exits_0(
     assert out.splitlines() == [
         "trials Order support (deterministic) / greeting_is_stable: 3/3 trials passed "
         "(pass rate 100%, pass^3 1.00)",
-        "vf-mcp eval: 9 passed, 0 failed, 0 errors, 0 to grade, 0 skipped",
+        "vf-mcp eval: 7 tests, 9 trials: 9 passed, 0 failed, 0 errors, 0 to grade, 0 skipped",
     ]
+    # The suite's header counts as the summary does: tests, and the trials the outcomes count.
+    assert "Suite Order support (deterministic): 7 tests, 9 trials" in err
     # Not a terminal: plain progress lines, one per turn and test.
     assert "PASSED Order support (deterministic) / Track an order that has shipped" in err
     assert "turn 3: My order number is 1001 → Order 1001 has shipped" in err
@@ -129,3 +135,42 @@ def test_bad_input_exits_nonzero_with_one_line(
     monkeypatch.delenv("VOICEFLOW_API_KEY")
     assert main([str(EXAMPLES / "order_support.passing.yaml")]) == 2  # configuration
     assert "VOICEFLOW_API_KEY is not set" in capsys.readouterr().err
+
+
+def test_ctrl_c_keeps_the_tests_that_finished(
+    agent_env: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Two quick tests in order, then one whose turn is still in flight when Ctrl-C comes (the
+    # run stops within a second: the turn's lease renewal, asleep for up to one, ends first).
+    agent_env.faults.add({"match": {"path_contains": "interact"}, "latency_ms": 0, "times": 2})
+    agent_env.faults.add({"match": {"path_contains": "interact"}, "latency_ms": 2000, "times": 1})
+    suite = tmp_path / "sequence.yaml"
+    suite.write_text(
+        "name: sequence\nnew_user_per_test: false\ntests:\n"
+        "  - {id: greets, turns: [{launch: true, expect: [{contains: Acme}]}]}\n"
+        "  - {id: wrong, turns: [{choice: Track an order, expect: [{contains: never said}]}]}\n"
+        "  - {id: tracks, turns: [{message: '1002'}]}\n"
+    )
+
+    def press_ctrl_c() -> None:
+        # SIGINT as a terminal sends it, once the third turn is in flight.
+        if agent_env.wait_for_requests(3, "interact"):
+            _thread.interrupt_main(signal.SIGINT)
+
+    presser = threading.Thread(target=press_ctrl_c)
+    presser.start()
+    report = tmp_path / "run.json"
+    try:
+        code = main([str(suite), "--json", str(report)])
+    finally:
+        presser.join()
+    out = capsys.readouterr().out
+    assert code == 130
+    run = RunResult.model_validate_json(report.read_text())
+    assert [(t.key, t.outcome) for t in run.transcripts] == [
+        ("greets", "passed"),
+        ("wrong", "failed"),
+    ]
+    assert run.stopped is not None and run.stopped.startswith("interrupted (Ctrl-C)")
+    assert "FAILED sequence / wrong: text contains 'never said'" in out
+    assert out.splitlines()[-1].startswith("vf-mcp eval: 2 tests: 1 passed, 1 failed")

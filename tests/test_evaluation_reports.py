@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
 import anyio
@@ -14,6 +15,7 @@ import jsonschema
 import pytest
 import yaml
 from lxml import etree
+from lxml import html as lxml_html
 
 from tests.canary import CANARY_KEY
 from tests.evaluation_fixtures import EXAMPLES
@@ -21,11 +23,21 @@ from vf_mcp.config import Settings
 from vf_mcp.emulator import Emulator
 from vf_mcp.evaluation.connection import ServiceFactory
 from vf_mcp.evaluation.exports import to_deepeval, to_promptfoo, to_voiceflow_cli
+from vf_mcp.evaluation.html_report import html_report
 from vf_mcp.evaluation.loader import load_path
 from vf_mcp.evaluation.reports import json_report, junit_xml, markdown_report
 from vf_mcp.evaluation.runner import run_suites
 from vf_mcp.evaluation.script import Suite
-from vf_mcp.transcripts.models import SCHEMA_PATH, RunResult, Transcript
+from vf_mcp.transcripts.models import (
+    SCHEMA_PATH,
+    CheckResult,
+    JudgeVerdict,
+    RunResult,
+    SimulationInfo,
+    SuiteResult,
+    Transcript,
+)
+from vf_mcp.transcripts.render import render_transcript
 
 DEEPEVAL_VENV_PYTHON = Path(__file__).resolve().parent.parent / ".venv-deepeval" / "bin" / "python"
 
@@ -76,6 +88,12 @@ def test_junit_is_valid_against_the_strict_ant_schema(run: RunResult) -> None:
     # Trials are test cases of their own; an unused mock's warning goes to system-err.
     names = [c.get("name") for c in passing.findall("testcase")]
     assert names.count("greeting_is_stable#2") == 1 and "greeting_is_stable" not in names
+    # pass^k over the trials is the suite's: a property, and the first lines of its output.
+    trials = "3/3 trials passed (pass rate 100%, pass^3 1.00)"
+    shown = passing.find("properties/property[@name='trials greeting_is_stable']")
+    assert shown is not None and shown.get("value") == trials
+    out = passing.findtext("system-out") or ""
+    assert out.startswith(f"Trials:\ngreeting_is_stable: {trials}\n\n")
     assert "on_action mock 'chekout' was never asked for" in (failing.findtext("system-err") or "")
     failure = failing.find("testcase[@name='wrong_delivery_day']/failure")
     assert failure is not None and failure.get("type") == "contains"
@@ -262,3 +280,31 @@ def test_a_v1_transcript_written_before_these_fields_still_validates(run: RunRes
     validator.validate(before)
     assert Transcript.model_validate(before).turns[3].trajectory is None
     validator.validate(written)
+
+
+def test_a_simulated_user_is_named_by_the_model_that_played_it() -> None:
+    # The model that graded the goal is the one that played the user: the same chat does both.
+    goal = CheckResult(
+        kind="goal",
+        label="goal: track order 1001",
+        outcome="failed",
+        verdict=JudgeVerdict(verdict="fail", reasoning="It did not.", model="gpt-test-mini"),
+    )
+    test = Transcript(
+        suite="s",
+        test_id="sim",
+        name="sim",
+        kind="simulated",
+        started_at=datetime.now(UTC),
+        outcome="failed",
+        simulation=SimulationInfo(goal="track order 1001", max_turns=4, stop_reason="turn_limit"),
+        checks=[goal],
+    )
+    run = RunResult(suites=[SuiteResult(name="s", started_at=test.started_at, tests=[test])])
+    played = "played by the judge model gpt-test-mini: no persona"
+    assert f"Simulated user, {played}" in render_transcript(test)
+    assert f"Simulated user, {played}" in lxml_html.fromstring(html_report(run)).text_content()
+    assert f"**Simulated user**, {played}" in markdown_report(run)
+    relayed = SimulationInfo(goal="g", max_turns=4, tester="voiceflow_agent")
+    agent = test.model_copy(update={"simulation": relayed})
+    assert "Simulated user, played by another Voiceflow agent" in render_transcript(agent)

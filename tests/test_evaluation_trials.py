@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import UTC, datetime
 from math import comb
 from pathlib import Path
 
@@ -18,8 +19,8 @@ from vf_mcp.evaluation.loader import load_script
 from vf_mcp.evaluation.reports import markdown_report
 from vf_mcp.evaluation.runner import RunOptions, run_suites
 from vf_mcp.evaluation.script import Suite
-from vf_mcp.evaluation.trials import pass_hat_k
-from vf_mcp.transcripts.models import RunResult
+from vf_mcp.evaluation.trials import pass_hat_k, summarize, trial_lines
+from vf_mcp.transcripts.models import RunResult, Transcript
 
 GREETING = {"launch": True, "expect": [{"contains": "Acme order assistant"}]}
 
@@ -35,6 +36,23 @@ def test_pass_hat_k_is_the_unbiased_estimate() -> None:
     assert pass_hat_k(5, 5, 5) == 1.0
     with pytest.raises(ValueError, match="k must be between 1 and 5"):
         pass_hat_k(3, 5, 6)
+
+
+def test_a_test_whose_every_trial_was_cut_says_none_ran_not_a_zero_rate() -> None:
+    cut = [
+        Transcript(
+            suite="s",
+            test_id="greets",
+            name="greets",
+            started_at=datetime.now(UTC),
+            outcome="skipped",
+            trial=trial,
+        )
+        for trial in (1, 2)
+    ]
+    summary = summarize("greets", cut)
+    assert (summary.trials, summary.pass_hat_k) == (0, {})
+    assert trial_lines([summary]) == ["greets: no trial ran (each was skipped), so no pass rate"]
 
 
 @pytest.mark.anyio

@@ -26,6 +26,7 @@ from vf_mcp.server import build_server
 from vf_mcp.store import Store
 from vf_mcp.store.memory import InMemoryRuns, in_memory_store
 from vf_mcp.store.redis import redis_store
+from vf_mcp.transcripts.models import RunResult
 
 pytestmark = pytest.mark.anyio
 
@@ -146,8 +147,17 @@ async def test_a_run_is_read_and_cancelled_from_another_worker_and_hidden_from_o
     assert cancelled.structured_content["state"] == "cancelled"
     assert text_of(cancelled).startswith(
         f"Run {run_id} was cancelled after 2 of 3 tests done, 2 turns; failing so far: "
-        "sequence / wrong; cancel_run asked it to stop."
+        "sequence / wrong; cancel_run asked it to stop. The 2 tests it finished follow;"
     )
+    # The tests that finished before the cancel keep their results; the one cut off is not shown.
+    kept = RunResult.model_validate(cancelled.structured_content["result"])
+    assert [(t.key, t.outcome) for t in kept.transcripts] == [
+        ("greets", "passed"),
+        ("wrong", "failed"),
+    ]
+    assert kept.stopped == "the run was cancelled: cancel_run asked it to stop"
+    assert "sequence / wrong: FAILED" in text_of(cancelled)
+    assert "sequence / tracks" not in text_of(cancelled)
 
 
 async def test_a_finished_run_outlives_its_worker_and_a_killed_workers_run_reads_lost(

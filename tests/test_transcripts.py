@@ -39,6 +39,12 @@ async def test_live_turns_build_a_transcript(settings: Settings) -> None:
     assert transcript.turns[2].variables is not None
     assert transcript.turns[2].variables["order_status"] == "shipped"
     text = render_transcript(transcript)
+    # Nothing was expected of a live conversation, so its header claims no verdict.
+    assert text.startswith(
+        f"live / conversation {user_id}: not checked (a live conversation: nothing was expected "
+        "of it)\n"
+    )
+    assert "PASSED" not in text
     assert "User: [presses the button Track an order]" in text
     assert "Agent: Good news: your order has shipped!" in text
     assert transcript.turns[2].rate_limit_retries == 0

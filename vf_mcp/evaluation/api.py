@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
@@ -20,7 +20,12 @@ from vf_mcp.evaluation.connection import ServiceFactory
 from vf_mcp.evaluation.judge import ChatModel
 from vf_mcp.evaluation.loader import load_script
 from vf_mcp.evaluation.plan import RunPlan, plan_of
-from vf_mcp.evaluation.runner import DEFAULT_CONCURRENCY, ProgressCallback, run_suites
+from vf_mcp.evaluation.runner import (
+    DEFAULT_CONCURRENCY,
+    FinishedSoFar,
+    ProgressCallback,
+    run_suites,
+)
 from vf_mcp.evaluation.script import Suite
 from vf_mcp.transcripts.models import RunResult
 
@@ -73,15 +78,18 @@ async def run_loaded(
     concurrency: int = DEFAULT_CONCURRENCY,
     on_progress: ProgressCallback | None = None,
     namespace: str | None = None,
+    finished: FinishedSoFar | None = None,
 ) -> RunResult:
     """Run `suites` with `service` for the agent under test (a separate client only when a suite
-    needs the plain endpoint or another agent's key), in the caller's `namespace`."""
+    needs the plain endpoint or another agent's key), in the caller's `namespace`; each test
+    lands in `finished` as it ends."""
     return await run_suites(
         suites,
         ServiceFactory.reusing(service, namespace),
         judge=judge,
         concurrency=concurrency,
         on_progress=on_progress,
+        finished=finished,
     )
 
 
@@ -92,6 +100,7 @@ class SuiteJob:
     suites: Sequence[Suite]
     service: ConversationService
     judge: ChatModel | None = None
+    finished: FinishedSoFar = field(default_factory=FinishedSoFar)
 
     @functools.cached_property
     def plan(self) -> RunPlan:
@@ -112,7 +121,11 @@ class SuiteJob:
             judge=self.judge,
             on_progress=on_progress,
             namespace=namespace,
+            finished=self.finished,
         )
+
+    def partial(self, stopped: str) -> RunResult:
+        return self.finished.partial(stopped)
 
 
 async def run_conversation(

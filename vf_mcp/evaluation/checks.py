@@ -48,9 +48,15 @@ def _clip(text: str) -> str:
     return text if len(text) <= _EVIDENCE_LIMIT else text[: _EVIDENCE_LIMIT - 1] + "…"
 
 
+def _quoted(text: str) -> str:
+    # Not repr(): evidence is read by people, and repr writes the agent's line breaks as a
+    # literal backslash-n that every report (HTML, JUnit, Markdown) would show as such.
+    return f"'{_clip(text)}'"
+
+
 def _said(turn: TranscriptTurn) -> str:
     text = turn.agent.text
-    return f"the agent said {_clip(text)!r}" if text else "the agent said nothing"
+    return f"the agent said {_quoted(text)}" if text else "the agent said nothing"
 
 
 def _result(check: TextCheck, passed: bool, evidence: str, expected: Any = None) -> CheckResult:
@@ -88,7 +94,7 @@ def evaluate(check: DeterministicCheck, turn: TranscriptTurn) -> CheckResult:
         case RegexCheck():
             flags = re.IGNORECASE if check.ignore_case else 0
             found = re.search(check.pattern, text, flags)
-            evidence = f"matched {found.group(0)!r}" if found else _said(turn)
+            evidence = f"matched {_quoted(found.group(0))}" if found else _said(turn)
             return _result(check, found is not None, evidence, check.pattern)
         case TraceCheck():
             if turn.agent.traces is None:
@@ -210,16 +216,16 @@ class _XvdRun:
         elif kind == "variable":
             passed, evidence = _xvd_variable(check, self.turn)
         elif message is not None and kind in ("equals", "exact_match"):
-            passed, evidence = message == check.value, f"message {_clip(message)!r}"
+            passed, evidence = message == check.value, f"message {_quoted(message)}"
         elif message is not None and kind == "contains":
-            passed, evidence = check.value in message, f"message {_clip(message)!r}"
+            passed, evidence = check.value in message, f"message {_quoted(message)}"
         elif message is not None and kind == "regexp":
             try:
                 passed = re.search(check.value, message) is not None
             except re.error as exc:
                 self.outcome[i] = _xvd_result(check, "error", f"regexp does not compile: {exc}")
                 return True
-            evidence = f"message {_clip(message)!r}"
+            evidence = f"message {_quoted(message)}"
         elif message is not None and kind == "similarity":
             passed, evidence = await self._similar(i, message)
         if passed:

@@ -8,7 +8,8 @@ configuration, all found before anything runs (a suite file missing, empty or br
 key, `--repeat` out of range, a baseline that is not one of these suites, a recording without
 these suites, a simulated user and no judge to play it, a `from_state` that is not a whole state
 or was saved by another agent), or a report that cannot be written;
-3 when a test or check regressed against the baseline (`--compare`, `--baseline-environment`).
+3 when a test or check regressed against the baseline (`--compare`, `--baseline-environment`);
+130 when Ctrl-C stopped the run (the reports asked for still hold the tests that finished).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
@@ -38,9 +39,16 @@ from vf_mcp.evaluation.reports import (
     junit_xml,
     markdown_report,
     outcome_counts,
+    run_size,
     suite_warnings,
 )
-from vf_mcp.evaluation.runner import DEFAULT_CONCURRENCY, ProgressEvent, RunOptions, run_suites
+from vf_mcp.evaluation.runner import (
+    DEFAULT_CONCURRENCY,
+    FinishedSoFar,
+    ProgressEvent,
+    RunOptions,
+    run_suites,
+)
 from vf_mcp.evaluation.script import MAX_REPEAT, Suite
 from vf_mcp.evaluation.startstate import check_start_states
 from vf_mcp.evaluation.trials import DEFAULT_MAX_TURNS, trial_lines
@@ -54,6 +62,10 @@ REGRADE_HELP = (
 )
 REPLAY_PLACEHOLDER_KEY = "VF.DM.000000000000000000000000.replay"
 EXIT_REGRESSION = 3
+EXIT_INTERRUPTED = 130  # what a shell reports for a command stopped by Ctrl-C (128 + SIGINT)
+INTERRUPTED = (
+    "interrupted (Ctrl-C): the reports hold the tests that finished; run again for the rest"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -263,14 +275,15 @@ def main(argv: list[str], environ: Mapping[str, str]) -> int:
     ):
         print(f"warning: {warning}", file=sys.stderr)
     try:
-        run, comparison = anyio.run(_run_and_compare, job, baseline)
+        done = _run_to_the_end(job, baseline)
     finally:
         flush_telemetry()
+    run, comparison = done.run, done.comparison
     shown = frozenset(w for suite in job.suites for w in suite.warnings)
     for line in report_lines(run, comparison, allow_ungraded=args.allow_ungraded, shown=shown):
         print(line)
     try:
-        _save(job, run, comparison)
+        _save(job, done)
     except OSError as exc:
         print(
             f"vf-mcp eval: cannot write {exc.filename or 'a report'} ({exc.strerror or exc}): "
@@ -279,6 +292,8 @@ def main(argv: list[str], environ: Mapping[str, str]) -> int:
             file=sys.stderr,
         )
         return 2
+    if done.interrupted:
+        return EXIT_INTERRUPTED
     if comparison is not None and comparison.regressions:
         return EXIT_REGRESSION
     return 0 if run.succeeded(allow_ungraded=args.allow_ungraded) else 1
@@ -301,9 +316,22 @@ def _prepare(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[_Job
     return _Job(suites, settings, judge_settings, recorder, replayer, args), baseline
 
 
-def _save(job: _Job, run: RunResult, comparison: Comparison | None) -> None:
+def _run_to_the_end(job: _Job, baseline: RunResult | None) -> _Done:
+    """The run, compared with its baseline; after Ctrl-C, the tests of this run that finished
+    (none when it came during the baseline environment's run)."""
+    try:
+        return anyio.run(_run_and_compare, job, baseline)
+    except KeyboardInterrupt:
+        runs = 2 if job.args.baseline_environment is not None else 1
+        if len(job.finished) == runs:
+            return _Done(job.finished[-1].partial(INTERRUPTED), interrupted=True)
+        return _Done(RunResult(stopped=INTERRUPTED), interrupted=True)
+
+
+def _save(job: _Job, done: _Done) -> None:
     """The recording and the reports asked for."""
     args = job.args
+    run, comparison = done.run, done.comparison
     if job.recorder is not None:
         job.recorder.save()
     _write(args.junit, junit_xml(run, allow_ungraded=args.allow_ungraded))
@@ -311,8 +339,10 @@ def _save(job: _Job, run: RunResult, comparison: Comparison | None) -> None:
     _write(args.markdown, markdown_report(run, allow_ungraded=args.allow_ungraded,
                                           comparison=comparison))  # fmt: skip
     if args.html is not None:
-        _write(args.html, html_report(run, comparison=comparison,
-                                      allow_ungraded=args.allow_ungraded))  # fmt: skip
+        page = html_report(
+            run, comparison=comparison, baseline=done.baseline, allow_ungraded=args.allow_ungraded
+        )
+        _write(args.html, page)
     for target in args.export:
         for skipped in target.write(run):
             print(f"vf-mcp eval: --export {target.format} left out {skipped}", file=sys.stderr)
@@ -366,7 +396,8 @@ def failure_lines(run: RunResult, *, allow_ungraded: bool) -> list[str]:
                 if check
                 else (test.error or turn_error or "see the report")
             )
-            lines.append(f"{test.outcome.upper()} {test.suite} / {test.name}: {why[:300]}")
+            one_line = " ".join(why.split())  # evidence keeps the agent's line breaks
+            lines.append(f"{test.outcome.upper()} {test.suite} / {test.name}: {one_line[:300]}")
     for suite in run.suites:
         for check in suite.checks:
             if check.outcome in ("failed", "error"):
@@ -384,7 +415,7 @@ def failure_lines(run: RunResult, *, allow_ungraded: bool) -> list[str]:
 
 
 def summary_line(run: RunResult) -> str:
-    return "vf-mcp eval: " + ", ".join(outcome_counts(run))
+    return f"vf-mcp eval: {run_size(run)}: " + ", ".join(outcome_counts(run))
 
 
 def _write(path: Path | None, text: str) -> None:
@@ -401,6 +432,8 @@ class _Job:
     recorder: Recorder | None
     replayer: Replayer | None
     args: argparse.Namespace
+    finished: list[FinishedSoFar] = field(default_factory=list)
+    """Each run's tests as they finish (the baseline environment's run, then this one)."""
 
     def options(self, environment: str | None = None) -> RunOptions:
         return RunOptions(
@@ -411,9 +444,17 @@ class _Job:
         )
 
 
-async def _run_and_compare(
-    job: _Job, baseline: RunResult | None
-) -> tuple[RunResult, Comparison | None]:
+@dataclass(frozen=True)
+class _Done:
+    """What a run ends with: its results, and what they were compared with."""
+
+    run: RunResult
+    comparison: Comparison | None = None
+    baseline: RunResult | None = None
+    interrupted: bool = False
+
+
+async def _run_and_compare(job: _Job, baseline: RunResult | None) -> _Done:
     label = str(job.args.compare) if baseline is not None else None
     if job.args.baseline_environment is not None:
         environment = job.args.baseline_environment
@@ -421,26 +462,30 @@ async def _run_and_compare(
         label = f"environment {environment}"
     run = await _run(job, job.options())
     if baseline is None or label is None:
-        return run, None
-    return run, compare(baseline, run, label=label)
+        return _Done(run)
+    return _Done(run, compare(baseline, run, label=label), baseline)
 
 
 async def _run(job: _Job, options: RunOptions) -> RunResult:
     concurrency = job.args.concurrency
+    finished = FinishedSoFar()
+    job.finished.append(finished)
     if job.replayer is not None:
         factory = ServiceFactory(
             job.settings, transport=job.replayer.transport(), clock=job.replayer
         )
-        return await _with_progress(job.suites, factory, job.replayer.chat(), concurrency, options)
+        return await _with_progress(
+            job.suites, factory, job.replayer.chat(), concurrency, options, finished
+        )
     transport = job.recorder.transport() if job.recorder is not None else None
     factory = ServiceFactory(job.settings, transport=transport, clock=job.recorder)
     if job.judge_settings is None:
-        return await _with_progress(job.suites, factory, None, concurrency, options)
+        return await _with_progress(job.suites, factory, None, concurrency, options, finished)
     settings = job.settings
     policy = RetryPolicy(max_retries=settings.max_retries, deadline=settings.retry_deadline)
     async with OpenAIChatClient(job.judge_settings, retry=policy) as client:
         judge: ChatModel = job.recorder.chat(client) if job.recorder is not None else client
-        return await _with_progress(job.suites, factory, judge, concurrency, options)
+        return await _with_progress(job.suites, factory, judge, concurrency, options, finished)
 
 
 async def _with_progress(
@@ -449,6 +494,7 @@ async def _with_progress(
     judge: ChatModel | None,
     concurrency: int,
     options: RunOptions,
+    finished: FinishedSoFar,
     stream: TextIO | None = None,
 ) -> RunResult:
     out = stream or sys.stderr
@@ -461,7 +507,7 @@ async def _with_progress(
 
         return await run_suites(
             suites, factory, judge=judge, concurrency=concurrency, on_progress=plain,
-            options=options,
+            options=options, finished=finished,
         )  # fmt: skip
 
     from rich.console import Console
@@ -490,5 +536,5 @@ async def _with_progress(
 
         return await run_suites(
             suites, factory, judge=judge, concurrency=concurrency, on_progress=fancy,
-            options=options,
+            options=options, finished=finished,
         )  # fmt: skip

@@ -13,7 +13,7 @@ import socket
 import xml.etree.ElementTree as ET
 
 from vf_mcp.evaluation.baseline import Comparison
-from vf_mcp.evaluation.trials import trial_lines
+from vf_mcp.evaluation.trials import tests_and_trials, trial_lines, trials_result
 from vf_mcp.transcripts.models import (
     CheckResult,
     JudgeUsage,
@@ -22,7 +22,7 @@ from vf_mcp.transcripts.models import (
     TestOutcome,
     Transcript,
 )
-from vf_mcp.transcripts.render import render_check, render_transcript
+from vf_mcp.transcripts.render import render_check, render_transcript, simulated_by
 
 # XML 1.0 allows TAB, LF, CR and everything from U+0020 except surrogates and U+FFFE/U+FFFF;
 # agent output can carry raw control characters, which would make the file unreadable.
@@ -42,6 +42,12 @@ def outcome_counts(run: RunResult) -> list[str]:
     """How many tests came to each outcome, as a run's summary says it ("3 passed", ...)."""
     tests = run.transcripts
     return [f"{sum(1 for t in tests if t.outcome == o)} {label}" for o, label in _OUTCOME_COUNTS]
+
+
+def run_size(run: RunResult) -> str:
+    """How many tests ran, and trials when some repeated: what the outcome counts add up to."""
+    tests = {(t.suite, t.test_id) for t in run.transcripts}
+    return tests_and_trials(len(tests), len(run.transcripts))
 
 
 def _xml_text(text: str) -> str:
@@ -101,19 +107,17 @@ def junit_xml(run: RunResult, *, allow_ungraded: bool = False, hostname: str | N
 
 
 def _junit_suite(suite: SuiteResult, number: int, host: str, allow_ungraded: bool) -> ET.Element:
-    # A suite's own checks (its latency_ms) are testcases too, so CI shows them as it shows tests.
-    names = [t.key for t in suite.tests] + [f"suite: {c.label}" for c in suite.checks]
-    times = [t.duration_ms for t in suite.tests] + [0.0 for _ in suite.checks]
     statuses = [_junit_status(t, allow_ungraded) for t in suite.tests]
-    statuses += [_suite_check_status(c) for c in suite.checks]
-    kinds = [s[0] if s else "passed" for s in statuses]
+    # A suite's own checks (its latency_ms) are testcases too, so CI shows them as it shows tests.
+    check_statuses = [_suite_check_status(c) for c in suite.checks]
+    kinds = [s[0] if s else "passed" for s in [*statuses, *check_statuses]]
     element = ET.Element(
         "testsuite",
         {
             "name": _xml_text(suite.name),
             "timestamp": suite.started_at.strftime("%Y-%m-%dT%H:%M:%S"),
             "hostname": host,
-            "tests": str(len(statuses)),
+            "tests": str(len(kinds)),
             "failures": str(kinds.count("failure")),
             "errors": str(kinds.count("error")),
             "skipped": str(kinds.count("skipped")),
@@ -122,41 +126,61 @@ def _junit_suite(suite: SuiteResult, number: int, host: str, allow_ungraded: boo
             "package": "vf-mcp",
         },
     )
+    _junit_properties(element, suite)
+    trials = {s.test_id: trials_result(s) for s in suite.trials}
+    for test, status in zip(suite.tests, statuses, strict=True):
+        case = _junit_case(element, suite, test.key, test.duration_ms)
+        if status is None:
+            continue
+        kind, type_, message, details = status
+        if test.trial is not None and test.test_id in trials:
+            # The strict schema gives a testcase no properties: its message is where viewers
+            # show how the trial's test fared over all its trials.
+            message += f" [trial {test.trial}; {test.test_id}: {trials[test.test_id]}]"
+        _junit_outcome(case, kind, type_, message, details)
+    for check, status in zip(suite.checks, check_statuses, strict=True):
+        case = _junit_case(element, suite, f"suite: {check.label}", 0.0)
+        if status is not None:
+            _junit_outcome(case, *status)
+    out = ET.SubElement(element, "system-out")
+    head = ["Trials:", *trial_lines(suite.trials)] if suite.trials else []
+    parts = ["\n".join(head)] if head else []
+    out.text = _xml_text("\n\n".join(parts + [render_transcript(t) for t in suite.tests]))
+    err = ET.SubElement(element, "system-err")
+    err.text = _xml_text("\n".join(suite_warnings(suite)))
+    return element
+
+
+def _junit_case(element: ET.Element, suite: SuiteResult, name: str, ms: float) -> ET.Element:
+    attributes = {"name": _xml_text(name), "classname": _xml_text(suite.name)}
+    return ET.SubElement(element, "testcase", {**attributes, "time": f"{ms / 1000:.3f}"})
+
+
+def _junit_outcome(case: ET.Element, kind: str, type_: str, message: str, details: str) -> None:
+    if kind == "skipped":
+        ET.SubElement(case, "skipped", {"message": _xml_text(message)})
+    else:
+        child = ET.SubElement(case, kind, {"type": _xml_text(type_), "message": _xml_text(message)})
+        child.text = _xml_text(details)
+
+
+def _junit_properties(element: ET.Element, suite: SuiteResult) -> None:
+    """The suite's facts, what the judge spent, and per repeated test its pass rate and pass^k
+    (`trials greets`): trials are testcases of their own (`greets#2`), and the summary over them
+    is the suite's."""
     properties = ET.SubElement(element, "properties")
     environments = sorted({t.environment for t in suite.tests if t.environment})
-    for name, value in (
+    facts = [
         ("dialect", suite.dialect),
         ("source", suite.source or ""),
         ("environment", ", ".join(environments)),
         *judge_properties(suite.judge_usage),
-    ):
+    ]
+    facts += [(f"trials {s.test_id}", trials_result(s)) for s in suite.trials]
+    for name, value in facts:
         if value:
-            ET.SubElement(properties, "property", {"name": name, "value": _xml_text(value)})
-    for name, time, status in zip(names, times, statuses, strict=True):
-        case = ET.SubElement(
-            element,
-            "testcase",
-            {
-                "name": _xml_text(name),
-                "classname": _xml_text(suite.name),
-                "time": f"{time / 1000:.3f}",
-            },
-        )
-        if status is None:
-            continue
-        kind, type_, message, details = status
-        if kind == "skipped":
-            ET.SubElement(case, "skipped", {"message": _xml_text(message)})
-        else:
-            child = ET.SubElement(
-                case, kind, {"type": _xml_text(type_), "message": _xml_text(message)}
-            )
-            child.text = _xml_text(details)
-    out = ET.SubElement(element, "system-out")
-    out.text = _xml_text("\n\n".join(render_transcript(t) for t in suite.tests))
-    err = ET.SubElement(element, "system-err")
-    err.text = _xml_text("\n".join(suite_warnings(suite)))
-    return element
+            property_ = {"name": _xml_text(name), "value": _xml_text(value)}
+            ET.SubElement(properties, "property", property_)
 
 
 def suite_warnings(suite: SuiteResult) -> list[str]:
@@ -208,7 +232,7 @@ def markdown_report(
               ("passed", "failed", "error", "to_grade", "skipped")}  # fmt: skip
     summary = ", ".join(f"{n} {o.replace('_', ' ')}" for o, n in counts.items() if n)
     verdict = "PASSED" if run.succeeded(allow_ungraded=allow_ungraded) else "FAILED"
-    lines = [f"# vf-mcp evaluation: {verdict}", "", f"{len(tests)} tests: {summary or 'none'}.", ""]
+    lines = [f"# vf-mcp evaluation: {verdict}", "", f"{run_size(run)}: {summary or 'none'}.", ""]
     if run.judge_usage is not None:
         lines += [f"Judge: {run.judge_usage.describe()}.", ""]
     lines += [
@@ -243,7 +267,7 @@ def markdown_report(
         if test.simulation is not None:
             sim = test.simulation
             lines += [
-                f"**Simulated user** ({sim.tester}): {sim.persona or 'no persona'}; goal: "
+                f"**Simulated user**, {simulated_by(test)}: {sim.persona or 'no persona'}; goal: "
                 f"{sim.goal}; stopped: {sim.stop_reason or 'n/a'}",
                 "",
             ]

@@ -26,7 +26,7 @@ from vf_mcp.evaluation.mocks import unused_warnings
 from vf_mcp.evaluation.plan import rounds_of, trials_of
 from vf_mcp.evaluation.script import ScriptTest, Suite
 from vf_mcp.evaluation.testrun import StateKeeper, TestRun, new_user_id
-from vf_mcp.evaluation.trials import DEFAULT_MAX_TURNS, TurnBudget, summarize
+from vf_mcp.evaluation.trials import DEFAULT_MAX_TURNS, TurnBudget, summarize, tests_and_trials
 from vf_mcp.transcripts.models import (
     JudgeUsage,
     RunResult,
@@ -39,6 +39,7 @@ DEFAULT_CONCURRENCY = 4
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
+    "FinishedSoFar",
     "ProgressCallback",
     "ProgressEvent",
     "RunOptions",
@@ -80,6 +81,22 @@ class RunOptions:
     """Given the runtime state after every turn (`--record` keeps it, for `from_state`)."""
 
 
+class FinishedSoFar:
+    """The tests a run has finished, kept as they finish: what a run cancelled midway (Ctrl-C,
+    `cancel_run`, its worker stopping) still reports instead of nothing."""
+
+    def __init__(self) -> None:
+        self.suites: list[_SuiteRun] = []
+        self.budget: TurnBudget | None = None
+
+    def partial(self, stopped: str) -> RunResult:
+        """The finished tests of every suite begun, with `stopped` saying why the rest is not."""
+        suites = [s.result_so_far(complete=s.all_done) for s in self.suites]
+        used = self.budget.used if self.budget is not None else 0
+        usage = JudgeUsage.total(s.judge_usage for s in suites)
+        return RunResult(suites=suites, turns_sent=used, stopped=stopped, judge_usage=usage)
+
+
 async def run_suites(
     suites: Sequence[Suite],
     factory: ServiceFactory,
@@ -88,25 +105,30 @@ async def run_suites(
     concurrency: int = DEFAULT_CONCURRENCY,
     on_progress: ProgressCallback | None = None,
     options: RunOptions | None = None,
+    finished: FinishedSoFar | None = None,
 ) -> RunResult:
-    """Run suites one after another, sharing one concurrency limit and one turn cap."""
+    """Run suites one after another, sharing one concurrency limit and one turn cap; each test
+    is kept in `finished` as it ends, for a caller that may cancel the run."""
     options = options or RunOptions()
     limiter = anyio.CapacityLimiter(max(1, concurrency))
     budget = TurnBudget(options.max_turns)
+    finished = finished or FinishedSoFar()
+    finished.budget = budget
+    results = []
     with tracing.run_span(len(suites)) as span:
-        results = [
-            await _SuiteRun(s, factory, judge, limiter, on_progress, budget, options).run()
-            for s in suites
-        ]
+        for suite in suites:
+            run = _SuiteRun(suite, factory, judge, limiter, on_progress, budget, options)
+            finished.suites.append(run)
+            results.append(await run.run())
         stopped = budget.reason if budget.exhausted else None
-        run = RunResult(
+        result = RunResult(
             suites=results,
             turns_sent=budget.used,
             stopped=stopped,
             judge_usage=JudgeUsage.total(s.judge_usage for s in results),
         )
-        tracing.finish_run(span, run)
-    return run
+        tracing.finish_run(span, result)
+    return result
 
 
 async def run_suite(
@@ -166,6 +188,7 @@ class _SuiteRun:
         trials = {i: sum(1 for j in self.jobs if j.index == i) * self._rounds()
                   for i in range(len(suite.tests))}  # fmt: skip
         self.trace = tracing.SuiteTrace(suite.name, trials)
+        self.started_at, self.started = datetime.now(UTC), time.perf_counter()
 
     def _jobs(self) -> list[_Job]:
         jobs = []
@@ -189,12 +212,17 @@ class _SuiteRun:
             )
             await self.on_progress(event)
 
+    @property
+    def all_done(self) -> bool:
+        return self.done == len(self.jobs) * self._rounds()
+
     def _rounds(self) -> int:
         return rounds_of(self.suite, self.options.repeat)
 
     async def run(self) -> SuiteResult:
-        started_at, started = datetime.now(UTC), time.perf_counter()
-        await self.emit("suite_started", f"Suite {self.suite.name}: {len(self.suite.tests)} tests")
+        self.started_at, self.started = datetime.now(UTC), time.perf_counter()
+        size = tests_and_trials(len(self.suite.tests), len(self.jobs) * self._rounds())
+        await self.emit("suite_started", f"Suite {self.suite.name}: {size}")
         with self.trace.suite():
             async with self.factory.open(streaming=self.suite.streaming) as service:
                 if self.suite.new_user_per_test:
@@ -203,8 +231,11 @@ class _SuiteRun:
                             group.start_soon(self.run_one, service, job, None)
                 else:
                     await self._in_sequence(service)
-            result = await self._result(started_at, started)
+            result = self.result_so_far()
             self.trace.finish_suite(result)
+        outcomes: tuple[TestOutcome, ...] = ("passed", "failed", "error", "to_grade", "skipped")
+        counts = ", ".join(f"{n} {o}" for o in outcomes if (n := result.count(o)))
+        await self.emit("suite_done", f"Suite {self.suite.name}: {counts}")
         return result
 
     async def _in_sequence(self, service: ConversationService) -> None:
@@ -217,7 +248,9 @@ class _SuiteRun:
                 trial = number if rounds > 1 else None
                 await self.run_one(service, _Job(job.index, job.test, trial), shared)
 
-    async def _result(self, started_at: datetime, started: float) -> SuiteResult:
+    def result_so_far(self, *, complete: bool = True) -> SuiteResult:
+        """The suite's tests that finished (all of them, once `run` returned), in file order;
+        an incomplete suite cannot tell a mock never needed from one not needed yet."""
         order = sorted(self.results, key=lambda key: (key[0], key[1] or 0))
         tests = [self.results[key] for key in order]
         repeated = {key[0] for key in order if key[1] is not None}
@@ -226,22 +259,20 @@ class _SuiteRun:
             for i in sorted(repeated)
         ]
         unused = sorted({m.name for m in self.suite.on_action} - self.mocks_used)
-        result = SuiteResult(
+        if not complete:
+            unused = []
+        return SuiteResult(
             name=self.suite.name,
             source=self.suite.source,
             dialect=self.suite.dialect,
-            started_at=started_at,
-            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+            started_at=self.started_at,
+            duration_ms=round((time.perf_counter() - self.started) * 1000, 1),
             tests=tests,
             trials=trials,
             warnings=[*self.suite.warnings, *unused_warnings(unused, "any test of the suite")],
             checks=budgets.suite_checks(self.suite, tests),
             judge_usage=JudgeUsage.total(t.judge_usage for t in tests),
         )
-        outcomes: tuple[TestOutcome, ...] = ("passed", "failed", "error", "to_grade", "skipped")
-        counts = ", ".join(f"{n} {o}" for o in outcomes if (n := result.count(o)))
-        await self.emit("suite_done", f"Suite {self.suite.name}: {counts}")
-        return result
 
     def _title(self, job: _Job) -> str:
         trial = f" (trial {job.trial})" if job.trial is not None else ""

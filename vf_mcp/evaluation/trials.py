@@ -74,15 +74,27 @@ def summarize(test_id: str, transcripts: Sequence[Transcript]) -> TrialSummary:
     )
 
 
+def tests_and_trials(tests: int, trials: int) -> str:
+    """ "7 tests, 9 trials" (a repeated test runs once per trial, and outcomes count trials), or
+    "7 tests" when nothing repeats."""
+    size = f"{tests} test" if tests == 1 else f"{tests} tests"
+    return size if trials == tests else f"{size}, {trials} trials"
+
+
 def trial_lines(summaries: Sequence[TrialSummary]) -> list[str]:
     """One line per repeated test, flaky ones marked: for the terminal and the reports."""
-    lines = []
-    for s in summaries:
-        hat = s.pass_hat_k.get(s.trials)
-        shown = f", pass^{s.trials} {hat:.2f}" if hat is not None else ""
-        flaky = " FLAKY" if s.flaky else ""
-        lines.append(
-            f"{s.test_id}: {s.passed}/{s.trials} trials passed (pass rate {s.pass_rate:.0%}"
-            f"{shown}){flaky}"
-        )
-    return lines
+    return [f"{s.test_id}: {trials_result(s)}" for s in summaries]
+
+
+def trials_result(summary: TrialSummary) -> str:
+    """How a repeated test fared, without its name: "3/4 trials passed (pass rate 75%, ...)"."""
+    if summary.trials == 0:
+        # Every trial was cut by the turn cap: a rate of nothing would read as a failure.
+        return "no trial ran (each was skipped), so no pass rate"
+    hat = summary.pass_hat_k.get(summary.trials)
+    shown = f", pass^{summary.trials} {hat:.2f}" if hat is not None else ""
+    flaky = " FLAKY" if summary.flaky else ""
+    return (
+        f"{summary.passed}/{summary.trials} trials passed (pass rate {summary.pass_rate:.0%}"
+        f"{shown}){flaky}"
+    )

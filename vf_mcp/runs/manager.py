@@ -90,6 +90,10 @@ class Job(Protocol):
         """Run it in the caller's `namespace`, telling `on_progress` of each step."""
         ...
 
+    def partial(self, stopped: str) -> RunResult:
+        """What it finished before it was stopped midway, `stopped` saying why the rest is not."""
+        ...
+
 
 def not_found(run_id: str) -> InvalidInputError:
     # The same words for a run that never was, expired, or belongs to another caller.
@@ -230,7 +234,7 @@ class RunManager:
         finally:
             with anyio.CancelScope(shield=True):
                 with anyio.move_on_after(_FINAL_WRITE_SECONDS) as deadline:
-                    await self._finish(active, result, error)
+                    await self._finish(active, result, error, job)
                 if deadline.cancelled_caught:
                     _log.error(
                         "run %s: its final state (%s) could not be saved within %g s; it will "
@@ -273,7 +277,9 @@ class RunManager:
         except StoreError as error:
             _log.warning("run %s: %s", record.run_id, error.message)
 
-    async def _finish(self, active: _Active, result: RunResult | None, error: str | None) -> None:
+    async def _finish(
+        self, active: _Active, result: RunResult | None, error: str | None, job: Job
+    ) -> None:
         record = active.record
         if result is not None:
             record.state, record.result = "finished", result
@@ -285,10 +291,13 @@ class RunManager:
             ]
         elif error is not None:
             record.state, record.detail = "error", error
-        elif active.reason == "stopped":
-            record.state, record.detail = "stopped", "its worker shut down while it ran"
         else:
-            record.state, record.detail = "cancelled", "cancel_run asked it to stop"
+            if active.reason == "stopped":
+                record.state, record.detail = "stopped", "its worker shut down while it ran"
+            else:
+                record.state, record.detail = "cancelled", "cancel_run asked it to stop"
+            # The tests it finished stay readable: a cancel must not throw their results away.
+            record.result = job.partial(f"the run was {record.state}: {record.detail}")
         record.updated_at = now()
         await self._save_final(active)
 

@@ -65,5 +65,7 @@ class RunRecord(BaseModel):
         ),
     )
     result: RunResult | None = Field(
-        default=None, description="Every test's transcript and checks, once the run finished"
+        default=None,
+        description="Every test's transcript and checks, once the run finished; for a run "
+        "cancelled or stopped, those of the tests it finished (`stopped` says why)",
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from vf_mcp.runs.models import RunRecord, RunStarted
 from vf_mcp.transcripts.models import RunResult, TestOutcome
-from vf_mcp.transcripts.render import render_run
+from vf_mcp.transcripts.render import Rest, render_run
 
 _OUTCOMES: tuple[TestOutcome, ...] = ("passed", "failed", "error", "to_grade", "skipped")
 
@@ -22,11 +22,7 @@ def render_started(started: RunStarted) -> str:
 def render_record(record: RunRecord, *, offset: int = 0, limit: int | None = None) -> str:
     """A finished run reads as `run_conversation` does, a page of its tests at a time."""
     if record.state == "finished" and record.result is not None:
-
-        def rest(next_offset: int) -> str:
-            return f"get_run(run_id={record.run_id!r}, offset={next_offset}) shows the next ones"
-
-        page = render_run(record.result, offset=offset, limit=limit, rest=rest)
+        page = render_run(record.result, offset=offset, limit=limit, rest=_rest(record.run_id))
         return f"{_finished_line(record, record.result)}\n\n{page}"
     progress = (
         f"{record.tests_done} of {_count(record.tests_total, 'test')} done, "
@@ -43,7 +39,23 @@ def render_record(record: RunRecord, *, offset: int = 0, limit: int | None = Non
     why = f"; {record.detail}" if record.detail else ""
     # An error's detail says what next itself (start_run, or what to fix first).
     again = "" if "start_run" in why else " Start it again with start_run to get its results."
-    return f"Run {record.run_id} {_ENDED[record.state]} after {progress}{failing}{why}.{again}"
+    ended = f"Run {record.run_id} {_ENDED[record.state]} after {progress}{failing}{why}."
+    finished = record.result.transcripts if record.result is not None else []
+    if record.result is None or not finished:
+        return ended + again
+    # A cancelled or stopped run keeps the tests it finished: they read as a finished run's.
+    page = render_run(record.result, offset=offset, limit=limit, rest=_rest(record.run_id))
+    return (
+        f"{ended} The {_count(len(finished), 'test')} it finished follow; start it again with "
+        f"start_run for a whole run.\n\n{page}"
+    )
+
+
+def _rest(run_id: str) -> Rest:
+    def rest(next_offset: int) -> str:
+        return f"get_run(run_id={run_id!r}, offset={next_offset}) shows the next ones"
+
+    return rest
 
 
 _ENDED = {

@@ -59,9 +59,10 @@ async def get_run(
 ) -> Annotated[CallToolResult, RunRecord]:
     """A run's state: running (tests done of the total, failing so far), finished (the verdict
     and every test that did not pass, then the tests' transcripts and checks, as run_conversation
-    answers), cancelled, stopped with its worker, lost with its worker (it was killed: start the
-    run again), or error (what broke it). A long finished run's text shows a page of its tests
-    and says how to read the next (`offset`); the structured content holds them all."""
+    answers), cancelled or stopped with its worker (with the tests it finished), lost with its
+    worker (it was killed: start the run again), or error (what broke it). A long run's text
+    shows a page of its tests and says how to read the next (`offset`); the structured content
+    holds them all."""
     call = call_of(ctx)
     record = await call.app.runs.get(run_id, call.namespace)
     return result(render_record(record, offset=offset, limit=limit), record)
@@ -69,7 +70,8 @@ async def get_run(
 
 async def cancel_run(ctx: Context[App], run_id: RunId) -> Annotated[CallToolResult, RunRecord]:
     """Stop a run; it stops at its next turn or test (within a second or so), and get_run then
-    reads it as cancelled. A run already over is left as it is."""
+    reads it as cancelled, with the results of the tests it finished. A run already over is left
+    as it is."""
     call = call_of(ctx)
     record = await call.app.runs.cancel(run_id, call.namespace)
     return result(render_record(record), record)

@@ -23,6 +23,7 @@ from vf_mcp.transcripts.models import (
     UserActionKind,
     transcript_turn,
 )
+from vf_mcp.transcripts.render import LIVE_SUITE
 
 MAX_TURNS = 500
 
@@ -131,7 +132,7 @@ class TranscriptBook:
 
 def _head(user_id: str, environment: str | None) -> Transcript:
     return Transcript(
-        suite="live",
+        suite=LIVE_SUITE,
         test_id=user_id,
         name=f"conversation {user_id}",
         user_id=user_id,

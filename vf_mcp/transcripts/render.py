@@ -31,6 +31,10 @@ OUTCOME_MARKS = {
 }
 """How every report marks a check's or a test's outcome."""
 
+LIVE_SUITE = "live"
+"""The suite of a conversation driven turn by turn (`interact`): nothing is expected of it, so
+its transcript's outcome (the schema requires one) says nothing."""
+
 
 def _compact(value: Any, limit: int = 80) -> str:
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
@@ -183,7 +187,7 @@ def render_transcript(
     With a `budget` (a tool's text) its first failure comes first, after the verdict, and only a
     page of its turns follows: from `offset`, at most `limit`, within `budget` characters; a last
     line says which turns it shows and, with `rest`, how to read on."""
-    head = [f"{transcript.suite} / {transcript.name}: {transcript.outcome.upper()}"]
+    head = [f"{transcript.suite} / {transcript.name}: {_header_verdict(transcript)}"]
     failure = transcript.first_failure() if budget is not None else None
     if failure is not None:
         head.append(f"First failure: {render_check(failure).strip()}")
@@ -191,7 +195,7 @@ def render_transcript(
         head.append(transcript.description)
     if transcript.simulation is not None:
         sim = transcript.simulation
-        head.append(f"Simulated user ({sim.tester}): {sim.persona or 'no persona'}")
+        head.append(f"Simulated user, {simulated_by(transcript)}: {sim.persona or 'no persona'}")
         head.append(f"Goal: {sim.goal} · stopped: {sim.stop_reason or 'n/a'}")
     if transcript.error:
         head.append(f"Error: {transcript.error}")
@@ -203,6 +207,23 @@ def render_transcript(
         body.append("Conversation checks\n" + "\n".join(render_check(c) for c in transcript.checks))
     text = "\n".join(head) + "\n\n" + "\n\n".join(body)
     return text + _left_out("turn", offset, shown, len(turns), rest)
+
+
+def simulated_by(transcript: Transcript) -> str:
+    """Who played a simulated test's user, in words: the judge's model by its name.
+
+    The model is the one that graded the goal: the same chat plays the user and judges it."""
+    sim = transcript.simulation
+    if sim is not None and sim.tester == "voiceflow_agent":
+        return "played by another Voiceflow agent"
+    model = next((c.verdict.model for c in transcript.checks if c.verdict and c.verdict.model), "")
+    return f"played by the judge model {model}" if model else "played by the judge model"
+
+
+def _header_verdict(transcript: Transcript) -> str:
+    if transcript.suite == LIVE_SUITE and not transcript.all_checks():
+        return "not checked (a live conversation: nothing was expected of it)"
+    return transcript.outcome.upper()
 
 
 def render_run(
