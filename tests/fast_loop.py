@@ -66,6 +66,9 @@ SLOW: dict[str, dict[str, str]] = {
     "test_evaluation_reports.py": {
         "test_deepeval_export_has_the_conversational_test_case_shape": "DeepEval's Python",
     },
+    "test_exports_cli.py": {
+        "test_one_run_writes_every_export_live_and_from_its_recording": "DeepEval's Python",
+    },
     "test_evaluation_server.py": {
         "test_vf_mcp_eval_passes_and_fails_with_a_readable_report": "vf-mcp eval",
     },
