@@ -111,6 +111,7 @@ async def test_evaluate_agent_prompt_and_read_only_mode(settings: Settings) -> N
             "get_state",
             "transcript",
             "get_run",
+            "import_transcripts",
         }
 
 

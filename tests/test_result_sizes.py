@@ -52,6 +52,7 @@ async def test_the_large_tools_declare_the_size_their_results_may_reach(
         "run_conversation",
         "get_run",
         "transcript",
+        "import_transcripts",
     }
     assert declared["get_run"] == 500_000  # Claude Code's ceiling for the declaration
 

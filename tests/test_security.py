@@ -131,6 +131,7 @@ async def test_tool_allow_list_and_read_only_mode(settings: Settings) -> None:
             "get_state",
             "transcript",
             "get_run",
+            "import_transcripts",  # it only reads from Voiceflow
         }
         refused = await client.call_tool("delete_state", {"user_id": "x"})
         assert refused.is_error

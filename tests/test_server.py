@@ -31,6 +31,7 @@ TOOLS = {
     "get_run",
     "cancel_run",
     "transcript",
+    "import_transcripts",
 }
 
 

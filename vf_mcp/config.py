@@ -20,6 +20,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -29,6 +30,7 @@ from vf_mcp.errors import ConfigurationError
 from vf_mcp.redaction import remember_secrets
 
 DEFAULT_RUNTIME_URL = "https://general-runtime.voiceflow.com"
+DEFAULT_ANALYTICS_URL = "https://analytics-api.voiceflow.com"
 DEFAULT_ENVIRONMENT = "development"
 DEFAULT_HANDOFF_ACTIONS = ("handoff", "talk_to_agent")
 DEFAULT_SUMMARY_MAX_CHARS = 8000
@@ -40,6 +42,8 @@ MIN_SUMMARY_MAX_CHARS = 500
 
 # VF.DM.<id>.<secret>: the docs' shape; the id is 24 hex upstream, any alphanumerics here.
 _DM_KEY = re.compile(r"^VF\.DM\.[A-Za-z0-9]+\.[A-Za-z0-9_\-]+$")
+# The Analytics API takes a project key or a workspace key, depending on the tenant.
+_ANALYTICS_KEY = re.compile(r"^VF\.(?:DM|WS)\.[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*$")
 
 # https://host[:port], what a CSP source and `vf_mcp.chat.image_source` compare against.
 _HTTPS_ORIGIN = re.compile(r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
@@ -51,6 +55,8 @@ ENV_PROJECT_ID = "VOICEFLOW_PROJECT_ID"
 ENV_ENVIRONMENT = "VOICEFLOW_ENVIRONMENT"
 ENV_API_VERSION = "VOICEFLOW_API_VERSION"
 ENV_RUNTIME_URL = "VOICEFLOW_RUNTIME_URL"
+ENV_ANALYTICS_URL = "VOICEFLOW_ANALYTICS_URL"
+ENV_ANALYTICS_API_KEY = "VOICEFLOW_ANALYTICS_API_KEY"
 ENV_TIMEOUT = "VOICEFLOW_TIMEOUT"
 ENV_CONNECT_TIMEOUT = "VOICEFLOW_CONNECT_TIMEOUT"
 ENV_MAX_RETRIES = "VOICEFLOW_MAX_RETRIES"
@@ -153,6 +159,20 @@ class Settings(BaseModel):
         "The runtime's base URL: a private cloud (`https://general-runtime.<cloud>.voiceflow."
         "com`), a self-hosted runtime, or the emulator.",
     )
+    analytics_url: str = setting(
+        DEFAULT_ANALYTICS_URL,
+        ENV_ANALYTICS_URL,
+        "The Analytics API's base URL (transcripts, properties, evaluations: `vf-mcp eval "
+        "import`): a private cloud (`https://analytics-api.<cloud>.voiceflow.com`) or the "
+        "emulator.",
+    )
+    analytics_api_key: SecretStr | None = setting(
+        None,
+        ENV_ANALYTICS_API_KEY,
+        "The key the Analytics API takes, `VF.DM.…` or a workspace key `VF.WS.…`. Unset: "
+        f"`{ENV_API_KEY}`.",
+        shown="(the API key)",
+    )
     timeout: float = setting(
         30.0,
         ENV_TIMEOUT,
@@ -229,7 +249,8 @@ class Settings(BaseModel):
     read_only: bool = setting(
         False,
         ENV_READ_ONLY,
-        "`1` exposes only the tools that change nothing (`get_state`, `transcript`, `get_run`).",
+        "`1` exposes only the tools that change nothing (`get_state`, `transcript`, `get_run`, "
+        "`import_transcripts`).",
     )
     store_url: SecretStr | None = setting(
         None,
@@ -427,6 +448,16 @@ class Settings(BaseModel):
         """Whether HTTP mode is an OAuth resource server of a configured issuer."""
         return self.oauth_issuer is not None
 
+    def require_analytics_key(self) -> str:
+        """The Analytics API's key (its own, else the runtime's), or what to set."""
+        key = self.analytics_api_key or self.api_key
+        if key is None:
+            raise ConfigurationError(
+                f"Neither {ENV_ANALYTICS_API_KEY} nor {ENV_API_KEY} is set: export the agent's "
+                "VF.DM. key (or a workspace VF.WS. key with analytics access)"
+            )
+        return key.get_secret_value()
+
     def require_api_key(self) -> str:
         """The key's value, or a `ConfigurationError` that says what to set."""
         if self.api_key is None:
@@ -537,15 +568,31 @@ class Settings(BaseModel):
             )
         return normalized
 
-    @field_validator("runtime_url")
+    @field_validator("runtime_url", "analytics_url")
     @classmethod
-    def _http_url(cls, url: str) -> str:
+    def _http_url(cls, url: str, info: ValidationInfo) -> str:
         url = url.strip().rstrip("/")
         if not url.startswith(("http://", "https://")):
-            raise ValueError(
-                f"{ENV_RUNTIME_URL} must be an http(s) URL such as {DEFAULT_RUNTIME_URL}"
+            env, example = (
+                (ENV_RUNTIME_URL, DEFAULT_RUNTIME_URL)
+                if info.field_name == "runtime_url"
+                else (ENV_ANALYTICS_URL, DEFAULT_ANALYTICS_URL)
             )
+            raise ValueError(f"{env} must be an http(s) URL such as {example}")
         return url
+
+    @field_validator("analytics_api_key")
+    @classmethod
+    def _analytics_key(cls, key: SecretStr | None) -> SecretStr | None:
+        value = key.get_secret_value().strip() if key is not None else ""
+        if not value:
+            return None
+        if not _ANALYTICS_KEY.match(value):
+            raise ValueError(
+                f"{ENV_ANALYTICS_API_KEY} is not a Voiceflow API key (those start with 'VF.DM.' "
+                "or 'VF.WS.'); copy one from Voiceflow > Agent > Integrations > API keys"
+            )
+        return SecretStr(value)
 
     @field_validator("judge_url")
     @classmethod

@@ -14,6 +14,8 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from .agent import AgentDefinition
+from .analytics import analytics_routes
+from .analytics import control_routes as analytics_control_routes
 from .core import EmulatorCore
 from .engine import Turn, TurnOptions
 from .faults import FaultPlan
@@ -88,9 +90,12 @@ async def _interact(core: EmulatorCore, call: Call) -> Response:
     )
     turn = Turn(agent, core.store.get(agent.project_id, user_id), action, options)
     visible = visibility(exclude)
-    traces = [e for e in turn.emissions() if isinstance(e, dict) and visible(e)]
+    emitted = [e for e in turn.emissions() if isinstance(e, dict)]
+    traces = [e for e in emitted if visible(e)]
     state = turn.state
     core.store.put(agent.project_id, user_id, state)
+    version = request.headers.get("versionid") or "development"
+    core.transcripts.record_turn(agent.project_id, user_id, version, action, emitted)
     if flag(request, "verbose"):
         return json_response({"state": state, "trace": traces, "request": turn.request})
     return json_response(traces)
@@ -122,6 +127,9 @@ async def _interact_stream(core: EmulatorCore, call: Call) -> Response:
     return TurnStream(
         turn,
         save_state=lambda state: core.store.put(project_id, user_id, state),
+        on_traces=lambda traces: core.transcripts.record_turn(
+            project_id, user_id, environment, action, traces
+        ),
         on_open=core.count_stream,
         is_visible=visibility(None),
         include_state=flag(request, "state"),
@@ -247,6 +255,7 @@ async def _v4_interact(core: EmulatorCore, call: Call) -> Response:
     traces = [e for e in turn.emissions() if isinstance(e, dict)]
     state = turn.state
     core.store.put(project_id, user_id, state)
+    core.transcripts.record_turn(project_id, user_id, binding.environment, body.action, traces)
     visible = visibility(body.exclude)
     return json_response({"traces": [trace for trace in traces if visible(trace)]})
 
@@ -262,6 +271,9 @@ async def _v4_interact_stream(core: EmulatorCore, call: Call) -> Response:
     return TurnStream(
         turn,
         save_state=lambda state: core.store.put(project_id, user_id, state),
+        on_traces=lambda traces: core.transcripts.record_turn(
+            project_id, user_id, binding.environment, body.action, traces
+        ),
         on_open=core.count_stream,
         is_visible=visibility(body.exclude),
         cut_after=fault.cut_stream_after_events if fault else None,
@@ -338,8 +350,8 @@ def create_app(core: EmulatorCore) -> Starlette:
         Route("/state/user/{userID}", api_route(core, delete_state), methods=["DELETE"]),
     ]
     if core.routes == "hosted":
-        routes += _hosted_routes(core)
-    routes += _control_routes(core)
+        routes += _hosted_routes(core) + analytics_routes(core)
+    routes += _control_routes(core) + analytics_control_routes(core)
     handlers = {404: _express_not_found, 405: _express_not_found}
     return Starlette(routes=routes, exception_handlers=handlers)
 

@@ -12,6 +12,7 @@ from .options import RouteSet, StateSemantics
 from .recording import Recorder
 from .sessions import DEFAULT_SESSION_TTL_S, SessionKeys
 from .store import StateStore
+from .transcript_book import TranscriptBook
 
 
 class AuthError(Exception):
@@ -39,6 +40,7 @@ class EmulatorCore:
         self.faults = FaultRegistry()
         self.recorder = Recorder()
         self.sessions = SessionKeys(session_ttl_seconds)
+        self.transcripts = TranscriptBook()
         # SSE responses still being written: a client that goes away must bring this back down.
         self.open_streams = 0
         self._streams_changed = threading.Condition()
@@ -101,3 +103,4 @@ class EmulatorCore:
         self.faults.reset()
         self.recorder.clear()
         self.sessions.clear()
+        self.transcripts.clear()

@@ -35,6 +35,7 @@ class TurnStream(Response):
         cut_after: int | None = None,
         frame_delay_ms: int = 0,
         end_data: str | None = None,
+        on_traces: Callable[[list[Trace]], None] = lambda _: None,
     ) -> None:
         self.status_code = 200
         self.media_type = None
@@ -50,6 +51,9 @@ class TurnStream(Response):
         self._saved = False
         self._on_open = on_open
         self._end_data = end_data
+        self._on_traces = on_traces
+        # Every trace the turn emitted, shown or not: what its transcript logs.
+        self._emitted: list[Trace] = []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
@@ -78,6 +82,7 @@ class TurnStream(Response):
             if isinstance(emission, Pause):
                 await asyncio.sleep(emission.ms / 1000)
                 continue
+            self._emitted.append(emission)
             if not self._is_visible(emission):
                 continue
             event_id += 1
@@ -92,7 +97,7 @@ class TurnStream(Response):
     def _finish_turn(self) -> None:
         if self._saved:
             return
-        for _ in self._emissions:
-            pass
+        self._emitted += [e for e in self._emissions if not isinstance(e, Pause)]
         self._saved = True
         self._save_state(self._turn.state)
+        self._on_traces(self._emitted)

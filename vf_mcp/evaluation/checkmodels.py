@@ -34,6 +34,11 @@ class SuiteModel(BaseModel):
 
 class _Check(SuiteModel):
     id: str | None = None
+    proposed: bool = Field(
+        default=False,
+        description="Proposed by a tool (`vf-mcp eval import`), not yet reviewed by a person; "
+        "it is checked like any other",
+    )
 
 
 class ContainsCheck(_Check):
@@ -130,6 +135,11 @@ class JudgeCheck(_Check):
     criterion: str = Field(min_length=1)
     threshold: float | None = Field(
         default=None, ge=0, le=1, description="Also require the judge's score to reach this"
+    )
+    reference: bool | None = Field(
+        default=None,
+        description="Another grader's verdict on this criterion (Voiceflow's evaluator, when "
+        "imported): the run reports how often the judge agrees",
     )
 
 

@@ -25,8 +25,15 @@ import anyio
 from pydantic import SecretStr
 
 from vf_mcp.config import ENV_JUDGE_API_KEY, ENV_JUDGE_MODEL, ENV_JUDGE_URL, Settings
-from vf_mcp.errors import ConfigurationError, ScriptError
+from vf_mcp.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    NotFoundError,
+    ScriptError,
+    VfMcpError,
+)
 from vf_mcp.evaluation import fork, regrade
+from vf_mcp.evaluation.agreement import read_labels, with_labels, with_voiceflow
 from vf_mcp.evaluation.baseline import Comparison, compare, load_baseline
 from vf_mcp.evaluation.connection import ServiceFactory
 from vf_mcp.evaluation.export_targets import ExportTarget, export_target
@@ -52,9 +59,11 @@ from vf_mcp.evaluation.runner import (
 from vf_mcp.evaluation.script import MAX_REPEAT, Suite
 from vf_mcp.evaluation.startstate import check_start_states
 from vf_mcp.evaluation.trials import DEFAULT_MAX_TURNS, trial_lines
+from vf_mcp.evaluation.write_back import plan_write_back, write_back
 from vf_mcp.retry import RetryPolicy
 from vf_mcp.telemetry import configure_from_env
 from vf_mcp.transcripts.models import RunResult
+from vf_mcp.voiceflow.analytics import AnalyticsClient
 
 REGRADE_HELP = (
     "apply the suites' checks (--suite NEW.yaml, else the run's) to a finished run's "
@@ -73,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="vf-mcp eval",
         description="Run conversation suites (vf-mcp or voiceflow-cli format) against the agent. "
         "`vf-mcp eval fork RECORDING --at K --out FILE` writes a test that starts at a recorded "
-        "turn (see `vf-mcp eval fork --help`).",
+        "turn (see `vf-mcp eval fork --help`); `vf-mcp eval import --help`: write suites from "
+        "Voiceflow transcripts.",
     )
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="suite file or dir")
     parser.add_argument(
@@ -109,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help=f"stop the run after N requests to the agent (default {DEFAULT_MAX_TURNS})",
     )
+    _add_production_options(parser)
     baselines = parser.add_mutually_exclusive_group()
     baselines.add_argument(
         "--compare",
@@ -122,6 +133,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the suites on ENV first and compare this run with it; exit 3 on a regression",
     )
     return parser
+
+
+def _add_production_options(parser: argparse.ArgumentParser) -> None:
+    """What goes back to Voiceflow, and who the judge is compared with (`vf-mcp eval import`)."""
+    parser.add_argument(
+        "--write-back",
+        action="store_true",
+        help="set the verdicts on imported conversations as Voiceflow transcript properties",
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="with --write-back: print what it would set"
+    )
+    parser.add_argument(
+        "--labels",
+        type=Path,
+        metavar="FILE.csv",
+        help="people's labels (transcript_id,criterion,label): report the judge's agreement",
+    )
 
 
 def _add_output_options(parser: argparse.ArgumentParser) -> None:
@@ -160,6 +189,8 @@ def argument_problem(args: argparse.Namespace) -> str | None:
     for target in targets:
         if (problem := target.problem()) is not None:
             return problem
+    if args.dry_run and not args.write_back:
+        return "--dry-run goes with --write-back (it prints what --write-back would set)"
     if args.record is not None and args.record.exists() and not args.record.is_dir():
         return f"--record {args.record} is a file; give the folder to write the recording in"
     return None
@@ -244,13 +275,25 @@ def load_suites(paths: list[Path]) -> list[Suite]:
     return suites
 
 
-def main(argv: list[str], environ: Mapping[str, str]) -> int:
-    """Exit 0 when everything passed, 1 on a failed test, 2 on bad arguments, suites or
-    configuration (found before anything runs), 3 on a regression."""
+def _other_command(argv: list[str], environ: Mapping[str, str]) -> int | None:
+    """The exit status of `import`, `fork` or `--regrade`, which own their options; None for a
+    run."""
+    if argv[:1] == ["import"]:
+        from vf_mcp.evaluation.import_cli import main as import_main
+
+        return import_main(argv[1:], environ)
     if argv[:1] == ["fork"]:
         return fork.main(argv[1:])
     if any(a == "--regrade" or a.startswith("--regrade=") for a in argv):
         return regrade.main(argv, environ)
+    return None
+
+
+def main(argv: list[str], environ: Mapping[str, str]) -> int:
+    """Exit 0 when everything passed, 1 on a failed test, 2 on bad arguments, suites or
+    configuration (found before anything runs), 3 on a regression."""
+    if (handed := _other_command(argv, environ)) is not None:
+        return handed
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -262,6 +305,7 @@ def main(argv: list[str], environ: Mapping[str, str]) -> int:
         return 2
     try:
         job, baseline = _prepare(args, environ)
+        labels = read_labels(args.labels) if args.labels is not None else None
         # A test's saved state is read, and checked against the agent, before anything runs.
         probe = ServiceFactory(job.settings) if job.replayer is None else None
         anyio.run(check_start_states, job.suites, probe)
@@ -282,8 +326,11 @@ def main(argv: list[str], environ: Mapping[str, str]) -> int:
     shown = frozenset(w for suite in job.suites for w in suite.warnings)
     for line in report_lines(run, comparison, allow_ungraded=args.allow_ungraded, shown=shown):
         print(line)
+    agreement = agreement_lines(job.suites, run, labels, args.labels)
+    for line in agreement:
+        print(line)
     try:
-        _save(job, done)
+        _save(job, done, agreement)
     except OSError as exc:
         print(
             f"vf-mcp eval: cannot write {exc.filename or 'a report'} ({exc.strerror or exc}): "
@@ -294,6 +341,9 @@ def main(argv: list[str], environ: Mapping[str, str]) -> int:
         return 2
     if done.interrupted:
         return EXIT_INTERRUPTED
+    # Only a whole run's verdicts go back to Voiceflow.
+    if args.write_back and (failed := _write_back(job, run)) is not None:
+        return failed
     if comparison is not None and comparison.regressions:
         return EXIT_REGRESSION
     return 0 if run.succeeded(allow_ungraded=args.allow_ungraded) else 1
@@ -316,6 +366,44 @@ def _prepare(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[_Job
     return _Job(suites, settings, judge_settings, recorder, replayer, args), baseline
 
 
+def agreement_lines(
+    suites: list[Suite],
+    run: RunResult,
+    labels: list[tuple[str, str, bool]] | None,
+    labels_path: Path | None,
+) -> list[str]:
+    """The judge's agreement with Voiceflow's evaluator (imported references) and with people
+    (--labels), when there is anything to compare."""
+    found = [with_voiceflow(suites, run)]
+    if labels is not None:
+        found.append(with_labels(suites, run, labels, f"human labels ({labels_path})"))
+    return [line for agreement in found if agreement is not None for line in agreement.lines()]
+
+
+def _write_back(job: _Job, run: RunResult) -> int | None:
+    """Set the verdicts (or print them with --dry-run); an exit status when it failed."""
+    planned = plan_write_back(job.suites, run)
+    if not planned:
+        print("vf-mcp eval: --write-back: no imported test reached a verdict; nothing to set")
+        return None
+    if job.args.dry_run:
+        for value in planned:
+            print(f"would set {value.line()}")
+        return None
+
+    async def send() -> int:
+        async with AnalyticsClient(job.settings) as analytics:
+            return len(await write_back(analytics, planned))
+
+    try:
+        count = anyio.run(send)
+    except VfMcpError as exc:
+        print(f"vf-mcp eval: --write-back failed: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, AuthenticationError | NotFoundError | ConfigurationError) else 1
+    print(f"vf-mcp eval: --write-back set {count} transcript properties")
+    return None
+
+
 def _run_to_the_end(job: _Job, baseline: RunResult | None) -> _Done:
     """The run, compared with its baseline; after Ctrl-C, the tests of this run that finished
     (none when it came during the baseline environment's run)."""
@@ -328,7 +416,7 @@ def _run_to_the_end(job: _Job, baseline: RunResult | None) -> _Done:
         return _Done(RunResult(stopped=INTERRUPTED), interrupted=True)
 
 
-def _save(job: _Job, done: _Done) -> None:
+def _save(job: _Job, done: _Done, agreement: list[str]) -> None:
     """The recording and the reports asked for."""
     args = job.args
     run, comparison = done.run, done.comparison
@@ -336,8 +424,10 @@ def _save(job: _Job, done: _Done) -> None:
         job.recorder.save()
     _write(args.junit, junit_xml(run, allow_ungraded=args.allow_ungraded))
     _write(args.json, json_report(run))
-    _write(args.markdown, markdown_report(run, allow_ungraded=args.allow_ungraded,
-                                          comparison=comparison))  # fmt: skip
+    markdown = markdown_report(run, allow_ungraded=args.allow_ungraded, comparison=comparison)
+    if agreement:
+        markdown += "\n## Judge agreement\n\n```\n" + "\n".join(agreement) + "\n```\n"
+    _write(args.markdown, markdown)
     if args.html is not None:
         page = html_report(
             run, comparison=comparison, baseline=done.baseline, allow_ungraded=args.allow_ungraded

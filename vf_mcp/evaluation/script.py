@@ -77,6 +77,7 @@ __all__ = [
     "EventuallyCheck",
     "FlowCheck",
     "GroundedCheck",
+    "ImportedFrom",
     "InOrderCheck",
     "JudgeCheck",
     "LatencyCheck",
@@ -288,6 +289,13 @@ def _mock_list(value: Any) -> Any:
     return [value] if isinstance(value, dict) else value
 
 
+class ImportedFrom(SuiteModel):
+    """The Voiceflow transcript a test was imported from (`vf-mcp eval import`)."""
+
+    transcript_id: str = Field(min_length=1)
+    project_id: str = Field(min_length=1)
+
+
 class ScriptTest(SuiteModel):
     id: str = Field(min_length=1)
     name: str | None = None
@@ -314,6 +322,9 @@ class ScriptTest(SuiteModel):
         ge=1,
         description="The most tokens (input and output, as the judge reports them) each trial "
         "of the test may spend on the judge; the suite's applies when unset",
+    )
+    imported_from: ImportedFrom | None = Field(
+        default=None, description="Where `--write-back` sets this test's verdicts"
     )
     from_state: StartState | None = Field(
         default=None,

@@ -11,6 +11,7 @@ from vf_mcp.tools.args import reads, writes
 from vf_mcp.tools.conversation import interact
 from vf_mcp.tools.evaluation import run_conversation, transcript
 from vf_mcp.tools.handoff import handoff
+from vf_mcp.tools.imports import import_transcripts
 from vf_mcp.tools.registry import ToolSpec, build_tools, choose
 from vf_mcp.tools.runs import cancel_run, get_run, start_run
 from vf_mcp.tools.session import emit_event
@@ -69,6 +70,12 @@ TOOLS: tuple[ToolSpec, ...] = (
         transcript,
         reads("Read a conversation's transcript", open_world=False),
         view=VIEW_URI,
+        large=True,
+    ),
+    ToolSpec(
+        "import_transcripts",
+        import_transcripts,
+        reads("Import real conversations as test suites"),
         large=True,
     ),
     # The conversation view's own tools (MCP Apps, visibility `app`): vf_mcp.tools.view.
