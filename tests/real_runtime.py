@@ -32,8 +32,9 @@ from starlette.routing import Route
 from tests.canary import CANARY_KEY
 from tests.threaded_server import serve_in_thread
 from vf_mcp.config import Settings
+from vf_mcp.domain.turn import TurnResult
 from vf_mcp.server import build_server
-from vf_mcp.summary import TurnResult, render_turn
+from vf_mcp.summary import render_turn
 
 FIXTURES = Path(__file__).parent / "fixtures" / "real_runtime"
 AGENTS = ("acme", "pizza")

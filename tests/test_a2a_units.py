@@ -20,9 +20,9 @@ from vf_mcp.a2a.parts import MAX_TEXT_CHARS, Ask, read_message
 from vf_mcp.agents import single_agent
 from vf_mcp.config import Settings
 from vf_mcp.conversation import check_user_id
-from vf_mcp.error_kinds import ErrorKind
+from vf_mcp.domain.errors import ErrorKind
+from vf_mcp.domain.turn import TurnStatus
 from vf_mcp.store.memory import MemoryShelf
-from vf_mcp.summary.models import TurnStatus
 from vf_mcp.tools import TOOLS, build_tools
 
 pytestmark = pytest.mark.anyio

@@ -12,11 +12,11 @@ from mcp import Client
 from tests.canary import CANARY_KEY
 from vf_mcp.agents import load_agents
 from vf_mcp.config import Settings
+from vf_mcp.domain.transcript import Transcript
 from vf_mcp.emulator import Emulator, load_agent, running_emulator
 from vf_mcp.errors import ConfigurationError
 from vf_mcp.handoff import MAX_TRANSCRIPT_BYTES, compact_transcript
 from vf_mcp.server import build_server
-from vf_mcp.transcripts.models import Transcript
 
 pytestmark = pytest.mark.anyio
 
@@ -121,18 +121,14 @@ async def test_one_server_many_agents_and_a_handoff_carrying_variables(
 def test_the_handoff_transcript_is_capped_and_keeps_the_latest_turns() -> None:
     from datetime import UTC, datetime
 
-    from vf_mcp.transcripts.models import (
-        AgentReply,
-        TranscriptMessage,
-        TranscriptTurn,
-        UserAction,
-    )
+    from vf_mcp.domain.transcript import AgentReply, TranscriptTurn, UserAction
+    from vf_mcp.domain.turn import AgentMessage
 
     turns = [
         TranscriptTurn(
             index=i,
             user=UserAction(kind="message", text=f"message {i} " + "x" * 200),
-            agent=AgentReply(messages=[TranscriptMessage(kind="text", text=f"answer {i}")]),
+            agent=AgentReply(messages=[AgentMessage(kind="text", text=f"answer {i}")]),
             status="awaiting_user",
             latency_ms=1.0,
         )

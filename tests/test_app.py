@@ -15,7 +15,7 @@ from vf_mcp.agents import load_agents
 from vf_mcp.app import open_app
 from vf_mcp.config import Settings
 from vf_mcp.conversation import TurnRequest
-from vf_mcp.conversation.ports import ConversationMemory
+from vf_mcp.domain.conversation import ConversationMemory
 from vf_mcp.emulator import Emulator
 from vf_mcp.store.memory import InMemoryMemory, in_memory_store
 from vf_mcp.voiceflow.sessions import KeyedLocks

@@ -10,15 +10,8 @@ from lxml import html as lxml_html
 
 from tests.canary import CANARY_KEY
 from vf_mcp.chat import ChatOptions, image_source, link_target, render_chat
-from vf_mcp.transcripts.models import (
-    AgentReply,
-    TranscriptCard,
-    TranscriptChoice,
-    TranscriptMessage,
-    TranscriptTurn,
-    UserAction,
-    VariableDelta,
-)
+from vf_mcp.domain.transcript import AgentReply, TranscriptTurn, UserAction
+from vf_mcp.domain.turn import AgentMessage, Card, Choice, VariableChange
 
 ALLOWED = frozenset({"https://cdn.example.com"})
 
@@ -42,10 +35,10 @@ def test_images_load_only_over_https_from_an_allowed_origin() -> None:
 
 
 def test_an_image_from_elsewhere_shows_as_its_description_and_link() -> None:
-    card = TranscriptCard(title="Pizza", image_url="https://evil.example.net/p.png")
-    shown = TranscriptCard(title="Salad", image_url="https://cdn.example.com/s.png")
+    card = Card(title="Pizza", image_url="https://evil.example.net/p.png")
+    shown = Card(title="Salad", image_url="https://cdn.example.com/s.png")
     page = render_chat(
-        [_turn(1, messages=[TranscriptMessage(kind="carousel", cards=[card, shown])])],
+        [_turn(1, messages=[AgentMessage(kind="carousel", cards=[card, shown])])],
         ChatOptions(image_origins=ALLOWED),
     )
     dom = lxml_html.fromstring(page)
@@ -57,7 +50,10 @@ def test_an_image_from_elsewhere_shows_as_its_description_and_link() -> None:
 
 
 def test_only_the_last_turns_buttons_act_and_only_when_interactive() -> None:
-    choices = [TranscriptChoice(number=1, label="Yes"), TranscriptChoice(number=2, label="No")]
+    choices = [
+        Choice(number=1, label="Yes", request={}),
+        Choice(number=2, label="No", request={}),
+    ]
     turns = [_turn(1, choices=choices), _turn(2, choices=choices)]
     live = lxml_html.fromstring(render_chat(turns, ChatOptions(interactive=True)))
     enabled = [b for b in live.cssselect("button") if b.get("disabled") is None]
@@ -71,13 +67,13 @@ def test_only_the_last_turns_buttons_act_and_only_when_interactive() -> None:
 
 
 def test_the_status_and_folded_variable_changes_of_the_last_turn() -> None:
-    turn = _turn(1, messages=[TranscriptMessage(kind="text", text="Bye")])
+    turn = _turn(1, messages=[AgentMessage(kind="text", text="Bye")])
     turn = turn.model_copy(
         update={
             "status": "ended",
             "variables_changed": [
-                VariableDelta(name="order", before=0, after="1001"),  # the runtime's default
-                VariableDelta(name="count", before=1, after=0),
+                VariableChange(name="order", before=0, after="1001"),  # the runtime's default
+                VariableChange(name="count", before=1, after=0),
             ],
         }
     )

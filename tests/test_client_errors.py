@@ -4,7 +4,7 @@ Python SDK, and the Inspector CLI over HTTP.
 
 The TypeScript SDK checks structured content against the tool's output schema on error results
 too, and throws when it does not match; the Python SDK does not, which is why only the first shows
-a wrong error envelope. Each error kind a tool produces (`vf_mcp.tools.errors.ErrorKind` but
+a wrong error envelope. Each error kind a tool produces (`vf_mcp.domain.errors.ErrorKind` but
 `internal`, which no tool answers: nothing raises the bare base class) and each kind of argument
 error is made once, against the emulator, a runtime that is not there and a store that is not
 there. With the envelope this replaced (`{"error": {...}}` as structured content) every case here
@@ -202,7 +202,7 @@ def seed_pending(redis_url: str) -> None:
     off with it (no lease). Each client's run settles them, so each run seeds them again."""
     import anyio
 
-    from vf_mcp.conversation.ports import ConversationMemory, PendingTurn
+    from vf_mcp.domain.conversation import ConversationMemory, PendingTurn
     from vf_mcp.store.redis import redis_store
 
     async def seed() -> None:
@@ -312,7 +312,7 @@ def test_every_server_of_the_matrix_listed_its_output_schemas(typescript: dict[s
 def test_the_matrix_covers_every_kind_a_tool_produces() -> None:
     from typing import get_args
 
-    from vf_mcp.tools.errors import ErrorKind
+    from vf_mcp.domain.errors import ErrorKind
 
     assert {c.kind for c in CASES} == set(get_args(ErrorKind)) - {"internal"}
 

@@ -289,6 +289,7 @@ def test_wheel_and_sdist_carry_the_package_its_data_and_the_ownership_line(built
     # `Typing :: Typed` is a promise only the marker file keeps (PEP 561).
     assert "vf_mcp/py.typed" in names
     assert "vf_mcp/transcripts/schemas/transcript-v1.json" in names
+    assert "vf_mcp/transcripts/schemas/transcript-v2.json" in names
     # The chat's and the report's templates are package data, loaded by name at render time.
     assert {
         "vf_mcp/chat/templates/chat.html.jinja",
@@ -324,7 +325,7 @@ def test_the_installed_wheel_runs(built: Built) -> None:
     # The report's and the chat's templates load from the installed package.
     render = (
         "from vf_mcp.evaluation.html_report import html_report\n"
-        "from vf_mcp.transcripts.models import RunResult\n"
+        "from vf_mcp.domain.transcript import RunResult\n"
         "from vf_mcp.chat import render_chat\n"
         "print(html_report(RunResult()))\n"
         "print(render_chat([]))\n"

@@ -23,6 +23,7 @@ from tests.evaluation_fixtures import (
     verdict,
 )
 from vf_mcp.config import Settings
+from vf_mcp.domain.transcript import JudgeUsage, RunResult
 from vf_mcp.emulator import Emulator, FaultPlan
 from vf_mcp.evaluation.budgets import nearest_rank
 from vf_mcp.evaluation.cli import failure_lines
@@ -33,7 +34,6 @@ from vf_mcp.evaluation.regrade import regrade
 from vf_mcp.evaluation.reports import json_report, junit_xml, markdown_report
 from vf_mcp.evaluation.runner import run_suites
 from vf_mcp.evaluation.script import Suite
-from vf_mcp.transcripts.models import JudgeUsage, RunResult
 
 pytestmark = pytest.mark.anyio
 

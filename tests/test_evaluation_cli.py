@@ -12,9 +12,9 @@ import pytest
 
 from tests.canary import CANARY_KEY
 from tests.evaluation_fixtures import EXAMPLES, FakeJudge, running_judge, verdict
+from vf_mcp.domain.transcript import RunResult
 from vf_mcp.emulator import Emulator
 from vf_mcp.evaluation.cli import main as eval_main
-from vf_mcp.transcripts.models import RunResult
 
 
 def main(argv: list[str]) -> int:

@@ -18,12 +18,12 @@ from tests.evaluation_fixtures import (
     verdict,
 )
 from vf_mcp.config import Settings
+from vf_mcp.domain.transcript import SuiteResult
 from vf_mcp.emulator import Emulator, FaultPlan
 from vf_mcp.evaluation.connection import ServiceFactory
 from vf_mcp.evaluation.recording import Recorder, Replayer
 from vf_mcp.evaluation.runner import run_suite
 from vf_mcp.evaluation.script import Suite
-from vf_mcp.transcripts.models import SuiteResult
 
 pytestmark = pytest.mark.anyio
 

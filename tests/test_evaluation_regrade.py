@@ -148,3 +148,33 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(
         assert captured.out == ""
         assert len(captured.err.splitlines()) == 1 and said in captured.err, captured.err
     assert not out.exists()
+
+
+def test_a_v1_run_is_regraded_and_written_as_v2(
+    no_runtime: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A report an older vf-mcp wrote (transcript schema v1, by hand in tests/fixtures)."""
+    v1_run = Path(__file__).parent / "fixtures" / "run-v1.json"
+    suite = {
+        "name": "Release gate",
+        "tests": [
+            {"id": "greets", "turns": [{"launch": True, "expect": [{"contains": "Acme"}]}]},
+            # The criterion the v1 run checked is gone: its verdict goes with it.
+            {"id": "new_greeting", "turns": [{"launch": True}]},
+        ],
+    }
+    capsys.readouterr()
+    out = tmp_path / "regraded.json"
+    new = write(tmp_path / "gate.yaml", suite)
+    assert main(["--regrade", str(v1_run), "--suite", str(new), "--json", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        "CHANGED check Release gate / new_greeting · turn 1 · text contains 'Welcome back': "
+        "passed → absent",
+        "vf-mcp eval --regrade: 1 verdicts changed; now 2 passed, 0 failed, 0 errors, "
+        "0 to grade, 0 skipped",
+    ]
+    run = json.loads(out.read_text())["run"]
+    assert run["schema_version"] == "vf-mcp/transcript/v2"
+    image = run["suites"][0]["tests"][0]["turns"][0]["agent"]["messages"][1]
+    assert image["media"]["url"] == "https://cdn.example.com/acme.png" and "url" not in image

@@ -20,6 +20,14 @@ from lxml import html as lxml_html
 from tests.canary import CANARY_KEY
 from tests.evaluation_fixtures import EXAMPLES
 from vf_mcp.config import Settings
+from vf_mcp.domain.transcript import (
+    CheckResult,
+    JudgeVerdict,
+    RunResult,
+    SimulationInfo,
+    SuiteResult,
+    Transcript,
+)
 from vf_mcp.emulator import Emulator
 from vf_mcp.evaluation.connection import ServiceFactory
 from vf_mcp.evaluation.exports import to_deepeval, to_promptfoo, to_voiceflow_cli
@@ -28,16 +36,8 @@ from vf_mcp.evaluation.loader import load_path
 from vf_mcp.evaluation.reports import json_report, junit_xml, markdown_report
 from vf_mcp.evaluation.runner import run_suites
 from vf_mcp.evaluation.script import Suite
-from vf_mcp.transcripts.models import (
-    SCHEMA_PATH,
-    CheckResult,
-    JudgeVerdict,
-    RunResult,
-    SimulationInfo,
-    SuiteResult,
-    Transcript,
-)
 from vf_mcp.transcripts.render import render_transcript
+from vf_mcp.transcripts.schema import SCHEMA_PATH
 
 DEEPEVAL_VENV_PYTHON = Path(__file__).resolve().parent.parent / ".venv-deepeval" / "bin" / "python"
 
@@ -253,11 +253,11 @@ async def test_voiceflow_cli_export_runs_again_through_our_importer(
 
 
 def test_the_shipped_schema_is_the_one_the_models_generate() -> None:
-    from vf_mcp.transcripts.models import render_schema
+    from vf_mcp.transcripts.schema import render_schema
 
     assert SCHEMA_PATH.read_text() == render_schema(), (
-        "the v1 models changed: if on purpose, run "
-        "python -c 'import vf_mcp.transcripts.models as t; t.write_schema()'"
+        "the v2 models changed: if on purpose, run "
+        "python -c 'import vf_mcp.transcripts.schema as t; t.write_schema()'"
     )
 
 

@@ -19,6 +19,7 @@ from tests.real_runtime import ReplayRuntime, load_exchanges
 from tests.threaded_server import serve_in_thread
 from vf_mcp.config import Settings
 from vf_mcp.conversation import TurnRequest
+from vf_mcp.domain.transcript import CheckResult, Transcript
 from vf_mcp.emulator import Emulator, load_agent, running_emulator
 from vf_mcp.evaluation.connection import ServiceFactory
 from vf_mcp.evaluation.judge import ChatModel
@@ -27,7 +28,6 @@ from vf_mcp.evaluation.script import ScriptTest, Suite
 from vf_mcp.evaluation.testrun import TestRun
 from vf_mcp.evaluation.trials import TurnBudget
 from vf_mcp.summary import render_turn
-from vf_mcp.transcripts.models import CheckResult, Transcript
 
 pytestmark = pytest.mark.anyio
 

@@ -12,6 +12,7 @@ import pytest
 
 from tests.canary import CANARY_KEY
 from vf_mcp.config import Settings
+from vf_mcp.domain.transcript import RunResult, Transcript
 from vf_mcp.emulator import Emulator, FaultPlan
 from vf_mcp.evaluation.cli import main as eval_main
 from vf_mcp.evaluation.connection import ServiceFactory
@@ -20,7 +21,6 @@ from vf_mcp.evaluation.reports import markdown_report
 from vf_mcp.evaluation.runner import RunOptions, run_suites
 from vf_mcp.evaluation.script import Suite
 from vf_mcp.evaluation.trials import pass_hat_k, summarize, trial_lines
-from vf_mcp.transcripts.models import RunResult, Transcript
 
 GREETING = {"launch": True, "expect": [{"contains": "Acme order assistant"}]}
 

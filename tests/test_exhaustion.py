@@ -11,18 +11,18 @@ from pathlib import Path
 import pytest
 
 from tests.services import redis_server
-from vf_mcp.conversation.ports import ConversationMemory
+from vf_mcp.domain.conversation import ConversationMemory
+from vf_mcp.domain.run import RunRecord
+from vf_mcp.domain.transcript import Transcript, TranscriptTurn, UserAction
 from vf_mcp.errors import ScriptError
 from vf_mcp.evaluation.loader import load_script
 from vf_mcp.evaluation.reading import MAX_SIZE, parse_text
-from vf_mcp.runs.models import RunRecord
 from vf_mcp.store.memory import (
     InMemoryLeases,
     InMemoryMemory,
     InMemoryRuns,
     InMemoryTranscripts,
 )
-from vf_mcp.transcripts.models import Transcript, TranscriptTurn, UserAction
 
 pytestmark = pytest.mark.anyio
 A, B = "t0123456789ab", "tfedcba987654"

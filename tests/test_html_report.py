@@ -22,20 +22,19 @@ from lxml import html as lxml_html
 from tests.browser import dump_dom, screenshot
 from tests.canary import CANARY_KEY
 from tests.evaluation_fixtures import EXAMPLES
-from vf_mcp.emulator import Emulator
-from vf_mcp.evaluation.baseline import Change, Comparison
-from vf_mcp.evaluation.cli import main as eval_main
-from vf_mcp.evaluation.html_report import html_report
-from vf_mcp.transcripts.models import (
+from vf_mcp.domain.transcript import (
     AgentReply,
     RunResult,
     SuiteResult,
     Transcript,
-    TranscriptCard,
-    TranscriptMessage,
     TranscriptTurn,
     UserAction,
 )
+from vf_mcp.domain.turn import AgentMessage, Card, Media
+from vf_mcp.emulator import Emulator
+from vf_mcp.evaluation.baseline import Change, Comparison
+from vf_mcp.evaluation.cli import main as eval_main
+from vf_mcp.evaluation.html_report import html_report
 
 DOC_IMAGE = Path(__file__).parent.parent / "docs" / "images" / "html-report.png"
 SCRIPT_TAG = "<script>document.title='pwned'</script>"
@@ -239,12 +238,14 @@ def test_an_agent_message_holding_a_script_tag_renders_as_text(tmp_path: Path) -
         user=UserAction(kind="launch"),
         agent=AgentReply(
             messages=[
-                TranscriptMessage(kind="text", text=said),
-                TranscriptMessage(
+                AgentMessage(kind="text", text=said),
+                AgentMessage(
                     kind="card",
-                    cards=[TranscriptCard(title=SCRIPT_TAG, image_url="javascript:alert(1)")],
+                    cards=[Card(title=SCRIPT_TAG, image_url="javascript:alert(1)")],
                 ),
-                TranscriptMessage(kind="image", url="data:image/png;base64,AAAA"),
+                AgentMessage(
+                    kind="image", media=Media(kind="image", url="data:image/png;base64,AAAA")
+                ),
             ]
         ),
         status="awaiting_user",

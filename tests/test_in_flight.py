@@ -14,7 +14,7 @@ from mcp import Client
 
 from vf_mcp.config import Settings
 from vf_mcp.conversation.inflight import LEASE_SECONDS
-from vf_mcp.conversation.ports import ConversationMemory, PendingTurn
+from vf_mcp.domain.conversation import ConversationMemory, PendingTurn
 from vf_mcp.emulator import Emulator, FaultPlan
 from vf_mcp.server import build_server
 from vf_mcp.store.memory import InMemoryLeases, InMemoryMemory, in_memory_store

@@ -28,9 +28,9 @@ from tests.canary import CANARY_KEY
 from tests.evaluation_fixtures import EXAMPLES, FakeJudge, Reply, running_judge
 from tests.node_tools import NODE22, NODE22_DIR, require
 from vf_mcp import cli
+from vf_mcp.domain.transcript import RunResult
 from vf_mcp.emulator import Emulator
 from vf_mcp.evaluation.exports import PromptfooExport, to_promptfoo
-from vf_mcp.transcripts.models import RunResult
 
 PROMPTFOO_PACKAGE = NODE22_DIR / "node_modules" / "promptfoo" / "package.json"
 GRADER_MODEL = "fake-grader"

@@ -12,9 +12,9 @@ from mcp import Client
 
 from tests.test_runs import settled
 from vf_mcp.config import Settings
+from vf_mcp.domain.transcript import RunResult
 from vf_mcp.emulator import Emulator
 from vf_mcp.server import build_server
-from vf_mcp.transcripts.models import RunResult
 from vf_mcp.transcripts.render import TEXT_BUDGET, render_run, render_transcript
 
 pytestmark = pytest.mark.anyio

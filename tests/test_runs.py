@@ -17,16 +17,17 @@ from tests.processes import as_caller, http_server, server_env
 from tests.services import redis_server
 from vf_mcp.callers import namespace_for
 from vf_mcp.config import Settings
+from vf_mcp.domain.run import RunRecord
+from vf_mcp.domain.transcript import RunResult
 from vf_mcp.emulator import Emulator
 from vf_mcp.errors import StoreError
 from vf_mcp.logs import RedactingFormatter
-from vf_mcp.runs.models import RunRecord, run_key
+from vf_mcp.runs.models import run_key
 from vf_mcp.runs.store import StoredRun
 from vf_mcp.server import build_server
 from vf_mcp.store import Store
 from vf_mcp.store.memory import InMemoryRuns, in_memory_store
 from vf_mcp.store.redis import redis_store
-from vf_mcp.transcripts.models import RunResult
 
 pytestmark = pytest.mark.anyio
 
@@ -251,7 +252,7 @@ async def test_run_keys_in_redis_carry_the_store_ttl_and_the_heartbeat_a_short_o
 ) -> None:
     from redis.asyncio import Redis
 
-    from vf_mcp.runs.models import RunRecord
+    from vf_mcp.domain.run import RunRecord
 
     store = redis_store(redis_url, ttl_seconds=120, prefix="test-runs:")
     redis = Redis.from_url(redis_url)

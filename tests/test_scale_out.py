@@ -16,7 +16,7 @@ from mcp import Client
 from tests.processes import free_port, http_server, server_env
 from tests.services import redis_server
 from vf_mcp.config import Settings
-from vf_mcp.conversation.ports import ConversationMemory
+from vf_mcp.domain.conversation import ConversationMemory
 from vf_mcp.emulator import Emulator
 from vf_mcp.errors import StoreError
 from vf_mcp.store.redis import redis_store
@@ -65,8 +65,8 @@ async def test_turns_appended_at_once_are_all_kept_and_bounded(redis_url: str) -
 
     import anyio
 
+    from vf_mcp.domain.transcript import Transcript, TranscriptTurn, UserAction
     from vf_mcp.store.redis import RedisBackend, RedisTranscripts
-    from vf_mcp.transcripts.models import Transcript, TranscriptTurn, UserAction
 
     backend = RedisBackend(redis_url, ttl_seconds=60, prefix="test-transcripts:")
     store = RedisTranscripts(backend, max_turns=30)

@@ -303,8 +303,8 @@ def test_oauth_needs_introspection_and_public_url() -> None:
 async def test_stored_transcripts_expire_after_their_ttl() -> None:
     from datetime import UTC, datetime
 
+    from vf_mcp.domain.transcript import Transcript, TranscriptTurn, UserAction
     from vf_mcp.store.memory import InMemoryTranscripts
-    from vf_mcp.transcripts.models import Transcript, TranscriptTurn, UserAction
 
     head = Transcript(
         suite="live", test_id="ttl", name="ttl", started_at=datetime.now(UTC), outcome="passed"

@@ -10,14 +10,8 @@ from typing import Any
 
 import pytest
 
-from vf_mcp.summary import (
-    TurnResult,
-    describe_media,
-    diff_variables,
-    render_turn,
-    strip_ssml,
-    summarize_turn,
-)
+from vf_mcp.domain.turn import TurnResult
+from vf_mcp.summary import describe_media, diff_variables, render_turn, strip_ssml, summarize_turn
 from vf_mcp.voiceflow import parse_traces
 
 HANDOFF = ("handoff", "talk_to_agent")

@@ -21,21 +21,14 @@ from mcp.types import CallToolResult, Tool
 from tests.processes import http_server, server_env
 from tests.test_server import TOOLS as MODEL_TOOLS
 from vf_mcp.config import Settings
+from vf_mcp.domain.transcript import AgentReply, Transcript, TranscriptTurn, UserAction
+from vf_mcp.domain.turn import AgentMessage, Card, Choice, Media
 from vf_mcp.emulator import Emulator
 from vf_mcp.server import build_server
 from vf_mcp.store import Store
 from vf_mcp.store.memory import in_memory_store
 from vf_mcp.tools import TOOLS, build_tools
 from vf_mcp.transcripts.book import book_key
-from vf_mcp.transcripts.models import (
-    AgentReply,
-    Transcript,
-    TranscriptCard,
-    TranscriptChoice,
-    TranscriptMessage,
-    TranscriptTurn,
-    UserAction,
-)
 from vf_mcp.view import VIEW_URI, view_html
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -292,17 +285,19 @@ def hostile_transcript(user_id: str, markup: str = HOSTILE) -> tuple[Transcript,
         outcome="passed",
     )
     cards = [
-        TranscriptCard(title=markup, description=markup, image_url="javascript:alert(3)"),
-        TranscriptCard(title="Allowed", image_url="https://cdn.example.com/a.png"),
-        TranscriptCard(title="Elsewhere", image_url="https://evil.example/b.png"),
+        Card(title=markup, description=markup, image_url="javascript:alert(3)"),
+        Card(title="Allowed", image_url="https://cdn.example.com/a.png"),
+        Card(title="Elsewhere", image_url="https://evil.example/b.png"),
     ]
     agent = AgentReply(
         messages=[
-            TranscriptMessage(kind="text", text=markup),
-            TranscriptMessage(kind="carousel", cards=cards),
-            TranscriptMessage(kind="image", url="data:text/html;base64,PHNjcmlwdD4="),
+            AgentMessage(kind="text", text=markup),
+            AgentMessage(kind="carousel", cards=cards),
+            AgentMessage(
+                kind="image", media=Media(kind="image", url="data:text/html;base64,PHNjcmlwdD4=")
+            ),
         ],
-        choices=[TranscriptChoice(number=1, label=markup)],
+        choices=[Choice(number=1, label=markup, request={})],
     )
     turn = TranscriptTurn(
         index=1, user=UserAction(kind="message", text=markup), agent=agent, status="awaiting_user"

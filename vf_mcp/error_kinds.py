@@ -1,4 +1,8 @@
-"""The kind of each vf-mcp error: the one classification every front end maps to its protocol.
+"""The kind of each vf-mcp error class: the one classification every front end maps to its protocol.
+
+The kinds themselves are domain vocabulary (`vf_mcp.domain.errors.ErrorKind`); this table stays
+beside the exception classes it names (`vf_mcp.errors`), which carry redaction and so are not
+pure data.
 
 MCP puts the kind in an error result's `_meta` (`vf_mcp.tools.errors`), A2A in a failed task's
 data and its task state (`vf_mcp.a2a.errors`); both read it here, so neither imports the other.
@@ -8,8 +12,7 @@ proves none is missing.
 
 from __future__ import annotations
 
-from typing import Literal
-
+from vf_mcp.domain.errors import ErrorKind
 from vf_mcp.errors import (
     APIError,
     AuthenticationError,
@@ -33,22 +36,6 @@ from vf_mcp.errors import (
     UpstreamError,
     VfMcpError,
 )
-
-ErrorKind = Literal[
-    "invalid_input",
-    "not_found",
-    "configuration",
-    "unauthorized",
-    "refused",
-    "rate_limited",
-    "unavailable",
-    "timeout",
-    "upstream",
-    "store",
-    "turn_running",
-    "turn_lost",
-    "internal",
-]
 
 ERROR_KINDS: dict[type[VfMcpError], ErrorKind] = {
     VfMcpError: "internal",

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from pydantic import BaseModel, Field
 
 from vf_mcp.conversation import ConversationService, TurnOutcome, TurnRequest, check_user_id
+from vf_mcp.domain.transcript import Transcript
+from vf_mcp.domain.turn import TurnResult
 from vf_mcp.errors import InvalidInputError
-from vf_mcp.summary import TurnResult
-from vf_mcp.transcripts.models import Transcript
 
 TRANSCRIPT_VARIABLE = "vf_handoff_transcript"
 SOURCE_VARIABLE = "vf_handoff_from"

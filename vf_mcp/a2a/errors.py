@@ -15,9 +15,10 @@ from typing import Final
 from a2a.types import TaskState
 from a2a.utils.errors import A2AError, InternalError, InvalidParamsError
 
-from vf_mcp.error_kinds import ErrorKind, kind_of
+from vf_mcp.domain.errors import ErrorKind
+from vf_mcp.domain.turn import TurnStatus
+from vf_mcp.error_kinds import kind_of
 from vf_mcp.errors import VfMcpError
-from vf_mcp.summary.models import TurnStatus
 
 INPUT_REQUIRED: Final = TaskState.TASK_STATE_INPUT_REQUIRED
 COMPLETED: Final = TaskState.TASK_STATE_COMPLETED

@@ -13,7 +13,7 @@ artifact.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.events import EventQueue
@@ -121,17 +121,20 @@ class TurnExecutor(AgentExecutor):
 
         for request in requests:
             outcome = await service.interact(request, namespace=namespace, on_progress=progress)
-            await self._record(outcome, namespace)
+            outcome = await self._record(outcome, namespace)
             turns.outcomes.append(outcome)
             if outcome.result.status not in WAITING:
                 break
 
-    async def _record(self, outcome: TurnOutcome, namespace: str | None) -> None:
-        """Add the turn to the caller's transcript; a store failure is a warning: the turn ran."""
+    async def _record(self, outcome: TurnOutcome, namespace: str | None) -> TurnOutcome:
+        """Add the turn to the caller's transcript; the outcome, with a warning when the store
+        failed (the turn ran all the same)."""
         try:
             await self._app.transcripts.record(outcome, agent=self._agent, namespace=namespace)
         except StoreError as error:
-            outcome.result.warnings.append(f"{error.message}; the transcript lacks this turn")
+            warning = f"{error.message}; the transcript lacks this turn"
+            return replace(outcome, result=outcome.result.with_warnings(warning))
+        return outcome
 
     async def _finish(
         self, updater: TaskUpdater, turns: _Turns, namespace: str | None, *, in_reply_to: str

@@ -21,11 +21,11 @@ from a2a.utils.errors import ContentTypeNotSupportedError, InvalidParamsError
 from google.protobuf import json_format, struct_pb2
 
 from vf_mcp.conversation import TurnOutcome, TurnRequest, check_variables
+from vf_mcp.domain.transcript import SCHEMA_VERSION, Transcript
+from vf_mcp.domain.turn import TurnResult
 from vf_mcp.error_kinds import kind_of
 from vf_mcp.errors import InvalidInputError, VfMcpError, may_have_run
 from vf_mcp.redaction import redact
-from vf_mcp.summary import TurnResult
-from vf_mcp.transcripts.models import Transcript
 from vf_mcp.transcripts.render import render_transcript
 
 MAX_TEXT_CHARS: Final = 10_000
@@ -257,7 +257,7 @@ def transcript_artifact(transcript: Transcript) -> Artifact:
     return Artifact(
         artifact_id="transcript",
         name="transcript",
-        description="The conversation as vf-mcp recorded it (schema vf-mcp/transcript/v1)",
+        description=f"The conversation as vf-mcp recorded it (schema {SCHEMA_VERSION})",
         parts=[
             Part(text=redact(render_transcript(transcript)), media_type="text/plain"),
             _data_part(transcript.model_dump(mode="json")),

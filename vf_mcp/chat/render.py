@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from vf_mcp.transcripts.models import TranscriptTurn
+from vf_mcp.domain.transcript import TranscriptTurn
 
 
 @dataclass(frozen=True)

@@ -34,9 +34,11 @@ from typing import TypeVar
 import anyio
 
 from vf_mcp.conversation.inputs import TurnRequest
-from vf_mcp.conversation.ports import ConversationMemory, MemoryStore, PendingTurn, TurnLeases
+from vf_mcp.conversation.ports import MemoryStore, TurnLeases
+from vf_mcp.domain.conversation import ConversationMemory, PendingTurn
+from vf_mcp.domain.turn import Choice
 from vf_mcp.errors import StoreError, TurnInFlightError, TurnLostError
-from vf_mcp.summary import Choice, describe_changes, diff_variables
+from vf_mcp.summary import describe_changes, diff_variables
 from vf_mcp.voiceflow.client import VoiceflowClient
 
 _log = logging.getLogger(__name__)

@@ -15,8 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from vf_mcp.domain.turn import Choice, Verbosity
 from vf_mcp.errors import InvalidInputError
-from vf_mcp.summary import Choice, Verbosity
 from vf_mcp.voiceflow.actions import BaseAction, GeneralAction, LaunchAction, TextAction
 
 USER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@+\-]*$"

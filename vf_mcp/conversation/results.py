@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from vf_mcp.conversation.inputs import TurnRequest
-from vf_mcp.summary import Choice, TurnResult
+from vf_mcp.domain.turn import Choice, TurnResult
 from vf_mcp.voiceflow.actions import BaseAction
 from vf_mcp.voiceflow.state import State
 from vf_mcp.voiceflow.traces import BaseTrace

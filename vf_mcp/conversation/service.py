@@ -25,13 +25,15 @@ from vf_mcp.conversation.inputs import (
     new_user_id,
     scoped,
 )
-from vf_mcp.conversation.ports import ConversationMemory, ConversationStorage, write_retrying
+from vf_mcp.conversation.ports import ConversationStorage, write_retrying
 from vf_mcp.conversation.results import (
     DeleteResult,
     SessionEventResult,
     StateResult,
     TurnOutcome,
 )
+from vf_mcp.domain.conversation import ConversationMemory
+from vf_mcp.domain.turn import TurnResult
 from vf_mcp.errors import (
     ConfigurationError,
     InvalidInputError,
@@ -39,7 +41,7 @@ from vf_mcp.errors import (
     StoreError,
 )
 from vf_mcp.retry import Attempts
-from vf_mcp.summary import TurnResult, summarize_turn
+from vf_mcp.summary import summarize_turn
 from vf_mcp.voiceflow.actions import BaseAction, EventAction
 from vf_mcp.voiceflow.client import StateEvent, StreamEvent, TraceEvent, VoiceflowClient
 from vf_mcp.voiceflow.state import InteractConfig, State
@@ -180,10 +182,10 @@ class ConversationService:
                 user_id, upstream, memory, pending, namespace, send
             )
         result = self._summary(user_id, request, traces, before, after, started=started)
-        result.warnings[:0] = warnings
+        result = result.with_warnings(*warnings, first=True)
         remembered = after if after is not None else before
         memory = ConversationMemory(choices=result.choices, variables=remembered)
-        await self._remember_turn(upstream, memory, result, owner=namespace)
+        result = result.with_warnings(*await self._remember_turn(upstream, memory, owner=namespace))
         return TurnOutcome(
             request=request,
             result=result,
@@ -215,16 +217,18 @@ class ConversationService:
         )
 
     async def _remember_turn(
-        self, key: str, memory: ConversationMemory, result: TurnResult, *, owner: str | None
-    ) -> None:
+        self, key: str, memory: ConversationMemory, *, owner: str | None
+    ) -> list[str]:
+        """Keep the turn's memory; the warnings to add to the turn (one, when it was not kept)."""
         try:
             await write_retrying(lambda: self.store.memory.save(key, memory, owner=owner))
         except StoreError as exc:
             # The turn ran: losing its answer would invite the caller to run it twice.
-            result.warnings.append(
+            return [
                 f"{exc.message}; this turn's buttons were not remembered, so answer them with "
                 "`message` or the button's `request` as `action`"
-            )
+            ]
+        return []
 
     async def _send_turn(
         self,

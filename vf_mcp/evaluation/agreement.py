@@ -15,10 +15,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from vf_mcp.domain.transcript import RunResult
 from vf_mcp.errors import ScriptError
 from vf_mcp.evaluation.checkmodels import JudgeCheck
 from vf_mcp.evaluation.script import Suite
-from vf_mcp.transcripts.models import RunResult
 
 LABEL_COLUMNS = ("transcript_id", "criterion", "label")
 _YES = frozenset({"true", "yes", "pass", "passed", "1", "y"})

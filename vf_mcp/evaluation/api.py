@@ -15,6 +15,7 @@ from pathlib import Path
 import anyio
 
 from vf_mcp.conversation import ConversationService
+from vf_mcp.domain.transcript import RunResult
 from vf_mcp.errors import ScriptError
 from vf_mcp.evaluation.connection import ServiceFactory
 from vf_mcp.evaluation.judge import ChatModel
@@ -27,7 +28,6 @@ from vf_mcp.evaluation.runner import (
     run_suites,
 )
 from vf_mcp.evaluation.script import Suite
-from vf_mcp.transcripts.models import RunResult
 
 
 def load_for_server(

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from vf_mcp.domain.transcript import CheckOutcome, CheckResult, TranscriptTurn
 from vf_mcp.evaluation import checks as checking
 from vf_mcp.evaluation.checkmodels import AlwaysCheck, EventuallyCheck, NeverCheck, describe_check
-from vf_mcp.transcripts.models import CheckOutcome, CheckResult, TranscriptTurn
 
 Assertion = AlwaysCheck | NeverCheck | EventuallyCheck
 

@@ -18,15 +18,15 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from vf_mcp.errors import ConfigurationError
-from vf_mcp.evaluation.script import Suite
-from vf_mcp.transcripts.models import (
-    SCHEMA_VERSION,
+from vf_mcp.domain.transcript import (
+    READABLE_SCHEMA_VERSIONS,
     CheckResult,
     RunResult,
     Transcript,
     TranscriptTurn,
 )
+from vf_mcp.errors import ConfigurationError
+from vf_mcp.evaluation.script import Suite
 
 _GOOD = frozenset({"passed", "to_grade"})
 _BAD = frozenset({"failed", "error"})
@@ -95,10 +95,11 @@ def load_baseline(path: Path, suites: Sequence[Suite]) -> RunResult:
             f"--compare {path}: not JSON; give a report written by `vf-mcp eval --json`"
         ) from None
     version = data.get("schema_version") if isinstance(data, dict) else None
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_SCHEMA_VERSIONS:  # a v1 baseline is upgraded as it is read
         raise ConfigurationError(
             f"--compare {path}: its schema is {version or 'missing'}, this vf-mcp reads "
-            f"{SCHEMA_VERSION}; write the baseline again with this version's --json"
+            f"{' and '.join(READABLE_SCHEMA_VERSIONS)}; write the baseline again with this "
+            "version's --json"
         )
     try:
         baseline = RunResult.model_validate(data)

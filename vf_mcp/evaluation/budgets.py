@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from math import ceil
 
+from vf_mcp.domain.transcript import CheckResult, JudgeUsage, Transcript, TranscriptTurn
 from vf_mcp.evaluation.checkmodels import LatencyCheck, describe_check
 from vf_mcp.evaluation.script import Suite
-from vf_mcp.transcripts.models import CheckResult, JudgeUsage, Transcript, TranscriptTurn
 
 
 def nearest_rank(values: Sequence[float], percent: float) -> float:

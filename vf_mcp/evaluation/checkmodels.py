@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from vf_mcp.transcripts.models import TurnStatus
+from vf_mcp.domain.turn import TurnStatus
 
 
 class SuiteModel(BaseModel):

@@ -17,6 +17,7 @@ from typing import Any
 
 from jsonpath_ng.ext.parser import parse as parse_jsonpath
 
+from vf_mcp.domain.transcript import CheckResult, JudgeVerdict, TranscriptTurn
 from vf_mcp.evaluation import budgets, trajectory
 from vf_mcp.evaluation.checkmodels import (
     BlockCheck,
@@ -36,7 +37,8 @@ from vf_mcp.evaluation.checkmodels import (
     VoiceflowCliCheck,
     describe_check,
 )
-from vf_mcp.transcripts.models import CheckResult, JudgeVerdict, TranscriptTurn
+from vf_mcp.transcripts.records import kept_traces
+from vf_mcp.voiceflow.traces import BaseTrace
 
 DeterministicCheck = TextCheck | FlowCheck | BlockCheck | ToolCheck | InOrderCheck
 SimilarityGrader = Callable[[str, list[str]], Awaitable[JudgeVerdict]]
@@ -97,11 +99,12 @@ def evaluate(check: DeterministicCheck, turn: TranscriptTurn) -> CheckResult:
             evidence = f"matched {_quoted(found.group(0))}" if found else _said(turn)
             return _result(check, found is not None, evidence, check.pattern)
         case TraceCheck():
-            if turn.agent.traces is None:
+            traces = kept_traces(turn)
+            if traces is None:
                 return _result(
                     check, False, "the turn's raw traces were not kept", check.trace_type
                 )
-            types = [str(t.get("type")) for t in turn.agent.traces]
+            types = [t.type for t in traces]
             return _result(
                 check,
                 check.trace_type in types,
@@ -206,13 +209,13 @@ class _XvdRun:
     ungraded: set[int] = field(default_factory=set)
     verdicts: dict[int, JudgeVerdict] = field(default_factory=dict)
 
-    async def attempt(self, i: int, trace: dict[str, Any], message: str | None) -> bool:
+    async def attempt(self, i: int, trace: BaseTrace, message: str | None) -> bool:
         """Try validation `i` on one trace; True once it passed (or erred: it is settled)."""
         check = self.checks[i]
         kind = check.validation
         passed, evidence = False, ""
         if kind == "traceType":
-            passed, evidence = trace.get("type") == check.value, f"a {check.value} trace"
+            passed, evidence = trace.type == check.value, f"a {check.value} trace"
         elif kind == "variable":
             passed, evidence = _xvd_variable(check, self.turn)
         elif message is not None and kind in ("equals", "exact_match"):
@@ -247,7 +250,7 @@ class _XvdRun:
         score = verdict.score or 0.0
         return score >= threshold, f"similarity {score:.2f} (threshold {threshold:g})"
 
-    def settle(self, i: int, traces: list[dict[str, Any]]) -> None:
+    def settle(self, i: int, traces: list[BaseTrace]) -> None:
         """Validation `i` never passed: say why."""
         check = self.checks[i]
         said = " | ".join(_clip(m) for m in self.messages) or "no message"
@@ -274,13 +277,11 @@ async def evaluate_voiceflow_cli(
     grade_similarity: SimilarityGrader | None,
 ) -> list[CheckResult]:
     """voiceflow-cli's rules: every pending validation against each trace in turn."""
-    traces = turn.agent.traces or []
+    traces = kept_traces(turn) or []
     run = _XvdRun(checks, turn, grade_similarity)
     pending = list(range(len(checks)))
     for trace in traces:
-        payload = trace.get("payload")
-        raw = payload.get("message") if isinstance(payload, dict) else None
-        message = str(raw) if isinstance(raw, str) else None
+        message = trace.relayed_message
         if message is not None:
             run.messages.append(message)
         pending = [i for i in pending if not await run.attempt(i, trace, message)]

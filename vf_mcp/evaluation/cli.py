@@ -25,6 +25,7 @@ import anyio
 from pydantic import SecretStr
 
 from vf_mcp.config import ENV_JUDGE_API_KEY, ENV_JUDGE_MODEL, ENV_JUDGE_URL, Settings
+from vf_mcp.domain.transcript import RunResult
 from vf_mcp.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -62,7 +63,6 @@ from vf_mcp.evaluation.trials import DEFAULT_MAX_TURNS, trial_lines
 from vf_mcp.evaluation.write_back import plan_write_back, write_back
 from vf_mcp.retry import RetryPolicy
 from vf_mcp.telemetry import configure_from_env
-from vf_mcp.transcripts.models import RunResult
 from vf_mcp.voiceflow.analytics import AnalyticsClient
 
 REGRADE_HELP = (

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
 
-from vf_mcp.transcripts.models import RunResult
+from vf_mcp.domain.transcript import RunResult
 
 ExportFormat = Literal["promptfoo", "deepeval", "voiceflow-cli"]
 FORMATS: Final[tuple[ExportFormat, ...]] = ("promptfoo", "deepeval", "voiceflow-cli")

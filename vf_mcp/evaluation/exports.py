@@ -30,6 +30,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from vf_mcp.domain.transcript import CheckResult, RunResult, Transcript, TranscriptTurn
 from vf_mcp.evaluation.checkmodels import (
     ContainsCheck,
     EqualsCheck,
@@ -37,7 +38,7 @@ from vf_mcp.evaluation.checkmodels import (
     RegexCheck,
     describe_check,
 )
-from vf_mcp.transcripts.models import CheckResult, RunResult, Transcript, TranscriptTurn
+from vf_mcp.transcripts.records import kept_traces
 from vf_mcp.transcripts.render import agent_lines, describe_user, render_turns
 
 # -- DeepEval -----------------------------------------------------------------------------------
@@ -132,7 +133,7 @@ def _deepeval_turns(test: Transcript, skipped: list[str]) -> list[DeepEvalTurn]:
                     "status": turn.status,
                     "choices": [c.label for c in turn.agent.choices],
                     "checks": [{"label": c.label, "outcome": c.outcome} for c in turn.checks],
-                    "traces": [{"type": t.get("type")} for t in turn.agent.traces or []],
+                    "traces": [{"type": t.type} for t in kept_traces(turn) or []],
                 },
             )
         )
@@ -413,15 +414,13 @@ _UNSEEN_BY_XVD = frozenset({"block", "flow", "debug"})
 
 def _xvd_validations(turn: TranscriptTurn) -> list[dict[str, str]]:
     validations: list[dict[str, str]] = []
-    for trace in turn.agent.traces or []:
-        if trace.get("type") in _UNSEEN_BY_XVD:
+    for trace in kept_traces(turn) or []:
+        if trace.type in _UNSEEN_BY_XVD:
             continue
-        payload = trace.get("payload")
-        message = payload.get("message") if isinstance(payload, dict) else None
-        if isinstance(message, str) and message:
+        if message := trace.relayed_message:
             validations.append({"type": "equals", "value": message})
-        elif isinstance(trace.get("type"), str):
-            validations.append({"type": "traceType", "value": str(trace["type"])})
+        else:
+            validations.append({"type": "traceType", "value": trace.type})
     return validations
 
 

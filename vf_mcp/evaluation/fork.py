@@ -19,11 +19,11 @@ from typing import Any
 import yaml
 from pydantic import JsonValue, ValidationError
 
+from vf_mcp.domain.turn import Choice
 from vf_mcp.errors import ScriptError
 from vf_mcp.evaluation.loader import suite_from_data
 from vf_mcp.evaluation.recording import Cassette, load_cassette
 from vf_mcp.evaluation.script import ScriptTest
-from vf_mcp.transcripts.models import TranscriptChoice
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -162,7 +162,7 @@ def _pressed_as_action(
     return {"action": dict(match.request), **rewritten}
 
 
-def _offered(cassette: Cassette, at: int, *, remembered: bool) -> list[TranscriptChoice]:
+def _offered(cassette: Cassette, at: int, *, remembered: bool) -> list[Choice]:
     # `choice` presses the last turn's buttons; `button` (voiceflow-cli) the last ones offered.
     offered = {s.turn: s.choices for s in cassette.states}
     if not remembered:
@@ -170,7 +170,7 @@ def _offered(cassette: Cassette, at: int, *, remembered: bool) -> list[Transcrip
     return next((offered[t] for t in range(at, 0, -1) if offered.get(t)), [])
 
 
-def _presses(pressed: str | int | None, choice: TranscriptChoice) -> bool:
+def _presses(pressed: str | int | None, choice: Choice) -> bool:
     if isinstance(pressed, int) or (isinstance(pressed, str) and pressed.isdigit()):
         return choice.number == int(pressed)
     return pressed is not None and choice.label.casefold() == pressed.casefold()

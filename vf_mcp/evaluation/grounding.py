@@ -15,9 +15,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from vf_mcp.domain.transcript import CheckResult, RetrievedChunk, TranscriptTurn
 from vf_mcp.evaluation.checkmodels import GroundedCheck, describe_check
 from vf_mcp.evaluation.judge import ChatModel, grade_grounded
-from vf_mcp.transcripts.models import CheckResult, RetrievedChunk, TranscriptTurn
+from vf_mcp.voiceflow.traces import BaseTrace, KnowledgeBaseTrace
 
 
 def _text(value: Any) -> str | None:
@@ -47,20 +48,19 @@ def _chunk(raw: Any) -> RetrievedChunk | None:
     )
 
 
-def chunks_of(traces: Sequence[dict[str, Any]]) -> list[RetrievedChunk] | None:
+def chunks_of(traces: Sequence[BaseTrace]) -> list[RetrievedChunk] | None:
     """Every chunk of the turn's `knowledgeBase` traces, in order; None when there were none."""
     found: list[RetrievedChunk] = []
     for trace in traces:
-        payload = trace.get("payload")
-        if trace.get("type") != "knowledgeBase" or not isinstance(payload, dict):
+        if not isinstance(trace, KnowledgeBaseTrace):
             continue
-        chunks = payload.get("chunks")
-        for raw in chunks if isinstance(chunks, list) else []:
+        payload = trace.payload
+        for raw in payload.chunks or []:
             if (chunk := _chunk(raw)) is not None:
                 found.append(chunk)
-        answer = _text(payload.get("faqAnswer"))
+        answer = _text(payload.faq_answer)
         if answer is not None:
-            found.append(RetrievedChunk(text=answer, source=_text(payload.get("faqQuestion"))))
+            found.append(RetrievedChunk(text=answer, source=_text(payload.faq_question)))
     return found or None
 
 

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from vf_mcp.chat import ChatOptions
+from vf_mcp.domain.transcript import RunResult, TestOutcome, Transcript, TrialSummary
 from vf_mcp.evaluation.baseline import Change, Comparison
 from vf_mcp.evaluation.reports import outcome_counts, run_size
 from vf_mcp.evaluation.trials import trials_result
-from vf_mcp.transcripts.models import RunResult, TestOutcome, Transcript, TrialSummary
 from vf_mcp.transcripts.render import OUTCOME_MARKS, simulated_by
 
 TRIAGE_ORDER: tuple[TestOutcome, ...] = ("failed", "error", "to_grade", "skipped", "passed")

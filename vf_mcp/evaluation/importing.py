@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from pydantic import JsonValue
 
+from vf_mcp.domain.turn import TurnResult
 from vf_mcp.errors import InvalidInputError
 from vf_mcp.evaluation.checkmodels import (
     ChoiceCheck,
@@ -36,7 +37,6 @@ from vf_mcp.evaluation.checkmodels import (
 )
 from vf_mcp.evaluation.script import ActionMock, ImportedFrom, ScriptTest, Suite, TurnStep
 from vf_mcp.summary.builder import summarize_turn
-from vf_mcp.summary.models import TurnResult
 from vf_mcp.voiceflow.analytics_models import (
     LOG_TYPES,
     EvaluationDefinition,

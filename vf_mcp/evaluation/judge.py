@@ -19,11 +19,11 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from vf_mcp import __version__, telemetry
 from vf_mcp.config import ENV_JUDGE_API_KEY, ENV_JUDGE_MODEL, ENV_JUDGE_URL, Settings
+from vf_mcp.domain.transcript import JudgeUsage, JudgeVerdict
 from vf_mcp.errors import JudgeError, UpstreamError
 from vf_mcp.evaluation import prompts
 from vf_mcp.http_errors import api_error_class, transport_error_class
 from vf_mcp.retry import RetryPolicy, parse_retry_after, send_with_retries
-from vf_mcp.transcripts.models import JudgeUsage, JudgeVerdict
 
 # The wire is OpenAI's chat completions; the conventions name the provider by the API spoken,
 # since gateways (LiteLLM, vLLM, Azure) proxy other providers' models behind it.

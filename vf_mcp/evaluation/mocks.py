@@ -16,22 +16,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from vf_mcp.domain.transcript import AgentReply, CheckResult, HostReply, TranscriptTurn
+from vf_mcp.domain.turn import CustomAction, VariableChange
 from vf_mcp.evaluation.script import ActionMock
 from vf_mcp.evaluation.trajectory import merge
-from vf_mcp.transcripts.models import (
-    AgentReply,
-    CheckResult,
-    HostReply,
-    TranscriptCustomAction,
-    TranscriptTurn,
-    VariableDelta,
-)
 
 MAX_HOST_REPLIES = 10
 """Mocked replies in one turn before the driver gives up: an agent asking again and again."""
 
 
-def waiting_action(turn: TranscriptTurn) -> TranscriptCustomAction | None:
+def waiting_action(turn: TranscriptTurn) -> CustomAction | None:
     """The custom action the turn ends waiting on (the last one), if it does."""
     if turn.status not in ("awaiting_action", "handoff") or not turn.agent.custom_actions:
         return None
@@ -113,13 +107,13 @@ def merge_turns(first: TranscriptTurn, second: TranscriptTurn, reply: HostReply)
 
 
 def _deltas(
-    first: list[VariableDelta] | None, second: list[VariableDelta] | None
-) -> list[VariableDelta] | None:
+    first: list[VariableChange] | None, second: list[VariableChange] | None
+) -> list[VariableChange] | None:
     if first is None or second is None:
         return first if second is None else second
-    merged: dict[str, VariableDelta] = {d.name: d for d in first}
+    merged: dict[str, VariableChange] = {d.name: d for d in first}
     for delta in second:
         earlier = merged.get(delta.name)
         before = earlier.before if earlier is not None else delta.before
-        merged[delta.name] = VariableDelta(name=delta.name, before=before, after=delta.after)
+        merged[delta.name] = VariableChange(name=delta.name, before=before, after=delta.after)
     return [d for d in merged.values() if d.before != d.after]

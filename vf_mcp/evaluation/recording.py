@@ -28,14 +28,15 @@ from typing import Any, Literal, TypeVar
 from urllib.parse import unquote
 
 import httpx
-from pydantic import BaseModel, Field, JsonValue, ValidationError
+from pydantic import BaseModel, Field, JsonValue, ValidationError, field_validator
 
+from vf_mcp.domain.transcript import upgrade_v1_choice
+from vf_mcp.domain.turn import Choice
 from vf_mcp.errors import ConfigurationError, JudgeError, ScriptError
 from vf_mcp.evaluation.context import Scope, current_scope
 from vf_mcp.evaluation.judge import ChatMessage, ChatModel, ChatReply
 from vf_mcp.evaluation.script import Suite
 from vf_mcp.redaction import redact
-from vf_mcp.transcripts.models import TranscriptChoice
 
 USER_TOKEN = "{user_id}"
 STATE_ROLE = "state"
@@ -82,7 +83,14 @@ class KeptState(BaseModel):
 
     turn: int = Field(ge=1)
     state: dict[str, JsonValue]
-    choices: list[TranscriptChoice] = Field(default_factory=list)
+    choices: list[Choice] = Field(default_factory=list)
+
+    @field_validator("choices", mode="before")
+    @classmethod
+    def _read_v1(cls, value: Any) -> Any:
+        # The buttons are stored as a transcript stores them: one kept before v2 may lack its
+        # request.
+        return [upgrade_v1_choice(c) for c in value] if isinstance(value, list) else value
 
 
 class RecordedScript(BaseModel):
@@ -171,7 +179,7 @@ class Recorder(_Store):
         self._scripts = {(s.name, t.id): _script_of(s, t.id) for s in suites for t in s.tests}
 
     def keep_state(
-        self, scope: Scope, user_id: str, state: dict[str, Any], choices: list[TranscriptChoice]
+        self, scope: Scope, user_id: str, state: dict[str, Any], choices: list[Choice]
     ) -> None:
         """Keep the state after `scope.turn`: the user id normalised, secrets masked."""
         text = redact(_normalise(json.dumps(state, ensure_ascii=False), user_id))

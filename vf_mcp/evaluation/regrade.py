@@ -28,6 +28,14 @@ import anyio
 from pydantic import BaseModel, Field, ValidationError
 
 from vf_mcp.config import Settings
+from vf_mcp.domain.transcript import (
+    READABLE_SCHEMA_VERSIONS,
+    CheckResult,
+    JudgeUsage,
+    RunResult,
+    Transcript,
+    decide_outcome,
+)
 from vf_mcp.errors import ConfigurationError, ScriptError, VfMcpError
 from vf_mcp.evaluation import budgets
 from vf_mcp.evaluation.connection import ServiceFactory
@@ -39,14 +47,6 @@ from vf_mcp.evaluation.script import JudgeCheck, ScriptTest, Suite
 from vf_mcp.evaluation.testrun import TestRun, judged_result
 from vf_mcp.evaluation.trials import TurnBudget, summarize
 from vf_mcp.retry import RetryPolicy
-from vf_mcp.transcripts.models import (
-    SCHEMA_VERSION,
-    CheckResult,
-    JudgeUsage,
-    RunResult,
-    Transcript,
-    decide_outcome,
-)
 from vf_mcp.transcripts.render import describe_user
 
 REGRADE_SCHEMA: Final = "vf-mcp/regrade/v1"
@@ -156,10 +156,10 @@ def load_run(path: Path) -> RunResult:
             f"{path} is not JSON; give a run report written by `vf-mcp eval --json`"
         ) from None
     version = data.get("schema_version") if isinstance(data, dict) else None
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_SCHEMA_VERSIONS:  # a v1 run is upgraded as it is read
         raise ConfigurationError(
             f"{path} is not a run report (schema {version or 'missing'}, this vf-mcp reads "
-            f"{SCHEMA_VERSION}); give the file `vf-mcp eval --json` wrote"
+            f"{' and '.join(READABLE_SCHEMA_VERSIONS)}); give the file `vf-mcp eval --json` wrote"
         )
     try:
         return RunResult.model_validate(data)

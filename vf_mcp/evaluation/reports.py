@@ -12,9 +12,7 @@ import re
 import socket
 import xml.etree.ElementTree as ET
 
-from vf_mcp.evaluation.baseline import Comparison
-from vf_mcp.evaluation.trials import tests_and_trials, trial_lines, trials_result
-from vf_mcp.transcripts.models import (
+from vf_mcp.domain.transcript import (
     CheckResult,
     JudgeUsage,
     RunResult,
@@ -22,6 +20,8 @@ from vf_mcp.transcripts.models import (
     TestOutcome,
     Transcript,
 )
+from vf_mcp.evaluation.baseline import Comparison
+from vf_mcp.evaluation.trials import tests_and_trials, trial_lines, trials_result
 from vf_mcp.transcripts.render import render_check, render_transcript, simulated_by
 
 # XML 1.0 allows TAB, LF, CR and everything from U+0020 except surrogates and U+FFFE/U+FFFF;

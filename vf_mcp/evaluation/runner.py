@@ -19,6 +19,7 @@ import anyio
 from pydantic import BaseModel
 
 from vf_mcp.conversation import ConversationService
+from vf_mcp.domain.transcript import JudgeUsage, RunResult, SuiteResult, TestOutcome, Transcript
 from vf_mcp.evaluation import budgets, tracing
 from vf_mcp.evaluation.connection import ServiceFactory
 from vf_mcp.evaluation.judge import ChatModel
@@ -27,13 +28,6 @@ from vf_mcp.evaluation.plan import rounds_of, trials_of
 from vf_mcp.evaluation.script import ScriptTest, Suite
 from vf_mcp.evaluation.testrun import StateKeeper, TestRun, new_user_id
 from vf_mcp.evaluation.trials import DEFAULT_MAX_TURNS, TurnBudget, summarize, tests_and_trials
-from vf_mcp.transcripts.models import (
-    JudgeUsage,
-    RunResult,
-    SuiteResult,
-    TestOutcome,
-    Transcript,
-)
 
 DEFAULT_CONCURRENCY = 4
 

@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 from pydantic import Field, JsonValue, SecretStr, field_validator, model_validator
 
+from vf_mcp.domain.transcript import UserAction, UserActionKind
 from vf_mcp.errors import ScriptError
 from vf_mcp.evaluation.checkmodels import (
     AlwaysCheck,
@@ -64,7 +65,6 @@ from vf_mcp.evaluation.checkmodels import (
     describe_check,
     expand_check,
 )
-from vf_mcp.transcripts.models import UserAction, UserActionKind
 
 __all__ = [
     "AlwaysCheck",

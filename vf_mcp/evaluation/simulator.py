@@ -11,11 +11,18 @@ Either way the goal is finally graded by the judge, or left "to_grade" without o
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from vf_mcp.domain.transcript import (
+    CheckResult,
+    JudgeVerdict,
+    SimulationInfo,
+    StopReason,
+    TranscriptTurn,
+)
 from vf_mcp.errors import UpstreamError
 from vf_mcp.evaluation import prompts
 from vf_mcp.evaluation.context import Scope, scope
@@ -23,14 +30,9 @@ from vf_mcp.evaluation.judge import ChatMessage, ChatModel, grade_goal, parse_us
 from vf_mcp.evaluation.mocks import unanswered
 from vf_mcp.evaluation.script import Simulation, TurnStep
 from vf_mcp.evaluation.turns import ConversationDriver
-from vf_mcp.transcripts.models import (
-    CheckResult,
-    JudgeVerdict,
-    SimulationInfo,
-    StopReason,
-    TranscriptTurn,
-)
+from vf_mcp.transcripts.records import kept_traces
 from vf_mcp.transcripts.render import render_turns as _conversation
+from vf_mcp.voiceflow.traces import BaseTrace, EndTrace
 
 TurnCallback = Callable[[TranscriptTurn], Awaitable[None]]
 
@@ -42,29 +44,22 @@ class SimulationOutcome(BaseModel):
     error: str | None = None
 
 
-def xvd_message(traces: list[dict[str, Any]] | None) -> str:
+def xvd_message(traces: Sequence[BaseTrace] | None) -> str:
     """The text voiceflow-cli relays from a turn: every trace's message joined with spaces.
 
     Kept quirk for quirk (`ProcessResponses` + `ExtractMessage`): the space goes before every
     message but the first *trace*, so a turn that opens with a choice trace gets a leading space.
     """
-    traces = traces or []
     if not traces:
         return ""
-
-    def message(trace: dict[str, Any]) -> str | None:
-        payload = trace.get("payload")
-        value = payload.get("message") if isinstance(payload, dict) else None
-        return value if isinstance(value, str) else None
-
     if len(traces) > 1:
         joined = ""
         for i, trace in enumerate(traces):
-            if text := message(trace):
+            if text := trace.relayed_message:
                 joined += (" " if i > 0 else "") + text
         if joined:
             return joined
-    return message(traces[0]) or ""
+    return traces[0].relayed_message or ""
 
 
 class Simulator:
@@ -153,7 +148,7 @@ class Simulator:
 
     def _agent_stopped(self, turn: TranscriptTurn, every_turn: bool) -> bool:
         if every_turn:  # voiceflow-cli stops on an `end` trace only
-            return any(t.get("type") == "end" for t in turn.agent.traces or [])
+            return any(isinstance(t, EndTrace) for t in kept_traces(turn) or [])
         return turn.status in ("ended", "handoff", "error")
 
     async def _next_user_message(self, chat: ChatModel, number: int) -> str | None:
@@ -200,12 +195,12 @@ class Simulator:
             turn = await tester.send(tester_turns, step, variables=variables)
             if turn.error is not None:
                 raise _TesterFailed(turn.error)
-            return xvd_message(turn.agent.traces)
+            return xvd_message(kept_traces(turn))
 
         try:
             tester_vars = dict(self.sim.tester.variables) if self.sim.tester else None
             await to_tester(TurnStep(launch=True), tester_vars)
-            opening = xvd_message(launch_turn.agent.traces) if launch_turn else ""
+            opening = xvd_message(kept_traces(launch_turn)) if launch_turn else ""
             tester_says = await to_tester(TurnStep(message=opening))
             sent = 0
             while sent < self.sim.max_turns:
@@ -219,10 +214,10 @@ class Simulator:
                     if verdict.verdict == "pass":
                         self.goal_verdict = verdict
                         return "goal_met"
-                if any(t.get("type") == "end" for t in self.turns[-1].agent.traces or []):
+                if any(isinstance(t, EndTrace) for t in kept_traces(self.turns[-1]) or []):
                     return "agent_ended"
                 tester_says = await to_tester(
-                    TurnStep(message=xvd_message(self.turns[-1].agent.traces))
+                    TurnStep(message=xvd_message(kept_traces(self.turns[-1])))
                 )
         except _TesterFailed as exc:
             self.turns.append(

@@ -15,6 +15,15 @@ from typing import Any, Protocol
 from pydantic import JsonValue
 
 from vf_mcp.conversation import ConversationService
+from vf_mcp.domain.transcript import (
+    CheckResult,
+    JudgeUsage,
+    JudgeVerdict,
+    Transcript,
+    TranscriptTurn,
+    decide_outcome,
+)
+from vf_mcp.domain.turn import Choice
 from vf_mcp.errors import UpstreamError, VfMcpError
 from vf_mcp.evaluation import assertions, budgets, mocks, trajectory
 from vf_mcp.evaluation import checks as checking
@@ -42,15 +51,6 @@ from vf_mcp.evaluation.simulator import Simulator
 from vf_mcp.evaluation.startstate import load_start_state
 from vf_mcp.evaluation.trials import BudgetExhausted, TurnBudget
 from vf_mcp.evaluation.turns import ConversationDriver
-from vf_mcp.transcripts.models import (
-    CheckResult,
-    JudgeUsage,
-    JudgeVerdict,
-    Transcript,
-    TranscriptChoice,
-    TranscriptTurn,
-    decide_outcome,
-)
 from vf_mcp.transcripts.render import describe_user, render_turns
 
 # `config.excludeTypes: []`: every trace, so flows, blocks and the debug traces naming tools come.
@@ -74,7 +74,7 @@ class StateKeeper(Protocol):
     """Where the runtime state after each turn goes (`--record` keeps it for `from_state`)."""
 
     def keep_state(
-        self, scope: Scope, user_id: str, state: dict[str, Any], choices: list[TranscriptChoice]
+        self, scope: Scope, user_id: str, state: dict[str, Any], choices: list[Choice]
     ) -> None: ...
 
 

@@ -21,7 +21,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, StatusCode
 
 from vf_mcp import telemetry
-from vf_mcp.transcripts.models import (
+from vf_mcp.domain.transcript import (
     CheckResult,
     JudgeUsage,
     RunResult,

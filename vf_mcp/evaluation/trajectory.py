@@ -26,6 +26,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from vf_mcp.domain.transcript import (
+    CheckOutcome,
+    CheckResult,
+    Trajectory,
+    TrajectoryStep,
+    TranscriptTurn,
+)
 from vf_mcp.evaluation.checkmodels import (
     BlockCheck,
     FlowCheck,
@@ -35,12 +42,12 @@ from vf_mcp.evaluation.checkmodels import (
     ToolCheck,
     describe_check,
 )
-from vf_mcp.transcripts.models import (
-    CheckOutcome,
-    CheckResult,
-    Trajectory,
-    TrajectoryStep,
-    TranscriptTurn,
+from vf_mcp.voiceflow.traces import (
+    BaseTrace,
+    BlockTrace,
+    FlowTrace,
+    ToolCallPayload,
+    ToolCallTrace,
 )
 
 # ref type -> (id field, name field)
@@ -85,24 +92,22 @@ class _Reader:
         self.open: dict[str | None, TrajectoryStep] = {}
         self.flow_names: dict[str, str] = {}
 
-    def take(self, trace: dict[str, Any]) -> None:
-        kind = trace.get("type")
-        raw = trace.get("payload")
-        payload: dict[str, Any] = raw if isinstance(raw, dict) else {}
-        if kind == "flow" and _text(payload.get("diagramID")):
-            name = _text(payload.get("name"))
-            self.steps.append(TrajectoryStep(kind="flow", id=payload["diagramID"], name=name))
-        elif kind == "block" and _text(payload.get("blockID")):
-            self.steps.append(TrajectoryStep(kind="block", id=payload["blockID"]))
-        elif kind == "tool-call":
-            self._tool_call(payload)
-        ref = payload.get("ref")
-        if isinstance(ref, dict):
+    def take(self, trace: BaseTrace) -> None:
+        if isinstance(trace, FlowTrace) and trace.payload.diagram_id:
+            flow = trace.payload
+            self.steps.append(
+                TrajectoryStep(kind="flow", id=flow.diagram_id, name=flow.name or None)
+            )
+        elif isinstance(trace, BlockTrace) and trace.payload.block_id:
+            self.steps.append(TrajectoryStep(kind="block", id=trace.payload.block_id))
+        elif isinstance(trace, ToolCallTrace):
+            self._tool_call(trace.payload)
+        if (ref := trace.ref) is not None:
             self._ref(ref)
 
-    def _tool_call(self, payload: dict[str, Any]) -> None:
-        call_id = _text(payload.get("callID"))
-        if payload.get("state") == "end":
+    def _tool_call(self, payload: ToolCallPayload) -> None:
+        call_id = payload.call_id or None
+        if payload.state == "end":
             ended = self.open.pop(call_id, None)
             if ended is not None:
                 ended.finished = True
@@ -131,8 +136,8 @@ class _Reader:
         return Trajectory(requested=requested, steps=self.steps)
 
 
-def trajectory_of(traces: Sequence[dict[str, Any]], *, requested: bool) -> Trajectory | None:
-    """The turn's trajectory from its raw traces; None when there is none to tell."""
+def trajectory_of(traces: Sequence[BaseTrace], *, requested: bool) -> Trajectory | None:
+    """The turn's trajectory from its traces; None when there is none to tell."""
     reader = _Reader()
     for trace in traces:
         reader.take(trace)

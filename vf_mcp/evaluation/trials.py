@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from math import comb
 
-from vf_mcp.transcripts.models import Transcript, TrialSummary
+from vf_mcp.domain.transcript import Transcript, TrialSummary
 
 DEFAULT_MAX_TURNS = 10_000
 

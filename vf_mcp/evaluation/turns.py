@@ -18,6 +18,8 @@ from typing import Any
 from pydantic import JsonValue
 
 from vf_mcp.conversation import ConversationService, TurnOutcome, TurnRequest, resolve_choice
+from vf_mcp.domain.transcript import HostReply, TranscriptTurn, UserAction
+from vf_mcp.domain.turn import Choice
 from vf_mcp.errors import VfMcpError
 from vf_mcp.evaluation import tracing
 from vf_mcp.evaluation.context import Scope, TurnClock, scope
@@ -26,14 +28,8 @@ from vf_mcp.evaluation.mocks import MAX_HOST_REPLIES, ActionResponder, merge_tur
 from vf_mcp.evaluation.script import ActionMock, TurnStep
 from vf_mcp.evaluation.trajectory import trajectory_of
 from vf_mcp.evaluation.trials import TurnBudget
-from vf_mcp.summary import Choice
-from vf_mcp.transcripts.models import (
-    HostReply,
-    TranscriptChoice,
-    TranscriptTurn,
-    UserAction,
-    transcript_turn,
-)
+from vf_mcp.transcripts.records import transcript_turn
+from vf_mcp.voiceflow.traces import Button, ChoiceTrace
 
 
 class ConversationDriver:
@@ -67,8 +63,8 @@ class ConversationDriver:
         self.budget = budget
         # voiceflow-cli's memory of buttons: the last `choice` trace's buttons, kept until another
         # choice trace replaces them (unlike the service, which keeps only the last turn's).
-        self.remembered_buttons: list[dict[str, Any]] = []
-        self.last_choices: list[TranscriptChoice] = []
+        self.remembered_buttons: list[Button] = []
+        self.last_choices: list[Choice] = []
 
     def scope(self, turn: int) -> Scope:
         return Scope(suite=self.suite, test=self.test, turn=turn, role=self.role)
@@ -165,15 +161,12 @@ class ConversationDriver:
         self, index: int, step: TurnStep, user: UserAction, outcome: TurnOutcome
     ) -> TranscriptTurn:
         for trace in outcome.traces:
-            payload = trace.raw.get("payload")
-            if trace.type == "choice" and isinstance(payload, dict):
-                buttons = payload.get("buttons")
-                if isinstance(buttons, list):
-                    self.remembered_buttons = [b for b in buttons if isinstance(b, dict)]
+            # A choice trace without buttons (only legacy `choices`) leaves the last ones standing.
+            if isinstance(trace, ChoiceTrace) and "buttons" in trace.payload.model_fields_set:
+                self.remembered_buttons = list(trace.payload.buttons)
         turn = transcript_turn(outcome, user, index=index, step_id=step.id, keep_traces=True)
-        raw = [t.raw for t in outcome.traces]
-        turn.trajectory = trajectory_of(raw, requested=self.exclude_types is not None)
-        turn.retrieval = chunks_of(raw)
+        turn.trajectory = trajectory_of(outcome.traces, requested=self.exclude_types is not None)
+        turn.retrieval = chunks_of(outcome.traces)
         self.last_choices = turn.agent.choices
         return turn
 
@@ -200,19 +193,19 @@ class ConversationDriver:
         # Exact, case-sensitive match on the request's payload label, as voiceflow-cli does; the
         # action sent is the request's type and payload only.
         for button in self.remembered_buttons:
-            request = button.get("request")
-            if not isinstance(request, dict):
-                continue
-            payload = request.get("payload")
+            payload = button.request.get("payload")
             if isinstance(payload, dict) and payload.get("label") == label:
-                return {"type": request.get("type", ""), "payload": payload}
+                return {"type": button.request.get("type", ""), "payload": payload}
         return None
 
     def _no_button(self, label: str) -> str:
         if not self.remembered_buttons:
             return f"no buttons available to press {label!r}: no choice trace came before"
-        labels = [
-            str(b.get("request", {}).get("payload", {}).get("label", b.get("name")))
-            for b in self.remembered_buttons
-        ]
+        labels = [_button_label(b) for b in self.remembered_buttons]
         return f"no button labelled exactly {label!r}; labels: {', '.join(map(repr, labels))}"
+
+
+def _button_label(button: Button) -> str:
+    """The label a button's request carries (what a step's `button` must name), else its name."""
+    payload = button.request.get("payload")
+    return str(payload.get("label", button.name)) if isinstance(payload, dict) else button.name

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from pydantic import JsonValue
 
+from vf_mcp.domain.transcript import RunResult, Transcript
 from vf_mcp.evaluation.script import ImportedFrom, Suite
-from vf_mcp.transcripts.models import RunResult, Transcript
 from vf_mcp.voiceflow.analytics import AnalyticsClient
 from vf_mcp.voiceflow.analytics_models import PropertyValue
 

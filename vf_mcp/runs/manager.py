@@ -30,11 +30,12 @@ import anyio
 from anyio.abc import TaskGroup
 
 from vf_mcp.config import DEFAULT_MAX_RUNS, ENV_MAX_RUNS
+from vf_mcp.domain.run import RunRecord, now
+from vf_mcp.domain.transcript import RunResult
 from vf_mcp.errors import InvalidInputError, StoreError, VfMcpError
 from vf_mcp.redaction import redact
-from vf_mcp.runs.models import RunRecord, RunStarted, new_run_id, now, run_key
+from vf_mcp.runs.models import RunStarted, new_run_id, run_key
 from vf_mcp.runs.store import RunStore, StoredRun
-from vf_mcp.transcripts.models import RunResult
 
 _log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 1.0

@@ -3,8 +3,9 @@ transcripts `run_conversation` answers with."""
 
 from __future__ import annotations
 
-from vf_mcp.runs.models import RunRecord, RunStarted
-from vf_mcp.transcripts.models import RunResult, TestOutcome
+from vf_mcp.domain.run import RunRecord
+from vf_mcp.domain.transcript import RunResult, TestOutcome
+from vf_mcp.runs.models import RunStarted
 from vf_mcp.transcripts.render import Rest, render_run
 
 _OUTCOMES: tuple[TestOutcome, ...] = ("passed", "failed", "error", "to_grade", "skipped")

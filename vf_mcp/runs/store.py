@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from vf_mcp.runs.models import RunRecord
+from vf_mcp.domain.run import RunRecord
 
 
 @dataclass(frozen=True)

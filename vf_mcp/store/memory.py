@@ -9,11 +9,11 @@ from dataclasses import dataclass
 
 from vf_mcp.bounded import OwnedLRU
 from vf_mcp.callers import namespace_in
-from vf_mcp.conversation.ports import ConversationMemory
-from vf_mcp.runs.models import RunRecord
+from vf_mcp.domain.conversation import ConversationMemory
+from vf_mcp.domain.run import RunRecord
+from vf_mcp.domain.transcript import Transcript, TranscriptTurn
 from vf_mcp.runs.store import StoredRun
 from vf_mcp.store.base import Store
-from vf_mcp.transcripts.models import Transcript, TranscriptTurn
 from vf_mcp.voiceflow.sessions import InMemorySessionKeys
 
 MB = 1024 * 1024

@@ -3,7 +3,8 @@ on two agents names two conversations (and two v4 sessions)."""
 
 from __future__ import annotations
 
-from vf_mcp.conversation.ports import ConversationMemory, MemoryStore, TurnLeases
+from vf_mcp.conversation.ports import MemoryStore, TurnLeases
+from vf_mcp.domain.conversation import ConversationMemory
 from vf_mcp.voiceflow.sessions import SessionKeyStore, SessionStart
 
 

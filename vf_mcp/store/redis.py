@@ -17,11 +17,11 @@ import time
 
 import anyio
 
-from vf_mcp.conversation.ports import ConversationMemory
+from vf_mcp.domain.conversation import ConversationMemory
+from vf_mcp.domain.transcript import Transcript, TranscriptTurn
 from vf_mcp.store.base import Store, check_store
 from vf_mcp.store.redis_backend import PREFIX, RedisBackend
 from vf_mcp.store.redis_runs import RedisRuns
-from vf_mcp.transcripts.models import Transcript, TranscriptTurn
 from vf_mcp.voiceflow.sessions import SessionStart
 
 _log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ the flag carry the store's TTL, renewed on each write.
 
 from __future__ import annotations
 
-from vf_mcp.runs.models import RunRecord
+from vf_mcp.domain.run import RunRecord
 from vf_mcp.runs.store import StoredRun
 from vf_mcp.store.redis_backend import RedisBackend
 

@@ -1,23 +1,12 @@
 """Turn a turn's traces into what an LLM needs to decide the next turn.
 
-`summarize_turn` builds the structured `TurnResult` (the MCP structured content), one handler per
-trace type (`handlers`), and `render_turn` its short, deterministic text (the MCP text content).
-Neither knows about MCP.
+`summarize_turn` builds the structured `TurnResult` (`vf_mcp.domain.turn`: the MCP structured
+content), one handler per trace type (`handlers`), and `render_turn` its short, deterministic
+text (the MCP text content). Neither knows about MCP.
 """
 
 from vf_mcp.summary.builder import NO_TRACES, summarize_turn
 from vf_mcp.summary.handlers import CREDITS_EXHAUSTED, describe_media, strip_ssml
-from vf_mcp.summary.models import (
-    AgentMessage,
-    Card,
-    Choice,
-    CustomAction,
-    Media,
-    TurnResult,
-    TurnStatus,
-    VariableChange,
-    Verbosity,
-)
 from vf_mcp.summary.render import (
     DEFAULT_MAX_CHARS,
     MIN_MAX_CHARS,
@@ -31,16 +20,7 @@ __all__ = [
     "DEFAULT_MAX_CHARS",
     "MIN_MAX_CHARS",
     "NO_TRACES",
-    "AgentMessage",
-    "Card",
-    "Choice",
-    "CustomAction",
-    "Media",
-    "TurnResult",
-    "TurnStatus",
-    "VariableChange",
     "VariableDiff",
-    "Verbosity",
     "describe_changes",
     "describe_media",
     "diff_variables",

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from vf_mcp.domain.turn import TurnResult, TurnStatus, Verbosity
 from vf_mcp.summary.handlers import TurnDraft, handle
-from vf_mcp.summary.models import TurnResult, TurnStatus, Verbosity
 from vf_mcp.summary.variables import diff_variables
 from vf_mcp.voiceflow.traces import BaseTrace
 

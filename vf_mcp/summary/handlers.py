@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
+from vf_mcp.domain.turn import AgentMessage, Card, Choice, CustomAction, Media
 from vf_mcp.redaction import mask_secrets
-from vf_mcp.summary.models import AgentMessage, Card, Choice, CustomAction, Media
 from vf_mcp.voiceflow.traces import (
     AudioTrace,
     BaseTrace,

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from vf_mcp.config import DEFAULT_SUMMARY_MAX_CHARS, MIN_SUMMARY_MAX_CHARS
-from vf_mcp.summary.models import AgentMessage, TurnResult, VariableChange, Verbosity
+from vf_mcp.domain.turn import AgentMessage, TurnResult, VariableChange, Verbosity
 from vf_mcp.voiceflow.variables import is_unset
 
 DEFAULT_MAX_CHARS = DEFAULT_SUMMARY_MAX_CHARS

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from vf_mcp.summary.models import VariableChange
+from vf_mcp.domain.turn import VariableChange
 from vf_mcp.voiceflow.variables import is_runtime_variable, is_unset
 
 

@@ -8,7 +8,7 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from vf_mcp.conversation import ENVIRONMENT_PATTERN, USER_ID_MAX_LENGTH, USER_ID_PATTERN
-from vf_mcp.summary import Verbosity
+from vf_mcp.domain.turn import Verbosity
 
 # Mirrored into `Mcp-Param-User-Id` / `Mcp-Param-Agent` request headers by clients of the
 # 2026-07-28 protocol (SEP-2243), so a load balancer can keep a conversation on one worker. The

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context
@@ -10,8 +11,9 @@ from pydantic import Field
 
 from vf_mcp.app import App
 from vf_mcp.conversation import TurnOutcome, TurnRequest, new_user_id
+from vf_mcp.domain.turn import TurnResult
 from vf_mcp.errors import StoreError, VfMcpError
-from vf_mcp.summary import TurnResult, render_turn
+from vf_mcp.summary import render_turn
 from vf_mcp.tools.args import AgentName, Environment, NewOrUserId, TurnVerbosity, Variables
 from vf_mcp.tools.calls import Call, call_of
 from vf_mcp.tools.errors import result
@@ -82,7 +84,7 @@ async def interact(
         if chosen:
             error.add_detail(f"The new conversation's user_id is {request.user_id}")
         raise
-    await record_turn(call, agent, outcome)
+    outcome = await record_turn(call, agent, outcome)
     text = render_turn(
         outcome.result,
         verbosity,
@@ -92,8 +94,9 @@ async def interact(
     return result(text, outcome.result)
 
 
-async def record_turn(call: Call, agent: str | None, outcome: TurnOutcome) -> None:
-    """Add the turn to the caller's transcript; a store failure is a warning: the turn ran."""
+async def record_turn(call: Call, agent: str | None, outcome: TurnOutcome) -> TurnOutcome:
+    """Add the turn to the caller's transcript; the outcome, with a warning when the store
+    failed (the turn ran all the same)."""
     try:
         await call.app.transcripts.record(
             outcome,
@@ -102,4 +105,6 @@ async def record_turn(call: Call, agent: str | None, outcome: TurnOutcome) -> No
             keep_traces=outcome.request.verbosity == "debug",
         )
     except StoreError as error:
-        outcome.result.warnings.append(f"{error.message}; the transcript lacks this turn")
+        warning = f"{error.message}; the transcript lacks this turn"
+        return replace(outcome, result=outcome.result.with_warnings(warning))
+    return outcome

@@ -7,7 +7,7 @@ not in structured content: the TypeScript SDK (Claude Code, Cursor, the MCP Insp
 structured content against the tool's output schema on error results too, and throws when it does
 not match, so the person would read a schema complaint instead of the message. `may_have_run` tells
 a driver whether repeating a turn could run it twice. The kinds are every front end's
-(`vf_mcp.error_kinds`); they are re-exported here for MCP drivers and tests.
+(`vf_mcp.domain.errors`; each class's is in `vf_mcp.error_kinds`).
 """
 
 from __future__ import annotations
@@ -20,9 +20,8 @@ from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
-from vf_mcp.error_kinds import ERROR_KINDS as ERROR_KINDS
-from vf_mcp.error_kinds import ErrorKind as ErrorKind
-from vf_mcp.error_kinds import kind_of as kind_of
+from vf_mcp.domain.errors import ErrorKind
+from vf_mcp.error_kinds import kind_of
 from vf_mcp.errors import VfMcpError, may_have_run
 
 ERROR_META_KEY: Final = "io.vf-mcp/error"

@@ -15,11 +15,11 @@ from pydantic import Field
 from vf_mcp.app import App
 from vf_mcp.config import ENV_RUN_CONVERSATION_MAX_TURNS
 from vf_mcp.conversation import check_user_id
+from vf_mcp.domain.transcript import RunResult, Transcript
 from vf_mcp.errors import InvalidInputError, VfMcpError
 from vf_mcp.tools.args import AgentName, SuiteScript, TestedAgent, UserId
 from vf_mcp.tools.calls import call_of
 from vf_mcp.tools.errors import resource_error, result
-from vf_mcp.transcripts.models import RunResult, Transcript
 
 if TYPE_CHECKING:
     from vf_mcp.evaluation.script import Suite

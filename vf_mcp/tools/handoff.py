@@ -57,7 +57,8 @@ async def handoff(
         target_user_id=target_user_id,
         namespace=call.namespace,
     )
-    await record_turn(call, target, outcome)
+    outcome = await record_turn(call, target, outcome)
+    handed = handed.model_copy(update={"turn": outcome.result})
     carried = ", ".join(handed.variables) or "no variables"
     head = (
         f"Handed {user_id} from {source} to {target} as {handed.user_id} "

@@ -13,7 +13,8 @@ from mcp.types import CallToolResult
 from pydantic import Field
 
 from vf_mcp.app import App
-from vf_mcp.runs.models import RunRecord, RunStarted
+from vf_mcp.domain.run import RunRecord
+from vf_mcp.runs.models import RunStarted
 from vf_mcp.runs.render import render_record, render_started
 from vf_mcp.tools.args import SuiteScript, TestedAgent
 from vf_mcp.tools.calls import call_of

@@ -21,6 +21,8 @@ from vf_mcp.app import App
 from vf_mcp.chat import ChatOptions, render_chat
 from vf_mcp.chat.markup import STATUS_LABELS
 from vf_mcp.conversation import TurnOutcome, TurnRequest
+from vf_mcp.domain.transcript import Transcript
+from vf_mcp.domain.turn import TurnStatus
 from vf_mcp.errors import InvalidInputError
 from vf_mcp.summary import render_turn
 from vf_mcp.tools.args import AgentName, UserId
@@ -28,7 +30,6 @@ from vf_mcp.tools.calls import Call, call_of
 from vf_mcp.tools.conversation import Message, record_turn
 from vf_mcp.tools.errors import result
 from vf_mcp.tools.registry import ToolSpec
-from vf_mcp.transcripts.models import Transcript, TurnStatus
 from vf_mcp.view.gate import apps_support
 
 VIEW_READ = "view_conversation"
@@ -84,7 +85,7 @@ async def view_reply(
         )
     request = TurnRequest(user_id=user_id, message=message, choice=choice)
     outcome = await call.service(agent).interact(request, namespace=call.namespace)
-    await record_turn(call, agent, outcome)
+    outcome = await record_turn(call, agent, outcome)
     summary = render_turn(outcome.result, max_chars=call.app.settings.summary_max_chars)
     state = await view_state(call, user_id, agent)
     context = f"{_what_the_user_did(outcome)} (user_id {user_id}). The agent answered:\n{summary}"

@@ -14,15 +14,15 @@ from typing import Protocol
 from vf_mcp.conversation import TurnOutcome, TurnRequest
 from vf_mcp.conversation.inflight import LostTurn
 from vf_mcp.conversation.ports import write_retrying
-from vf_mcp.summary import Choice
-from vf_mcp.transcripts.models import (
+from vf_mcp.domain.transcript import (
     LostInFlight,
     Transcript,
     TranscriptTurn,
     UserAction,
     UserActionKind,
-    transcript_turn,
 )
+from vf_mcp.domain.turn import Choice
+from vf_mcp.transcripts.records import transcript_turn
 from vf_mcp.transcripts.render import LIVE_SUITE
 
 MAX_TURNS = 500

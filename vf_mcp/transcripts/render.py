@@ -11,15 +11,15 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from vf_mcp.transcripts.models import (
+from vf_mcp.domain.transcript import (
     CheckResult,
     HostReply,
     RunResult,
     Transcript,
-    TranscriptMessage,
     TranscriptTurn,
     UserAction,
 )
+from vf_mcp.domain.turn import AgentMessage
 
 OUTCOME_MARKS = {
     "passed": "PASS",
@@ -72,7 +72,7 @@ def _host_line(reply: HostReply) -> str:
     return f"Host [mock]: answers {reply.action} with {sent}"
 
 
-def _message_lines(message: TranscriptMessage) -> list[str]:
+def _message_lines(message: AgentMessage) -> list[str]:
     if message.kind == "text":
         return [f"Agent: {message.text}"]
     if message.kind in ("card", "carousel"):
@@ -81,7 +81,8 @@ def _message_lines(message: TranscriptMessage) -> list[str]:
             for c in message.cards
         ]
     if message.kind in ("image", "audio"):
-        return [f"Agent [{message.kind}]: {message.url or 'inline data'}"]
+        url = message.media.url if message.media is not None else None
+        return [f"Agent [{message.kind}]: {url or 'inline data'}"]
     return [f"Agent [{message.kind}]: {message.text}"]
 
 

@@ -45,6 +45,22 @@ class BaseTrace(WireModel):
         return self._raw if self._raw is not None else self.to_wire()
 
     @property
+    def ref(self) -> dict[str, Any] | None:
+        """The `ref` the runtime attaches to a payload: the flow, block or tool it came from."""
+        payload = self.payload
+        found = payload.get("ref") if isinstance(payload, dict) else getattr(payload, "ref", None)
+        return found if isinstance(found, dict) else None
+
+    @property
+    def relayed_message(self) -> str | None:
+        """`payload.message` when it is a string, whatever the trace's type: what voiceflow-cli
+        relays and validates. Read from the JSON as sent, as voiceflow-cli reads it (a typed
+        payload would give a text trace without one an empty message)."""
+        payload = self.raw.get("payload")
+        value = payload.get("message") if isinstance(payload, dict) else None
+        return value if isinstance(value, str) else None
+
+    @property
     def action_paths(self) -> list[TracePath] | None:
         """A custom action's exits, or None when the trace has no (well-formed) `paths`."""
         if self.paths is None:
@@ -277,7 +293,9 @@ class ChannelActionTrace(BaseTrace):
 
 
 class KnowledgeBasePayload(WireModel):
-    chunks: list[dict[str, Any]] | None = None
+    # Each chunk is read on its own (`vf_mcp.evaluation.grounding`): one odd chunk must not cost
+    # the trace its others.
+    chunks: list[Any] | None = None
     query: Any = None
     faq_question: str | None = Field(default=None, alias="faqQuestion")
     faq_answer: str | None = Field(default=None, alias="faqAnswer")

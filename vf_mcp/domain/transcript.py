@@ -1,32 +1,30 @@
 """The canonical transcript: one record per test; every report, export and prompt is made from it.
 
-The models here are versioned on their own (`SCHEMA_VERSION`) and deliberately do not reuse the MCP
-tool models of `vf_mcp.summary`: the tool output may evolve with the server, while a v1 transcript
-written today must still validate against `schemas/transcript-v1.json` tomorrow. Converters from
-`TurnResult` live here so that mapping is written once.
+Versioned on its own (`SCHEMA_VERSION`, shipped as `vf_mcp/transcripts/schemas/transcript-v2.json`):
+a transcript written today must validate against that schema tomorrow. The agent's side of a turn
+is the turn model itself (`vf_mcp.domain.turn`: messages, choices, custom actions, variable
+changes), so a field added to a message reaches transcripts with no converter to keep in step.
+
+Read old, write new: a v1 transcript (schema `vf-mcp/transcript/v1`, whose messages kept only a
+`url` where v2 keeps the whole `media`) is upgraded as it is read (`upgrade_v1_reply`), wherever
+it is read from: a `--compare` baseline, a stored run, a transcript kept in Redis.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
-from vf_mcp.conversation import TurnOutcome
-from vf_mcp.summary import TurnResult
-from vf_mcp.voiceflow.variables import without_bookkeeping
+from vf_mcp.domain.turn import AgentMessage, Choice, CustomAction, TurnStatus, VariableChange
 
-SCHEMA_VERSION: Final = "vf-mcp/transcript/v1"
-SCHEMA_PATH = Path(__file__).parent / "schemas" / "transcript-v1.json"
-SCHEMA_ID = (
-    "https://github.com/vf-mcp/vf-mcp/blob/main/vf_mcp/transcripts/schemas/transcript-v1.json"
-)
+SCHEMA_VERSION: Final = "vf-mcp/transcript/v2"
+SCHEMA_VERSION_V1: Final = "vf-mcp/transcript/v1"
+READABLE_SCHEMA_VERSIONS: Final = (SCHEMA_VERSION_V1, SCHEMA_VERSION)
+"""The versions a run report may name to be read: v1 is upgraded as it is read."""
 
-TurnStatus = Literal["awaiting_user", "awaiting_action", "ended", "handoff", "error"]
 CheckOutcome = Literal["passed", "failed", "to_grade", "error", "not_run"]
 TestOutcome = Literal["passed", "failed", "error", "to_grade", "skipped"]
 StopReason = Literal[
@@ -59,47 +57,20 @@ class UserAction(_Record):
     )
 
 
-class TranscriptCard(_Record):
-    title: str = ""
-    description: str = ""
-    image_url: str | None = None
-    buttons: list[str] = Field(default_factory=list)
-
-
-class TranscriptMessage(_Record):
-    """One thing the agent showed or said."""
-
-    kind: str = Field(description="text, card, carousel, image, audio, handoff or notice")
-    text: str = ""
-    url: str | None = Field(default=None, description="Link of an image or audio message")
-    cards: list[TranscriptCard] = Field(default_factory=list)
-
-
-class TranscriptChoice(_Record):
-    number: int
-    label: str
-    request: dict[str, JsonValue] | None = None
-
-
-class TranscriptCustomAction(_Record):
-    name: str
-    payload: JsonValue = None
-    result_types: list[str] = Field(default_factory=list)
-
-
-class VariableDelta(_Record):
-    name: str
-    before: JsonValue = None
-    after: JsonValue = None
-
-
 class AgentReply(_Record):
-    messages: list[TranscriptMessage] = Field(default_factory=list)
-    choices: list[TranscriptChoice] = Field(default_factory=list)
-    custom_actions: list[TranscriptCustomAction] = Field(default_factory=list)
+    """The agent's side of a turn: the turn's own messages, choices and custom actions."""
+
+    messages: list[AgentMessage] = Field(default_factory=list)
+    choices: list[Choice] = Field(default_factory=list)
+    custom_actions: list[CustomAction] = Field(default_factory=list)
     traces: list[dict[str, JsonValue]] | None = Field(
         default=None, description="The raw runtime traces of the turn"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_v1(cls, data: Any) -> Any:
+        return upgrade_v1_reply(data)
 
     @property
     def text(self) -> str:
@@ -247,7 +218,7 @@ class TranscriptTurn(_Record):
     user: UserAction
     agent: AgentReply = Field(default_factory=AgentReply)
     status: TurnStatus | None = Field(default=None, description="None when the turn did not run")
-    variables_changed: list[VariableDelta] | None = None
+    variables_changed: list[VariableChange] | None = None
     variables: dict[str, JsonValue] | None = Field(
         default=None, description="All the agent's variables after the turn"
     )
@@ -288,7 +259,8 @@ class SimulationInfo(_Record):
 class Transcript(_Record):
     """One test's conversation with its checks and verdicts."""
 
-    schema_version: Literal["vf-mcp/transcript/v1"] = SCHEMA_VERSION
+    schema_version: Literal["vf-mcp/transcript/v2"] = SCHEMA_VERSION
+
     suite: str
     test_id: str
     name: str
@@ -312,6 +284,11 @@ class Transcript(_Record):
     judge_usage: JudgeUsage | None = Field(
         default=None, description="What the judge spent on this test; None: it was not called"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_v1(cls, data: Any) -> Any:
+        return upgrade_v1_version(data)
 
     @property
     def key(self) -> str:
@@ -368,7 +345,8 @@ class SuiteResult(_Record):
 class RunResult(_Record):
     """Everything one evaluation run produced: the JSON report is this, dumped."""
 
-    schema_version: Literal["vf-mcp/transcript/v1"] = SCHEMA_VERSION
+    schema_version: Literal["vf-mcp/transcript/v2"] = SCHEMA_VERSION
+
     suites: list[SuiteResult] = Field(default_factory=list)
     turns_sent: int = Field(default=0, ge=0, description="Requests sent to the agent, in all")
     stopped: str | None = Field(
@@ -377,6 +355,11 @@ class RunResult(_Record):
     judge_usage: JudgeUsage | None = Field(
         default=None, description="What the judge spent on the whole run, summed"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_v1(cls, data: Any) -> Any:
+        return upgrade_v1_version(data)
 
     @property
     def transcripts(self) -> list[Transcript]:
@@ -406,94 +389,41 @@ def decide_outcome(transcript: Transcript) -> TestOutcome:
     return "passed"
 
 
-def reply_from_turn(turn: TurnResult, traces: list[dict[str, Any]] | None = None) -> AgentReply:
-    """The agent's side of a `TurnResult`, in transcript terms, with `traces` when kept."""
-    messages = []
-    for message in turn.messages:
-        url = message.media.url if message.media is not None else None
-        cards = [
-            TranscriptCard(
-                title=c.title, description=c.description, image_url=c.image_url, buttons=c.buttons
-            )
-            for c in message.cards
-        ]
-        messages.append(
-            TranscriptMessage(kind=message.kind, text=message.text, url=url, cards=cards)
-        )
-    return AgentReply(
-        messages=messages,
-        choices=[
-            TranscriptChoice(number=c.number, label=c.label, request=_json(c.request))
-            for c in turn.choices
-        ],
-        custom_actions=[
-            TranscriptCustomAction(
-                name=a.name, payload=_json(a.payload), result_types=a.result_types
-            )
-            for a in turn.custom_actions
-        ],
-        traces=[_json(t) for t in traces] if traces is not None else None,
-    )
+def upgrade_v1_version(data: Any) -> Any:
+    """A v1 transcript or run, read as v2: its agent replies upgrade themselves
+    (`upgrade_v1_reply`); only the version it names changes here."""
+    if isinstance(data, dict) and data.get("schema_version") == SCHEMA_VERSION_V1:
+        return {**data, "schema_version": SCHEMA_VERSION}
+    return data
 
 
-def transcript_turn(
-    outcome: TurnOutcome,
-    user: UserAction,
-    *,
-    index: int = 1,
-    step_id: str | None = None,
-    keep_traces: bool = False,
-) -> TranscriptTurn:
-    """One turn's record, from everything the turn produced: no second look at any store.
-
-    `keep_traces` keeps the runtime's traces as received; the variables never carry the
-    runtime's per-turn bookkeeping (its memory of the conversation).
-    """
-    result = outcome.result
-    after = outcome.variables_after
-    return TranscriptTurn(
-        index=index,
-        step_id=step_id,
-        user=user,
-        agent=reply_from_turn(result, [t.raw for t in outcome.traces] if keep_traces else None),
-        status=result.status,
-        variables_changed=deltas_from_turn(result),
-        variables=_json(without_bookkeeping(after)) if after is not None else None,
-        latency_ms=result.latency_ms,
-        rate_limit_retries=outcome.retries,
-    )
+def upgrade_v1_reply(data: Any) -> Any:
+    """A v1 agent reply in v2 terms: a message's `url` becomes its `media` (an audio message's
+    is audio, any other's an image, as v1 only kept the url of those two), and a choice stored
+    without its `request` gets an empty one. v2 data passes unchanged."""
+    if not isinstance(data, dict):
+        return data
+    upgraded = dict(data)
+    if isinstance(data.get("messages"), list):
+        upgraded["messages"] = [_v1_message(m) for m in data["messages"]]
+    if isinstance(data.get("choices"), list):
+        upgraded["choices"] = [upgrade_v1_choice(c) for c in data["choices"]]
+    return upgraded
 
 
-def deltas_from_turn(turn: TurnResult) -> list[VariableDelta] | None:
-    if turn.variables_changed is None:
-        return None
-    return [
-        VariableDelta(name=c.name, before=_json(c.before), after=_json(c.after))
-        for c in turn.variables_changed
-    ]
+def _v1_message(message: Any) -> Any:
+    if not isinstance(message, dict) or "url" not in message:
+        return message
+    upgraded = {k: v for k, v in message.items() if k != "url"}
+    url = message["url"]
+    if url is not None and upgraded.get("media") is None:
+        kind = "audio" if message.get("kind") == "audio" else "image"
+        upgraded["media"] = {"kind": kind, "url": url}
+    return upgraded
 
 
-def _json(value: Any) -> Any:
-    # Runtime payloads are JSON already; a round trip turns anything exotic into plain JSON.
-    return json.loads(json.dumps(value, default=str))
-
-
-def transcript_json_schema() -> dict[str, Any]:
-    """The JSON Schema of a v1 transcript, as shipped in `schemas/transcript-v1.json`."""
-    schema = Transcript.model_json_schema(mode="serialization")
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": SCHEMA_ID,
-        **schema,
-    }
-
-
-def render_schema() -> str:
-    return json.dumps(transcript_json_schema(), indent=2, ensure_ascii=False) + "\n"
-
-
-def write_schema() -> Path:
-    """Regenerate the shipped schema file after a deliberate change to the v1 models."""
-    SCHEMA_PATH.parent.mkdir(parents=True, exist_ok=True)
-    SCHEMA_PATH.write_text(render_schema(), encoding="utf-8")
-    return SCHEMA_PATH
+def upgrade_v1_choice(choice: Any) -> Any:
+    """A choice as v1 stored it, read as v2: a missing or null `request` is an empty one."""
+    if isinstance(choice, dict) and choice.get("request") is None:
+        return {**choice, "request": {}}
+    return choice

@@ -1,16 +1,28 @@
-"""What one turn with the agent comes to: the MCP structured content of `interact`."""
+"""One turn with the agent: the one model every reader of a turn shares.
+
+`TurnResult` is the MCP structured content of `interact`; its messages, choices, custom actions
+and variable changes are also what a transcript's agent reply holds (`vf_mcp.domain.transcript`),
+so the chat, the view, A2A, reports and evaluation all read these classes. Frozen: a turn, once
+summarised, is built anew (`model_copy(update=...)`) rather than changed in place.
+"""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 TurnStatus = Literal["awaiting_user", "awaiting_action", "ended", "handoff", "error"]
 Verbosity = Literal["minimal", "standard", "debug"]
 
 
-class Choice(BaseModel):
+class _Frozen(BaseModel):
+    # Transcripts hold these models too, and a transcript read back with a key we never write is
+    # an error, not a silent loss.
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Choice(_Frozen):
     """A button the agent offered; `interact(choice=...)` sends its `request`."""
 
     number: int = Field(description="1-based position, usable as `choice`")
@@ -18,7 +30,7 @@ class Choice(BaseModel):
     request: dict[str, Any] = Field(description="The action that pressing it sends")
 
 
-class Media(BaseModel):
+class Media(_Frozen):
     """Audio, images and data URIs are described, never inlined."""
 
     kind: Literal["audio", "image", "data"]
@@ -27,14 +39,14 @@ class Media(BaseModel):
     size_bytes: int | None = Field(default=None, description="Size of inline data")
 
 
-class Card(BaseModel):
+class Card(_Frozen):
     title: str = ""
     description: str = ""
     image_url: str | None = None
     buttons: list[str] = Field(default_factory=list)
 
 
-class AgentMessage(BaseModel):
+class AgentMessage(_Frozen):
     """One thing the agent showed or said, in order."""
 
     kind: Literal["text", "card", "carousel", "image", "audio", "handoff", "notice"]
@@ -43,7 +55,7 @@ class AgentMessage(BaseModel):
     media: Media | None = None
 
 
-class CustomAction(BaseModel):
+class CustomAction(_Frozen):
     """A custom action the agent asked the client to perform."""
 
     name: str
@@ -54,13 +66,13 @@ class CustomAction(BaseModel):
     )
 
 
-class VariableChange(BaseModel):
+class VariableChange(_Frozen):
     name: str
     before: Any = None
     after: Any = None
 
 
-class TurnResult(BaseModel):
+class TurnResult(_Frozen):
     """What happened in one turn with the agent."""
 
     user_id: str = Field(description="Conversation handle: pass it to the next call")
@@ -96,3 +108,10 @@ class TurnResult(BaseModel):
     traces: list[dict[str, Any]] | None = Field(
         default=None, description="The traces exactly as the runtime sent them (verbosity=debug)"
     )
+
+    def with_warnings(self, *warnings: str, first: bool = False) -> TurnResult:
+        """This turn with `warnings` added after its own (before them when `first`)."""
+        if not warnings:
+            return self
+        added = [*warnings, *self.warnings] if first else [*self.warnings, *warnings]
+        return self.model_copy(update={"warnings": added})
