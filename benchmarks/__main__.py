@@ -12,7 +12,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from benchmarks import ROOT, coldstart, concurrency, evaluation, machine, overhead, progress, sizes
+from benchmarks import (
+    ROOT,
+    coldstart,
+    concurrency,
+    evaluation,
+    goals,
+    machine,
+    overhead,
+    progress,
+    sizes,
+)
 from benchmarks.procs import EmulatorProcess, emulator_process
 from benchmarks.table import render
 from benchmarks.targets import open_targets
@@ -55,12 +65,15 @@ def _revision() -> str:
     return f"{commit}{dirty}"
 
 
-async def _served(report: Report, emulator: EmulatorProcess, plan: Plan, only: set[str]) -> None:
+async def _served(
+    report: Report, emulator: EmulatorProcess, plan: Plan, only: set[str], found: goals.Goals
+) -> None:
     if not only & {"overhead", "progress"}:
         return
     async with open_targets(emulator.url) as targets:
         if "overhead" in only:
             rows = await overhead.measure(targets, emulator, plan.overhead_rounds)
+            found.overhead = rows
             report.section(
                 "Overhead per turn",
                 "A `launch` turn (welcome text + 3 buttons) through each target, rounds "
@@ -101,11 +114,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, revision {_revision()})\n"
     )
     report.add("\n".join(f"- {line}" for line in machine.describe()))
+    found = goals.Goals()
     with emulator_process() as emulator:
-        asyncio.run(_served(report, emulator, plan, only))
+        asyncio.run(_served(report, emulator, plan, only, found))
         if "sizes" in only:
             size_rows = asyncio.run(sizes.measure(emulator.url))
-            size_rows.append(asyncio.run(sizes.measure_recorded()))
+            found.recorded = asyncio.run(sizes.measure_recorded())
+            size_rows += found.recorded
             report.section(
                 "Summary size",
                 "Bytes of the tool's text content over bytes of the raw trace JSON (the runtime's "
@@ -125,6 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         if "coldstart" in only:
             ours, floor = coldstart.measure(emulator.url, plan.coldstart_runs)
+            found.cold = (ours, floor)
+            found.tools_list = (ours.tools_list_bytes, floor.tools_list_bytes)
             report.section(
                 "Cold start (stdio)",
                 "Process start -> answer to the first tools/list (after initialize), median.",
@@ -133,6 +150,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         if "eval" in only:
             report.add(f"\n### Evaluation throughput\n\n{evaluation.measure(emulator.url)}")
+    report.section(
+        "Issue 24's figures",
+        "Each figure is a ratio of two things measured side by side in this run (see the "
+        "sections above): the floor and vf-mcp alternating, or the same turns' text and traces.",
+        goals.HEADERS,
+        found.rows(),
+    )
     report.add(f"\nTotal benchmark time: {time.perf_counter() - started:.0f} s")
     if args.output:
         with open(args.output, "w", encoding="utf-8") as out:

@@ -27,6 +27,8 @@ class ColdStart:
     label: str
     initialize: list[float] = field(default_factory=list)
     tools_list: list[float] = field(default_factory=list)
+    tools_list_bytes: int = 0
+    """The tools/list answer's result, compact JSON, as every client receives it."""
 
 
 HEADERS = [
@@ -44,7 +46,7 @@ def _send(stdin: IO[bytes], message: dict[str, Any]) -> None:
     stdin.flush()
 
 
-def _wait_for(stdout: IO[bytes], request_id: int) -> None:
+def _wait_for(stdout: IO[bytes], request_id: int) -> dict[str, Any]:
     while line := stdout.readline():
         try:
             message = json.loads(line)
@@ -53,11 +55,12 @@ def _wait_for(stdout: IO[bytes], request_id: int) -> None:
         if message.get("id") == request_id:
             if "error" in message:
                 raise RuntimeError(f"request {request_id} failed: {message['error']}")
-            return
+            return dict(message)
     raise RuntimeError("the server closed stdout before answering")
 
 
-def one_start(module: tuple[str, ...], env: dict[str, str]) -> tuple[float, float]:
+def one_start(module: tuple[str, ...], env: dict[str, str]) -> tuple[float, float, int]:
+    """(ms to the initialize answer, ms to the tools/list answer, bytes of the tools list)."""
     started = time.perf_counter()
     process = spawn(
         [sys.executable, *module],
@@ -87,12 +90,12 @@ def one_start(module: tuple[str, ...], env: dict[str, str]) -> tuple[float, floa
         initialized = (time.perf_counter() - started) * 1000
         _send(process.stdin, {"jsonrpc": "2.0", "method": "notifications/initialized"})
         _send(process.stdin, {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}})
-        _wait_for(process.stdout, 2)
+        answer = _wait_for(process.stdout, 2)
         listed = (time.perf_counter() - started) * 1000
     finally:
         process.stdin.close()
         stop(process)
-    return initialized, listed
+    return initialized, listed, len(json.dumps(answer["result"], separators=(",", ":")))
 
 
 def measure(runtime_url: str, repetitions: int) -> tuple[ColdStart, ColdStart]:
@@ -102,9 +105,10 @@ def measure(runtime_url: str, repetitions: int) -> tuple[ColdStart, ColdStart]:
     one_start(FLOOR, env)
     for _ in range(repetitions):
         for result, module in ((ours, VF_MCP), (floor, FLOOR)):
-            initialized, listed = one_start(module, env)
+            initialized, listed, size = one_start(module, env)
             result.initialize.append(initialized)
             result.tools_list.append(listed)
+            result.tools_list_bytes = size
     return ours, floor
 
 

@@ -157,3 +157,74 @@ def test_serve_options_given_before_the_command_are_kept(
 
     args = build_parser().parse_args(argv)
     assert (args.transport, args.host, args.port) == expected
+
+
+NOT_ON_A_STDIO_START = (
+    "vf_mcp.emulator",  # the bundled runtime: `vf-mcp emulator` only
+    "vf_mcp.http",  # HTTP serving and its helpers
+    "vf_mcp.web",
+    "vf_mcp.a2a",  # the A2A front end and its SDK
+    "a2a",
+    "vf_mcp.store.redis",  # Redis: VF_MCP_STORE_URL only
+    "redis",
+    "vf_mcp.evaluation",  # suites, judges, reports: the first run loads them
+    "vf_mcp.chat",  # the view's renderer: the view's first read loads it
+    "jinja2",
+    "vf_mcp.transcripts.render",  # result text of runs and transcripts: their first call
+    "vf_mcp.runs.render",
+    "vf_mcp.demo",
+    "yaml",  # an agents file only
+)
+
+
+def test_a_stdio_start_loads_only_what_serving_stdio_needs() -> None:
+    """A fresh interpreter does what `vf-mcp` does on stdio up to serving; a module on the
+    deny-list loaded there is start-up time every client pays for nothing."""
+    probe = (
+        "import sys\n"
+        "from vf_mcp.cli import build_parser, stdio_server\n"
+        "build_parser(emulator=False).parse_args([])\n"
+        "server, flush = stdio_server()\n"
+        "assert server.name == 'vf-mcp'\n"
+        "print('\\n'.join(sorted(sys.modules)))\n"
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "VOICEFLOW_API_KEY": CANARY_KEY,
+        "VOICEFLOW_RUNTIME_URL": "http://127.0.0.1:9",
+    }
+    started = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert started.returncode == 0, started.stderr
+    loaded = set(started.stdout.split())
+    assert "vf_mcp.server" in loaded and "mcp.server.mcpserver" in loaded  # the probe ran
+    unneeded = sorted(
+        module
+        for module in loaded
+        for denied in NOT_ON_A_STDIO_START
+        if module == denied or module.startswith(f"{denied}.")
+    )
+    assert unneeded == []
+
+
+@pytest.mark.parametrize(("a2a", "loads_a2a"), [("false", False), ("true", True)])
+def test_an_http_start_loads_the_a2a_sdk_only_when_a2a_is_on(a2a: str, loads_a2a: bool) -> None:
+    probe = (
+        "import os, sys\n"
+        "from vf_mcp.config import Settings\n"
+        "from vf_mcp.http import build_fronts\n"
+        "build_fronts(Settings.from_env(os.environ))\n"
+        "print(any(m == 'a2a' or m.startswith('a2a.') for m in sys.modules))\n"
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "VOICEFLOW_API_KEY": CANARY_KEY,
+        "VOICEFLOW_RUNTIME_URL": "http://127.0.0.1:9",
+        "VF_MCP_A2A": a2a,
+    }
+    started = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.strip() == str(loads_a2a)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import pytest
@@ -88,7 +88,7 @@ async def test_a_turn_cut_off_with_its_worker_is_found_recorded_and_explained(
     assert "\n" not in line
     assert line.startswith("The last turn of conversation cut (message '1002', sent at ")
     assert "never had its answer recorded: worker gone:1 stopped mid-turn" in line
-    assert 'the runtime\'s state moved since (order_number: unset → "1002"' in line
+    assert 'the runtime\'s state moved since (order_number: unset -> "1002"' in line
     assert "so it ran" in line and "nothing was sent now" in line
     turns = transcript.structured_content["turns"]
     lost = turns[-1]
@@ -191,3 +191,30 @@ async def test_the_lease_is_held_before_the_pending_record_is_written(settings: 
         await client.call_tool("interact", {"user_id": "order", "choice": 1})
     assert len(witness.seen) == 2
     assert all(turn == holder for turn, holder in witness.seen), witness.seen
+
+
+async def test_a_turn_longer_than_its_lease_keeps_it_and_stops_renewing_once_answered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The renewals start only for a turn still running after a renewal period (most end
+    sooner); they hold the lease while it runs, and none outlives the turn."""
+    from vf_mcp.conversation import inflight
+    from vf_mcp.conversation.inputs import TurnRequest
+
+    monkeypatch.setattr(inflight, "RENEW_SECONDS", 0.01)
+    monkeypatch.setattr(inflight, "LEASE_SECONDS", 0.05)
+    leases = InMemoryLeases()
+    no_runtime = cast(VoiceflowClient, None)  # nothing is reconciled: the runtime is not asked
+    turns = inflight.TurnsInFlight(InMemoryMemory(), leases, no_runtime)
+    pending = turns.pending(TurnRequest(user_id="long", launch=True), None)
+    seen: list[str | None] = []
+
+    async def slow_turn() -> str:
+        await anyio.sleep(0.3)  # six leases long: only renewals keep it
+        seen.append(await leases.holder("long"))
+        return "answered"
+
+    assert await turns.run("long", "long", None, pending, None, slow_turn) == "answered"
+    await anyio.sleep(0.2)  # four leases long: a renewal still going would hold it
+    assert seen == [pending.turn_id]
+    assert await leases.holder("long") is None

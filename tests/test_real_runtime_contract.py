@@ -306,3 +306,17 @@ async def test_the_recorded_404_for_the_stream_route_falls_back_to_plain_interac
     assert result.structured_content["warnings"] == [STREAM_OFF]
     assert text_of(result).startswith("Agent: Hi! I'm the Acme order assistant.")
     assert [path for _, path in runtime.seen] == [missing.path, plain.path]
+
+
+SUMMARY_SHARE = 0.25
+"""Issue 24: what a model reads of a turn, at most a quarter of the runtime's trace JSON."""
+
+
+@pytest.mark.parametrize("agent", AGENT_NAMES)
+def test_each_agents_summaries_are_at_most_a_quarter_of_its_trace_json(agent: str) -> None:
+    goldens = json.loads(GOLDENS.read_text(encoding="utf-8"))  # what a model reads, pinned above
+    turns = [e for e in load_exchanges(agent) if e in CASES and e.traces is not None]
+    raw = sum(len(json.dumps(e.traces, separators=(",", ":"))) for e in turns)
+    text = sum(len(goldens[e.id]["text"].encode()) for e in turns)
+    assert len(turns) > 10
+    assert text / raw <= SUMMARY_SHARE

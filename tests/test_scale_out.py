@@ -47,7 +47,7 @@ async def test_one_conversation_and_its_transcript_across_workers_and_restarts(
             asked = await b.call_tool("interact", {"user_id": user_id, "choice": "track an order"})
             found = await a.call_tool("interact", {"user_id": user_id, "message": "1002"})
     assert "Sure. What's your order number?" in text_of(asked)
-    assert 'order_number: unset → "1002"' in text_of(found)
+    assert 'order_number: unset -> "1002"' in text_of(found)
     # Both workers are gone; new ones pick the conversation up where it was.
     with http_server(env) as (third, _):
         async with Client(f"{third}/mcp") as c:

@@ -17,6 +17,9 @@ from vf_mcp.server import build_server
 from vf_mcp.tools.errors import ERROR_META_KEY
 from vf_mcp.voiceflow.traces import DOCUMENTED_TRACE_TYPES
 
+TOOLS_LIST_BYTES = 24_000
+"""The whole tools/list answer, compact JSON, for one agent's tools (issue 24: 67.7 KB for 11)."""
+
 pytestmark = pytest.mark.anyio
 
 TOOLS = {
@@ -116,7 +119,7 @@ async def test_full_conversation_reaches_a_handoff(
         user_id = first.structured_content["user_id"]
         assert text_of(first).splitlines()[:2] == [
             "Agent: Hi! I'm the Acme order assistant. What can I do for you?",
-            "Choices: 1) Track an order  2) Ask a question  3) Talk to a person",
+            "Choices: 1) Track an order 2) Ask a question 3) Talk to a person",
         ]
         second = await call(client, "interact", user_id=user_id, choice="track AN order")
         assert text_of(second).startswith("Agent: Sure. What's your order number?")
@@ -124,10 +127,10 @@ async def test_full_conversation_reaches_a_handoff(
         summary = text_of(third)
         assert "Agent: Order 1001 has shipped and should arrive on Friday." in summary
         if any_settings.api_version == "legacy":
-            assert 'order_number: unset → "1001"' in summary
+            assert 'order_number: unset -> "1001"' in summary
         else:  # v4 returns no state with the turn: the diff is unknown, never fetched
             assert third.structured_content["variables_changed"] is None
-        assert "Choices: 1) Track another order  2) Talk to a person  3) That's all" in summary
+        assert "Choices: 1) Track another order 2) Talk to a person 3) That's all" in summary
         fourth = await call(client, "interact", user_id=user_id, choice=2)
     result = fourth.structured_content
     assert result["status"] == "handoff"
@@ -462,21 +465,61 @@ async def test_state_tools_say_what_each_runtime_does(
         assert after.structured_content["state"]["stack"] == []
 
 
-async def test_output_schemas_are_flat_and_still_describe_every_result(
+async def test_output_schemas_are_compact_and_still_describe_every_result(
     settings: Settings, emulator: Emulator
 ) -> None:
     from jsonschema import Draft202012Validator
 
     async with Client(build_server(settings)) as client:
-        tools = {t.name: t for t in (await client.list_tools()).tools}
+        listed = await client.list_tools()
+        tools = {t.name: t for t in listed.tools}
         turn = await call(client, "interact", user_id="flat", launch=True)
         state = await call(client, "get_state", user_id="flat")
+        record = await call(client, "transcript", user_id="flat")
+    # What every client receives on every connection: the issue's bound on the whole answer.
+    wire = listed.model_dump(mode="json", by_alias=True, exclude_none=True)
+    assert len(json.dumps(wire, separators=(",", ":"))) <= TOOLS_LIST_BYTES
+    from vf_mcp.tools import TOOLS
+
+    offered = {spec.name for spec in TOOLS if not (spec.needs_agents or spec.app_only)}
+    assert set(tools) == offered  # every tool one agent offers (12 since import_transcripts)
     for tool in tools.values():
         text = json.dumps(tool.output_schema)
-        assert "$ref" not in text and "$defs" not in text, tool.name
-        assert '"title": "' not in text, tool.name  # a property may be called title
+        assert '"title": "' not in text and '"description": "' not in text, tool.name
+        Draft202012Validator.check_schema(tool.output_schema)
+    assert tools["get_run"].output_schema == tools["cancel_run"].output_schema
     # The client's own check (it validates every result) passed; so does a strict validator.
     Draft202012Validator(tools["interact"].output_schema).validate(turn.structured_content)
     Draft202012Validator(tools["get_state"].output_schema).validate(state.structured_content)
+    Draft202012Validator(tools["transcript"].output_schema).validate(record.structured_content)
     bad = {**(turn.structured_content or {}), "status": "asleep"}
     assert list(Draft202012Validator(tools["interact"].output_schema).iter_errors(bad))
+    shown = {**(turn.structured_content or {}), "choices": [{"number": "one", "label": "x"}]}
+    assert list(Draft202012Validator(tools["interact"].output_schema).iter_errors(shown))
+
+
+def test_the_shipped_output_schemas_are_what_the_result_models_generate() -> None:
+    """Run scripts/output-schemas after changing a result model; a start reads the file."""
+    from vf_mcp.tools import TOOLS
+    from vf_mcp.tools.schemas import generated_schemas, published_schemas
+
+    generated = generated_schemas([(spec.name, spec.function) for spec in TOOLS])
+    assert published_schemas() == generated
+
+
+def test_a_run_result_pins_each_tests_transcript_by_its_version() -> None:
+    from jsonschema import Draft202012Validator
+
+    from vf_mcp.domain.transcript import SCHEMA_VERSION
+    from vf_mcp.tools.schemas import published_schemas
+
+    def run(test: dict[str, Any]) -> dict[str, Any]:
+        suite = {"name": "s", "started_at": "2026-01-01T00:00:00Z", "tests": [test]}
+        return {"schema_version": SCHEMA_VERSION, "suites": [suite]}
+
+    valid = Draft202012Validator(published_schemas()["run_conversation"]).is_valid
+    assert valid(run({"schema_version": SCHEMA_VERSION}))  # the rest: transcript-v2.json
+    assert not valid(run({"schema_version": "vf-mcp/transcript/v0"}))
+    assert not valid(run({}))
+    shared = published_schemas()["interact"]["$defs"]  # used twice, defined once
+    assert list(shared) == ["VariableChange"]

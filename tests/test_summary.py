@@ -51,7 +51,7 @@ def test_text_and_choices_render_like_the_example() -> None:
     )
     assert render_turn(result) == (
         "Agent: Hi! What can I do for you?\n"
-        "Choices: 1) Track an order  2) Talk to a person\n"
+        "Choices: 1) Track an order 2) Talk to a person\n"
         "Status: awaiting_user"
     )
     assert render_turn(result, show_user_id=True).endswith(
@@ -343,7 +343,7 @@ def test_runtime_variables_are_never_changes_and_go_apart_in_debug() -> None:
     assert [c.name for c in standard.variables_changed or []] == ["order_number"]
     assert standard.runtime_variables_changed is None
     text = render_turn(standard)
-    assert 'Variables: order_number: unset → "1001"' in text
+    assert 'Variables: order_number: unset -> "1001"' in text
     assert "_memory_" not in text and "last_event" not in text
     debug = turn([], variables_before=before, variables_after=after, verbosity="debug")
     assert [c.name for c in debug.runtime_variables_changed or []] == [
@@ -362,9 +362,9 @@ def test_a_declared_variable_at_the_runtimes_zero_default_is_no_change() -> None
     set_later = turn([], variables_before={"n": 0}, variables_after={"n": 13})
     assert set_later.variables_changed is not None
     assert set_later.variables_changed[0].before == 0, "the structured `before` stays raw"
-    assert "n: unset → 13" in render_turn(set_later)
+    assert "n: unset -> 13" in render_turn(set_later)
     reset = turn([], variables_before={"n": 13}, variables_after={"n": 0})
-    assert "n: 13 → 0" in render_turn(reset)
+    assert "n: 13 -> 0" in render_turn(reset)
 
 
 def test_a_huge_turn_stays_within_the_budget_and_says_what_it_left_out() -> None:
@@ -378,7 +378,7 @@ def test_a_huge_turn_stays_within_the_budget_and_says_what_it_left_out() -> None
     assert len(text) <= 8000
     assert text.startswith("Agent: Line 0 ")
     assert "characters left out" in text and "structured content" in text
-    assert "Choices: 1) Option 0  2) Option 1  3) Option 2" in text
+    assert "Choices: 1) Option 0 2) Option 1 3) Option 2" in text
     assert text.splitlines()[-1] == "Status: awaiting_user"
     assert len(result.messages) == 200, "the structured content keeps everything"
 
@@ -419,7 +419,7 @@ def test_minimal_keeps_only_messages_choices_and_status() -> None:
     assert "Agent [image]: https://x/i.png" in render_turn(with_image)
     assert text.splitlines()[-1].startswith("Status: awaiting_action")
     assert len(text.splitlines()) == 2
-    assert "Variables: a: 1 → 2" in render_turn(result)
+    assert "Variables: a: 1 -> 2" in render_turn(result)
 
 
 def test_variable_diff_skips_runtime_bookkeeping_and_knows_unknown() -> None:
@@ -466,4 +466,4 @@ def test_summary_is_deterministic_across_processes() -> None:
         for seed in ("1", "2", "3")
     }
     assert len(outputs) == 1
-    assert "Variables: a: 1 → 2, b: 1 → 2, c: unset → 3" in outputs.pop()
+    assert "Variables: a: 1 -> 2, b: 1 -> 2, c: unset -> 3" in outputs.pop()

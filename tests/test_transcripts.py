@@ -77,3 +77,21 @@ def test_evaluate_agent_prompt_names_the_goal_the_turns_and_the_resource() -> No
     assert "with this persona: An impatient customer" in text
     assert "at most 6 turns" in text and "   - Says when it arrives" in text
     assert "voiceflow://transcripts/<user_id>" in text
+
+
+def test_a_transcript_says_unset_for_the_runtimes_default_as_the_summary_does() -> None:
+    from vf_mcp.domain.transcript import TranscriptTurn, UserAction
+    from vf_mcp.domain.turn import VariableChange
+    from vf_mcp.transcripts.render import render_turn_text
+
+    turn = TranscriptTurn(
+        index=1,
+        user=UserAction(kind="launch"),
+        status="awaiting_user",
+        variables_changed=[
+            VariableChange(name="order_number", before=0, after="1001"),
+            VariableChange(name="count", before=2, after=0),
+        ],
+    )
+    text = render_turn_text(turn)  # the transcript tool, the Markdown report, the judge
+    assert 'Variables: order_number: unset -> "1001", count: 2 -> 0' in text

@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from vf_mcp.config import ENV_AGENTS_FILE, Settings
@@ -127,6 +126,8 @@ def _read_agents_file(path: Path) -> AgentsFile:
         raise ConfigurationError(
             f"{ENV_AGENTS_FILE}={str(path)!r} cannot be read ({exc.strerror}); fix the path"
         ) from None
+    import yaml  # only a deployment with an agents file pays for the YAML parser
+
     try:
         raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:

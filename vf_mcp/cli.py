@@ -19,6 +19,7 @@ from vf_mcp.errors import ConfigurationError
 if TYPE_CHECKING:
     from vf_mcp.agents import AgentDirectory
     from vf_mcp.config import Settings
+    from vf_mcp.server import VfMcpServer
 
 DEFAULT_HTTP_PORT = 8765
 EXIT_INTERNAL_ERROR = 70  # sysexits' EX_SOFTWARE: neither bad input (2) nor a failed test (1)
@@ -42,17 +43,26 @@ def _add_address_options(parser: argparse.ArgumentParser, *, inherited: bool) ->
         default=argparse.SUPPRESS if inherited else "127.0.0.1",
         help="HTTP bind address (default 127.0.0.1)",
     )
-    from vf_mcp.emulator.addresses import server_port
-
     parser.add_argument(
         "--port",
-        type=server_port,
+        type=_server_port,
         default=argparse.SUPPRESS if inherited else DEFAULT_HTTP_PORT,
         help=f"HTTP port (default {DEFAULT_HTTP_PORT})",
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _server_port(text: str) -> int:
+    # Called only for a port given on the command line: a stdio start never loads the emulator.
+    from vf_mcp.emulator.addresses import server_port
+
+    return server_port(text)
+
+
+EMULATOR_HELP = "run the Voiceflow-compatible runtime emulator on loopback"
+
+
+def build_parser(*, emulator: bool = False) -> argparse.ArgumentParser:
+    """`emulator`: with the emulator command's own options (imported only for that command)."""
     parser = argparse.ArgumentParser(
         prog="vf-mcp",
         description="MCP server for driving a Voiceflow agent through its runtime API. "
@@ -81,13 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
         add_help=False,
         help="run conversation test suites against the agent (vf-mcp eval --help)",
     )
-    from vf_mcp.emulator.__main__ import add_arguments as add_emulator_arguments
+    emulator_parser = commands.add_parser("emulator", help=EMULATOR_HELP)
+    if emulator:
+        from vf_mcp.emulator.__main__ import add_arguments as add_emulator_arguments
 
-    add_emulator_arguments(
-        commands.add_parser(
-            "emulator", help="run the Voiceflow-compatible runtime emulator on loopback"
-        )
-    )
+        add_emulator_arguments(emulator_parser)
     return parser
 
 
@@ -117,7 +125,7 @@ def _run(arguments: list[str]) -> int:
         from vf_mcp.evaluation.cli import main as eval_main
 
         return eval_main(arguments[1:], os.environ)
-    args = build_parser().parse_args(arguments)
+    args = build_parser(emulator="emulator" in arguments).parse_args(arguments)
     if args.command == "demo":
         from vf_mcp.demo import run_demo
 
@@ -168,7 +176,6 @@ def _prepare(what: str, host: str | None) -> tuple[Settings, AgentDirectory, Cal
     serve (`host`: the HTTP bind address, None on stdio)."""
     from vf_mcp.config import Settings
     from vf_mcp.logs import configure_logging
-    from vf_mcp.web import is_loopback
 
     settings = Settings.from_env(os.environ)
     configure_logging(settings.log_level)
@@ -178,12 +185,8 @@ def _prepare(what: str, host: str | None) -> tuple[Settings, AgentDirectory, Cal
     agents = agents_from_settings(settings, os.environ)
     if settings.agents_file is None:
         settings.require_api_key()
-    if host is not None and not is_loopback(host) and not (settings.auth_tokens or settings.oauth):
-        raise ConfigurationError(
-            f"Refusing to serve {what} over HTTP on {host} without access control: that address "
-            "is reachable from other machines; set VF_MCP_AUTH_TOKENS to one or more long "
-            "random tokens, or bind 127.0.0.1"
-        )
+    if host is not None and not (settings.auth_tokens or settings.oauth):
+        _refuse_open_address(what, host)
     from vf_mcp.store import check_store
 
     # What the server's lifespan would only find once serving (and report with a traceback).
@@ -194,15 +197,38 @@ def _prepare(what: str, host: str | None) -> tuple[Settings, AgentDirectory, Cal
     return settings, agents, configure_from_env(os.environ)
 
 
+def _refuse_open_address(what: str, host: str) -> None:
+    from vf_mcp.web import is_loopback  # HTTP only: it brings the HTTP front's helpers
+
+    if not is_loopback(host):
+        raise ConfigurationError(
+            f"Refusing to serve {what} over HTTP on {host} without access control: that address "
+            "is reachable from other machines; set VF_MCP_AUTH_TOKENS to one or more long "
+            "random tokens, or bind 127.0.0.1"
+        )
+
+
+def stdio_server() -> tuple[VfMcpServer, Callable[[], None]]:
+    """The server a plain `vf-mcp` start serves over stdio, built from the environment, and what
+    flushes telemetry once it stops. It loads only what serving stdio needs
+    (tests/test_cli.py names what it must not)."""
+    settings, agents, flush_telemetry = _prepare("MCP", None)
+    from vf_mcp.server import build_server
+
+    return build_server(settings, agents=agents), flush_telemetry
+
+
 def _serve(transport: str, host: str, port: int) -> int:
-    settings, agents, flush_telemetry = _prepare("MCP", host if transport == "http" else None)
+    if transport == "stdio":
+        server, flush = stdio_server()
+        try:
+            server.run()
+        finally:
+            flush()
+        return 0
+    settings, agents, flush_telemetry = _prepare("MCP", host)
     sockets: list[socket.socket] = []
     try:
-        if transport == "stdio":
-            from vf_mcp.server import build_server
-
-            build_server(settings, agents=agents).run()
-            return 0
         sockets = _bind(host, port)
         from vf_mcp.http import build_fronts, serve_http
 

@@ -137,12 +137,16 @@ class InMemoryLeases:
 
     def __init__(self) -> None:
         self._leases: dict[str, tuple[str, float]] = {}
+        self._next_sweep = 0.0
 
     async def hold(self, key: str, turn_id: str, ttl_seconds: float) -> None:
         now = time.monotonic()
-        # Lapsed leases go as new ones come: they are kept no longer than one TTL past use.
-        for lapsed in [k for k, (_, until) in self._leases.items() if until < now]:
-            del self._leases[lapsed]
+        # Lapsed leases go as new ones come, at most once a TTL (a sweep reads every lease, and
+        # every turn takes one): they are kept no longer than two TTLs past use.
+        if now >= self._next_sweep:
+            for lapsed in [k for k, (_, until) in self._leases.items() if until < now]:
+                del self._leases[lapsed]
+            self._next_sweep = now + ttl_seconds
         self._leases[key] = (turn_id, now + ttl_seconds)
 
     async def holder(self, key: str) -> str | None:

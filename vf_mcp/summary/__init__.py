@@ -10,6 +10,8 @@ from vf_mcp.summary.handlers import CREDITS_EXHAUSTED, describe_media, strip_ssm
 from vf_mcp.summary.render import (
     DEFAULT_MAX_CHARS,
     MIN_MAX_CHARS,
+    choices_text,
+    describe_change,
     describe_changes,
     render_turn,
 )
@@ -21,6 +23,8 @@ __all__ = [
     "MIN_MAX_CHARS",
     "NO_TRACES",
     "VariableDiff",
+    "choices_text",
+    "describe_change",
     "describe_changes",
     "describe_media",
     "diff_variables",

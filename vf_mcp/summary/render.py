@@ -71,7 +71,13 @@ def _message_lines(message: AgentMessage, verbosity: Verbosity) -> list[str]:
 
 
 def _choices_line(turn: TurnResult) -> str:
-    return "Choices: " + "  ".join(f"{c.number}) {c.label}" for c in turn.choices)
+    return "Choices: " + choices_text([(c.number, c.label) for c in turn.choices])
+
+
+def choices_text(choices: Sequence[tuple[int, str]]) -> str:
+    """`1) Yes 2) No`: the numbers set the buttons apart, so one space between is enough (every
+    byte here is read by the model on every turn)."""
+    return " ".join(f"{number}) {label}" for number, label in choices)
 
 
 def _custom_action_line(name: str, payload: Any, result_types: list[str]) -> str:
@@ -103,8 +109,14 @@ def _status_line(turn: TurnResult, *, minimal: bool, show_user_id: bool) -> str:
 
 
 def describe_changes(changes: Sequence[VariableChange]) -> str:
-    """`name: before → after, ...`, values cut short, the runtime's default shown as unset."""
-    return ", ".join(f"{c.name}: {_before(c.before)} → {_compact(c.after, 30)}" for c in changes)
+    """`name: before -> after, ...`, values cut short, the runtime's default shown as unset."""
+    return ", ".join(describe_change(c.name, c.before, c.after) for c in changes)
+
+
+def describe_change(name: str, before: Any, after: Any) -> str:
+    """`name: unset -> 5`, as every text (summary, transcript, report, judge) says a change.
+    The arrow is ASCII: one byte less than `→` in each change the model reads."""
+    return f"{name}: {_before(before)} -> {_compact(after, 30)}"
 
 
 def _before(value: Any) -> str:

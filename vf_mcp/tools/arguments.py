@@ -2,9 +2,10 @@
 
 The SDK checks arguments with the tool's pydantic model too, but its refusal is pydantic's
 multi-line dump with a link to errors.pydantic.dev, and it drops unknown arguments silently (a
-typo such as `mesage` then reads "give exactly one of ..."). `argument_problem` runs the same
-check first (`FuncMetadata.validate_arguments`, JSON strings pre-parsed as the SDK does) and words
-pydantic's structured error list like every other vf-mcp error:
+typo such as `mesage` then reads "give exactly one of ..."). For arguments the SDK refused (or
+that name an unknown argument), `argument_problem` runs the same check again
+(`FuncMetadata.validate_arguments`, JSON strings pre-parsed as the SDK does) and words pydantic's
+structured error list like every other vf-mcp error:
 
     verbosity must be one of minimal, standard, debug (got "loud")
     unknown argument 'mesage' (did you mean 'message'?)

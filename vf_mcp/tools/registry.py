@@ -13,14 +13,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, ToolAnnotations
+from pydantic import ValidationError
 
 from vf_mcp.config import ENV_TOOLS, Settings
 from vf_mcp.errors import ConfigurationError
 from vf_mcp.tools.arguments import argument_problem
 from vf_mcp.tools.errors import answers_errors, error_result
-from vf_mcp.tools.schemas import flat_schema
+from vf_mcp.tools.schemas import published_schemas, untitled
 
 ToolFunction = Callable[..., Awaitable[CallToolResult]]
 
@@ -69,28 +71,42 @@ def choose(
 
 
 class CheckedTool(Tool):
-    """A tool whose arguments are checked before the SDK's own check (`vf_mcp.tools.arguments`):
-    a bad or unknown argument comes back as an error result in one line that names it, never as
-    pydantic's multi-line dump, and never silently dropped."""
+    """A tool whose arguments are checked as the SDK checks them, but refused in one line that
+    names the argument (`vf_mcp.tools.arguments`), never as pydantic's multi-line dump, and
+    whose unknown arguments are refused, never silently dropped.
+
+    Valid arguments are validated once, by the SDK: only a refusal (the SDK's `ToolError` from
+    pydantic's `ValidationError`; the tools raise no `ToolError` of their own) is checked again,
+    to be worded."""
 
     async def run(
         self, arguments: dict[str, Any], context: Context[Any, Any], convert_result: bool = False
     ) -> Any:
+        if any(name not in self.parameters["properties"] for name in arguments):
+            return self._refusal(arguments)
+        try:
+            return await super().run(arguments, context, convert_result=convert_result)
+        except ToolError as error:
+            if isinstance(error.__cause__, ValidationError):
+                return self._refusal(arguments)
+            raise
+
+    def _refusal(self, arguments: dict[str, Any]) -> CallToolResult:
         problem = argument_problem(self.name, arguments, self.fn_metadata, self.parameters)
-        if problem is not None:
-            return error_result(problem)
-        return await super().run(arguments, context, convert_result=convert_result)
+        assert problem is not None  # refused by the SDK's check, which it repeats
+        return error_result(problem)
 
 
 def build_tools(specs: Sequence[ToolSpec]) -> list[Tool]:
     """The SDK's tools for `specs`, each answering our errors as readable results, and each
-    publishing a flat output schema (`vf_mcp.tools.schemas`) clients validate cheaply.
+    publishing the compact output schema shipped with the package (`vf_mcp.tools.schemas`).
 
-    The SDK would also re-validate every result against the output model on the way out; ours
-    are dumps of that very model, so the schema is published without the model to check. Input
-    schemas say `additionalProperties: false`, so clients that check arguments first refuse a
-    misspelt one too.
+    The SDK would derive the schema from the result model at every start and re-validate every
+    result against the model on the way out; ours are dumps of that very model, so the shipped
+    schema is published without the model to check. Input schemas say
+    `additionalProperties: false`, so clients that check arguments first refuse a misspelt one.
     """
+    schemas = published_schemas()
     tools: list[Tool] = []
     for spec in specs:
         tool = CheckedTool.from_function(
@@ -99,12 +115,10 @@ def build_tools(specs: Sequence[ToolSpec]) -> list[Tool]:
             description=spec.description,
             annotations=spec.annotations,
             meta=_meta(spec),
+            structured_output=False,
         )
-        tool.parameters = {**tool.parameters, "additionalProperties": False}
-        metadata = tool.fn_metadata
-        if metadata.output_schema is not None:
-            metadata.output_schema = flat_schema(metadata.output_schema)
-            metadata.output_model = None
+        tool.parameters = {**untitled(tool.parameters), "additionalProperties": False}
+        tool.fn_metadata.output_schema = schemas[spec.name]
         tools.append(tool)
     return tools
 

@@ -15,7 +15,6 @@ from pydantic import Field
 from vf_mcp.app import App
 from vf_mcp.domain.run import RunRecord
 from vf_mcp.runs.models import RunStarted
-from vf_mcp.runs.render import render_record, render_started
 from vf_mcp.tools.args import SuiteScript, TestedAgent
 from vf_mcp.tools.calls import call_of
 from vf_mcp.tools.errors import result
@@ -39,6 +38,7 @@ async def start_run(
     answers for the run. A caller has a few runs going at once at most (VF_MCP_MAX_RUNS).
     """
     from vf_mcp.evaluation.api import SuiteJob, read_for_server
+    from vf_mcp.runs.render import render_started
 
     call = call_of(ctx)
     suites = await read_for_server(script, tests_dir=call.app.settings.tests_dir, allow_keys=False)
@@ -64,6 +64,8 @@ async def get_run(
     worker (it was killed: start the run again), or error (what broke it). A long run's text
     shows a page of its tests and says how to read the next (`offset`); the structured content
     holds them all."""
+    from vf_mcp.runs.render import render_record  # text renderers load with their first run
+
     call = call_of(ctx)
     record = await call.app.runs.get(run_id, call.namespace)
     return result(render_record(record, offset=offset, limit=limit), record)
@@ -73,6 +75,8 @@ async def cancel_run(ctx: Context[App], run_id: RunId) -> Annotated[CallToolResu
     """Stop a run; it stops at its next turn or test (within a second or so), and get_run then
     reads it as cancelled, with the results of the tests it finished. A run already over is left
     as it is."""
+    from vf_mcp.runs.render import render_record
+
     call = call_of(ctx)
     record = await call.app.runs.cancel(run_id, call.namespace)
     return result(render_record(record), record)

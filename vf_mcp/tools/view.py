@@ -18,8 +18,6 @@ from mcp.types import CallToolResult
 from pydantic import BaseModel, Field
 
 from vf_mcp.app import App
-from vf_mcp.chat import ChatOptions, render_chat
-from vf_mcp.chat.markup import STATUS_LABELS
 from vf_mcp.conversation import TurnOutcome, TurnRequest
 from vf_mcp.domain.transcript import Transcript
 from vf_mcp.domain.turn import TurnStatus
@@ -101,6 +99,8 @@ async def view_state(call: Call, user_id: str, agent: str) -> ViewState:
             f"No conversation {user_id!r} to show: this server holds no transcript for it (or it "
             "expired); start one with interact"
         )
+    from vf_mcp.chat import ChatOptions, render_chat  # the view's first read loads the renderer
+
     status = found.turns[-1].status if found.turns else None
     interactive = status == "awaiting_user" and VIEW_REPLY in call.app.offered_tools
     options = ChatOptions(
@@ -142,6 +142,8 @@ def _view_call(ctx: Context[App], tool: str) -> Call:
 def _status_label(transcript: Transcript, status: TurnStatus | None) -> str:
     if status is None:
         return "The conversation has not started yet"
+    from vf_mcp.chat.markup import STATUS_LABELS
+
     label = STATUS_LABELS.get(status, status)
     count = len(transcript.turns)
     return f"{label} · {count} turn{'' if count == 1 else 's'}"

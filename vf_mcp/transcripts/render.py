@@ -20,6 +20,8 @@ from vf_mcp.domain.transcript import (
     UserAction,
 )
 from vf_mcp.domain.turn import AgentMessage
+from vf_mcp.summary import choices_text, describe_change
+from vf_mcp.transcripts.book import LIVE_SUITE
 
 OUTCOME_MARKS = {
     "passed": "PASS",
@@ -30,10 +32,6 @@ OUTCOME_MARKS = {
     "skipped": "SKIPPED",
 }
 """How every report marks a check's or a test's outcome."""
-
-LIVE_SUITE = "live"
-"""The suite of a conversation driven turn by turn (`interact`): nothing is expected of it, so
-its transcript's outcome (the schema requires one) says nothing."""
 
 
 def _compact(value: Any, limit: int = 80) -> str:
@@ -106,7 +104,7 @@ def agent_lines(turn: TranscriptTurn) -> list[str]:
     for reply in replies:
         host(reply)
     if turn.agent.choices:
-        lines.append("Buttons: " + "  ".join(f"{c.number}) {c.label}" for c in turn.agent.choices))
+        lines.append("Buttons: " + choices_text([(c.number, c.label) for c in turn.agent.choices]))
     for action in actions:
         lines.append(f"Custom action: {action.name} {_compact(action.payload)}")
     if not lines and turn.status is not None:
@@ -121,8 +119,7 @@ def render_turn_text(turn: TranscriptTurn, *, with_checks: bool = False) -> str:
     lines += agent_lines(turn)
     if turn.variables_changed:
         changes = ", ".join(
-            f"{c.name}: {_compact(c.before, 30)} → {_compact(c.after, 30)}"
-            for c in turn.variables_changed
+            describe_change(c.name, c.before, c.after) for c in turn.variables_changed
         )
         lines.append(f"Variables: {changes}")
     if turn.status is not None:

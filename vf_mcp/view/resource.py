@@ -10,9 +10,9 @@ from __future__ import annotations
 from functools import cache
 from importlib.resources import files
 
-from mcp.server.apps import Apps, ResourceCsp
+from mcp.server.apps import APP_MIME_TYPE, Apps, ResourceCsp
+from mcp.server.mcpserver.resources import FunctionResource
 
-from vf_mcp.chat import chat_css
 from vf_mcp.config import Settings
 
 VIEW_URI = "ui://vf-mcp/conversation.html"
@@ -27,6 +27,8 @@ def _part(name: str) -> str:
 @cache
 def view_html() -> str:
     """The whole document; every part is ours or vendored, so no escaping is needed here."""
+    from vf_mcp.chat import chat_css  # read on the first view, not at start
+
     parts = {
         "/*CHAT_CSS*/": chat_css(),
         "/*VIEW_CSS*/": _part("view.css"),
@@ -41,16 +43,28 @@ def view_html() -> str:
 
 
 def view_extension(settings: Settings) -> Apps:
-    """The Apps extension serving the view, with the image origins the deployment allows."""
+    """The Apps extension serving the view, with the image origins the deployment allows.
+
+    The document is assembled on its first read (`Apps.add_html_resource` would take it built):
+    a start that no host asks for the view never reads the bundle or loads the chat renderer.
+    """
     apps = Apps()
-    apps.add_html_resource(
-        VIEW_URI,
-        view_html(),
-        name="conversation",
-        title="Conversation with the agent",
-        description="The conversation so far, as the agent's web chat shows it, with its buttons "
-        "and a reply box",
-        csp=ResourceCsp(resource_domains=sorted(settings.view_image_origins)),
-        prefers_border=True,
+    csp = ResourceCsp(resource_domains=sorted(settings.view_image_origins))
+    apps.add_resource(
+        FunctionResource(
+            uri=VIEW_URI,
+            name="conversation",
+            title="Conversation with the agent",
+            description="The conversation so far, as the agent's web chat shows it, with its "
+            "buttons and a reply box",
+            mime_type=APP_MIME_TYPE,
+            meta={
+                "ui": {
+                    "csp": csp.model_dump(by_alias=True, exclude_none=True),
+                    "prefersBorder": True,
+                }
+            },
+            fn=view_html,
+        )
     )
     return apps
