@@ -12,12 +12,15 @@ from typing import Any
 
 import pytest
 import yaml
+from mcp import Client
 
-from tests.evaluation_fixtures import ISLA_KEY, isla_emulator
-from vf_mcp.emulator import Emulator
+from tests.evaluation_fixtures import ISLA_KEY, isla_emulator, isla_settings
+from vf_mcp.config import Settings
+from vf_mcp.emulator import Emulator, FaultPlan
 from vf_mcp.errors import ScriptError
 from vf_mcp.evaluation.cli import main as eval_main
 from vf_mcp.evaluation.loader import load_script
+from vf_mcp.server import build_server
 
 TRACKING = {
     "name": "Tracking",
@@ -201,3 +204,82 @@ def test_a_served_suite_names_no_state_outside_the_tests_directory(tmp_path: Pat
         load_script("outside.yaml", tests_dir=tests_dir)
     with pytest.raises(ScriptError, match="an inline suite has no folder"):
         load_script(json.dumps(inside))
+
+
+def test_a_fork_of_a_test_that_started_from_a_state_starts_from_its_own_recording(
+    recorded: Path, eval_env: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A forked test, recorded and forked again, starts from the new recording's turn, not from
+    the state the first fork started from; the recording names that state relative to itself."""
+    forked = tmp_path / "forks" / "track_at_2.yaml"
+    assert main(["fork", str(recorded), "--at", "2", "--out", str(forked)]) == 0
+    assert main([str(forked), "--record", str(tmp_path / "rec2")]) == 0
+    [again] = (tmp_path / "rec2").glob("*/*.json")
+    kept = json.loads(again.read_text())["script"]["test"]["from_state"]
+    assert kept == {"recording": "../../rec/Tracking/track.json", "turn": 2}
+    assert str(tmp_path) not in again.read_text()
+
+    twice = tmp_path / "forks" / "twice.yaml"
+    assert main(["fork", str(again), "--at", "1", "--out", str(twice)]) == 0
+    test = yaml.safe_load(twice.read_text())["tests"][0]
+    assert test["from_state"] == {"recording": f"../rec2/{again.parent.name}/{again.name}",
+                                  "turn": 1}  # fmt: skip
+    capsys.readouterr()
+    assert main([str(twice)]) == 0
+
+
+def test_a_recording_keeps_no_secret_of_the_test_as_written(
+    eval_env: Emulator, tmp_path: Path
+) -> None:
+    key = "VF.DM.0123456789abcdef01234567.secretsecretsecret"
+    suite = {"name": "Keys", "tests": [{"id": "t", "variables": {"partner_key": key},
+                                        "turns": [{"launch": True}]}]}  # fmt: skip
+    path = tmp_path / "keys.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    assert main([str(path), "--record", str(tmp_path / "rec")]) == 0
+    cassette = (tmp_path / "rec" / "Keys" / "t.json").read_text()
+    assert "secretsecretsecret" not in cassette
+    assert json.loads(cassette)["script"]["test"]["variables"] == {"partner_key": "VF.DM.***"}
+
+
+def test_fork_refuses_a_turn_whose_state_was_not_kept(
+    eval_env: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    suite = tmp_path / "tracking.yaml"
+    suite.write_text(yaml.safe_dump(TRACKING))
+    # The state after turn 1 cannot be read: the recording keeps turns 2 to 4 only.
+    eval_env.faults.add(
+        FaultPlan(match={"method": "GET", "path_contains": "/state/user/"}, status=400)
+    )
+    assert main([str(suite), "--record", str(tmp_path / "rec")]) == 0
+    assert "the state after turn 1 was not recorded" in capsys.readouterr().out
+    out = tmp_path / "out.yaml"
+    assert main(["fork", str(tmp_path / "rec"), "--at", "1", "--out", str(out)]) == 2
+    line = one_error_line(capsys)
+    assert "did not keep the state after turn 1" in line and "turns 2, 3" in line, line
+    assert not out.exists()
+
+
+@pytest.mark.anyio
+async def test_the_mcp_tools_check_a_saved_state_before_a_run_is_accepted(
+    recorded: Path, settings: Settings, tmp_path: Path
+) -> None:
+    """run_conversation and start_run ask the agent for its version as `vf-mcp eval` does: a
+    state another agent saved is refused before any turn (no PUT), a run never starts."""
+    assert main(["fork", str(recorded), "--at", "1", "--out", str(tmp_path / "fork.yaml")]) == 0
+    served = settings.model_copy(update={"tests_dir": tmp_path})
+    async with Client(build_server(served)) as client:
+        same_agent = await client.call_tool("run_conversation", {"script": "fork.yaml"})
+    assert not same_agent.is_error
+    assert same_agent.structured_content["suites"][0]["tests"][0]["outcome"] == "passed"
+
+    with isla_emulator() as other:
+        configured = isla_settings(other).model_copy(update={"tests_dir": tmp_path})
+        async with Client(build_server(configured)) as client:
+            ran = await client.call_tool("run_conversation", {"script": "fork.yaml"})
+            started = await client.call_tool("start_run", {"script": "fork.yaml"})
+        methods = {r.method for r in other.requests}
+    for result in (ran, started):
+        text = "\n".join(getattr(block, "text", "") for block in result.content)
+        assert result.is_error and "was saved by another agent" in text, text
+    assert "PUT" not in methods  # only the probes: a launch, its state read and deleted

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.canary import CANARY_KEY
 from tests.evaluation_fixtures import FakeJudge, closed_port_settings, running_judge, verdict
 from vf_mcp.emulator import Emulator
 from vf_mcp.evaluation.cli import main as eval_main
@@ -178,3 +179,65 @@ def test_a_v1_run_is_regraded_and_written_as_v2(
     assert run["schema_version"] == "vf-mcp/transcript/v2"
     image = run["suites"][0]["tests"][0]["turns"][0]["agent"]["messages"][1]
     assert image["media"]["url"] == "https://cdn.example.com/acme.png" and "url" not in image
+
+
+def test_a_test_stopped_before_its_later_turns_is_not_regraded_as_passed(
+    eval_env: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run that stopped at a failure on turn 1 of 3 never ran turns 2 and 3: a fixed check on
+    turn 1 cannot make the test pass."""
+    gate: dict[str, Any] = {
+        "name": "Gate",
+        "on_failure": "stop",
+        "tests": [{"id": "greets", "turns": [
+            {"launch": True, "expect": [{"contains": "Zebra"}]},
+            {"message": "track my order"},
+            {"message": "cancel it", "expect": [{"contains": "cancelled"}]},
+        ]}],
+    }  # fmt: skip
+    run = tmp_path / "run.json"
+    suite = write(tmp_path / "gate.yaml", gate)
+    assert main([str(suite), "--json", str(run)]) == 1
+    assert len(json.loads(run.read_text())["suites"][0]["tests"][0]["turns"]) == 1
+    capsys.readouterr()
+
+    gate["tests"][0]["turns"][0]["expect"] = [{"contains": "Acme"}]
+    assert main(["--regrade", str(run), "--suite", str(write(suite, gate))]) == 1
+    captured = capsys.readouterr()
+    assert "CHANGED test Gate / greets: failed → error" in captured.out
+    assert captured.err.splitlines() == [
+        "warning: Gate / greets: turns 2-3 never ran, so the test cannot pass on a regrade; "
+        "run the test again"
+    ]
+
+
+def test_a_regrade_report_is_read_again_and_never_overwrites_its_input(
+    finished_run: Path,
+    no_runtime: Emulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    regraded = tmp_path / "regraded.json"
+    assert main(["--regrade", str(finished_run), "--json", str(regraded)]) == 0
+    # The regrade report is a run: it regrades again, and it is a baseline to compare with.
+    again = tmp_path / "again.json"
+    assert main(["--regrade", str(regraded), "--json", str(again)]) == 0
+    assert json.loads(again.read_text())["source"] == str(regraded)
+    monkeypatch.setenv("VOICEFLOW_RUNTIME_URL", no_runtime.url)
+    monkeypatch.setenv("VOICEFLOW_API_KEY", CANARY_KEY)
+    capsys.readouterr()
+    greet_only = {"name": SUITE["name"], "tests": [SUITE["tests"][1]]}
+    suite = write(tmp_path / "greet.yaml", greet_only)
+    assert main([str(suite), "--compare", str(regraded)]) == 0
+    compared = capsys.readouterr().out
+    assert f"compared with {regraded}" in compared and "0 regressed" in compared
+
+    # --json naming the run it reads is refused, and the run is left as it was.
+    before = finished_run.read_bytes()
+    assert main(["--regrade", str(finished_run), "--json", str(finished_run)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and len(captured.err.splitlines()) == 1
+    assert "--json would overwrite the run it regrades" in captured.err
+    assert finished_run.read_bytes() == before
+    assert not list(tmp_path.glob(".*partial"))

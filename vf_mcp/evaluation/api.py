@@ -28,6 +28,7 @@ from vf_mcp.evaluation.runner import (
     run_suites,
 )
 from vf_mcp.evaluation.script import Suite
+from vf_mcp.evaluation.startstate import check_start_states
 
 
 def load_for_server(
@@ -68,6 +69,15 @@ async def read_for_server(
         f"The script took more than {READ_SECONDS:g} s to read and was refused; send a smaller "
         "suite, or split it"
     )
+
+
+async def check_for_server(
+    suites: Sequence[Suite], *, service: ConversationService, namespace: str | None = None
+) -> None:
+    """Refuse, before a run is accepted, a `from_state` that is not a whole state or that another
+    agent saved (`check_start_states`: a throwaway user of `namespace` asks the agent for its
+    version, only when a test starts from a state); `ScriptError` or `ConfigurationError`."""
+    await check_start_states(suites, ServiceFactory.reusing(service, namespace))
 
 
 async def run_loaded(
@@ -138,8 +148,10 @@ async def run_conversation(
     on_progress: ProgressCallback | None = None,
     allow_keys: bool = True,
 ) -> RunResult:
-    """Read and run a script in one step (`load_for_server`, then `run_loaded`)."""
+    """Read, check and run a script in one step (`load_for_server`, `check_for_server`, then
+    `run_loaded`)."""
     suites = load_for_server(script, tests_dir=tests_dir, allow_keys=allow_keys)
+    await check_for_server(suites, service=service)
     return await run_loaded(
         suites, service=service, judge=judge, concurrency=concurrency, on_progress=on_progress
     )

@@ -14,7 +14,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -84,6 +84,17 @@ class Comparison(BaseModel):
 # -- loading ------------------------------------------------------------------------------------
 
 
+REGRADE_SCHEMA: Final = "vf-mcp/regrade/v1"
+
+
+def run_of_report(data: Any) -> Any:
+    """The run a report holds: a `--regrade --json` report holds the regraded run under `run`;
+    a run report is its own."""
+    if isinstance(data, dict) and data.get("schema_version") == REGRADE_SCHEMA:
+        return data.get("run")
+    return data
+
+
 def load_baseline(path: Path, suites: Sequence[Suite]) -> RunResult:
     """A `--json` report to compare with, refused in one line when it cannot be one."""
     try:
@@ -94,6 +105,7 @@ def load_baseline(path: Path, suites: Sequence[Suite]) -> RunResult:
         raise ConfigurationError(
             f"--compare {path}: not JSON; give a report written by `vf-mcp eval --json`"
         ) from None
+    data = run_of_report(data)
     version = data.get("schema_version") if isinstance(data, dict) else None
     if version not in READABLE_SCHEMA_VERSIONS:  # a v1 baseline is upgraded as it is read
         raise ConfigurationError(

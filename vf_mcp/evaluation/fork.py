@@ -23,6 +23,7 @@ from vf_mcp.domain.turn import Choice
 from vf_mcp.errors import ScriptError
 from vf_mcp.evaluation.loader import suite_from_data
 from vf_mcp.evaluation.recording import Cassette, load_cassette
+from vf_mcp.evaluation.reports import write_whole
 from vf_mcp.evaluation.script import ScriptTest
 
 
@@ -53,7 +54,7 @@ def main(argv: list[str]) -> int:
     try:
         cassette_path = _cassette_path(args.recording)
         text, summary = fork(load_cassette(cassette_path), cassette_path, args.at, args.out)
-        _write_whole(args.out, text)
+        write_whole(args.out, text)
     except ScriptError as exc:
         print(f"vf-mcp eval fork: {exc}", file=sys.stderr)
         return 2
@@ -104,6 +105,12 @@ def fork(cassette: Cassette, path: Path, at: int, out: Path) -> tuple[str, str]:
             f"state of {len(cassette.states)}, so fork at a turn from 1 to {last} (a turn with "
             "turns after it)"
         )
+    if cassette.state_after(at) is None:
+        kept = ", ".join(str(t) for t in sorted(s.turn for s in cassette.states) if t <= last)
+        raise ScriptError(
+            f"--at {at}: {where} did not keep the state after turn {at} (its state could not "
+            f"be read, or the turn failed); fork at a kept turn (turns {kept}) or record again"
+        )
     turns = [dict(t) for t in _list(written.get("turns"))[at:]]
     turns[0] = _pressed_as_action(turns[0], test, at, cassette, where)
     forked = _forked_test(written, test, turns, at, os.path.relpath(path, out.parent.resolve()))
@@ -130,9 +137,10 @@ def _forked_test(
     at: int,
     recording: str,
 ) -> dict[str, Any]:
-    # The first turn's preset variables are in the saved state already; trials are the run's.
-    kept = {k: v for k, v in written.items() if k not in ("id", "name", "turns", "variables")}
-    kept.pop("repeat", None)
+    # The first turn's preset variables are in the saved state already; trials are the run's;
+    # the state the recorded test started from is not where the fork starts.
+    dropped = ("id", "name", "turns", "variables", "repeat", "from_state", "imported_from")
+    kept = {k: v for k, v in written.items() if k not in dropped}
     return {
         "id": f"{test.id}_from_turn_{at}",
         "name": f"{test.title} (from turn {at})",
@@ -174,11 +182,3 @@ def _presses(pressed: str | int | None, choice: Choice) -> bool:
     if isinstance(pressed, int) or (isinstance(pressed, str) and pressed.isdigit()):
         return choice.number == int(pressed)
     return pressed is not None and choice.label.casefold() == pressed.casefold()
-
-
-def _write_whole(path: Path, text: str) -> None:
-    """Write `text` to `path` all at once: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text, encoding="utf-8")
-    partial.replace(path)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -213,10 +214,9 @@ class Recorder(_Store):
         (self.root / "meta.json").write_text(self.meta.model_dump_json(indent=2) + "\n")
         for (suite, test), cassette in sorted(self.cassettes.items()):
             trial_of = test.rsplit("#", 1)[0]  # a trial's key is `<test id>#<trial>`
-            cassette.script = self._scripts.get((suite, test)) or self._scripts.get(
-                (suite, trial_of)
-            )
+            script = self._scripts.get((suite, test)) or self._scripts.get((suite, trial_of))
             path = self.path(suite, test)
+            cassette.script = _as_kept(script, path) if script is not None else None
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(cassette.model_dump_json(indent=2) + "\n", encoding="utf-8")
             written.append(path)
@@ -235,6 +235,21 @@ def _script_of(suite: Suite, test_id: str) -> RecordedScript:
     if "environment" not in fields and suite.environment is not None:
         fields["environment"] = suite.environment
     return RecordedScript(test=fields)
+
+
+def _as_kept(script: RecordedScript, cassette: Path) -> RecordedScript:
+    """The test as the recording keeps it: secrets masked like every other body, and the state
+    it started from named relative to the recording, so the two move together."""
+    fields = dict(script.test)
+    start = fields.get("from_state")
+    if isinstance(start, dict):
+        here = cassette.parent.resolve()
+        fields["from_state"] = {
+            k: os.path.relpath(v, here) if k in ("file", "recording") and isinstance(v, str) else v
+            for k, v in start.items()
+        }
+    masked = redact(json.dumps(fields, ensure_ascii=False))
+    return RecordedScript(test=json.loads(masked))
 
 
 def load_cassette(path: Path) -> Cassette:

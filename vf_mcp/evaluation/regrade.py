@@ -22,7 +22,7 @@ import json
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Final, Literal
+from typing import Literal
 
 import anyio
 from pydantic import BaseModel, Field, ValidationError
@@ -38,18 +38,18 @@ from vf_mcp.domain.transcript import (
 )
 from vf_mcp.errors import ConfigurationError, ScriptError, VfMcpError
 from vf_mcp.evaluation import budgets
+from vf_mcp.evaluation.baseline import REGRADE_SCHEMA, run_of_report
 from vf_mcp.evaluation.connection import ServiceFactory
 from vf_mcp.evaluation.html_report import html_report
 from vf_mcp.evaluation.judge import ChatModel, JudgeSettings, OpenAIChatClient
 from vf_mcp.evaluation.loader import load_path
-from vf_mcp.evaluation.reports import junit_xml, markdown_report, outcome_counts
+from vf_mcp.evaluation.reports import junit_xml, markdown_report, outcome_counts, write_whole
 from vf_mcp.evaluation.script import JudgeCheck, ScriptTest, Suite
 from vf_mcp.evaluation.testrun import TestRun, judged_result
 from vf_mcp.evaluation.trials import TurnBudget, summarize
 from vf_mcp.retry import RetryPolicy
 from vf_mcp.transcripts.render import describe_user
 
-REGRADE_SCHEMA: Final = "vf-mcp/regrade/v1"
 ABSENT = "absent"
 _RUNNER_CHECKS = frozenset({"custom_action"})  # made by the runner, not written in a suite
 
@@ -118,6 +118,7 @@ def main(argv: list[str], environ: Mapping[str, str]) -> int:
     except SystemExit as exit_:
         return int(exit_.code or 0)
     try:
+        _refuse_overwriting(args)
         run = load_run(args.regrade)
         suites = _suites(run, [*args.suite, *args.paths])
         if (problem := match_problem(run, suites)) is not None:
@@ -127,6 +128,8 @@ def main(argv: list[str], environ: Mapping[str, str]) -> int:
     except (ConfigurationError, ScriptError) as exc:
         print(f"vf-mcp eval --regrade: {exc}", file=sys.stderr)
         return 2
+    for warning in new_warnings(run, regraded):
+        print(f"warning: {warning}", file=sys.stderr)
     changes = verdict_changes(run, regraded)
     for change in changes:
         print(change.line())
@@ -145,8 +148,20 @@ def main(argv: list[str], environ: Mapping[str, str]) -> int:
     return 0 if regraded.succeeded(allow_ungraded=args.allow_ungraded) else 1
 
 
+def _refuse_overwriting(args: argparse.Namespace) -> None:
+    source = args.regrade.resolve()
+    for flag in ("json", "junit", "markdown", "html"):
+        out: Path | None = getattr(args, flag)
+        if out is not None and out.resolve() == source:
+            raise ConfigurationError(
+                f"--{flag} would overwrite the run it regrades ({args.regrade}); write the "
+                "regrade to another file"
+            )
+
+
 def load_run(path: Path) -> RunResult:
-    """A run report `--json` wrote, refused in one line when it is not one."""
+    """A run report `--json` wrote (or the run of a regrade report), refused in one line when it
+    is not one."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -155,6 +170,7 @@ def load_run(path: Path) -> RunResult:
         raise ConfigurationError(
             f"{path} is not JSON; give a run report written by `vf-mcp eval --json`"
         ) from None
+    data = run_of_report(data)
     version = data.get("schema_version") if isinstance(data, dict) else None
     if version not in READABLE_SCHEMA_VERSIONS:  # a v1 run is upgraded as it is read
         raise ConfigurationError(
@@ -302,7 +318,19 @@ class _Regrade(TestRun):
         except VfMcpError as exc:  # the judge failed, or answered unusably
             after.error = f"judge: {exc.message}"
         after.outcome = decide_outcome(after)
+        if after.outcome not in ("failed", "error") and (unrun := self._never_ran()) is not None:
+            # The run stopped before these turns: nothing says they would pass.
+            after.error = unrun
+            after.warnings.append(unrun)
+            after.outcome = decide_outcome(after)
         return after
+
+    def _never_ran(self) -> str | None:
+        ran, written = len(self.before.turns), len(self.test.turns)
+        if self.before.kind == "simulated" or ran >= written:
+            return None
+        turns = f"turn {written}" if ran + 1 == written else f"turns {ran + 1}-{written}"
+        return f"{turns} never ran, so the test cannot pass on a regrade; run the test again"
 
     async def _grade(self, after: Transcript) -> None:
         if after.kind == "simulated":
@@ -333,6 +361,17 @@ class _Regrade(TestRun):
             if prior.kind == "judge" and prior.expected == check.criterion and prior.verdict:
                 return judged_result(check, prior.verdict)
         return await super().judged(check, conversation, focus, role)
+
+
+def new_warnings(before: RunResult, after: RunResult) -> list[str]:
+    """The regrade's own warnings, each named by its test."""
+    seen = {(t.suite, t.key): set(t.warnings) for t in before.transcripts}
+    return [
+        f"{t.suite} / {t.test_id}: {w}"
+        for t in after.transcripts
+        for w in t.warnings
+        if w not in seen.get((t.suite, t.key), set())
+    ]
 
 
 def verdict_changes(before: RunResult, after: RunResult) -> list[VerdictChange]:
@@ -405,8 +444,7 @@ def _write_reports(args: argparse.Namespace, report: RegradeReport) -> None:
     }
     for path, text in outputs.items():
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
+            write_whole(path, text)
 
 
 __all__ = ["RegradeReport", "VerdictChange", "load_run", "main", "regrade", "verdict_changes"]

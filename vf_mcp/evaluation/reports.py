@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import socket
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 from vf_mcp.domain.transcript import (
     CheckResult,
@@ -280,3 +281,12 @@ def markdown_report(
                 *[f"- {render_check(c).strip()}" for c in remaining],
             ]
     return "\n".join(lines) + "\n"
+
+
+def write_whole(path: Path, text: str) -> None:
+    """Write `text` to `path` all at once: a reader never sees half a file, and a file it
+    replaces stays whole until the new one is."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(path)

@@ -99,14 +99,16 @@ def _read_json(path: Path, origin: str) -> Any:
 async def agent_version(factory: ServiceFactory, environment: str | None) -> str | None:
     """The version id of the agent under test: a throwaway user launches once, its state is read
     and then deleted (the launch runs the agent's start, as every test's launch does)."""
-    user = f"{PROBE_PREFIX}{secrets.token_hex(6)}"
+    user, namespace = f"{PROBE_PREFIX}{secrets.token_hex(6)}", factory.namespace
     async with factory.open(streaming=False) as service:
         try:
-            await service.interact(TurnRequest(user_id=user, launch=True, environment=environment))
-            result = await service.get_state(user, environment=environment)
+            await service.interact(
+                TurnRequest(user_id=user, launch=True, environment=environment), namespace=namespace
+            )
+            result = await service.get_state(user, environment=environment, namespace=namespace)
         finally:
             with suppress(VfMcpError):
-                await service.delete_state(user, environment=environment)
+                await service.delete_state(user, environment=environment, namespace=namespace)
     return base_version(result.state) if result.state is not None else None
 
 

@@ -40,12 +40,13 @@ async def run_conversation(
     them yourself (see the evaluate_agent prompt). A suite too long for one call is refused:
     run it with start_run instead.
     """
-    from vf_mcp.evaluation.api import read_for_server, run_loaded
+    from vf_mcp.evaluation.api import check_for_server, read_for_server, run_loaded
     from vf_mcp.transcripts.render import render_run
 
     call = call_of(ctx)
     suites = await read_for_server(script, tests_dir=call.app.settings.tests_dir, allow_keys=False)
     _refuse_long(suites, call.app.settings.run_conversation_max_turns)
+    await check_for_server(suites, service=call.service(agent), namespace=call.namespace)
     steps = 0
 
     async def on_progress(event: Any) -> None:

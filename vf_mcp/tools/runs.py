@@ -37,11 +37,12 @@ async def start_run(
     same results run_conversation gives; cancel_run(run_id) stops it. Any worker of the server
     answers for the run. A caller has a few runs going at once at most (VF_MCP_MAX_RUNS).
     """
-    from vf_mcp.evaluation.api import SuiteJob, read_for_server
+    from vf_mcp.evaluation.api import SuiteJob, check_for_server, read_for_server
     from vf_mcp.runs.render import render_started
 
     call = call_of(ctx)
     suites = await read_for_server(script, tests_dir=call.app.settings.tests_dir, allow_keys=False)
+    await check_for_server(suites, service=call.service(agent), namespace=call.namespace)
     job = SuiteJob(suites, service=call.service(agent), judge=call.app.judge)
     started = await call.app.runs.start(job, agent=call.agent(agent), namespace=call.namespace)
     return result(render_started(started), started)
