@@ -16,6 +16,7 @@ from mcp import Client
 
 from tests.canary import CANARY_KEY, CANARY_SECRET
 from tests.evaluation_fixtures import FakeJudge, running_judge, verdict
+from vf_mcp.app import open_app
 from vf_mcp.config import Settings
 from vf_mcp.emulator import Emulator, FaultMatch, FaultPlan
 from vf_mcp.evaluation.agreement import cohen_kappa
@@ -609,3 +610,16 @@ def test_a_write_back_that_fails_midway_says_how_many_were_set(
     assert main([str(out), "--write-back"]) == 1
     (said,) = [line for line in capsys.readouterr().err.splitlines() if "--write-back" in line]
     assert "set 1 of 2 transcript properties" in said and "500" in said
+
+
+@pytest.mark.anyio
+async def test_the_app_keeps_one_analytics_client_and_closes_it(
+    production: dict[str, str], emulator: Emulator
+) -> None:
+    settings = Settings.validated({"api_key": CANARY_KEY, "analytics_url": emulator.url})
+    async with open_app(settings) as app:
+        analytics = app.analytics()
+        assert app.analytics() is analytics  # one pool for every import_transcripts call
+        assert len(await analytics.search(_project(emulator))) == 3
+    with pytest.raises(RuntimeError, match="closed"):
+        await analytics.search(_project(emulator))
