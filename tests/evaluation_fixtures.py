@@ -50,9 +50,16 @@ def verdict(passed: bool, score: float | None = None, reasoning: str = "scripted
 class FakeJudge:
     """Rules are (substring, reply): the first whose substring is in the request's text wins."""
 
-    def __init__(self, rules: list[tuple[str, Reply]], *, rate_limit_first: int = 0) -> None:
+    def __init__(
+        self,
+        rules: list[tuple[str, Reply]],
+        *,
+        rate_limit_first: int = 0,
+        usage: tuple[int, int] | None = None,
+    ) -> None:
         self.rules = rules
         self.rate_limit_first = rate_limit_first
+        self.usage = usage  # (prompt_tokens, completion_tokens) of every answer; None: no `usage`
         self.fail_with: int | None = None  # a status every request is answered with
         self.requests: list[dict[str, Any]] = []
         self.authorizations: list[str | None] = []
@@ -77,20 +84,26 @@ class FakeJudge:
         if reply is None:
             return JSONResponse({"error": {"message": f"no rule for: {text[-200:]}"}}, 500)
         content = reply(text) if callable(reply) else reply
-        return JSONResponse(
-            {
-                "id": f"chatcmpl-{len(self.requests)}",
-                "object": "chat.completion",
-                "model": body.get("model"),
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": content},
-                        "finish_reason": "stop",
-                    }
-                ],
+        answer: dict[str, Any] = {
+            "id": f"chatcmpl-{len(self.requests)}",
+            "object": "chat.completion",
+            "model": body.get("model"),
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": content},
+                    "finish_reason": "stop",
+                }
+            ],
+        }
+        if self.usage is not None:
+            prompt, completion = self.usage
+            answer["usage"] = {
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "total_tokens": prompt + completion,
             }
-        )
+        return JSONResponse(answer)
 
 
 class _Server(uvicorn.Server):

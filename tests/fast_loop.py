@@ -107,7 +107,7 @@ SLOW: dict[str, dict[str, str]] = {
     "test_telemetry.py": {
         "test_upstream_spans_nest_under_the_sdks_tool_call_span": "a fresh Python",
         "test_a_configured_endpoint_gets_the_spans_and_metrics_over_otlp_at_shutdown": "Python",
-        "test_vf_mcp_eval_exports_its_turns_like_the_server": "vf-mcp eval",
+        "test_vf_mcp_eval_sends_one_trace_per_run_to_an_otlp_receiver": "vf-mcp eval",
     },
     "test_view.py": {
         "test_a_legacy_http_client_of_unknown_support_is_not_offered_the_view_tools": "vf-mcp",

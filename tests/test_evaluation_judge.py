@@ -93,7 +93,7 @@ async def test_judge_rate_limits_are_waited_out_and_errors_name_no_key(settings:
     with running_judge(judge) as url:
         async with judge_client(url) as chat:
             reply = await chat.complete([ChatMessage(role="user", content="ping")], purpose="test")
-    assert reply == "pong" and len(judge.requests) == 3
+    assert reply.content == "pong" and len(judge.requests) == 3
 
     broken = FakeJudge([])  # every request fails with 500
     with running_judge(broken) as url:

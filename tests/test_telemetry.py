@@ -32,6 +32,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from tests.canary import CANARY_KEY, CANARY_SECRET
+from tests.evaluation_fixtures import JUDGE_KEY, FakeJudge, judge_client, running_judge, verdict
 from vf_mcp import telemetry
 from vf_mcp.app import open_app
 from vf_mcp.cli import run
@@ -39,6 +40,10 @@ from vf_mcp.config import Settings
 from vf_mcp.conversation import TurnRequest
 from vf_mcp.emulator import Emulator, FaultPlan
 from vf_mcp.errors import ConfigurationError, ConnectError
+from vf_mcp.evaluation.connection import ServiceFactory
+from vf_mcp.evaluation.judge import ChatMessage, JudgeSettings, OpenAIChatClient
+from vf_mcp.evaluation.runner import run_suites
+from vf_mcp.evaluation.script import Suite
 
 pytestmark = pytest.mark.anyio
 
@@ -423,22 +428,180 @@ def test_a_configured_endpoint_gets_the_spans_and_metrics_over_otlp_at_shutdown(
         assert all(secret.encode() not in body for _, body in received), secret
 
 
-def test_vf_mcp_eval_exports_its_turns_like_the_server(
-    emulator: Emulator, collector: tuple[str, list[tuple[str, bytes]]]
+CRITERION = "The agent offers to track an order"
+TRACED = {
+    "name": "Traced",
+    "tests": [
+        {
+            "id": "greets",
+            "repeat": 2,
+            "turns": [{"launch": True, "expect": [{"judge": CRITERION}]}],
+        },
+        {
+            "id": "tracks",
+            "turns": [
+                {"launch": True},
+                {"choice": "Track an order", "expect": [{"contains": "no such words"}]},
+            ],
+        },
+    ],
+}
+
+
+def chain(span: Any, by_id: dict[int, Any]) -> list[str]:
+    """The names from `span` up to its root."""
+    names = [span.name]
+    while span.parent is not None:
+        span = by_id[span.parent.span_id]
+        names.append(span.name)
+    return names
+
+
+async def test_a_run_is_one_trace_nested_run_suite_test_trial_turn_and_judge(
+    settings: Settings, recorded: Recorded
+) -> None:
+    judge = FakeJudge([("Criterion:", verdict(True))], usage=(120, 7))
+    with running_judge(judge) as url:
+        async with judge_client(url) as chat:
+            # Tests run at once: each trial must still hang under its own test.
+            result = await run_suites(
+                [Suite.model_validate(TRACED)], ServiceFactory(settings), judge=chat, concurrency=3
+            )
+    assert [t.outcome for t in result.transcripts] == ["passed", "passed", "failed"]
+    spans = recorded.finished()
+    assert len({s.context.trace_id for s in spans}) == 1
+    by_id = {s.context.span_id: s for s in spans}
+    [root] = [s for s in spans if s.parent is None]
+    assert root.name == "eval run" and root.status.status_code is StatusCode.ERROR
+    assert dict(root.attributes or {}) == {
+        "vf_mcp.eval.suites": 1,
+        "vf_mcp.eval.tests.failed": 1,
+        "vf_mcp.eval.tests.passed": 2,
+        "vf_mcp.eval.turns_sent": 4,
+        "vf_mcp.eval.judge.calls": 2,
+        "vf_mcp.eval.judge.input_tokens": 240,
+        "vf_mcp.eval.judge.output_tokens": 14,
+        "vf_mcp.eval.outcome": "failed",
+    }
+    tests = {s.attributes["vf_mcp.eval.test"]: s for s in spans if s.name == "eval test"}
+    assert tests["greets"].attributes["vf_mcp.eval.trials"] == 2
+    assert tests["greets"].attributes["vf_mcp.eval.outcome"] == "passed"
+    assert tests["tracks"].attributes["vf_mcp.eval.outcome"] == "failed"
+    trials = [s for s in spans if s.name == "eval trial"]
+    assert sorted(by_id[t.parent.span_id].attributes["vf_mcp.eval.test"] for t in trials) == [
+        "greets", "greets", "tracks"
+    ]  # fmt: skip
+    failed = next(t for t in trials if t.attributes["vf_mcp.eval.test"] == "tracks")
+    assert failed.attributes["vf_mcp.eval.checks.failed"] == 1
+    assert failed.attributes["vf_mcp.eval.turns"] == 2
+    turn = [s for s in spans if s.name == "eval turn"]
+    assert len(turn) == 4
+    http = next(s for s in spans if s.name == "POST /state/user/{userID}/interact")
+    assert chain(http, by_id) == [
+        "POST /state/user/{userID}/interact", "eval turn", "eval trial", "eval test",
+        "eval suite", "eval run",
+    ]  # fmt: skip
+    judged = [s for s in spans if s.name == "chat fake-judge"]
+    assert len(judged) == 2
+    assert chain(judged[0], by_id)[1:] == ["eval trial", "eval test", "eval suite", "eval run"]
+    assert judged[0].kind is SpanKind.CLIENT
+    attributes = dict(judged[0].attributes or {})
+    assert attributes == {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": "fake-judge",
+        "gen_ai.request.temperature": 0.0,
+        "server.address": "127.0.0.1",
+        "server.port": int(url.rsplit(":", 1)[1].split("/")[0]),
+        "gen_ai.response.model": "fake-judge",
+        "gen_ai.response.finish_reasons": ("stop",),
+        "gen_ai.usage.input_tokens": 120,
+        "gen_ai.usage.output_tokens": 7,
+    }
+    # The judge's HTTP request hangs under its GenAI span.
+    assert any(by_id[s.parent.span_id].name == "chat fake-judge" for s in spans if s.parent)
+    tokens = recorded.points("gen_ai.client.token.usage")
+    assert sorted((p.attributes["gen_ai.token.type"], p.sum) for p in tokens) == [
+        ("input", 240), ("output", 14)
+    ]  # fmt: skip
+    # No prompt, no reply, no key: the criterion is text the prompt quotes.
+    assert_no_secret(recorded, CRITERION, JUDGE_KEY, "scripted", "Track an order")
+
+
+async def test_judge_prompts_and_replies_go_on_spans_only_when_asked(
+    recorded: Recorded,
+) -> None:
+    judge = FakeJudge([("ping", "pong")], usage=(3, 1))
+    with running_judge(judge) as url:
+        for asked in (False, True):
+            settings = JudgeSettings(url=url, model="m", trace_content=asked)
+            async with OpenAIChatClient(settings) as chat:
+                await chat.complete([ChatMessage(role="user", content="ping")], purpose="test")
+    quiet, told = [dict(s.attributes or {}) for s in recorded.finished() if s.name == "chat m"]
+    assert "gen_ai.input.messages" not in quiet and "gen_ai.output.messages" not in quiet
+    assert json.loads(str(told["gen_ai.input.messages"])) == [
+        {"role": "user", "parts": [{"type": "text", "content": "ping"}]}
+    ]
+    assert json.loads(str(told["gen_ai.output.messages"])) == [
+        {"role": "assistant", "parts": [{"type": "text", "content": "pong"}]}
+    ]
+
+
+def spans_of(received: list[tuple[str, bytes]]) -> list[Any]:
+    return [
+        span
+        for path, body in received
+        if path == "/v1/traces"
+        for r in ExportTraceServiceRequest.FromString(body).resource_spans
+        for scope in r.scope_spans
+        for span in scope.spans
+    ]
+
+
+def test_vf_mcp_eval_sends_one_trace_per_run_to_an_otlp_receiver(
+    emulator: Emulator, collector: tuple[str, list[tuple[str, bytes]]], tmp_path: Path
 ) -> None:
     endpoint, received = collector
-    suite = Path(__file__).parent.parent / "examples" / "evals" / "order_support.failing.yaml"
-    env = {
-        **os.environ,
-        telemetry.ENV_OTLP_ENDPOINT: endpoint,
-        "VOICEFLOW_API_KEY": CANARY_KEY,
-        "VOICEFLOW_RUNTIME_URL": emulator.url,
-    }
-    env.pop("VOICEFLOW_PROJECT_ID", None)
-    done = subprocess.run([sys.executable, "-m", "vf_mcp", "eval", str(suite)], env=env,
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert done.returncode == 1, done.stderr  # the suite fails on purpose
-    traces = ExportTraceServiceRequest.FromString(dict(received)["/v1/traces"])
-    names = {s.name for r in traces.resource_spans for sc in r.scope_spans for s in sc.spans}
-    assert "POST /state/user/{userID}/interact" in names
-    assert all(CANARY_SECRET.encode() not in body for _, body in received)
+    suite = tmp_path / "traced.json"
+    suite.write_text(json.dumps(TRACED), encoding="utf-8")
+    judge = FakeJudge([("Criterion:", verdict(True))], usage=(120, 7))
+    with running_judge(judge) as url:
+        env = {
+            **os.environ,
+            telemetry.ENV_OTLP_ENDPOINT: endpoint,
+            "VOICEFLOW_API_KEY": CANARY_KEY,
+            "VOICEFLOW_RUNTIME_URL": emulator.url,
+            "VF_MCP_JUDGE_URL": url,
+            "VF_MCP_JUDGE_MODEL": "fake-judge",
+            "VF_MCP_JUDGE_API_KEY": JUDGE_KEY,
+        }
+        env.pop("VOICEFLOW_PROJECT_ID", None)
+        done = subprocess.run([sys.executable, "-m", "vf_mcp", "eval", str(suite)], env=env,
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 1, done.stderr  # `tracks` fails on purpose
+    assert "judge: 254 judge tokens (240 in, 14 out, 2 calls)" in done.stdout
+    assert judge.authorizations == [f"Bearer {JUDGE_KEY}"] * 2  # the key was sent to the judge
+    spans = spans_of(received)
+    assert len({s.trace_id for s in spans}) == 1
+    by_id = {s.span_id: s for s in spans}
+    parents = {s.name: by_id[s.parent_span_id].name for s in spans if s.parent_span_id}
+    assert parents["eval suite"] == "eval run"
+    assert parents["eval test"] == "eval suite"
+    assert parents["eval trial"] == "eval test"
+    assert parents["eval turn"] == "eval trial"
+    assert parents["chat fake-judge"] == "eval trial"
+    assert parents["POST /state/user/{userID}/interact"] == "eval turn"
+    [root] = [s for s in spans if not s.parent_span_id]
+    assert root.name == "eval run"
+    judged = next(s for s in spans if s.name == "chat fake-judge")
+    attributes = {a.key: a.value for a in judged.attributes}
+    assert attributes["gen_ai.operation.name"].string_value == "chat"
+    assert attributes["gen_ai.request.model"].string_value == "fake-judge"
+    assert attributes["gen_ai.usage.input_tokens"].int_value == 120
+    assert attributes["gen_ai.usage.output_tokens"].int_value == 7
+    assert [
+        v.string_value for v in attributes["gen_ai.response.finish_reasons"].array_value.values
+    ] == ["stop"]
+    # What left the process, byte for byte, holds neither key, nor any prompt.
+    for secret in (CANARY_KEY, CANARY_SECRET, JUDGE_KEY, CRITERION):
+        assert all(secret.encode() not in body for _, body in received), secret

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from vf_mcp.agents import AgentDirectory, single_agent
 from vf_mcp.config import Settings
-from vf_mcp.conversation import ConversationService, StreamRoutes
+from vf_mcp.conversation import HEARTBEAT_SECONDS, ConversationService, StreamRoutes
 from vf_mcp.errors import InvalidInputError
 from vf_mcp.retry import RetryPolicy
 from vf_mcp.runs.manager import RunManager, open_runs
@@ -107,10 +107,8 @@ async def open_app(
             )
             stack.push_async_callback(store.aclose)
         transcripts = TranscriptBook(store.transcripts)
-        services = await _open_services(stack, directory, store, client, transcripts)
-        if heartbeat_seconds is not None:
-            for service in services.values():
-                service.heartbeat_seconds = heartbeat_seconds
+        heartbeat = HEARTBEAT_SECONDS if heartbeat_seconds is None else heartbeat_seconds
+        services = await _open_services(stack, directory, store, client, transcripts, heartbeat)
         judge = await _open_judge(stack, settings)
         # Entered last, so left first: runs stop while the clients and judge they use are open.
         runs = await stack.enter_async_context(
@@ -137,6 +135,7 @@ async def _open_services(
     store: Store,
     client: VoiceflowClient | None,
     transcripts: TranscriptBook,
+    heartbeat_seconds: float,
 ) -> dict[str, ConversationService]:
     routes = StreamRoutes()
     projects = Counter(
@@ -157,6 +156,7 @@ async def _open_services(
             vf,
             view,
             agent.settings,
+            heartbeat_seconds=heartbeat_seconds,
             id_prefix=f"{name}." if shared else "",
             stream_routes=routes,
             # A turn cut off with its worker is recorded in the caller's transcript when found.

@@ -84,6 +84,7 @@ ENV_JUDGE_URL = "VF_MCP_JUDGE_URL"
 ENV_JUDGE_MODEL = "VF_MCP_JUDGE_MODEL"
 ENV_JUDGE_API_KEY = "VF_MCP_JUDGE_API_KEY"
 ENV_JUDGE_TIMEOUT = "VF_MCP_JUDGE_TIMEOUT"
+ENV_JUDGE_TRACE_CONTENT = "VF_MCP_JUDGE_TRACE_CONTENT"
 ENV_OAUTH_ISSUER = "VF_MCP_OAUTH_ISSUER"
 ENV_OAUTH_INTROSPECTION_URL = "VF_MCP_OAUTH_INTROSPECTION_URL"
 ENV_OAUTH_CLIENT_ID = "VF_MCP_OAUTH_CLIENT_ID"
@@ -344,6 +345,12 @@ class Settings(BaseModel):
     )
     judge_timeout: float = setting(
         60.0, ENV_JUDGE_TIMEOUT, "Seconds per judge request.", gt=0, le=600
+    )
+    judge_trace_content: bool = setting(
+        False,
+        ENV_JUDGE_TRACE_CONTENT,
+        "`1` records the judge's prompts and replies on its OpenTelemetry spans "
+        "(`gen_ai.input.messages`, `gen_ai.output.messages`); they quote the conversation.",
     )
     oauth_issuer: str | None = setting(
         None,

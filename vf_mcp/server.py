@@ -97,7 +97,7 @@ class VfMcpServer(MCPServer[App]):
             token_verifier=verifier,
             auth=auth,
             tools=build_tools(chosen),
-            extensions=[view_extension(settings)] if view else [],
+            extensions=[view_extension(settings.view_image_origins)] if view else [],
             middleware=[apps_gate(app_only, frozenset({VIEW_URI}))] if view else [],
         )
         register_resources_and_prompts(self)

@@ -7,11 +7,14 @@ HTTP exporters when `OTEL_EXPORTER_OTLP_ENDPOINT` is set; the SDK is the `otel` 
 
 No attribute ever holds a key, token, user id, user text, variable value, header or query string:
 upstream spans are named by route templates, and errors by their class name only (a message may
-quote the runtime, or the user).
+quote the runtime, or the user). Calls to a model (the judge) follow OpenTelemetry's GenAI
+semantic conventions (`GEN_AI_*` below); their prompts and replies are recorded only when asked
+(`model_call(..., content=True)`).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -35,6 +38,21 @@ MISSING_SDK = (
     f"{ENV_OTLP_ENDPOINT} is set but the OpenTelemetry SDK is missing: pip install 'vf-mcp[otel]'"
 )
 Attributes = dict[str, str | int]
+
+# OpenTelemetry's GenAI semantic conventions (gen-ai-spans; `gen_ai.provider.name` replaced
+# `gen_ai.system`). Spelled out here: the Python package that names them ships with the SDK, which
+# is optional, and marks them as moved to the GenAI conventions' own repository.
+GEN_AI_OPERATION_NAME = "gen_ai.operation.name"
+GEN_AI_PROVIDER_NAME = "gen_ai.provider.name"
+GEN_AI_REQUEST_MODEL = "gen_ai.request.model"
+GEN_AI_REQUEST_TEMPERATURE = "gen_ai.request.temperature"
+GEN_AI_RESPONSE_MODEL = "gen_ai.response.model"
+GEN_AI_RESPONSE_FINISH_REASONS = "gen_ai.response.finish_reasons"
+GEN_AI_USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens"
+GEN_AI_USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
+GEN_AI_INPUT_MESSAGES = "gen_ai.input.messages"
+GEN_AI_OUTPUT_MESSAGES = "gen_ai.output.messages"
+GEN_AI_TOKEN_TYPE = "gen_ai.token.type"
 
 
 class Telemetry:
@@ -63,6 +81,11 @@ class Telemetry:
             "vf_mcp.upstream.responses",
             unit="{response}",
             description="HTTP responses from upstream services, by status code and route",
+        )
+        self.model_tokens = meter.create_histogram(
+            "gen_ai.client.token.usage",
+            unit="{token}",
+            description="Tokens a model call spent, by gen_ai.token.type (input, output)",
         )
         self.upstream_retries = meter.create_counter(
             "vf_mcp.upstream.retries",
@@ -116,6 +139,94 @@ class Telemetry:
         finally:
             self.turn_duration.record(time.perf_counter() - started, attributes)
             self.turns.add(1, attributes)
+
+    @contextmanager
+    def model_call(
+        self,
+        *,
+        provider: str,
+        model: str,
+        server_address: str,
+        server_port: int | None = None,
+        temperature: float | None = None,
+        messages: list[dict[str, str]] | None = None,
+    ) -> Iterator[ModelCall]:
+        """A GenAI client span (`chat {model}`) around one chat completion, its retries included.
+
+        `messages` (the prompt) is recorded only when given: prompts quote the conversation.
+        """
+        attributes: dict[str, str | int | float] = {
+            GEN_AI_OPERATION_NAME: "chat",
+            GEN_AI_PROVIDER_NAME: provider,
+            GEN_AI_REQUEST_MODEL: model,
+            "server.address": server_address,
+        }
+        if server_port is not None:
+            attributes["server.port"] = server_port
+        if temperature is not None:
+            attributes[GEN_AI_REQUEST_TEMPERATURE] = temperature
+        if messages is not None:
+            attributes[GEN_AI_INPUT_MESSAGES] = _gen_ai_messages(messages)
+        with self.tracer.start_as_current_span(
+            f"chat {model}",
+            kind=SpanKind.CLIENT,
+            attributes=attributes,
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            call = ModelCall(self, span, {GEN_AI_PROVIDER_NAME: provider,
+                                          GEN_AI_REQUEST_MODEL: model})  # fmt: skip
+            try:
+                yield call
+            except BaseException as exc:
+                span.set_attribute("error.type", type(exc).__qualname__)
+                span.set_status(StatusCode.ERROR)
+                raise
+
+
+def _gen_ai_messages(messages: list[dict[str, str]]) -> str:
+    """Messages in the conventions' shape: role and parts, as one JSON string."""
+    shaped = [
+        {"role": m["role"], "parts": [{"type": "text", "content": m["content"]}]} for m in messages
+    ]
+    return json.dumps(shaped, ensure_ascii=False)
+
+
+@dataclass
+class ModelCall:
+    """What the chat client reports about one model call's answer."""
+
+    telemetry: Telemetry
+    span: trace.Span
+    attributes: Attributes
+
+    def answered(
+        self,
+        *,
+        response_model: str | None,
+        input_tokens: int | None,
+        output_tokens: int | None,
+        finish_reason: str | None,
+        reply: str | None = None,
+    ) -> None:
+        """The answer's facts; `reply` (the model's words) only when content is recorded."""
+        if response_model:
+            self.span.set_attribute(GEN_AI_RESPONSE_MODEL, response_model)
+        if finish_reason:
+            self.span.set_attribute(GEN_AI_RESPONSE_FINISH_REASONS, [finish_reason])
+        usage = (
+            (GEN_AI_USAGE_INPUT_TOKENS, "input", input_tokens),
+            (GEN_AI_USAGE_OUTPUT_TOKENS, "output", output_tokens),
+        )
+        for name, kind, count in usage:
+            if count is not None:
+                self.span.set_attribute(name, count)
+                self.telemetry.model_tokens.record(
+                    count, {**self.attributes, GEN_AI_TOKEN_TYPE: kind}
+                )
+        if reply is not None:
+            shaped = _gen_ai_messages([{"role": "assistant", "content": reply}])
+            self.span.set_attribute(GEN_AI_OUTPUT_MESSAGES, shaped)
 
 
 @dataclass

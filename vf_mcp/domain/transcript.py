@@ -12,6 +12,7 @@ it is read from: a `--compare` baseline, a stored run, a transcript kept in Redi
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Final, Literal
 
@@ -84,6 +85,50 @@ class JudgeVerdict(_Record):
     score: float | None = Field(default=None, ge=0, le=1)
     reasoning: str = ""
     model: str = ""
+
+
+class JudgeUsage(_Record):
+    """Tokens the judge model spent, as its endpoint's `usage` reported them: the fact a cost is
+    worked out from (vf-mcp knows no prices)."""
+
+    calls: int = Field(default=0, ge=0, description="Judge requests answered")
+    input_tokens: int = Field(
+        default=0, ge=0, description="The endpoint's `usage.prompt_tokens`, summed"
+    )
+    output_tokens: int = Field(
+        default=0, ge=0, description="The endpoint's `usage.completion_tokens`, summed"
+    )
+    unreported: int = Field(
+        default=0,
+        ge=0,
+        description="Answers that carried no `usage`: their tokens are in neither sum",
+    )
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def describe(self) -> str:
+        """ "1234 judge tokens (1000 in, 234 out, 5 calls)", as every report says it."""
+        calls = f"{self.calls} call{'s' if self.calls != 1 else ''}"
+        missing = f", {self.unreported} without usage" if self.unreported else ""
+        return (
+            f"{self.total_tokens} judge tokens ({self.input_tokens} in, {self.output_tokens} out, "
+            f"{calls}{missing})"
+        )
+
+    @classmethod
+    def total(cls, usages: Iterable[JudgeUsage | None]) -> JudgeUsage | None:
+        """The sum, or None when none of them called the judge."""
+        present = [u for u in usages if u is not None]
+        if not present:
+            return None
+        return cls(
+            calls=sum(u.calls for u in present),
+            input_tokens=sum(u.input_tokens for u in present),
+            output_tokens=sum(u.output_tokens for u in present),
+            unreported=sum(u.unreported for u in present),
+        )
 
 
 class CheckResult(_Record):
@@ -236,6 +281,9 @@ class Transcript(_Record):
         default_factory=list, description="Checks of the whole conversation (judged criteria)"
     )
     warnings: list[str] = Field(default_factory=list)
+    judge_usage: JudgeUsage | None = Field(
+        default=None, description="What the judge spent on this test; None: it was not called"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -281,6 +329,14 @@ class SuiteResult(_Record):
         default_factory=list, description="One per repeated test (`repeat` above 1)"
     )
     warnings: list[str] = Field(default_factory=list)
+    checks: list[CheckResult] = Field(
+        default_factory=list,
+        description="Checks of the whole suite, over every turn of every test and trial "
+        "(the suite's `latency_ms`)",
+    )
+    judge_usage: JudgeUsage | None = Field(
+        default=None, description="What the judge spent on the suite's tests, summed"
+    )
 
     def count(self, outcome: TestOutcome) -> int:
         return sum(1 for t in self.tests if t.outcome == outcome)
@@ -296,6 +352,9 @@ class RunResult(_Record):
     stopped: str | None = Field(
         default=None, description="Why the run stopped before every test ran (its turn cap)"
     )
+    judge_usage: JudgeUsage | None = Field(
+        default=None, description="What the judge spent on the whole run, summed"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -307,9 +366,13 @@ class RunResult(_Record):
         return [t for s in self.suites for t in s.tests]
 
     def succeeded(self, *, allow_ungraded: bool = False) -> bool:
-        """No test failed, erred or was skipped; ungraded ones count only when allowed."""
+        """No test failed, erred or was skipped and no suite check failed or erred; ungraded
+        tests count only when allowed."""
         ok = {"passed", "to_grade"} if allow_ungraded else {"passed"}
-        return all(t.outcome in ok for t in self.transcripts)
+        suite_checks = [c for s in self.suites for c in s.checks]
+        return all(t.outcome in ok for t in self.transcripts) and not any(
+            c.outcome in ("failed", "error") for c in suite_checks
+        )
 
 
 def decide_outcome(transcript: Transcript) -> TestOutcome:

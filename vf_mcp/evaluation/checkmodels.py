@@ -3,9 +3,10 @@
 
 Checks are written `{<type>: <value>, ...options}` (shorthand) or `{type: <type>, ...}`:
 - per turn: text (`contains`, `not_contains`, `equals`, `regex`), `trace`, `choice`, `status`,
-  `variable`, `judge`, the trajectory (`flow`, `block`, `tool`, `in_order`) and `grounded`;
-- over the whole conversation (a test's `expect`): `judge`, the trajectory checks, and the
-  deterministic assertions `always`, `never` and `eventually` around a per-turn check.
+  `variable`, `latency_ms`, `judge`, the trajectory (`flow`, `block`, `tool`, `in_order`) and
+  `grounded`;
+- over the whole conversation (a test's `expect`): `judge`, `latency_ms`, the trajectory checks,
+  and the deterministic assertions `always`, `never` and `eventually` around a per-turn check.
 """
 
 from __future__ import annotations
@@ -173,6 +174,26 @@ class VoiceflowCliCheck(_Check):
     variable: VariableConfig | None = None
 
 
+class LatencyCheck(_Check):
+    """How long the agent took to answer, in milliseconds, as the turn's record says (under
+    `--replay`, as recorded). On a turn: that turn; in a test's `expect`: every turn of the
+    conversation; as a suite's `latency_ms`: every turn of every test and trial of the suite."""
+
+    type: Literal["latency_ms"] = "latency_ms"
+    max: float | None = Field(default=None, gt=0, description="No turn took longer")
+    p95: float | None = Field(
+        default=None,
+        gt=0,
+        description="95% of the turns took no longer (nearest rank: the ceil(0.95 n)-th fastest)",
+    )
+
+    @model_validator(mode="after")
+    def _a_limit(self) -> LatencyCheck:
+        if self.max is None and self.p95 is None:
+            raise ValueError("latency_ms needs `max` or `p95` (milliseconds), e.g. {max: 500}")
+        return self
+
+
 # -- trajectory -----------------------------------------------------------------------------
 
 StepKind = Literal["flow", "block", "tool"]
@@ -267,6 +288,7 @@ TextCheck = (
     | ChoiceCheck
     | StatusCheck
     | VariableCheck
+    | LatencyCheck
 )
 
 Check = Annotated[
@@ -324,6 +346,7 @@ Assertion = AlwaysCheck | NeverCheck | EventuallyCheck
 
 ConversationCheck = Annotated[
     JudgeCheck
+    | LatencyCheck
     | FlowCheck
     | BlockCheck
     | ToolCheck
@@ -356,6 +379,7 @@ _SHORTHAND: dict[str, tuple[str, str]] = {
     "always": ("always", "check"),
     "never": ("never", "check"),
     "eventually": ("eventually", "check"),
+    "latency_ms": ("latency_ms", "max"),
 }
 
 
@@ -367,7 +391,7 @@ def expand_check(item: Any) -> Any:
         if key in item:
             rest = {k: v for k, v in item.items() if k != key}
             value = item[key]
-            if kind == "variable" and isinstance(value, dict):
+            if kind in ("variable", "latency_ms") and isinstance(value, dict):
                 return {"type": kind, **value, **rest}
             return {"type": kind, field: value, **rest}
     # Without this, pydantic's answer is "Unable to extract tag using discriminator 'type'".
@@ -421,6 +445,10 @@ def describe_check(check: Check | ConversationCheck) -> str:
             return "in order: " + " → ".join(s.describe() for s in check.steps)
         case GroundedCheck():
             return "the answer is grounded in the retrieved knowledge"
+        case LatencyCheck():
+            limits = [f"max {check.max:g} ms" if check.max is not None else "",
+                      f"p95 {check.p95:g} ms" if check.p95 is not None else ""]  # fmt: skip
+            return "latency " + ", ".join(limit for limit in limits if limit)
         case AlwaysCheck():
             return f"always: {describe_check(check.check)}"
         case NeverCheck():

@@ -18,7 +18,7 @@ from typing import Any
 from jsonpath_ng.ext.parser import parse as parse_jsonpath
 
 from vf_mcp.domain.transcript import CheckResult, JudgeVerdict, TranscriptTurn
-from vf_mcp.evaluation import trajectory
+from vf_mcp.evaluation import budgets, trajectory
 from vf_mcp.evaluation.checkmodels import (
     BlockCheck,
     ChoiceCheck,
@@ -26,6 +26,7 @@ from vf_mcp.evaluation.checkmodels import (
     EqualsCheck,
     FlowCheck,
     InOrderCheck,
+    LatencyCheck,
     NotContainsCheck,
     RegexCheck,
     StatusCheck,
@@ -121,6 +122,8 @@ def evaluate(check: DeterministicCheck, turn: TranscriptTurn) -> CheckResult:
             )
         case VariableCheck():
             return _variable(check, turn)
+        case LatencyCheck():
+            return budgets.latency(check, [turn.latency_ms], f"turn {turn.index}")
         case FlowCheck() | BlockCheck() | ToolCheck() | InOrderCheck():
             return trajectory.evaluate(check, [turn])
     raise AssertionError(f"not a deterministic check: {check!r}")  # pragma: no cover

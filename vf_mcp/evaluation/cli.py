@@ -475,6 +475,8 @@ def report_lines(
         lines += [f"trials {suite.name} / {line}" for line in trial_lines(suite.trials)]
     if run.stopped:
         lines.append(f"stopped: {run.stopped}")
+    if run.judge_usage is not None:
+        lines.append(f"judge: {run.judge_usage.describe()}")
     if comparison is not None:
         lines += comparison.lines()
     return [*lines, summary_line(run)]
@@ -494,6 +496,13 @@ def failure_lines(run: RunResult, *, allow_ungraded: bool) -> list[str]:
             )
             one_line = " ".join(why.split())  # evidence keeps the agent's line breaks
             lines.append(f"{test.outcome.upper()} {test.suite} / {test.name}: {one_line[:300]}")
+    for suite in run.suites:
+        for check in suite.checks:
+            if check.outcome in ("failed", "error"):
+                lines.append(
+                    f"{check.outcome.upper()} {suite.name} (suite): {check.label}: "
+                    f"{check.evidence[:300]}"
+                )
     ungraded = sum(1 for t in run.transcripts if t.outcome == "to_grade")
     if ungraded and not allow_ungraded:
         lines.append(
@@ -560,12 +569,14 @@ async def _run(job: _Job, options: RunOptions) -> RunResult:
     finished = FinishedSoFar()
     job.finished.append(finished)
     if job.replayer is not None:
-        factory = ServiceFactory(job.settings, transport=job.replayer.transport())
+        factory = ServiceFactory(
+            job.settings, transport=job.replayer.transport(), clock=job.replayer
+        )
         return await _with_progress(
             job.suites, factory, job.replayer.chat(), concurrency, options, finished
         )
     transport = job.recorder.transport() if job.recorder is not None else None
-    factory = ServiceFactory(job.settings, transport=transport)
+    factory = ServiceFactory(job.settings, transport=transport, clock=job.recorder)
     if job.judge_settings is None:
         return await _with_progress(job.suites, factory, None, concurrency, options, finished)
     settings = job.settings

@@ -14,6 +14,7 @@ from pydantic import SecretStr
 
 from vf_mcp.config import Settings
 from vf_mcp.conversation import ConversationService
+from vf_mcp.evaluation.context import TurnClock
 from vf_mcp.store.memory import in_memory_store
 from vf_mcp.voiceflow.client import VoiceflowClient
 
@@ -28,9 +29,12 @@ class ServiceFactory:
         transport: httpx.AsyncBaseTransport | None = None,
         service: ConversationService | None = None,
         namespace: str | None = None,
+        clock: TurnClock | None = None,
     ) -> None:
         self.settings = settings
         self.transport = transport
+        self.clock = clock
+        """What a turn's latency is read from: a recording's, under replay."""
         self._service = service
         self.namespace = namespace
         """The caller whose run this is (`vf_mcp.callers`): every conversation a suite holds is

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -43,3 +44,10 @@ def scope(value: Scope) -> Iterator[Scope]:
         yield value
     finally:
         _SCOPE.reset(token)
+
+
+class TurnClock(Protocol):
+    """Where a turn's latency comes from: what was measured (a live run, kept by a recording),
+    or what a recording measured (a replay, so latency checks reach the recorded verdict)."""
+
+    def latency(self, scope: Scope, measured_ms: float) -> float: ...

@@ -1,10 +1,11 @@
 """The LLM judge: an OpenAI-compatible chat-completions client and the grading built on it.
 
 Configured by `Settings` (`VF_MCP_JUDGE_URL`, `VF_MCP_JUDGE_MODEL`, `VF_MCP_JUDGE_API_KEY`,
-`VF_MCP_JUDGE_TIMEOUT`). The key is a `SecretStr`: never logged, never in an error message.
-Any model that speaks `POST {url}/chat/completions` works (OpenAI, Azure-style gateways, vLLM,
-Ollama, LiteLLM...). Replies are parsed leniently: JSON, fenced JSON, JSON inside prose, or a
-bare PASS/FAIL/YES/NO.
+`VF_MCP_JUDGE_TIMEOUT`, `VF_MCP_JUDGE_TRACE_CONTENT`). The key is a `SecretStr`: never logged,
+never in an error message. Any model that speaks `POST {url}/chat/completions` works (OpenAI,
+Azure-style gateways, vLLM, Ollama, LiteLLM...). Replies are parsed leniently: JSON, fenced JSON,
+JSON inside prose, or a bare PASS/FAIL/YES/NO. Each call is a GenAI span (`chat {model}`) with its
+token usage; `MeteredChat` sums the usage of one test.
 """
 
 from __future__ import annotations
@@ -16,13 +17,17 @@ from typing import Any, Literal, Protocol
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from vf_mcp import __version__
+from vf_mcp import __version__, telemetry
 from vf_mcp.config import ENV_JUDGE_API_KEY, ENV_JUDGE_MODEL, ENV_JUDGE_URL, Settings
-from vf_mcp.domain.transcript import JudgeVerdict
+from vf_mcp.domain.transcript import JudgeUsage, JudgeVerdict
 from vf_mcp.errors import JudgeError, UpstreamError
 from vf_mcp.evaluation import prompts
 from vf_mcp.http_errors import api_error_class, transport_error_class
 from vf_mcp.retry import RetryPolicy, parse_retry_after, send_with_retries
+
+# The wire is OpenAI's chat completions; the conventions name the provider by the API spoken,
+# since gateways (LiteLLM, vLLM, Azure) proxy other providers' models behind it.
+PROVIDER = "openai"
 
 
 class JudgeSettings(BaseModel):
@@ -35,6 +40,10 @@ class JudgeSettings(BaseModel):
     api_key: SecretStr | None = None
     timeout: float = Field(default=60.0, gt=0, le=600)
     temperature: float = 0.0
+    trace_content: bool = Field(
+        default=False,
+        description="Record prompts and replies on the judge's spans (they quote the conversation)",
+    )
 
     @property
     def endpoint(self) -> str:
@@ -53,6 +62,7 @@ class JudgeSettings(BaseModel):
             model=settings.judge_model,
             api_key=settings.judge_api_key,
             timeout=settings.judge_timeout,
+            trace_content=settings.judge_trace_content,
         )
 
 
@@ -63,13 +73,50 @@ class ChatMessage(BaseModel):
     content: str
 
 
+class ChatReply(BaseModel):
+    """A chat completion's text and what the endpoint said about it (`usage`, finish reason)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    content: str
+    input_tokens: int | None = Field(default=None, description="`usage.prompt_tokens`")
+    output_tokens: int | None = Field(default=None, description="`usage.completion_tokens`")
+    response_model: str | None = None
+    finish_reason: str | None = None
+
+    @property
+    def usage(self) -> JudgeUsage:
+        """This one call, as a test's tally counts it."""
+        if self.input_tokens is None or self.output_tokens is None:
+            return JudgeUsage(calls=1, unreported=1)
+        return JudgeUsage(calls=1, input_tokens=self.input_tokens, output_tokens=self.output_tokens)
+
+
 class ChatModel(Protocol):
     """Anything that answers a chat: the HTTP client, or a recording/replaying stand-in."""
 
     @property
     def model(self) -> str: ...
 
-    async def complete(self, messages: list[ChatMessage], *, purpose: str) -> str: ...
+    async def complete(self, messages: list[ChatMessage], *, purpose: str) -> ChatReply: ...
+
+
+class MeteredChat:
+    """A chat model that keeps the sum of what its calls spent: one per test (trial), so tests
+    sharing the judge concurrently each count their own."""
+
+    def __init__(self, inner: ChatModel) -> None:
+        self.inner = inner
+        self.usage: JudgeUsage | None = None
+
+    @property
+    def model(self) -> str:
+        return self.inner.model
+
+    async def complete(self, messages: list[ChatMessage], *, purpose: str) -> ChatReply:
+        reply = await self.inner.complete(messages, purpose=purpose)
+        self.usage = JudgeUsage.total([self.usage, reply.usage])
+        return reply
 
 
 class OpenAIChatClient:
@@ -114,7 +161,29 @@ class OpenAIChatClient:
     def closed(self) -> bool:
         return self._http.is_closed
 
-    async def complete(self, messages: list[ChatMessage], *, purpose: str) -> str:
+    async def complete(self, messages: list[ChatMessage], *, purpose: str) -> ChatReply:
+        settings = self._settings
+        prompt = [m.model_dump() for m in messages] if settings.trace_content else None
+        endpoint = httpx.URL(settings.endpoint)
+        with telemetry.current().model_call(
+            provider=PROVIDER,
+            model=settings.model,
+            server_address=endpoint.host,
+            server_port=endpoint.port,
+            temperature=settings.temperature,
+            messages=prompt,
+        ) as call:
+            reply = await self._complete(messages, purpose)
+            call.answered(
+                response_model=reply.response_model,
+                input_tokens=reply.input_tokens,
+                output_tokens=reply.output_tokens,
+                finish_reason=reply.finish_reason,
+                reply=reply.content if settings.trace_content else None,
+            )
+        return reply
+
+    async def _complete(self, messages: list[ChatMessage], purpose: str) -> ChatReply:
         body = {
             "model": self._settings.model,
             "temperature": self._settings.temperature,
@@ -176,10 +245,11 @@ class OpenAIChatClient:
         )
 
 
-def _content(response: httpx.Response, purpose: str) -> str:
+def _content(response: httpx.Response, purpose: str) -> ChatReply:
     try:
         data = response.json()
-        content = data["choices"][0]["message"]["content"]
+        choice = data["choices"][0]
+        content = choice["message"]["content"]
     except (ValueError, KeyError, IndexError, TypeError):
         raise JudgeError(
             f"The judge's answer to {purpose} is not a chat completion: {response.text[:200]}"
@@ -188,7 +258,20 @@ def _content(response: httpx.Response, purpose: str) -> str:
         content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
     if not isinstance(content, str):
         raise JudgeError(f"The judge's answer to {purpose} has no text content")
-    return content
+    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    model, reason = data.get("model"), choice.get("finish_reason")
+    return ChatReply(
+        content=content,
+        input_tokens=_count(usage.get("prompt_tokens")),
+        output_tokens=_count(usage.get("completion_tokens")),
+        response_model=model if isinstance(model, str) else None,
+        finish_reason=reason if isinstance(reason, str) else None,
+    )
+
+
+def _count(value: Any) -> int | None:
+    """A token count as the endpoint gave it; anything else is no count (never a guess)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 # -- parsing ------------------------------------------------------------------------------------
@@ -307,7 +390,7 @@ async def _ask(
         ChatMessage(role="user", content=prompt),
     ]
     reply = await chat.complete(messages, purpose=purpose)
-    return parse_verdict(reply, model=chat.model, pass_score=pass_score)
+    return parse_verdict(reply.content, model=chat.model, pass_score=pass_score)
 
 
 async def grade_criterion(

@@ -12,6 +12,9 @@ A cassette (version 2) also keeps the runtime state after every turn (`states`, 
 `GET /state/user/{id}` after the turn, which is not itself among the exchanges) and the test as it
 was written (`script`), so that any recorded turn can start a new test (`vf-mcp eval fork`,
 `from_state`). Version 1 cassettes, which have neither, still replay.
+
+Each turn's latency and each judge reply's token usage are kept too: a replay reports them as
+recorded, so its latency and token budgets reach the same verdicts.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from vf_mcp.domain.transcript import upgrade_v1_choice
 from vf_mcp.domain.turn import Choice
 from vf_mcp.errors import ConfigurationError, JudgeError, ScriptError
 from vf_mcp.evaluation.context import Scope, current_scope
-from vf_mcp.evaluation.judge import ChatMessage, ChatModel
+from vf_mcp.evaluation.judge import ChatMessage, ChatModel, ChatReply
 from vf_mcp.evaluation.script import Suite
 from vf_mcp.redaction import redact
 
@@ -62,6 +65,16 @@ class JudgeExchange(BaseModel):
     prompt_sha256: str
     model: str = ""
     reply: str
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    response_model: str | None = None
+    finish_reason: str | None = None
+
+
+class TurnLatency(BaseModel):
+    scope: str
+    seq: int
+    latency_ms: float
 
 
 class KeptState(BaseModel):
@@ -92,6 +105,9 @@ class Cassette(BaseModel):
     test: str
     runtime: list[RuntimeExchange] = Field(default_factory=list)
     judge: list[JudgeExchange] = Field(default_factory=list)
+    latencies: list[TurnLatency] = Field(
+        default_factory=list, description="Each turn's latency as measured while recording"
+    )
     script: RecordedScript | None = None
     states: list[KeptState] = Field(default_factory=list)
 
@@ -182,6 +198,14 @@ class Recorder(_Store):
     def chat(self, inner: ChatModel) -> ChatModel:
         self.meta.judge_model = inner.model
         return _RecordingChat(self, inner)
+
+    def latency(self, scope: Scope, measured_ms: float) -> float:
+        self.cassette(scope.suite, scope.test).latencies.append(
+            TurnLatency(
+                scope=scope.key, seq=self.next_seq(scope, "latency"), latency_ms=measured_ms
+            )
+        )
+        return measured_ms
 
     def save(self) -> list[Path]:
         written = []
@@ -278,7 +302,7 @@ class _RecordingChat:
     def model(self) -> str:
         return self.inner.model
 
-    async def complete(self, messages: list[ChatMessage], *, purpose: str) -> str:
+    async def complete(self, messages: list[ChatMessage], *, purpose: str) -> ChatReply:
         scope = current_scope() or Scope(suite="", test="")
         reply = await self.inner.complete(messages, purpose=purpose)
         self.recorder.cassette(scope.suite, scope.test).judge.append(
@@ -288,7 +312,11 @@ class _RecordingChat:
                 purpose=purpose,
                 prompt_sha256=_prompt_hash(messages),
                 model=self.inner.model,
-                reply=reply,
+                reply=reply.content,
+                input_tokens=reply.input_tokens,
+                output_tokens=reply.output_tokens,
+                response_model=reply.response_model,
+                finish_reason=reply.finish_reason,
             )
         )
         return reply
@@ -327,6 +355,18 @@ class Replayer(_Store):
 
     def transport(self) -> httpx.AsyncBaseTransport:
         return _ReplayTransport(self)
+
+    def latency(self, scope: Scope, measured_ms: float) -> float:
+        """The recorded latency of the turn; what was measured now, for a recording made before
+        latencies were kept."""
+        seq = self.next_seq(scope, "latency")
+        cassette = self.cassettes.get((scope.suite, scope.test))
+        recorded = (
+            e
+            for e in (cassette.latencies if cassette else [])
+            if (e.scope, e.seq) == (scope.key, seq)
+        )
+        return next((e.latency_ms for e in recorded), measured_ms)
 
     def chat(self) -> ChatModel | None:
         """The recorded judge, or None when the recording had no judge."""
@@ -397,7 +437,7 @@ class _ReplayChat:
     def model(self) -> str:
         return self.replayer.meta.judge_model or ""
 
-    async def complete(self, messages: list[ChatMessage], *, purpose: str) -> str:
+    async def complete(self, messages: list[ChatMessage], *, purpose: str) -> ChatReply:
         scope = current_scope() or Scope(suite="", test="")
         seq = self.replayer.next_seq(scope, "judge")
         cassette = self.replayer.cassettes.get((scope.suite, scope.test))
@@ -414,4 +454,10 @@ class _ReplayChat:
             raise JudgeError(f"nothing recorded for {where}")
         if recorded.prompt_sha256 != _prompt_hash(messages):
             raise JudgeError(f"{where}: the prompt differs from the recording; record again")
-        return recorded.reply
+        return ChatReply(
+            content=recorded.reply,
+            input_tokens=recorded.input_tokens,
+            output_tokens=recorded.output_tokens,
+            response_model=recorded.response_model,
+            finish_reason=recorded.finish_reason,
+        )

@@ -1,11 +1,13 @@
 """`vf-mcp eval --regrade RUN.json [--suite NEW.yaml]`: new or changed checks on a finished run.
 
-The run is the JSON `--json` wrote: its transcripts hold every turn as the agent answered it, so
-the checks of the suites (the ones given, else the files the run names) are applied to those turns
-again, and no request goes to the runtime. Judged criteria go to the judge (`VF_MCP_JUDGE_*`) only
-when new or changed: a criterion the run already graded on the same turn keeps its verdict (its
-threshold is applied again), so an unchanged criterion cannot flip on a second opinion. A simulated
-conversation keeps its goal's verdict; its conversation checks are applied again.
+The run is the JSON `--json` wrote: its transcripts hold every turn as the agent answered it, so the
+checks of the suites (the ones given, else the files the run names) are applied to those turns
+again, and no request goes to the runtime. Budgets are checked again too: latency on the recorded
+latencies, judge tokens on what the run spent plus what the regrade's new judge calls spent. Judged
+criteria go to the judge (`VF_MCP_JUDGE_*`) only when new or changed: a criterion the run already
+graded on the same turn keeps its verdict (its threshold is applied again), so an unchanged
+criterion cannot flip on a second opinion. A simulated conversation keeps its goal's verdict; its
+conversation checks are applied again.
 
 Tests match by suite name and test id; a scripted transcript must match its test turn by turn
 (the same kind of input, the same message): a suite whose tests are not the run's is refused
@@ -29,11 +31,13 @@ from vf_mcp.config import Settings
 from vf_mcp.domain.transcript import (
     READABLE_SCHEMA_VERSIONS,
     CheckResult,
+    JudgeUsage,
     RunResult,
     Transcript,
     decide_outcome,
 )
 from vf_mcp.errors import ConfigurationError, ScriptError, VfMcpError
+from vf_mcp.evaluation import budgets
 from vf_mcp.evaluation.connection import ServiceFactory
 from vf_mcp.evaluation.html_report import html_report
 from vf_mcp.evaluation.judge import ChatModel, JudgeSettings, OpenAIChatClient
@@ -255,8 +259,15 @@ async def regrade(
             summarize(s.test_id, [t for t in regraded if t.test_id == s.test_id])
             for s in result.trials
         ]
-        results.append(result.model_copy(update={"tests": regraded, "trials": trials}))
-    return run.model_copy(update={"suites": results})
+        update = {
+            "tests": regraded,
+            "trials": trials,
+            "checks": budgets.suite_checks(host.suite, regraded),
+            "judge_usage": JudgeUsage.total(t.judge_usage for t in regraded),
+        }
+        results.append(result.model_copy(update=update))
+    usage = JudgeUsage.total(s.judge_usage for s in results)
+    return run.model_copy(update={"suites": results, "judge_usage": usage})
 
 
 class _Host:
@@ -306,6 +317,9 @@ class _Regrade(TestRun):
             kept = []
         failed = after.error is not None or any(t.error for t in after.turns)
         after.checks = kept + ([] if failed else await self.conversation_checks())
+        # The run's tokens reached the verdicts kept; the new criteria's are added to them.
+        new = self.judge.usage if self.judge is not None else None
+        self.spent(after, JudgeUsage.total([self.before.judge_usage, new]))
 
     async def judged(
         self, check: JudgeCheck, conversation: str, focus: int | None, role: str

@@ -12,7 +12,14 @@ import re
 import socket
 import xml.etree.ElementTree as ET
 
-from vf_mcp.domain.transcript import RunResult, SuiteResult, TestOutcome, Transcript
+from vf_mcp.domain.transcript import (
+    CheckResult,
+    JudgeUsage,
+    RunResult,
+    SuiteResult,
+    TestOutcome,
+    Transcript,
+)
 from vf_mcp.evaluation.baseline import Comparison
 from vf_mcp.evaluation.trials import tests_and_trials, trial_lines, trials_result
 from vf_mcp.transcripts.render import render_check, render_transcript, simulated_by
@@ -69,6 +76,27 @@ def _junit_status(test: Transcript, allow_ungraded: bool) -> tuple[str, str, str
     return None
 
 
+def judge_properties(usage: JudgeUsage | None) -> list[tuple[str, str]]:
+    """What the judge spent, as JUnit properties (none when it was not called)."""
+    if usage is None:
+        return []
+    return [
+        ("judge_calls", str(usage.calls)),
+        ("judge_input_tokens", str(usage.input_tokens)),
+        ("judge_output_tokens", str(usage.output_tokens)),
+        ("judge_tokens_unreported_calls", str(usage.unreported)),
+    ]
+
+
+def _suite_check_status(check: CheckResult) -> tuple[str, str, str, str] | None:
+    if check.outcome in ("failed", "error"):
+        kind = "failure" if check.outcome == "failed" else "error"
+        return kind, check.kind, f"{check.label}: {check.evidence}", check.evidence
+    if check.outcome == "not_run":
+        return "skipped", "", check.evidence or "not run", ""
+    return None
+
+
 def junit_xml(run: RunResult, *, allow_ungraded: bool = False, hostname: str | None = None) -> str:
     host = hostname or socket.gethostname() or "localhost"
     root = ET.Element("testsuites")
@@ -80,14 +108,16 @@ def junit_xml(run: RunResult, *, allow_ungraded: bool = False, hostname: str | N
 
 def _junit_suite(suite: SuiteResult, number: int, host: str, allow_ungraded: bool) -> ET.Element:
     statuses = [_junit_status(t, allow_ungraded) for t in suite.tests]
-    kinds = [s[0] if s else "passed" for s in statuses]
+    # A suite's own checks (its latency_ms) are testcases too, so CI shows them as it shows tests.
+    check_statuses = [_suite_check_status(c) for c in suite.checks]
+    kinds = [s[0] if s else "passed" for s in [*statuses, *check_statuses]]
     element = ET.Element(
         "testsuite",
         {
             "name": _xml_text(suite.name),
             "timestamp": suite.started_at.strftime("%Y-%m-%dT%H:%M:%S"),
             "hostname": host,
-            "tests": str(len(suite.tests)),
+            "tests": str(len(kinds)),
             "failures": str(kinds.count("failure")),
             "errors": str(kinds.count("error")),
             "skipped": str(kinds.count("skipped")),
@@ -99,15 +129,7 @@ def _junit_suite(suite: SuiteResult, number: int, host: str, allow_ungraded: boo
     _junit_properties(element, suite)
     trials = {s.test_id: trials_result(s) for s in suite.trials}
     for test, status in zip(suite.tests, statuses, strict=True):
-        case = ET.SubElement(
-            element,
-            "testcase",
-            {
-                "name": _xml_text(test.key),
-                "classname": _xml_text(suite.name),
-                "time": f"{test.duration_ms / 1000:.3f}",
-            },
-        )
+        case = _junit_case(element, suite, test.key, test.duration_ms)
         if status is None:
             continue
         kind, type_, message, details = status
@@ -115,13 +137,11 @@ def _junit_suite(suite: SuiteResult, number: int, host: str, allow_ungraded: boo
             # The strict schema gives a testcase no properties: its message is where viewers
             # show how the trial's test fared over all its trials.
             message += f" [trial {test.trial}; {test.test_id}: {trials[test.test_id]}]"
-        if kind == "skipped":
-            ET.SubElement(case, "skipped", {"message": _xml_text(message)})
-        else:
-            child = ET.SubElement(
-                case, kind, {"type": _xml_text(type_), "message": _xml_text(message)}
-            )
-            child.text = _xml_text(details)
+        _junit_outcome(case, kind, type_, message, details)
+    for check, status in zip(suite.checks, check_statuses, strict=True):
+        case = _junit_case(element, suite, f"suite: {check.label}", 0.0)
+        if status is not None:
+            _junit_outcome(case, *status)
     out = ET.SubElement(element, "system-out")
     head = ["Trials:", *trial_lines(suite.trials)] if suite.trials else []
     parts = ["\n".join(head)] if head else []
@@ -131,15 +151,30 @@ def _junit_suite(suite: SuiteResult, number: int, host: str, allow_ungraded: boo
     return element
 
 
+def _junit_case(element: ET.Element, suite: SuiteResult, name: str, ms: float) -> ET.Element:
+    attributes = {"name": _xml_text(name), "classname": _xml_text(suite.name)}
+    return ET.SubElement(element, "testcase", {**attributes, "time": f"{ms / 1000:.3f}"})
+
+
+def _junit_outcome(case: ET.Element, kind: str, type_: str, message: str, details: str) -> None:
+    if kind == "skipped":
+        ET.SubElement(case, "skipped", {"message": _xml_text(message)})
+    else:
+        child = ET.SubElement(case, kind, {"type": _xml_text(type_), "message": _xml_text(message)})
+        child.text = _xml_text(details)
+
+
 def _junit_properties(element: ET.Element, suite: SuiteResult) -> None:
-    """The suite's facts, and per repeated test its pass rate and pass^k (`trials greets`):
-    trials are testcases of their own (`greets#2`), and the summary over them is the suite's."""
+    """The suite's facts, what the judge spent, and per repeated test its pass rate and pass^k
+    (`trials greets`): trials are testcases of their own (`greets#2`), and the summary over them
+    is the suite's."""
     properties = ET.SubElement(element, "properties")
     environments = sorted({t.environment for t in suite.tests if t.environment})
     facts = [
         ("dialect", suite.dialect),
         ("source", suite.source or ""),
         ("environment", ", ".join(environments)),
+        *judge_properties(suite.judge_usage),
     ]
     facts += [(f"trials {s.test_id}", trials_result(s)) for s in suite.trials]
     for name, value in facts:
@@ -166,6 +201,15 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _suite_checks(run: RunResult) -> list[str]:
+    lines: list[str] = []
+    for suite in run.suites:
+        if suite.checks:
+            lines += ["", f"## Suite checks: {suite.name}", ""]
+            lines += [f"- {c.outcome}: {c.label} — {c.evidence}" for c in suite.checks]
+    return lines
+
+
 def _trials_and_baseline(run: RunResult, comparison: Comparison | None) -> list[str]:
     lines: list[str] = []
     if run.stopped:
@@ -189,17 +233,21 @@ def markdown_report(
     summary = ", ".join(f"{n} {o.replace('_', ' ')}" for o, n in counts.items() if n)
     verdict = "PASSED" if run.succeeded(allow_ungraded=allow_ungraded) else "FAILED"
     lines = [f"# vf-mcp evaluation: {verdict}", "", f"{run_size(run)}: {summary or 'none'}.", ""]
+    if run.judge_usage is not None:
+        lines += [f"Judge: {run.judge_usage.describe()}.", ""]
     lines += [
-        "| Suite | Test | Outcome | Turns | Time | First problem |",
-        "|---|---|---|---|---|---|",
+        "| Suite | Test | Outcome | Turns | Time | Judge tokens | First problem |",
+        "|---|---|---|---|---|---|---|",
     ]
     for test in tests:
         first = test.first_failure()
         problem = test.error or (f"{first.label}: {first.evidence}" if first else "")
+        tokens = str(test.judge_usage.total_tokens) if test.judge_usage is not None else ""
         lines.append(
             f"| {_cell(test.suite)} | {_cell(test.name)} | {test.outcome} | {len(test.turns)} "
-            f"| {test.duration_ms / 1000:.1f} s | {_cell(problem[:160])} |"
+            f"| {test.duration_ms / 1000:.1f} s | {tokens} | {_cell(problem[:160])} |"
         )
+    lines += _suite_checks(run)
     lines += _trials_and_baseline(run, comparison)
     for suite in run.suites:
         if warnings := suite_warnings(suite):

@@ -3,7 +3,8 @@
 `run_suite` returns one `Transcript` per test (per trial, for a repeated test) with every check's
 outcome and evidence. Criteria that need a judge are graded when a judge (`ChatModel`) is given,
 otherwise they come back "to_grade" with the transcript for a person or another model to grade.
-One test's conversation is a `testrun.TestRun`.
+One test's conversation is a `testrun.TestRun`. A run is one trace (`tracing`); a suite's
+`latency_ms` is checked over all its turns, and judge tokens are summed per suite and run.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import anyio
 from pydantic import BaseModel
 
 from vf_mcp.conversation import ConversationService
-from vf_mcp.domain.transcript import RunResult, SuiteResult, TestOutcome, Transcript
+from vf_mcp.domain.transcript import JudgeUsage, RunResult, SuiteResult, TestOutcome, Transcript
+from vf_mcp.evaluation import budgets, tracing
 from vf_mcp.evaluation.connection import ServiceFactory
 from vf_mcp.evaluation.judge import ChatModel
 from vf_mcp.evaluation.mocks import unused_warnings
@@ -85,7 +87,8 @@ class FinishedSoFar:
         """The finished tests of every suite begun, with `stopped` saying why the rest is not."""
         suites = [s.result_so_far(complete=s.all_done) for s in self.suites]
         used = self.budget.used if self.budget is not None else 0
-        return RunResult(suites=suites, turns_sent=used, stopped=stopped)
+        usage = JudgeUsage.total(s.judge_usage for s in suites)
+        return RunResult(suites=suites, turns_sent=used, stopped=stopped, judge_usage=usage)
 
 
 async def run_suites(
@@ -106,12 +109,20 @@ async def run_suites(
     finished = finished or FinishedSoFar()
     finished.budget = budget
     results = []
-    for suite in suites:
-        run = _SuiteRun(suite, factory, judge, limiter, on_progress, budget, options)
-        finished.suites.append(run)
-        results.append(await run.run())
-    stopped = budget.reason if budget.exhausted else None
-    return RunResult(suites=results, turns_sent=budget.used, stopped=stopped)
+    with tracing.run_span(len(suites)) as span:
+        for suite in suites:
+            run = _SuiteRun(suite, factory, judge, limiter, on_progress, budget, options)
+            finished.suites.append(run)
+            results.append(await run.run())
+        stopped = budget.reason if budget.exhausted else None
+        result = RunResult(
+            suites=results,
+            turns_sent=budget.used,
+            stopped=stopped,
+            judge_usage=JudgeUsage.total(s.judge_usage for s in results),
+        )
+        tracing.finish_run(span, result)
+    return result
 
 
 async def run_suite(
@@ -168,6 +179,9 @@ class _SuiteRun:
         self.mocks_used: set[str] = set()
         self.stopped = False
         self.done = 0
+        trials = {i: sum(1 for j in self.jobs if j.index == i) * self._rounds()
+                  for i in range(len(suite.tests))}  # fmt: skip
+        self.trace = tracing.SuiteTrace(suite.name, trials)
         self.started_at, self.started = datetime.now(UTC), time.perf_counter()
 
     def _jobs(self) -> list[_Job]:
@@ -203,14 +217,16 @@ class _SuiteRun:
         self.started_at, self.started = datetime.now(UTC), time.perf_counter()
         size = tests_and_trials(len(self.suite.tests), len(self.jobs) * self._rounds())
         await self.emit("suite_started", f"Suite {self.suite.name}: {size}")
-        async with self.factory.open(streaming=self.suite.streaming) as service:
-            if self.suite.new_user_per_test:
-                async with anyio.create_task_group() as group:
-                    for job in self.jobs:
-                        group.start_soon(self.run_one, service, job, None)
-            else:
-                await self._in_sequence(service)
-        result = self.result_so_far()
+        with self.trace.suite():
+            async with self.factory.open(streaming=self.suite.streaming) as service:
+                if self.suite.new_user_per_test:
+                    async with anyio.create_task_group() as group:
+                        for job in self.jobs:
+                            group.start_soon(self.run_one, service, job, None)
+                else:
+                    await self._in_sequence(service)
+            result = self.result_so_far()
+            self.trace.finish_suite(result)
         outcomes: tuple[TestOutcome, ...] = ("passed", "failed", "error", "to_grade", "skipped")
         counts = ", ".join(f"{n} {o}" for o in outcomes if (n := result.count(o)))
         await self.emit("suite_done", f"Suite {self.suite.name}: {counts}")
@@ -248,6 +264,8 @@ class _SuiteRun:
             tests=tests,
             trials=trials,
             warnings=[*self.suite.warnings, *unused_warnings(unused, "any test of the suite")],
+            checks=budgets.suite_checks(self.suite, tests),
+            judge_usage=JudgeUsage.total(t.judge_usage for t in tests),
         )
 
     def _title(self, job: _Job) -> str:
@@ -271,7 +289,9 @@ class _SuiteRun:
                 environment=self.options.environment,
                 state_keeper=self.options.state_keeper,
             )
-            transcript = await run.run(service)
+            with self.trace.trial(job.index, job.test.id, job.trial) as span:
+                transcript = await run.run(service)
+                self.trace.finish_trial(span, job.index, transcript)
         self.mocks_used |= run.responder.used
         self.results[(job.index, job.trial)] = transcript
         self.done += 1
@@ -294,7 +314,7 @@ class _SuiteRun:
             else "not run: an earlier test failed and on_failure is stop"
         )
         test = job.test
-        self.results[(job.index, job.trial)] = Transcript(
+        transcript = self.results[(job.index, job.trial)] = Transcript(
             suite=self.suite.name,
             test_id=test.id,
             name=test.title,
@@ -306,6 +326,8 @@ class _SuiteRun:
             trial=job.trial,
             warnings=[why],
         )
+        with self.trace.trial(job.index, test.id, job.trial) as span:
+            self.trace.finish_trial(span, job.index, transcript)
         await self.emit(
             "test_finished",
             f"SKIPPED {self._title(job)}",

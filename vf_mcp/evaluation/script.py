@@ -50,6 +50,7 @@ from vf_mcp.evaluation.checkmodels import (
     GroundedCheck,
     InOrderCheck,
     JudgeCheck,
+    LatencyCheck,
     NeverCheck,
     NotContainsCheck,
     RegexCheck,
@@ -79,6 +80,7 @@ __all__ = [
     "ImportedFrom",
     "InOrderCheck",
     "JudgeCheck",
+    "LatencyCheck",
     "NeverCheck",
     "NotContainsCheck",
     "RegexCheck",
@@ -315,6 +317,12 @@ class ScriptTest(SuiteModel):
     repeat: int | None = Field(
         default=None, ge=1, le=MAX_REPEAT, description="Run the test this many times (trials)"
     )
+    max_judge_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        description="The most tokens (input and output, as the judge reports them) each trial "
+        "of the test may spend on the judge; the suite's applies when unset",
+    )
     imported_from: ImportedFrom | None = Field(
         default=None, description="Where `--write-back` sets this test's verdicts"
     )
@@ -383,6 +391,15 @@ class Suite(SuiteModel):
         default_factory=list,
         description="How the host answers custom actions, by name, in every test",
     )
+    latency_ms: LatencyCheck | None = Field(
+        default=None,
+        description="Limits (`max`, `p95`) over every turn of every test and trial of the suite",
+    )
+    max_judge_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        description="The most judge tokens each test (each trial) may spend, unless it sets one",
+    )
     # Set by the loaders rather than by hand.
     dialect: Dialect = "vf-mcp"
     streaming: bool | None = Field(
@@ -396,6 +413,11 @@ class Suite(SuiteModel):
     @classmethod
     def _mocks(cls, value: Any) -> Any:
         return _mock_list(value)
+
+    @field_validator("latency_ms", mode="before")
+    @classmethod
+    def _latency(cls, value: Any) -> Any:
+        return expand_check({"latency_ms": value}) if value is not None else value
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Suite:

@@ -157,14 +157,14 @@ class Simulator:
         )
         prompt = prompts.simulated_user_turn(_conversation(self.turns), number, self.sim.max_turns)
         with scope(self._scope("user-model")):
-            text = await chat.complete(
+            answer = await chat.complete(
                 [
                     ChatMessage(role="system", content=system),
                     ChatMessage(role="user", content=prompt),
                 ],
                 purpose="simulated user",
             )
-        reply = parse_user_reply(text)
+        reply = parse_user_reply(answer.content)
         if self.sim.goal_check == "at_end" and (reply.done or not reply.message):
             return None
         return reply.message

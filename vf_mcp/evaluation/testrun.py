@@ -17,6 +17,7 @@ from pydantic import JsonValue
 from vf_mcp.conversation import ConversationService
 from vf_mcp.domain.transcript import (
     CheckResult,
+    JudgeUsage,
     JudgeVerdict,
     Transcript,
     TranscriptTurn,
@@ -24,12 +25,12 @@ from vf_mcp.domain.transcript import (
 )
 from vf_mcp.domain.turn import Choice
 from vf_mcp.errors import UpstreamError, VfMcpError
-from vf_mcp.evaluation import assertions, mocks, trajectory
+from vf_mcp.evaluation import assertions, budgets, mocks, trajectory
 from vf_mcp.evaluation import checks as checking
 from vf_mcp.evaluation.connection import ServiceFactory
 from vf_mcp.evaluation.context import Scope, scope
 from vf_mcp.evaluation.grounding import grounded
-from vf_mcp.evaluation.judge import ChatModel, grade_criterion, grade_similarity
+from vf_mcp.evaluation.judge import ChatModel, MeteredChat, grade_criterion, grade_similarity
 from vf_mcp.evaluation.mocks import ActionResponder
 from vf_mcp.evaluation.recording import STATE_ROLE
 from vf_mcp.evaluation.script import (
@@ -39,6 +40,7 @@ from vf_mcp.evaluation.script import (
     EventuallyCheck,
     GroundedCheck,
     JudgeCheck,
+    LatencyCheck,
     NeverCheck,
     ScriptTest,
     Suite,
@@ -107,6 +109,8 @@ class TestRun:
         self.environment = environment or test.environment or host.suite.environment
         self.turns: list[TranscriptTurn] = []
         self.responder = ActionResponder(test.on_action, host.suite.on_action)
+        # This test's own meter on the shared judge: concurrent tests each count their own.
+        self.judge = MeteredChat(host.judge) if host.judge is not None else None
         # Trials are recorded (and replayed) apart: their turns share numbers.
         self.key = test.id if trial is None else f"{test.id}#{trial}"
 
@@ -124,6 +128,7 @@ class TestRun:
             responder=self.responder,
             budget=self.host.budget,
             namespace=self.host.factory.namespace,
+            clock=self.host.factory.clock,
         )
 
     async def run(self, service: ConversationService) -> Transcript:
@@ -154,11 +159,19 @@ class TestRun:
             transcript.error = f"{type(exc).__name__}: {exc}"
         transcript.warnings += self.responder.unused_own() if cut is None else [cut]
         transcript.warnings += self.unkept
+        self.spent(transcript, self.judge.usage if self.judge is not None else None)
         transcript.duration_ms = round((time.perf_counter() - started) * 1000, 1)
         transcript.outcome = decide_outcome(transcript)
         if cut is not None and transcript.outcome in ("passed", "to_grade"):
             transcript.outcome = "skipped"  # cut short by the cap: nothing is known of the rest
         return transcript
+
+    def spent(self, transcript: Transcript, usage: JudgeUsage | None) -> None:
+        """What the judge spent on the test, and its budget checked (`max_judge_tokens`)."""
+        transcript.judge_usage = usage
+        limit = self.test.max_judge_tokens or self.suite.max_judge_tokens
+        if limit is not None:
+            transcript.checks.append(budgets.judge_tokens(limit, usage))
 
     async def _conversation(self, driver: ConversationDriver, transcript: Transcript) -> None:
         if self.test.simulate is not None:
@@ -212,12 +225,13 @@ class TestRun:
                     environment=sim.tester.environment,
                     role="tester",
                     namespace=self.host.factory.namespace,
+                    clock=self.host.factory.clock,
                 )
                 outcome = await Simulator(
-                    sim, driver, chat=self.host.judge, tester=tester_driver, on_turn=on_turn
+                    sim, driver, chat=self.judge, tester=tester_driver, on_turn=on_turn
                 ).run()
         else:
-            outcome = await Simulator(sim, driver, chat=self.host.judge, on_turn=on_turn).run()
+            outcome = await Simulator(sim, driver, chat=self.judge, on_turn=on_turn).run()
         transcript.turns = outcome.turns
         transcript.simulation = outcome.info
         transcript.checks.append(outcome.goal)
@@ -275,7 +289,7 @@ class TestRun:
         results: dict[int, CheckResult] = {}
         cli = [(i, c) for i, c in enumerate(expect) if isinstance(c, VoiceflowCliCheck)]
         if cli:
-            grader = self.similarity_grader(turn.index) if self.host.judge else None
+            grader = self.similarity_grader(turn.index) if self.judge else None
             graded = await checking.evaluate_voiceflow_cli([c for _, c in cli], turn, grader)
             results.update({i: r for (i, _), r in zip(cli, graded, strict=True)})
         for i, check in enumerate(expect):
@@ -285,13 +299,13 @@ class TestRun:
             elif isinstance(check, GroundedCheck):
                 conversation = render_turns([*self.turns[:-1], turn])
                 with scope(self.scope(turn.index, f"grounded-{i}")):
-                    results[i] = await grounded(check, turn, conversation, self.host.judge)
+                    results[i] = await grounded(check, turn, conversation, self.judge)
             elif not isinstance(check, VoiceflowCliCheck):
                 results[i] = checking.evaluate(check, turn)
         return [results[i] for i in range(len(expect))]
 
     def similarity_grader(self, turn: int) -> checking.SimilarityGrader:
-        judge = self.host.judge
+        judge = self.judge
         assert judge is not None
         calls = 0
 
@@ -315,13 +329,15 @@ class TestRun:
             return await self.judged(check, conversation, None, f"conversation-judge-{index}")
         if isinstance(check, AlwaysCheck | NeverCheck | EventuallyCheck):
             return assertions.evaluate(check, self.turns)
+        if isinstance(check, LatencyCheck):
+            return budgets.latency(check, budgets.timed(self.turns), "the conversation")
         return trajectory.evaluate(check, self.turns)
 
     async def judged(
         self, check: JudgeCheck, conversation: str, focus: int | None, role: str
     ) -> CheckResult:
         label = describe_check(check)
-        judge = self.host.judge
+        judge = self.judge
         if judge is None:
             return CheckResult(
                 id=check.id,

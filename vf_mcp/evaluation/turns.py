@@ -21,7 +21,8 @@ from vf_mcp.conversation import ConversationService, TurnOutcome, TurnRequest, r
 from vf_mcp.domain.transcript import HostReply, TranscriptTurn, UserAction
 from vf_mcp.domain.turn import Choice
 from vf_mcp.errors import VfMcpError
-from vf_mcp.evaluation.context import Scope, scope
+from vf_mcp.evaluation import tracing
+from vf_mcp.evaluation.context import Scope, TurnClock, scope
 from vf_mcp.evaluation.grounding import chunks_of
 from vf_mcp.evaluation.mocks import MAX_HOST_REPLIES, ActionResponder, merge_turns
 from vf_mcp.evaluation.script import ActionMock, TurnStep
@@ -47,8 +48,10 @@ class ConversationDriver:
         responder: ActionResponder | None = None,
         budget: TurnBudget | None = None,
         namespace: str | None = None,
+        clock: TurnClock | None = None,
     ) -> None:
         self.service = service
+        self.clock = clock
         self.namespace = namespace
         self.user_id = user_id
         self.suite = suite
@@ -102,12 +105,18 @@ class ConversationDriver:
         if self.budget is not None:
             self.budget.take()
         started = time.perf_counter()
-        with scope(self.scope(index)):
+        with scope(self.scope(index)), tracing.turn_span(index, self.role) as span:
             try:
                 outcome = await self.service.interact(request, namespace=self.namespace)
             except VfMcpError as exc:
-                return self._failed(index, step, user, exc, started)
-        return self._record(index, step, user, outcome)
+                turn = self._failed(index, step, user, exc, started)
+            else:
+                turn = self._record(index, step, user, outcome)
+            if self.clock is not None:
+                latency = self.clock.latency(self.scope(index), turn.latency_ms)
+                turn = turn.model_copy(update={"latency_ms": latency})
+            tracing.finish_turn(span, turn)
+        return turn
 
     async def _answer_actions(self, turn: TranscriptTurn, request: TurnRequest) -> TranscriptTurn:
         """Send the mocks' replies while the agent waits on a mocked custom action."""

@@ -7,13 +7,12 @@ requests it may make are images from `VF_MCP_VIEW_IMAGE_ORIGINS`, which its CSP 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cache
 from importlib.resources import files
 
 from mcp.server.apps import APP_MIME_TYPE, Apps, ResourceCsp
 from mcp.server.mcpserver.resources import FunctionResource
-
-from vf_mcp.config import Settings
 
 VIEW_URI = "ui://vf-mcp/conversation.html"
 VENDORED_BUNDLE = "ext-apps-app.js"
@@ -42,14 +41,15 @@ def view_html() -> str:
     return html
 
 
-def view_extension(settings: Settings) -> Apps:
-    """The Apps extension serving the view, with the image origins the deployment allows.
+def view_extension(image_origins: Iterable[str]) -> Apps:
+    """The Apps extension serving the view, with the image origins the deployment allows
+    (`VF_MCP_VIEW_IMAGE_ORIGINS`).
 
     The document is assembled on its first read (`Apps.add_html_resource` would take it built):
     a start that no host asks for the view never reads the bundle or loads the chat renderer.
     """
     apps = Apps()
-    csp = ResourceCsp(resource_domains=sorted(settings.view_image_origins))
+    csp = ResourceCsp(resource_domains=sorted(image_origins))
     apps.add_resource(
         FunctionResource(
             uri=VIEW_URI,
