@@ -168,6 +168,7 @@ NOT_ON_A_STDIO_START = (
     "vf_mcp.store.redis",  # Redis: VF_MCP_STORE_URL only
     "redis",
     "vf_mcp.evaluation",  # suites, judges, reports: the first run loads them
+    "vf_mcp.voiceflow.analytics",  # the Analytics API: the first import_transcripts loads it
     "vf_mcp.chat",  # the view's renderer: the view's first read loads it
     "jinja2",
     "vf_mcp.transcripts.render",  # result text of runs and transcripts: their first call

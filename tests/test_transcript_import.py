@@ -16,6 +16,7 @@ from mcp import Client
 
 from tests.canary import CANARY_KEY, CANARY_SECRET
 from tests.evaluation_fixtures import FakeJudge, running_judge, verdict
+from vf_mcp.app import open_app
 from vf_mcp.config import Settings
 from vf_mcp.emulator import Emulator, FaultMatch, FaultPlan
 from vf_mcp.evaluation.agreement import cohen_kappa
@@ -389,3 +390,236 @@ def test_a_button_that_sends_an_intent_is_pressed_by_its_label() -> None:
     assert suite is not None
     steps = suite.tests[0].turns
     assert (steps[1].choice, steps[2].message) == ("Pizza", "pasta pls")
+
+
+# -- what the review found: each through the CLI (or the tool) against the emulator ------------
+
+
+def _serve_logs(emulator: Emulator, transcript_id: str, logs: list[tuple[str, Any]]) -> None:
+    """From now on, the emulator answers `transcript_id` with these logs (type, data)."""
+    answer: dict[str, Any] = httpx.get(
+        f"{emulator.url}/v1/transcript/{transcript_id}", headers={"authorization": CANARY_KEY}
+    ).json()
+    answer["transcript"]["logs"] = [{"type": t, "data": d, "createdAt": None} for t, d in logs]
+    emulator.faults.add(
+        FaultPlan(match=FaultMatch(path_contains=f"/v1/transcript/{transcript_id}"), times=-1,
+                  status=200, body=answer)
+    )  # fmt: skip
+
+
+def _imported_turns(out: Path) -> list[Any]:
+    assert main(["import", "--session", "ended", "--out", str(out)]) == 0
+    (suite,) = load_path(out)
+    return list(suite.tests[0].turns)
+
+
+def _text(message: str) -> tuple[str, Any]:
+    return ("trace", {"type": "text", "payload": {"message": message}})
+
+
+def _buttons(*buttons: tuple[str, dict[str, Any]]) -> tuple[str, Any]:
+    shown = [{"name": name, "request": request} for name, request in buttons]
+    return ("trace", {"type": "choice", "payload": {"buttons": shown}})
+
+
+def test_typed_text_is_not_taken_for_a_text_button(
+    production: dict[str, str], emulator: Emulator, tmp_path: Path
+) -> None:
+    balance = {"type": "text", "payload": "Check account balance"}
+    _serve_logs(emulator, production["ended"], [
+        ("action", LAUNCH), _text("How can I help?"), _buttons(("Check account balance", balance)),
+        ("action", {"type": "text", "payload": "I want to talk to a human"}), _text("Sure."),
+        _buttons(("Check account balance", balance)), ("action", balance), _text("It is 5."),
+    ])  # fmt: skip
+    turns = _imported_turns(tmp_path / "out")
+    assert [(t.message, t.choice) for t in turns[1:]] == [
+        ("I want to talk to a human", None), (None, "Check account balance"),
+    ]  # fmt: skip
+
+
+def test_a_button_whose_label_repeats_or_is_a_number_is_pressed_by_its_number(
+    production: dict[str, str], emulator: Emulator, tmp_path: Path
+) -> None:
+    def path(name: str) -> dict[str, Any]:
+        return {"type": f"path-{name}", "payload": {"label": name}}
+
+    card = {"type": "carousel", "payload": {"layout": "Carousel", "cards": [
+        {"id": size, "title": size, "description": {"text": size},
+         "buttons": [{"name": "Select", "request": path(size)}]} for size in ("small", "large")
+    ]}}  # fmt: skip
+    _serve_logs(emulator, production["ended"], [
+        ("action", LAUNCH), ("trace", card), ("action", path("large")), _text("Large it is."),
+        _buttons(("2", path("two")), ("1", path("one"))), ("action", path("one")), _text("One."),
+    ])  # fmt: skip
+    turns = _imported_turns(tmp_path / "out")
+    # The second "Select", and the second button (labelled "1"): `choice: 1` would press another.
+    assert [t.choice for t in turns[1:]] == [2, 2]
+
+
+def test_a_transcript_that_fails_to_load_is_one_line(
+    production: dict[str, str], emulator: Emulator, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    gone = FaultMatch(method="GET", path_contains=f"/v1/transcript/{production['ended']}")
+    emulator.faults.add(FaultPlan(match=gone, status=404, body={"message": "Transcript gone"}))
+    out = tmp_path / "never"
+    said = _one_line_exit_2(["import", "--out", str(out)], capsys, out)
+    assert "404" in said and production["ended"] in said
+
+    monkeypatch.setenv("VOICEFLOW_MAX_RETRIES", "0")
+    emulator.faults.add(FaultPlan(match=gone, status=500, body={"message": "boom"}))
+    assert main(["import", "--out", str(out)]) == 1
+    stderr = capsys.readouterr().err
+    assert len(stderr.strip().splitlines()) == 1 and "500" in stderr, stderr
+    assert not out.exists()
+
+
+@pytest.mark.anyio
+async def test_the_tool_answers_a_transcript_that_fails_to_load_in_one_line(
+    production: dict[str, str], emulator: Emulator
+) -> None:
+    settings = Settings.validated(
+        {"api_key": CANARY_KEY, "runtime_url": emulator.url, "analytics_url": emulator.url,
+         "project_id": _project(emulator)}
+    )  # fmt: skip
+    gone = FaultMatch(method="GET", path_contains=f"/v1/transcript/{production['ended']}")
+    emulator.faults.add(FaultPlan(match=gone, status=404, body={"message": "Transcript gone"}))
+    async with Client(build_server(settings)) as client:
+        answer = await client.call_tool("import_transcripts", {"session": "ended"})
+    assert answer.is_error
+    (text,) = [c.text for c in answer.content if c.type == "text"]
+    assert "404" in text and production["ended"] in text and "\n" not in text
+
+
+def test_a_labels_file_from_a_spreadsheet(
+    production: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "imported"
+    assert main(["import", "--session", "ended", "--out", str(out)]) == 0
+    labels = tmp_path / "labels.csv"
+    header = b"transcript_id,criterion,label\n"
+    for content, expected in [
+        (b"\xef\xbb\xbf" + header + b"t1,c,yes\n", None),  # Excel's "CSV UTF-8"
+        (header + b"t1,caf\xe9,yes\n", "is not UTF-8"),  # Latin-1
+        (header + b"t1\n", "line 2 has fewer than 3 columns"),
+    ]:
+        labels.write_bytes(content)
+        capsys.readouterr()
+        code = main([str(out), "--labels", str(labels)])
+        stdout, stderr = capsys.readouterr()
+        if expected is None:
+            assert code == 0, stderr
+            assert f"agreement with human labels ({labels}): no criterion graded by both" in stdout
+        else:
+            assert code == 2 and stdout == ""
+            assert len(stderr.strip().splitlines()) == 1 and expected in stderr, stderr
+
+
+@pytest.mark.anyio
+async def test_search_stops_when_the_server_ignores_skip(
+    production: dict[str, str], emulator: Emulator
+) -> None:
+    settings = Settings.validated({"api_key": CANARY_KEY, "analytics_url": emulator.url})
+    async with AnalyticsClient(settings) as analytics:
+        first = await analytics.search_page(_project(emulator), take=2)
+        page = {"transcripts": [t.model_dump(mode="json", by_alias=True) for t in first]}
+        emulator.faults.add(
+            FaultPlan(match=FaultMatch(path_contains="/v1/transcript/project"), times=-1,
+                      status=200, body=page)
+        )  # fmt: skip
+        with anyio.fail_after(5):
+            found = await analytics.search(_project(emulator), page_size=2)
+    assert [t.id for t in found] == [t.id for t in first]
+    # The second page brought nothing new: a server that ignores `skip` would repeat it forever.
+    assert len(emulator.faults.applied) == 2
+
+
+def test_import_into_a_folder_that_holds_those_suites_needs_force(
+    production: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "imported"
+    assert main(["import", "--out", str(out)]) == 0
+    before = {p.name: p.read_text(encoding="utf-8") for p in out.iterdir()}
+    (out / next(iter(before))).write_text("# edited by hand\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["import", "--out", str(out)]) == 2
+    stdout, stderr = capsys.readouterr()
+    assert stdout == "" and len(stderr.strip().splitlines()) == 1, stderr
+    assert "--force" in stderr and "already" in stderr
+    assert (out / next(iter(before))).read_text(encoding="utf-8") == "# edited by hand\n"
+    assert main(["import", "--out", str(out), "--force"]) == 0
+    assert {p.name: p.read_text(encoding="utf-8") for p in out.iterdir()} == before
+
+
+def test_a_trace_without_a_type_is_bad_input_naming_the_log(
+    production: dict[str, str], emulator: Emulator, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    _serve_logs(emulator, production["ended"], [
+        ("action", LAUNCH), _text("Hi."), ("trace", {"payload": {}}),
+        ("action", {"type": "text", "payload": "hello"}),
+    ])  # fmt: skip
+    out = tmp_path / "never"
+    said = _one_line_exit_2(["import", "--out", str(out)], capsys, out)
+    assert production["ended"] in said and "log 3" in said and "runtime" not in said
+
+
+def test_environment_takes_the_id_the_transcripts_carry(
+    production: dict[str, str], emulator: Emulator, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    found = httpx.post(
+        f"{emulator.url}/v1/transcript/project/{_project(emulator)}",
+        headers={"authorization": CANARY_KEY},
+    ).json()["transcripts"]
+    (environment,) = {t["environmentID"] for t in found}
+    assert len(environment) == 24 and int(environment, 16) >= 0  # an ID, not the alias
+    out = tmp_path / "by-id"
+    assert main(["import", "--environment", environment, "--out", str(out)]) == 0
+    assert len(list(out.iterdir())) == 2
+    capsys.readouterr()
+    said = _one_line_exit_2(
+        ["import", "--environment", "development", "--out", str(tmp_path / "never")], capsys,
+        tmp_path / "never",
+    )  # fmt: skip
+    assert "environment ID" in said and "alias" in said
+
+
+def test_words_yaml_would_change_come_back_the_same(
+    production: dict[str, str], emulator: Emulator, tmp_path: Path
+) -> None:
+    odd = "nel\x85x and\u2028more"
+    _serve_logs(emulator, production["ended"], [
+        ("action", LAUNCH), _text("Hi."), ("action", {"type": "text", "payload": odd}),
+        _text(f"You said {odd}."),
+    ])  # fmt: skip
+    turns = _imported_turns(tmp_path / "out")
+    assert turns[1].message == odd
+
+
+def test_a_write_back_that_fails_midway_says_how_many_were_set(
+    production: dict[str, str], emulator: Emulator, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    out = tmp_path / "imported"
+    assert main(["import", "--out", str(out)]) == 0
+    value = FaultMatch(method="POST", path_contains="/v1/transcript-property-value")
+    emulator.faults.add(FaultPlan(match=value, latency_ms=0))  # the first goes through
+    emulator.faults.add(FaultPlan(match=value, status=500, body={"message": "boom"}))
+    capsys.readouterr()
+    assert main([str(out), "--write-back"]) == 1
+    (said,) = [line for line in capsys.readouterr().err.splitlines() if "--write-back" in line]
+    assert "set 1 of 2 transcript properties" in said and "500" in said
+
+
+@pytest.mark.anyio
+async def test_the_app_keeps_one_analytics_client_and_closes_it(
+    production: dict[str, str], emulator: Emulator
+) -> None:
+    settings = Settings.validated({"api_key": CANARY_KEY, "analytics_url": emulator.url})
+    async with open_app(settings) as app:
+        analytics = app.analytics()
+        assert app.analytics() is analytics  # one pool for every import_transcripts call
+        assert len(await analytics.search(_project(emulator))) == 3
+    with pytest.raises(RuntimeError, match="closed"):
+        await analytics.search(_project(emulator))

@@ -3,6 +3,7 @@
 `open_app` opens the store, one Voiceflow client per agent (one connection pool each), the judge
 when one is configured, the transcript book and the background runs (`start_run`), and closes all
 it opened, in reverse order: runs still going are stopped before the clients they use close. The
+Analytics API client (`import_transcripts`) is opened on first use and closed with the rest. The
 MCP server's lifespan opens it (stdio and HTTP alike); so can any other front end, and tests,
 without MCP.
 """
@@ -29,6 +30,7 @@ from vf_mcp.voiceflow.client import VoiceflowClient
 
 if TYPE_CHECKING:
     from vf_mcp.evaluation.judge import OpenAIChatClient
+    from vf_mcp.voiceflow.analytics import AnalyticsClient
 
 
 @dataclass
@@ -47,6 +49,21 @@ class App:
     `start_run` is refused, as its runs would be stopped when the drain ends."""
     offered_tools: frozenset[str] = frozenset()
     """The MCP tools this deployment offers (`vf_mcp.tools.choose`); empty outside MCP."""
+    _analytics: AnalyticsClient | None = field(default=None, init=False, repr=False)
+
+    def analytics(self) -> AnalyticsClient:
+        """The Analytics API client: one connection pool for the app's life, opened on first use
+        and closed with the app. Imported only then, so a start loads none of it."""
+        if self._analytics is None:
+            from vf_mcp.voiceflow.analytics import AnalyticsClient
+
+            self._analytics = AnalyticsClient(self.settings)
+        return self._analytics
+
+    async def aclose_analytics(self) -> None:
+        if self._analytics is not None:
+            analytics, self._analytics = self._analytics, None
+            await analytics.aclose()
 
     @property
     def default_agent(self) -> str:
@@ -97,7 +114,7 @@ async def open_app(
         runs = await stack.enter_async_context(
             open_runs(store.runs, max_runs=settings.max_runs, stopping=stopping)
         )
-        yield App(
+        app = App(
             settings=settings,
             directory=directory,
             services=services,
@@ -108,6 +125,8 @@ async def open_app(
             stopping=stopping,
             offered_tools=offered_tools,
         )
+        stack.push_async_callback(app.aclose_analytics)
+        yield app
 
 
 async def _open_services(

@@ -8,6 +8,7 @@ Shapes follow https://docs.voiceflow.com/api-reference/transcript/* (stored in
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from datetime import UTC, datetime
@@ -47,6 +48,14 @@ def _parse_iso(value: Any, name: str) -> float:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()
+
+
+def environment_id(project_id: str, environment: str) -> str:
+    """The environment's ID as transcripts show it: a turn run by alias (`development`) gets a
+    stable made-up 24-hex ID per project and alias; one run by ID keeps it."""
+    if re.fullmatch(r"[0-9a-fA-F]{24}", environment):
+        return environment.lower()
+    return hashlib.sha256(f"{project_id.lower()}/{environment}".encode()).hexdigest()[:24]
 
 
 # -- wire shapes ----------------------------------------------------------------------------
@@ -108,7 +117,7 @@ def _transcript_body(book: TranscriptBook, transcript: Transcript) -> dict[str, 
         "id": transcript.id,
         "sessionID": transcript.session_id,
         "projectID": transcript.project_id,
-        "environmentID": transcript.environment_id,
+        "environmentID": environment_id(transcript.project_id, transcript.environment_id),
         "createdAt": _iso(transcript.created_at),
         "updatedAt": _iso(transcript.updated_at),
         "expiresAt": None,
@@ -213,7 +222,9 @@ def _matches_filter(book: TranscriptBook, transcript: Transcript, item: Any) -> 
 def _selected(book: TranscriptBook, body: dict[str, Any], transcript: Transcript) -> bool:
     if "sessionID" in body and transcript.session_id != body["sessionID"]:
         return False
-    if "environmentID" in body and transcript.environment_id != body["environmentID"]:
+    if "environmentID" in body and body["environmentID"] != environment_id(
+        transcript.project_id, transcript.environment_id
+    ):
         return False
     if "startDate" in body and transcript.created_at < _parse_iso(body["startDate"], "startDate"):
         return False

@@ -130,25 +130,37 @@ def with_voiceflow(suites: Sequence[Suite], run: RunResult) -> Agreement | None:
 def read_labels(path: Path) -> list[tuple[str, str, bool]]:
     """(transcript id, criterion or check id, label) rows of a labels CSV."""
     try:
-        with path.open(newline="", encoding="utf-8") as file:
+        # utf-8-sig: Excel's "CSV UTF-8" starts with a byte-order mark.
+        with path.open(newline="", encoding="utf-8-sig") as file:
             rows = list(csv.DictReader(file))
     except OSError as exc:
         raise ScriptError(f"--labels {path}: cannot be read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ScriptError(
+            f"--labels {path}: is not UTF-8 (byte {exc.start + 1} cannot be read); save it as "
+            "CSV UTF-8"
+        ) from None
     if rows and not set(LABEL_COLUMNS) <= set(rows[0]):
         raise ScriptError(
             f"--labels {path}: needs the columns {', '.join(LABEL_COLUMNS)}; it has "
             f"{', '.join(rows[0])}"
         )
-    labels = []
-    for number, row in enumerate(rows, start=2):
-        said = (row["label"] or "").strip().lower()
-        if said not in _YES | _NO:
-            raise ScriptError(
-                f"--labels {path}: line {number} has the label {row['label']!r}; use true or "
-                "false (yes/no, pass/fail, 1/0)"
-            )
-        labels.append((row["transcript_id"].strip(), row["criterion"].strip(), said in _YES))
-    return labels
+    return [_label(path, number, row) for number, row in enumerate(rows, start=2)]
+
+
+def _label(path: Path, number: int, row: dict[str | None, str | None]) -> tuple[str, str, bool]:
+    if any(row.get(column) is None for column in LABEL_COLUMNS):
+        raise ScriptError(
+            f"--labels {path}: line {number} has fewer than {len(LABEL_COLUMNS)} columns; give "
+            f"each row {', '.join(LABEL_COLUMNS)}"
+        )
+    said = (row["label"] or "").strip().lower()
+    if said not in _YES | _NO:
+        raise ScriptError(
+            f"--labels {path}: line {number} has the label {row['label']!r}; use true or "
+            "false (yes/no, pass/fail, 1/0)"
+        )
+    return (row["transcript_id"] or "").strip(), (row["criterion"] or "").strip(), said in _YES
 
 
 def with_labels(

@@ -60,7 +60,7 @@ from vf_mcp.evaluation.runner import (
 from vf_mcp.evaluation.script import MAX_REPEAT, Suite
 from vf_mcp.evaluation.startstate import check_start_states
 from vf_mcp.evaluation.trials import DEFAULT_MAX_TURNS, trial_lines
-from vf_mcp.evaluation.write_back import plan_write_back, write_back
+from vf_mcp.evaluation.write_back import WriteBackStopped, plan_write_back, write_back
 from vf_mcp.retry import RetryPolicy
 from vf_mcp.telemetry import configure_from_env
 from vf_mcp.voiceflow.analytics import AnalyticsClient
@@ -397,6 +397,14 @@ def _write_back(job: _Job, run: RunResult) -> int | None:
 
     try:
         count = anyio.run(send)
+    except WriteBackStopped as stopped:
+        exc = stopped.cause
+        print(
+            f"vf-mcp eval: --write-back failed after it set {stopped.done} of {stopped.total} "
+            f"transcript properties (run it again to set them all): {exc}",
+            file=sys.stderr,
+        )
+        return 2 if isinstance(exc, AuthenticationError | NotFoundError | ConfigurationError) else 1
     except VfMcpError as exc:
         print(f"vf-mcp eval: --write-back failed: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, AuthenticationError | NotFoundError | ConfigurationError) else 1

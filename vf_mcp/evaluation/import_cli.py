@@ -2,8 +2,9 @@
 conversation, with proposed checks for a person to review.
 
 Exit status: 0 when suites were written; 2 on bad input (arguments, configuration, an unknown
-project, a key without analytics access, an empty search, a log it cannot read), with one line
-and nothing written; 1 when the Analytics API failed otherwise (unreachable, 5xx).
+project or transcript, a key without analytics access, an empty search, a log it cannot read,
+suites already in --out without --force), with one line and nothing written; 1 when the Analytics
+API failed otherwise (unreachable, 5xx), or writing stopped part-way into an existing --out.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import anyio
 import yaml
+from anyio.abc import TaskGroup
 
 from vf_mcp.config import ENV_PROJECT_ID, Settings
 from vf_mcp.errors import (
@@ -44,6 +46,7 @@ _BAD_INPUT = (ConfigurationError, InvalidInputError, AuthenticationError, NotFou
               BadRequestError)  # fmt: skip
 _FETCH_AT_ONCE = 4
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,7 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--until", type=_until, metavar="ISO", help="created at or before (a date: that whole day)"
     )
-    parser.add_argument("--environment", metavar="ID", help="only this environment")
+    parser.add_argument(
+        "--environment",
+        metavar="ID",
+        help="only this environment, by ID (a transcript's environmentID), not an alias",
+    )
     parser.add_argument("--session", metavar="ID", help="only this session (the user id)")
     parser.add_argument("--limit", type=int, metavar="N", help="at most N conversations, newest")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder to write")
@@ -64,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--equals",
         action="store_true",
         help="propose `equals` of the agent's whole text instead of `contains` of its key sentence",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="replace suites --out already holds for the same conversations (reviewed edits lost)",
     )
     parser.add_argument(
         "--unredacted",
@@ -131,30 +143,54 @@ async def import_suites(analytics: AnalyticsClient, request: ImportRequest) -> I
         raise InvalidInputError(
             f"no transcripts of project {request.project_id} match this search "
             f"({_described(request.filters)}); widen --since/--until, or check --environment "
-            "and --session"
+            f"and --session{_alias_hint(request.filters.environment_id)}"
         )
     definitions: dict[str, EvaluationDefinition] = {}
     if any(t.evaluations for t in found):
         definitions = {e.id: e for e in await analytics.evaluations(request.project_id)}
-    transcripts: list[Transcript | None] = [None] * len(found)
-    limiter = anyio.CapacityLimiter(_FETCH_AT_ONCE)
-
-    async def fetch(index: int, transcript_id: str) -> None:
-        async with limiter:
-            transcripts[index] = await analytics.get_transcript(
-                transcript_id, unredacted=request.unredacted
-            )
-
-    async with anyio.create_task_group() as group:
-        for index, summary in enumerate(found):
-            group.start_soon(fetch, index, summary.id)
+    transcripts = await _fetch_all(analytics, [t.id for t in found], request.unredacted)
     built = [
         transcript_suite(t, definitions=definitions, strictness=request.strictness)
         for t in transcripts
-        if t is not None
     ]
     suites = [s for s in built if s is not None]
     return ImportResult(suites=suites, skipped=len(built) - len(suites))
+
+
+async def _fetch_all(
+    analytics: AnalyticsClient, transcript_ids: list[str], unredacted: bool
+) -> list[Transcript]:
+    """Every transcript with its logs, a few at a time; the first that fails stops the rest and
+    is raised as itself (a task group would wrap it in an ExceptionGroup no caller expects)."""
+    transcripts: list[Transcript | None] = [None] * len(transcript_ids)
+    failures: list[VfMcpError] = []
+    limiter = anyio.CapacityLimiter(_FETCH_AT_ONCE)
+
+    async def fetch(index: int, transcript_id: str, group: TaskGroup) -> None:
+        async with limiter:
+            try:
+                transcripts[index] = await analytics.get_transcript(
+                    transcript_id, unredacted=unredacted
+                )
+            except VfMcpError as exc:
+                failures.append(exc)
+                group.cancel_scope.cancel()
+
+    async with anyio.create_task_group() as group:
+        for index, transcript_id in enumerate(transcript_ids):
+            group.start_soon(fetch, index, transcript_id, group)
+    if failures:
+        raise failures[0]
+    return [t for t in transcripts if t is not None]
+
+
+def _alias_hint(environment: str | None) -> str:
+    if environment is None or _OBJECT_ID.match(environment):
+        return ""
+    return (
+        f" (--environment takes the environment ID a transcript's `environmentID` shows, not an "
+        f"alias such as {environment!r})"
+    )
 
 
 def _described(filters: SearchFilters) -> str:
@@ -173,13 +209,32 @@ def suite_yaml(suite: Suite) -> str:
         "# Imported by `vf-mcp eval import`: review the checks marked `proposed` before gating "
         "on them.\n# It holds users' words: keep it like user data.\n"
     )
-    body = yaml.safe_dump(suite_document(suite), sort_keys=False, allow_unicode=True, width=100)
+    document = suite_document(suite)
+    body = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
+    # YAML reads a few characters written as themselves (NEL, U+0085) as a line break: such
+    # words are written escaped, so the suite says what the user said.
+    if yaml.safe_load(body) != document:
+        body = yaml.safe_dump(document, sort_keys=False, allow_unicode=False, width=100)
     return header + body
 
 
+class PartlyWritten(Exception):
+    """Writing into an existing folder stopped after some suites were moved into place."""
+
+    def __init__(self, cause: OSError, written: int, total: int) -> None:
+        super().__init__(str(cause))
+        self.cause, self.written, self.total = cause, written, total
+
+
+def existing_suites(out: Path, suites: Sequence[Suite]) -> list[str]:
+    """The suite files `write_suites` would replace in `out`."""
+    return [n for n in (suite_file_name(s) for s in suites) if (out / n).exists()]
+
+
 def write_suites(out: Path, suites: Sequence[Suite]) -> list[Path]:
-    """Write every suite under `out` all at once: into a fresh folder beside it first, then
-    moved into place, so a failure leaves `out` as it was."""
+    """Write every suite under `out`: into a fresh folder beside it first, then renamed into
+    place when `out` is new (all or nothing), or moved in file by file when it exists (then a
+    failure part-way raises `PartlyWritten`, saying how many are in place)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -188,9 +243,13 @@ def write_suites(out: Path, suites: Sequence[Suite]) -> list[Path]:
         if not out.exists():
             staging.rename(out)
             return sorted(out.iterdir())
-        written = []
-        for file in sorted(staging.iterdir()):
-            os.replace(file, out / file.name)
+        written: list[Path] = []
+        staged = sorted(staging.iterdir())
+        for file in staged:
+            try:
+                os.replace(file, out / file.name)
+            except OSError as exc:
+                raise PartlyWritten(exc, len(written), len(staged)) from exc
             written.append(out / file.name)
         return written
     finally:
@@ -250,16 +309,39 @@ def main(argv: list[str], environ: Mapping[str, str]) -> int:
             file=sys.stderr,
         )
         return 2
+    return _write(args, result)
+
+
+def _write(args: argparse.Namespace, result: ImportResult) -> int:
+    out: Path = args.out
+    if not args.force and (existing := existing_suites(out, result.suites)):
+        more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
+        print(
+            f"vf-mcp eval import: {out / existing[0]}{more} already exist (imported before, "
+            "perhaps reviewed since), so nothing was written; pass --force to replace them, or "
+            "choose another --out",
+            file=sys.stderr,
+        )
+        return 2
     try:
-        written = write_suites(args.out, result.suites)
+        written = write_suites(out, result.suites)
+    except PartlyWritten as exc:
+        cause = exc.cause
+        print(
+            f"vf-mcp eval import: cannot write {cause.filename or out} ({cause.strerror or cause}"
+            f"); {exc.written} of {exc.total} suites were written to {out} before it, the rest "
+            "not; fix that and import again with --force",
+            file=sys.stderr,
+        )
+        return 2 if exc.written == 0 else 1
     except OSError as exc:
         print(
-            f"vf-mcp eval import: cannot write {exc.filename or args.out} "
+            f"vf-mcp eval import: cannot write {exc.filename or out} "
             f"({exc.strerror or exc}); nothing was written, choose another --out",
             file=sys.stderr,
         )
         return 2
     print(f"vf-mcp eval import: note: {USER_DATA_NOTICE}", file=sys.stderr)
     skipped = f"; skipped {result.skipped} with no user turn" if result.skipped else ""
-    print(f"vf-mcp eval import: wrote {len(written)} suites to {args.out}{skipped}")
+    print(f"vf-mcp eval import: wrote {len(written)} suites to {out}{skipped}")
     return 0

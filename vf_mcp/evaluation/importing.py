@@ -2,8 +2,9 @@
 of one test, each user action a turn, and what the agent did proposed as checks.
 
 - A user action becomes: `launch`; `message` (typed text, or an intent's `query`, so the words go
-  through the agent's NLU again as they did); `choice` (a button of the previous turn, by label);
-  `event`; or the raw `action` (an intent without words, or anything else).
+  through the agent's NLU again as they did); `choice` (a button of the previous turn, by label,
+  or by number when its label repeats or is a number); `event`; or the raw `action` (an intent
+  without words, or anything else).
 - The answer to a custom action the agent waited on is no turn of its own: it becomes the test's
   `on_action` mock, so the runner answers it the same way, and the agent's reply to it joins the
   turn that asked.
@@ -19,13 +20,13 @@ did nothing but open it (no action besides launch) has nothing to replay and is 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import JsonValue
 
-from vf_mcp.domain.turn import TurnResult
+from vf_mcp.domain.turn import Choice, TurnResult
 from vf_mcp.errors import InvalidInputError
 from vf_mcp.evaluation.checkmodels import (
     ChoiceCheck,
@@ -81,8 +82,17 @@ def _segments(transcript: Transcript) -> list[_Segment]:
         if log.type == "action":
             segments.append(_Segment(_action(transcript, number, log)))
         elif log.type == "trace" and segments and isinstance(log.data, dict):
-            segments[-1].traces.append(log.data)
+            segments[-1].traces.append(_trace(transcript, number, log.data))
     return segments
+
+
+def _trace(transcript: Transcript, number: int, data: dict[str, JsonValue]) -> dict[str, JsonValue]:
+    if not isinstance(data.get("type"), str) or not data["type"]:
+        raise InvalidInputError(
+            f"transcript {transcript.id}: trace log {number} has no string `type`, so what the "
+            "agent did there is unknown; leave the conversation out with --session"
+        )
+    return data
 
 
 def _action(transcript: Transcript, number: int, log: TranscriptLog) -> dict[str, JsonValue]:
@@ -106,17 +116,39 @@ def _reply(traces: list[dict[str, JsonValue]]) -> TurnResult:
     )
 
 
-def _intent_name(request: Mapping[str, Any]) -> object:
+def _intent(request: Mapping[str, Any]) -> tuple[object, object]:
+    """An intent request's name and words (None where absent)."""
     payload = request.get("payload")
-    intent = payload.get("intent") if isinstance(payload, dict) else None
-    return intent.get("name") if isinstance(intent, dict) else None
+    if not isinstance(payload, dict):
+        return None, None
+    intent = payload.get("intent")
+    return (intent.get("name") if isinstance(intent, dict) else None), payload.get("query")
 
 
 def _same_request(button: Mapping[str, Any], action: Mapping[str, Any]) -> bool:
-    """Whether `action` is what pressing the button sends (same path, or same intent)."""
+    """Whether `action` is what pressing the button sends. A button may send plain text or an
+    intent, so the type alone would take typed words for a press: the request must be the
+    button's; an intent may gain entities or a confidence, so there the name and words count."""
     if button.get("type") != action.get("type"):
         return False
-    return action.get("type") != "intent" or _intent_name(button) == _intent_name(action)
+    if action.get("type") != "intent":
+        return button.get("payload") == action.get("payload")
+    (name, query), (pressed_name, pressed_query) = _intent(button), _intent(action)
+    return name == pressed_name and pressed_query in (None, query)
+
+
+def _label_key(label: str) -> str:
+    # How `choice: <label>` finds a button (conversation.inputs.resolve_choice).
+    return " ".join(label.split()).casefold()
+
+
+def _pressed(button: Choice, offered: Sequence[Choice]) -> str | int:
+    """How the suite names the button: by label when that finds it, else by its number (a label
+    that repeats names the first, and an all-digit one reads as a number)."""
+    same_label = [c for c in offered if _label_key(c.label) == _label_key(button.label)]
+    if len(same_label) == 1 and not button.label.strip().isdigit():
+        return button.label
+    return button.number
 
 
 def _step(action: dict[str, JsonValue], offered: TurnResult | None) -> dict[str, Any]:
@@ -124,9 +156,10 @@ def _step(action: dict[str, JsonValue], offered: TurnResult | None) -> dict[str,
     kind = str(action["type"])
     payload = action.get("payload")
     # A button first: buttons often send intents, whose words are the button's label.
-    for button in offered.choices if offered is not None else []:
+    choices = offered.choices if offered is not None else []
+    for button in choices:
         if _same_request(button.request, action):
-            return {"choice": button.label}
+            return {"choice": _pressed(button, choices)}
     if kind == "launch":
         return {"launch": True}
     if kind == "text" and isinstance(payload, str):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pydantic import JsonValue
 
 from vf_mcp.domain.transcript import RunResult, Transcript
+from vf_mcp.errors import VfMcpError
 from vf_mcp.evaluation.script import ImportedFrom, Suite
 from vf_mcp.voiceflow.analytics import AnalyticsClient
 from vf_mcp.voiceflow.analytics_models import PropertyValue
@@ -79,15 +80,34 @@ def plan_write_back(suites: Sequence[Suite], run: RunResult) -> list[PlannedValu
     return list(planned.values())
 
 
+class WriteBackStopped(Exception):
+    """`write_back` failed after setting `done` of `total` values (those stay set)."""
+
+    def __init__(self, cause: VfMcpError, done: int, total: int) -> None:
+        super().__init__(str(cause))
+        self.cause, self.done, self.total = cause, done, total
+
+
 async def write_back(
     analytics: AnalyticsClient, planned: Sequence[PlannedValue]
 ) -> list[PropertyValue]:
-    """Define the missing properties (once per project and name), then set every value."""
+    """Define the missing properties (once per project and name), then set every value; a
+    failure raises `WriteBackStopped`, counting the values already set."""
+    written: list[PropertyValue] = []
+    try:
+        await _write(analytics, planned, written)
+    except VfMcpError as exc:
+        raise WriteBackStopped(exc, len(written), len(planned)) from exc
+    return written
+
+
+async def _write(
+    analytics: AnalyticsClient, planned: Sequence[PlannedValue], written: list[PropertyValue]
+) -> None:
     ids: dict[tuple[str, str], str] = {}
     for project_id in dict.fromkeys(p.project_id for p in planned):
         for existing in await analytics.properties(project_id):
             ids.setdefault((project_id, existing.name), existing.id)
-    written = []
     for value in planned:
         key = (value.project_id, value.property_name)
         if key not in ids:
@@ -97,7 +117,13 @@ async def write_back(
         written.append(
             await analytics.set_property_value(value.transcript_id, ids[key], value.value, metadata)
         )
-    return written
 
 
-__all__ = ["PASSED_PROPERTY", "PlannedValue", "plan_write_back", "property_name", "write_back"]
+__all__ = [
+    "PASSED_PROPERTY",
+    "PlannedValue",
+    "WriteBackStopped",
+    "plan_write_back",
+    "property_name",
+    "write_back",
+]

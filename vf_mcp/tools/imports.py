@@ -51,10 +51,10 @@ async def import_transcripts(
         suite_file_name,
         suite_yaml,
     )
-    from vf_mcp.voiceflow.analytics import AnalyticsClient
     from vf_mcp.voiceflow.analytics_models import SearchFilters
 
-    settings = call_of(ctx).app.settings
+    app = call_of(ctx).app
+    settings = app.settings
     if not settings.project_id:
         raise ConfigurationError(
             f"import_transcripts needs {ENV_PROJECT_ID}: set it to the project ID"
@@ -68,8 +68,7 @@ async def import_transcripts(
         ),
         limit=limit,
     )
-    async with AnalyticsClient(settings) as analytics:
-        imported = await import_suites(analytics, request)
+    imported = await import_suites(app.analytics(), request)
     found = ImportedSuites(
         suites=[
             ImportedSuite(transcript_id=origin.transcript_id, file_name=suite_file_name(suite),

@@ -49,6 +49,8 @@ from vf_mcp.voiceflow.analytics_models import (
 PAGE_SIZE = 99
 """Transcripts asked for per search page: the docs render the bound as exclusive (`1 < x < 100`)
 and voiceflow-cli lowered 100 to 99 after a refusal, so 99 is safe under either reading."""
+MAX_SEARCHED = 10_000
+"""The most transcripts one search returns, `limit` or not: a bound on a server that pages on."""
 MAX_RESPONSE_BYTES = 32 * 1_048_576
 _Answer = TypeVar("_Answer", bound=BaseModel)
 
@@ -127,19 +129,22 @@ class AnalyticsClient:
         limit: int | None = None,
         page_size: int = PAGE_SIZE,
     ) -> list[TranscriptSummary]:
-        """Every matching transcript (newest first), up to `limit`: pages until a short page,
-        since the API says neither how many there are nor where the last page is."""
+        """Every matching transcript (newest first), up to `limit` (and `MAX_SEARCHED`): pages
+        until a short page, since the API says neither how many there are nor where the last
+        page is, or until a page brings nothing new (a server that ignores `skip`)."""
+        wanted = min(limit, MAX_SEARCHED) if limit is not None else MAX_SEARCHED
         found: dict[str, TranscriptSummary] = {}
         skip = 0
-        while limit is None or len(found) < limit:
-            take = page_size if limit is None else min(page_size, limit - len(found))
+        while len(found) < wanted:
+            take = min(page_size, wanted - len(found))
             page = await self.search_page(project_id, filters, take=take, skip=skip)
             # A transcript created while paging shifts the pages by one: kept once.
-            found.update((t.id, t) for t in page if t.id not in found)
-            if len(page) < take:
+            new = {t.id: t for t in page if t.id not in found}
+            found.update(new)
+            if len(page) < take or not new:
                 break
             skip += len(page)
-        return list(found.values())[:limit]
+        return list(found.values())[:wanted]
 
     async def get_transcript(self, transcript_id: str, *, unredacted: bool = False) -> Transcript:
         """`GET /v1/transcript/{id}` with its logs, redacted unless `unredacted` is asked for."""
@@ -349,4 +354,4 @@ def _hint(cls: type[APIError], retry_after: float | None) -> str:
     return "See the API's message"
 
 
-__all__ = ["PAGE_SIZE", "AnalyticsClient"]
+__all__ = ["MAX_SEARCHED", "PAGE_SIZE", "AnalyticsClient"]
