@@ -152,9 +152,13 @@ def test_ctrl_c_keeps_the_tests_that_finished(
         "  - {id: tracks, turns: [{message: '1002'}]}\n"
     )
 
+    pressed = threading.Event()
+
     def press_ctrl_c() -> None:
-        # SIGINT as a terminal sends it, once the third turn is in flight.
-        if agent_env.wait_for_requests(3, "interact"):
+        # SIGINT as a terminal sends it, once the third turn is in flight. The wait is long: had
+        # it lapsed on a loaded machine, no Ctrl-C would come and the run would simply finish.
+        if agent_env.wait_for_requests(3, "interact", timeout=90):
+            pressed.set()
             _thread.interrupt_main(signal.SIGINT)
 
     presser = threading.Thread(target=press_ctrl_c)
@@ -165,6 +169,7 @@ def test_ctrl_c_keeps_the_tests_that_finished(
     finally:
         presser.join()
     out = capsys.readouterr().out
+    assert pressed.is_set(), "the third turn never reached the runtime"
     assert code == 130
     run = RunResult.model_validate_json(report.read_text())
     assert [(t.key, t.outcome) for t in run.transcripts] == [
