@@ -149,6 +149,28 @@ def test_two_environments_of_one_agent(emulator: Emulator, run_eval: Any, tmp_pa
     assert versions == ["production", "production", "development", "development"]
 
 
+def test_a_baseline_environment_that_cannot_run_refuses_the_comparison(
+    emulator: Emulator, run_eval: Any, tmp_path: Path
+) -> None:
+    """A misspelt environment errs every baseline test; "improved" against that would let any
+    run through the regression gate."""
+    suite, report = tmp_path / "gate.yaml", tmp_path / "report.md"
+    suite.write_text(json.dumps({**SUITE, "tests": SUITE["tests"][:1]}))
+    code, out, err = run_eval(
+        emulator, str(suite), "--baseline-environment", "nosuchenv", "--markdown", str(report)
+    )
+    assert code == 2 and "IMPROVED" not in out and not report.exists()
+    refusal = [line for line in err.splitlines() if line.startswith("vf-mcp eval:")]
+    assert len(refusal) == 1
+    assert refusal[0].startswith(
+        "vf-mcp eval: --baseline-environment nosuchenv: the baseline environment could not be run"
+    )
+    assert "Cannot resolve version alias" in refusal[0]
+    assert "check that 'nosuchenv' is an environment" in refusal[0]
+    versions = {r.headers.get("versionid") for r in emulator.requests}
+    assert versions == {"nosuchenv"}  # this run never started
+
+
 def _suite(name: str, tests: list[Transcript]) -> SuiteResult:
     return SuiteResult(name=name, started_at=datetime.now(UTC), tests=tests)
 

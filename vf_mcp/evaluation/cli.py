@@ -8,6 +8,7 @@ configuration, all found before anything runs (a suite file missing, empty or br
 key, `--repeat` out of range, a baseline that is not one of these suites, a recording without
 these suites, a simulated user and no judge to play it, a `from_state` that is not a whole state
 or was saved by another agent), or a report that cannot be written;
+2 too when the baseline environment's run erred in every test (no report then);
 3 when a test or check regressed against the baseline (`--compare`, `--baseline-environment`);
 130 when Ctrl-C stopped the run (the reports asked for still hold the tests that finished).
 """
@@ -320,15 +321,13 @@ def main(argv: list[str], environ: Mapping[str, str]) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     try:
         done = _run_to_the_end(job, baseline)
+    except BaselineNotRun as exc:
+        print(f"vf-mcp eval: {exc}", file=sys.stderr)
+        return 2  # no report: one would claim a comparison with nothing
     finally:
         flush_telemetry()
     run, comparison = done.run, done.comparison
-    shown = frozenset(w for suite in job.suites for w in suite.warnings)
-    for line in report_lines(run, comparison, allow_ungraded=args.allow_ungraded, shown=shown):
-        print(line)
-    agreement = agreement_lines(job.suites, run, labels, args.labels)
-    for line in agreement:
-        print(line)
+    agreement = _print_results(job, done, labels)
     try:
         _save(job, done, agreement)
     except OSError as exc:
@@ -347,6 +346,45 @@ def main(argv: list[str], environ: Mapping[str, str]) -> int:
     if comparison is not None and comparison.regressions:
         return EXIT_REGRESSION
     return 0 if run.succeeded(allow_ungraded=args.allow_ungraded) else 1
+
+
+def _print_results(job: _Job, done: _Done, labels: list[tuple[str, str, bool]] | None) -> list[str]:
+    """Print the run's failures, baseline and summary, then the judge's agreement (returned for
+    the Markdown report)."""
+    args = job.args
+    shown = frozenset(w for suite in job.suites for w in suite.warnings)
+    for line in report_lines(
+        done.run, done.comparison, allow_ungraded=args.allow_ungraded, shown=shown
+    ):
+        print(line)
+    agreement = agreement_lines(job.suites, done.run, labels, args.labels)
+    for line in agreement:
+        print(line)
+    return agreement
+
+
+class BaselineNotRun(Exception):
+    """The baseline environment's run erred in every test: comparing with it would call every
+    test of this run an improvement, and a regression gate would pass whatever happened."""
+
+
+def baseline_problem(baseline: RunResult, environment: str) -> str | None:
+    """Why the baseline environment's run cannot be compared with, or None."""
+    tests = baseline.transcripts
+    if tests and any(t.outcome != "error" for t in tests):
+        return None
+    errors = [t.error or next((u.error for u in t.turns if u.error), "") for t in tests]
+    first = next((e for e in errors if e), None)
+    why = (
+        f"every test erred, the first with: {' '.join(first.split())}"
+        if first
+        else (baseline.stopped or "no test ran")
+    )
+    return (
+        f"--baseline-environment {environment}: the baseline environment could not be run "
+        f"({why}); check that {environment!r} is an environment (or version) of this agent "
+        "and that the API key may run it; no report was written"
+    )
 
 
 def _prepare(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[_Job, RunResult | None]:
@@ -557,6 +595,8 @@ async def _run_and_compare(job: _Job, baseline: RunResult | None) -> _Done:
     if job.args.baseline_environment is not None:
         environment = job.args.baseline_environment
         baseline = await _run(job, job.options(environment))
+        if (problem := baseline_problem(baseline, environment)) is not None:
+            raise BaselineNotRun(problem)
         label = f"environment {environment}"
     run = await _run(job, job.options())
     if baseline is None or label is None:
