@@ -179,3 +179,24 @@ def test_ctrl_c_keeps_the_tests_that_finished(
     assert run.stopped is not None and run.stopped.startswith("interrupted (Ctrl-C)")
     assert "FAILED sequence / wrong: text contains 'never said'" in out
     assert out.splitlines()[-1].startswith("vf-mcp eval: 2 tests: 1 passed, 1 failed")
+
+
+def test_labels_without_a_judge_and_write_back_without_imports_are_refused_before_running(
+    agent_env: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    suite = str(EXAMPLES / "order_support.passing.yaml")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("transcript_id,criterion,label\n")
+    assert main([suite, "--labels", str(labels)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.splitlines() == [
+        f"vf-mcp eval: --labels {labels}: agreement is the judge's with people, and no judge is "
+        "configured: set VF_MCP_JUDGE_URL and VF_MCP_JUDGE_MODEL (and VF_MCP_JUDGE_API_KEY)"
+    ]
+    assert main([suite, "--write-back"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.splitlines() == [
+        "vf-mcp eval: --write-back sets verdicts on conversations imported from Voiceflow, and "
+        "no test in these suites was imported; write suites with `vf-mcp eval import` first"
+    ]
+    assert agent_env.requests == []  # refused before anything ran

@@ -234,6 +234,24 @@ def judge_problem(suites: list[Suite], *, judged: bool, replay: Path | None) -> 
     )
 
 
+def production_problem(
+    args: argparse.Namespace, suites: list[Suite], *, judged: bool
+) -> str | None:
+    """`--labels` with nobody to grade, or `--write-back` with nothing imported: either would run
+    the whole suite only to say at the end that it had nothing to do."""
+    if args.labels is not None and not judged:
+        return (
+            f"--labels {args.labels}: agreement is the judge's with people, and no judge is "
+            f"configured: set {ENV_JUDGE_URL} and {ENV_JUDGE_MODEL} (and {ENV_JUDGE_API_KEY})"
+        )
+    if args.write_back and not any(t.imported_from for s in suites for t in s.tests):
+        return (
+            "--write-back sets verdicts on conversations imported from Voiceflow, and no test in "
+            "these suites was imported; write suites with `vf-mcp eval import` first"
+        )
+    return None
+
+
 def replay_problem(replayer: Replayer | None, suites: list[Suite]) -> str | None:
     """A recording that holds nothing of a suite: its every request would fail as unrecorded."""
     if replayer is None:
@@ -396,6 +414,7 @@ def _prepare(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[_Job
         run_problem(args, suites),
         replay_problem(replayer, suites),
         judge_problem(suites, judged=judged, replay=args.replay),
+        production_problem(args, suites, judged=judged),
     ):
         if problem is not None:
             raise ConfigurationError(problem)
