@@ -231,7 +231,7 @@ def test_a_regrade_report_is_read_again_and_never_overwrites_its_input(
     suite = write(tmp_path / "greet.yaml", greet_only)
     assert main([str(suite), "--compare", str(regraded)]) == 0
     compared = capsys.readouterr().out
-    assert f"compared with {regraded}" in compared and "0 regressed" in compared
+    assert f"compared with {regraded}" in compared and "0 tests regressed" in compared
 
     # --json naming the run it reads is refused, and the run is left as it was.
     before = finished_run.read_bytes()

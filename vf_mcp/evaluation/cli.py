@@ -36,7 +36,7 @@ from vf_mcp.errors import (
 )
 from vf_mcp.evaluation import fork, regrade
 from vf_mcp.evaluation.agreement import read_labels, with_labels, with_voiceflow
-from vf_mcp.evaluation.baseline import Comparison, compare, load_baseline
+from vf_mcp.evaluation.baseline import Comparison, compare, load_baseline, one_line
 from vf_mcp.evaluation.connection import ServiceFactory
 from vf_mcp.evaluation.export_targets import ExportTarget, export_target
 from vf_mcp.evaluation.html_report import html_report
@@ -551,14 +551,14 @@ def failure_lines(run: RunResult, *, allow_ungraded: bool) -> list[str]:
                 if check
                 else (test.error or turn_error or "see the report")
             )
-            one_line = " ".join(why.split())  # evidence keeps the agent's line breaks
-            lines.append(f"{test.outcome.upper()} {test.suite} / {test.name}: {one_line[:300]}")
+            # Evidence keeps the agent's line breaks; the terminal gets one line.
+            lines.append(f"{test.outcome.upper()} {test.suite} / {test.name}: {one_line(why)}")
     for suite in run.suites:
         for check in suite.checks:
             if check.outcome in ("failed", "error"):
                 lines.append(
                     f"{check.outcome.upper()} {suite.name} (suite): {check.label}: "
-                    f"{check.evidence[:300]}"
+                    f"{one_line(check.evidence)}"
                 )
     ungraded = sum(1 for t in run.transcripts if t.outcome == "to_grade")
     if ungraded and not allow_ungraded:
