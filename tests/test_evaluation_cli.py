@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import _thread
+import json
 import os
 import signal
 import threading
@@ -13,7 +14,7 @@ import pytest
 from tests.canary import CANARY_KEY
 from tests.evaluation_fixtures import EXAMPLES, FakeJudge, running_judge, verdict
 from vf_mcp.domain.transcript import RunResult
-from vf_mcp.emulator import Emulator
+from vf_mcp.emulator import Emulator, FaultPlan
 from vf_mcp.evaluation.cli import main as eval_main
 
 
@@ -200,3 +201,64 @@ def test_labels_without_a_judge_and_write_back_without_imports_are_refused_befor
         "no test in these suites was imported; write suites with `vf-mcp eval import` first"
     ]
     assert agent_env.requests == []  # refused before anything ran
+
+
+def test_budget_lines_say_the_error_and_unknown_tokens(
+    agent_env: Emulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A judge that reports no `usage`: the test errs on its token budget, not on the latency
+    check that also failed, and its tokens are unknown rather than 0."""
+    suite, report = tmp_path / "budget.yaml", tmp_path / "budget.md"
+    suite.write_text(
+        json.dumps(
+            {
+                "name": "Budget",
+                "tests": [
+                    {
+                        "id": "slow_and_judged",
+                        "max_judge_tokens": 100,
+                        "turns": [
+                            {
+                                "launch": True,
+                                "expect": [
+                                    {"latency_ms": {"max": 200}},
+                                    {"judge": "The agent greets the user"},
+                                ],
+                            }
+                        ],
+                    }
+                ],
+            }
+        )
+    )
+    agent_env.faults.add(
+        FaultPlan.model_validate({"match": {"path_contains": "/interact"}, "latency_ms": 400,
+                                  "times": -1})
+    )  # fmt: skip
+    monkeypatch.setenv("VF_MCP_JUDGE_MODEL", "fake-judge")
+    with running_judge(FakeJudge([("Criterion:", verdict(True))])) as url:
+        monkeypatch.setenv("VF_MCP_JUDGE_URL", url)
+        assert main([str(suite), "--markdown", str(report)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(
+        "ERROR Budget / slow_and_judged: judge tokens at most 100: 1 judge answer(s) carried no "
+        "`usage`"
+    )
+    assert "judge: unknown tokens (1 call, none with usage)" in out
+    assert "| Budget | slow_and_judged | error | 1 |" in report.read_text()
+    assert "| unknown |" in report.read_text()
+
+    # With usage, over the budget: the latency check failed first, and the budget is named too.
+    with running_judge(FakeJudge([("Criterion:", verdict(True))], usage=(90, 30))) as url:
+        monkeypatch.setenv("VF_MCP_JUDGE_URL", url)
+        assert main([str(suite)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("FAILED Budget / slow_and_judged: latency max 200 ms: ")
+    assert out[0].endswith(
+        "; also judge tokens at most 100: failed (the judge spent 120 tokens (90 in, 30 out, "
+        "1 call))"
+    )
+    assert "judge: 120 tokens (90 in, 30 out, 1 call)" in out

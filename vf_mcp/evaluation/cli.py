@@ -44,6 +44,7 @@ from vf_mcp.evaluation.judge import ChatModel, JudgeSettings, OpenAIChatClient
 from vf_mcp.evaluation.loader import load_path
 from vf_mcp.evaluation.recording import Recorder, Replayer
 from vf_mcp.evaluation.reports import (
+    first_problem,
     json_report,
     junit_xml,
     markdown_report,
@@ -544,15 +545,9 @@ def failure_lines(run: RunResult, *, allow_ungraded: bool) -> list[str]:
     lines = []
     for test in run.transcripts:
         if test.outcome in ("failed", "error"):
-            check = test.first_failure()
-            turn_error = next((t.error for t in test.turns if t.error), None)
-            why = (
-                f"{check.label}: {check.evidence}"
-                if check
-                else (test.error or turn_error or "see the report")
-            )
             # Evidence keeps the agent's line breaks; the terminal gets one line.
-            lines.append(f"{test.outcome.upper()} {test.suite} / {test.name}: {one_line(why)}")
+            why = one_line(first_problem(test))
+            lines.append(f"{test.outcome.upper()} {test.suite} / {test.name}: {why}")
     for suite in run.suites:
         for check in suite.checks:
             if check.outcome in ("failed", "error"):
