@@ -262,3 +262,48 @@ def test_budget_lines_say_the_error_and_unknown_tokens(
         "1 call))"
     )
     assert "judge: 120 tokens (90 in, 30 out, 1 call)" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (
+            ["--export", "junit=x.xml"],
+            "vf-mcp eval: argument --export: 'junit=x.xml': give FORMAT=PATH, FORMAT one of "
+            "promptfoo, deepeval, voiceflow-cli (e.g. --export promptfoo=promptfooconfig.yaml); "
+            "see vf-mcp eval --help",
+        ),
+        (
+            ["fork", "--at", "abc"],
+            "vf-mcp eval fork: argument --at: invalid int value: 'abc'; see vf-mcp eval fork --help",
+        ),
+        (
+            [str(EXAMPLES), "--concurrency", "0"],
+            "vf-mcp eval: --concurrency must be at least 1; see vf-mcp eval --help",
+        ),
+        (
+            [str(EXAMPLES), "--suite", "new.yaml"],
+            "vf-mcp eval: --suite goes with --regrade (a run takes its suites as PATH); see "
+            "vf-mcp eval --help",
+        ),
+        (
+            ["import", "--limit", "many"],
+            "vf-mcp eval import: argument --limit: invalid int value: 'many'; see vf-mcp eval "
+            "import --help",
+        ),
+    ],
+)
+def test_an_argument_error_is_one_line_without_the_usage_block(
+    agent_env: Emulator, capsys: pytest.CaptureFixture[str], argv: list[str], line: str
+) -> None:
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert (out, err.splitlines()) == ("", [line])
+
+
+def test_eval_help_lists_the_regrade_suite_option(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    assert (
+        "--suite NEW.yaml      with --regrade: the suites as they are now"
+        in capsys.readouterr().out
+    )

@@ -25,6 +25,7 @@ from typing import TextIO
 import anyio
 from pydantic import SecretStr
 
+from vf_mcp.arguments import OneLineParser
 from vf_mcp.config import ENV_JUDGE_API_KEY, ENV_JUDGE_MODEL, ENV_JUDGE_URL, Settings
 from vf_mcp.domain.transcript import RunResult
 from vf_mcp.errors import (
@@ -80,7 +81,7 @@ INTERRUPTED = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="vf-mcp eval",
         description="Run conversation suites (vf-mcp or voiceflow-cli format) against the agent. "
         "`vf-mcp eval fork RECORDING --at K --out FILE` writes a test that starts at a recorded "
@@ -102,6 +103,14 @@ def build_parser() -> argparse.ArgumentParser:
     modes.add_argument("--replay", type=Path, metavar="DIR", help="answer from a recording")
     # Read before this parser runs (`regrade.main` has its own); listed here for --help.
     parser.add_argument("--regrade", type=Path, metavar="RUN.json", help=REGRADE_HELP)
+    parser.add_argument(
+        "--suite",
+        type=Path,
+        action="append",
+        metavar="NEW.yaml",
+        help="with --regrade: the suites as they are now, repeatable (default: the files the run "
+        "names)",
+    )
     parser.add_argument(
         "--allow-ungraded",
         action="store_true",
@@ -191,6 +200,8 @@ def argument_problem(args: argparse.Namespace) -> str | None:
     for target in targets:
         if (problem := target.problem()) is not None:
             return problem
+    if args.suite:
+        return "--suite goes with --regrade (a run takes its suites as PATH)"
     if args.dry_run and not args.write_back:
         return "--dry-run goes with --write-back (it prints what --write-back would set)"
     if args.record is not None and args.record.exists() and not args.record.is_dir():
@@ -317,12 +328,10 @@ def main(argv: list[str], environ: Mapping[str, str]) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        if (problem := argument_problem(args)) is not None:
+            parser.error(problem)
     except SystemExit as exit_:
         return int(exit_.code or 0)
-    if (problem := argument_problem(args)) is not None:
-        parser.print_usage(sys.stderr)
-        print(f"vf-mcp eval: {problem}", file=sys.stderr)
-        return 2
     try:
         job, baseline = _prepare(args, environ)
         labels = read_labels(args.labels) if args.labels is not None else None

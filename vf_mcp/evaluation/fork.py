@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 from pydantic import JsonValue, ValidationError
 
+from vf_mcp.arguments import OneLineParser
 from vf_mcp.domain.turn import Choice
 from vf_mcp.errors import ScriptError
 from vf_mcp.evaluation.loader import suite_from_data
@@ -28,7 +29,7 @@ from vf_mcp.evaluation.script import ScriptTest
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="vf-mcp eval fork",
         description="Write a test that starts at a recorded turn and runs the turns after it.",
     )

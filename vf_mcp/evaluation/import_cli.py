@@ -24,6 +24,7 @@ import anyio
 import yaml
 from anyio.abc import TaskGroup
 
+from vf_mcp.arguments import OneLineParser
 from vf_mcp.config import ENV_PROJECT_ID, Settings
 from vf_mcp.errors import (
     AuthenticationError,
@@ -50,7 +51,7 @@ _OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="vf-mcp eval import",
         description="Write Voiceflow transcripts (Analytics API) as suites, one per conversation.",
     )

@@ -27,6 +27,7 @@ from typing import Literal
 import anyio
 from pydantic import BaseModel, Field, ValidationError
 
+from vf_mcp.arguments import OneLineParser
 from vf_mcp.config import Settings
 from vf_mcp.domain.transcript import (
     READABLE_SCHEMA_VERSIONS,
@@ -87,7 +88,7 @@ class RegradeReport(BaseModel):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="vf-mcp eval --regrade",
         description="Apply the suites' checks to the transcripts of a finished run, with no "
         "runtime call, and say which verdicts changed.",
