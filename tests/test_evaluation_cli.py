@@ -244,10 +244,11 @@ def test_budget_lines_say_the_error_and_unknown_tokens(
         assert main([str(suite), "--markdown", str(report)]) == 1
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith(
-        "ERROR Budget / slow_and_judged: judge tokens at most 100: 1 judge answer(s) carried no "
+        "ERROR Budget / slow_and_judged: judge tokens at most 100: 1 judge answer carried no "
         "`usage`"
     )
     assert "judge: unknown tokens (1 call, none with usage)" in out
+    assert out[-1] == "vf-mcp eval: 1 test: 0 passed, 0 failed, 1 error, 0 to grade, 0 skipped"
     assert "| Budget | slow_and_judged | error | 1 |" in report.read_text()
     assert "| unknown |" in report.read_text()
 
@@ -275,7 +276,8 @@ def test_budget_lines_say_the_error_and_unknown_tokens(
         ),
         (
             ["fork", "--at", "abc"],
-            "vf-mcp eval fork: argument --at: invalid int value: 'abc'; see vf-mcp eval fork --help",
+            "vf-mcp eval fork: argument --at: invalid int value: 'abc'; see vf-mcp eval fork "
+            "--help",
         ),
         (
             [str(EXAMPLES), "--concurrency", "0"],

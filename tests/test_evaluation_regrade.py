@@ -172,7 +172,7 @@ def test_a_v1_run_is_regraded_and_written_as_v2(
     assert lines == [
         "CHANGED check Release gate / new_greeting · turn 1 · text contains 'Welcome back': "
         "passed → absent",
-        "vf-mcp eval --regrade: 1 verdicts changed; now 2 passed, 0 failed, 0 errors, "
+        "vf-mcp eval --regrade: 1 verdict changed; now 2 passed, 0 failed, 0 errors, "
         "0 to grade, 0 skipped",
     ]
     run = json.loads(out.read_text())["run"]

@@ -109,7 +109,7 @@ def test_the_summary_table_comes_first_failures_first_each_row_linking_to_its_te
     order = [e.get("class") for e in main if e.tag in ("section", "nav", "table", "div")]
     assert order[:5] == ["vf-summary", "vf-filters", "vf-board", "vf-baseline", "vf-tests"]
     summary = dom.cssselect("section.vf-summary p")[0].text_content()
-    assert summary.startswith("7 tests, 21 trials: 5 passed, 15 failed, 1 errors")
+    assert summary.startswith("7 tests, 21 trials: 5 passed, 15 failed, 1 error")
     rows = dom.cssselect("table.vf-board tbody tr")
     outcomes = [r.get("data-outcome") for r in rows]
     assert outcomes == ["failed"] * 5 + ["error", "passed"]

@@ -499,6 +499,7 @@ def test_a_labels_file_from_a_spreadsheet(
 ) -> None:
     out = tmp_path / "imported"
     assert main(["import", "--session", "ended", "--out", str(out)]) == 0
+    assert f"vf-mcp eval import: wrote 1 suite to {out}" in capsys.readouterr().out
     labels = tmp_path / "labels.csv"
     header = b"transcript_id,criterion,label\n"
     for content, expected in [

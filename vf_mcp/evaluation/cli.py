@@ -62,7 +62,7 @@ from vf_mcp.evaluation.runner import (
 )
 from vf_mcp.evaluation.script import MAX_REPEAT, Suite
 from vf_mcp.evaluation.startstate import check_start_states
-from vf_mcp.evaluation.trials import DEFAULT_MAX_TURNS, trial_lines
+from vf_mcp.evaluation.trials import DEFAULT_MAX_TURNS, counted, trial_lines
 from vf_mcp.evaluation.write_back import WriteBackStopped, plan_write_back, write_back
 from vf_mcp.retry import RetryPolicy
 from vf_mcp.telemetry import configure_from_env
@@ -475,7 +475,8 @@ def _write_back(job: _Job, run: RunResult) -> int | None:
     except VfMcpError as exc:
         print(f"vf-mcp eval: --write-back failed: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, AuthenticationError | NotFoundError | ConfigurationError) else 1
-    print(f"vf-mcp eval: --write-back set {count} transcript properties")
+    properties = counted(count, "transcript property", "transcript properties")
+    print(f"vf-mcp eval: --write-back set {properties}")
     return None
 
 
@@ -567,8 +568,10 @@ def failure_lines(run: RunResult, *, allow_ungraded: bool) -> list[str]:
     ungraded = sum(1 for t in run.transcripts if t.outcome == "to_grade")
     if ungraded and not allow_ungraded:
         lines.append(
-            f"{ungraded} test(s) need a judge model: set VF_MCP_JUDGE_URL and VF_MCP_JUDGE_MODEL "
-            "(and VF_MCP_JUDGE_API_KEY), or pass --allow-ungraded to accept them ungraded"
+            f"{counted(ungraded, 'test')} {'needs' if ungraded == 1 else 'need'} a judge model: "
+            "set VF_MCP_JUDGE_URL and VF_MCP_JUDGE_MODEL "
+            "(and VF_MCP_JUDGE_API_KEY), or pass --allow-ungraded to accept "
+            f"{'it' if ungraded == 1 else 'them'} ungraded"
         )
     return lines
 

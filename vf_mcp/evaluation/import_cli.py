@@ -36,6 +36,7 @@ from vf_mcp.errors import (
 )
 from vf_mcp.evaluation.importing import Strictness, suite_document, transcript_suite
 from vf_mcp.evaluation.script import Suite
+from vf_mcp.evaluation.trials import counted
 from vf_mcp.voiceflow.analytics import AnalyticsClient
 from vf_mcp.voiceflow.analytics_models import EvaluationDefinition, SearchFilters, Transcript
 
@@ -344,5 +345,5 @@ def _write(args: argparse.Namespace, result: ImportResult) -> int:
         return 2
     print(f"vf-mcp eval import: note: {USER_DATA_NOTICE}", file=sys.stderr)
     skipped = f"; skipped {result.skipped} with no user turn" if result.skipped else ""
-    print(f"vf-mcp eval import: wrote {len(written)} suites to {out}{skipped}")
+    print(f"vf-mcp eval import: wrote {counted(len(written), 'suite')} to {out}{skipped}")
     return 0

@@ -22,7 +22,7 @@ from vf_mcp.domain.transcript import (
     Transcript,
 )
 from vf_mcp.evaluation.baseline import Comparison, one_line
-from vf_mcp.evaluation.trials import tests_and_trials, trial_lines, trials_result
+from vf_mcp.evaluation.trials import counted, tests_and_trials, trial_lines, trials_result
 from vf_mcp.transcripts.render import render_check, render_transcript, simulated_by
 
 # XML 1.0 allows TAB, LF, CR and everything from U+0020 except surrogates and U+FFFE/U+FFFF;
@@ -42,7 +42,8 @@ _OUTCOME_COUNTS: tuple[tuple[TestOutcome, str], ...] = (
 def outcome_counts(run: RunResult) -> list[str]:
     """How many tests came to each outcome, as a run's summary says it ("3 passed", ...)."""
     tests = run.transcripts
-    return [f"{sum(1 for t in tests if t.outcome == o)} {label}" for o, label in _OUTCOME_COUNTS]
+    counts = [(sum(1 for t in tests if t.outcome == o), label) for o, label in _OUTCOME_COUNTS]
+    return [counted(n, "error") if label == "errors" else f"{n} {label}" for n, label in counts]
 
 
 def first_problem(test: Transcript) -> str:
