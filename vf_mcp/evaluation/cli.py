@@ -101,16 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--record", type=Path, metavar="DIR", help="record runtime and judge replies"
     )
     modes.add_argument("--replay", type=Path, metavar="DIR", help="answer from a recording")
-    # Read before this parser runs (`regrade.main` has its own); listed here for --help.
-    parser.add_argument("--regrade", type=Path, metavar="RUN.json", help=REGRADE_HELP)
-    parser.add_argument(
-        "--suite",
-        type=Path,
-        action="append",
-        metavar="NEW.yaml",
-        help="with --regrade: the suites as they are now, repeatable (default: the files the run "
-        "names)",
-    )
+    _add_regrade_options(parser)
     parser.add_argument(
         "--allow-ungraded",
         action="store_true",
@@ -144,6 +135,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the suites on ENV first and compare this run with it; exit 3 on a regression",
     )
     return parser
+
+
+def _add_regrade_options(parser: argparse.ArgumentParser) -> None:
+    """Read before this parser runs (`regrade.main` has its own); listed here for --help."""
+    parser.add_argument("--regrade", type=Path, metavar="RUN.json", help=REGRADE_HELP)
+    parser.add_argument(
+        "--suite",
+        type=Path,
+        action="append",
+        metavar="NEW.yaml",
+        help="with --regrade: the suites as they are now, repeatable (default: the files the run "
+        "names)",
+    )
 
 
 def _add_production_options(parser: argparse.ArgumentParser) -> None:
