@@ -19,7 +19,7 @@ import yaml
 from tests.canary import CANARY_KEY
 from tests.emulator_fixtures import EXAMPLE
 from vf_mcp.domain.transcript import CheckResult, RunResult, SuiteResult, Transcript
-from vf_mcp.emulator import AgentDefinition, Emulator, running_emulator
+from vf_mcp.emulator import AgentDefinition, Emulator, FaultMatch, FaultPlan, running_emulator
 from vf_mcp.evaluation.baseline import compare
 from vf_mcp.evaluation.cli import main as eval_main
 
@@ -72,7 +72,7 @@ def test_a_regression_against_the_baseline_exits_3_turn_by_turn(
     code, _, _ = run_eval(emulator, str(suite), "--json", str(baseline))
     assert code == 1  # new_greeting fails on today's agent: a plain failure
     code, out, _ = run_eval(emulator, str(suite), "--compare", str(baseline))
-    assert code == 1 and "compared with " + str(baseline) + ": 0 regressed, 0 improved" in out
+    assert code == 1 and "compared with " + str(baseline) + ": 0 tests regressed, 0 improved" in out
 
     report = tmp_path / "report.md"
     code, out, _ = run_eval(
@@ -88,8 +88,36 @@ def test_a_regression_against_the_baseline_exits_3_turn_by_turn(
     assert lines[2].startswith("IMPROVED Release gate / new_greeting: failed → passed")
     assert lines[3].startswith("IMPROVED Release gate / new_greeting · turn 1 · text contains")
     assert len(lines) == 4  # turn 2 passed in both
-    assert f"compared with {baseline}: 2 regressed, 2 improved, 0 new, 0 missing" in out
+    assert f"compared with {baseline}: 1 test regressed, 1 improved, 0 new, 0 missing" in out
     assert f"## Compared with {baseline}" in report.read_text()
+
+
+def test_a_test_and_its_turn_are_one_regression_with_the_error_cut_at_a_word(
+    emulator: Emulator, run_eval: Any, tmp_path: Path
+) -> None:
+    suite, baseline, now = tmp_path / "gate.yaml", tmp_path / "base.json", tmp_path / "now.json"
+    suite.write_text(json.dumps({**SUITE, "tests": SUITE["tests"][:1]}))
+    assert run_eval(emulator, str(suite), "--json", str(baseline))[0] == 0
+    emulator.faults.add(
+        FaultPlan(match=FaultMatch(path_contains="/interact"), times=-1, status=500,
+                  body={"message": "the runtime fell over " * 20})
+    )  # fmt: skip
+    code, out, _ = run_eval(emulator, str(suite), "--compare", str(baseline), "--json", str(now))
+    assert code == 3
+    assert f"compared with {baseline}: 1 test regressed, 0 improved, 0 new, 0 missing" in out
+    error = json.loads(now.read_text())["suites"][0]["tests"][0]["turns"][0]["error"]
+    lines = [line for line in out.splitlines() if line.startswith("REGRESSED")]
+    assert [line.split(":")[0] for line in lines] == [
+        "REGRESSED Release gate / greets",
+        "REGRESSED Release gate / greets · turn 1",
+        "REGRESSED Release gate / greets · turn 2",
+    ]
+    assert lines[2].endswith("passed → error (the turn did not run)")
+    for line in lines[:2]:  # the runtime's error, cut after a whole word
+        said = line.split(" → error (", 1)[1]
+        assert said.endswith("…)") and len(said) <= 302
+        kept = said.removesuffix("…)")
+        assert error.startswith(kept) and error[len(kept)] == " "
 
 
 def test_a_v1_baseline_still_compares(emulator: Emulator, run_eval: Any, tmp_path: Path) -> None:
@@ -105,7 +133,7 @@ def test_a_v1_baseline_still_compares(emulator: Emulator, run_eval: Any, tmp_pat
     assert lines[0].startswith("REGRESSED Release gate / new_greeting: passed → failed")
     assert lines[1].startswith("REGRESSED Release gate / new_greeting · turn 1 · text contains")
     assert len(lines) == 2  # greets passed in both, its v1 turn matched by position and label
-    assert f"compared with {baseline}: 2 regressed, 0 improved, 0 new, 0 missing" in out
+    assert f"compared with {baseline}: 1 test regressed, 0 improved, 0 new, 0 missing" in out
 
 
 def test_a_baseline_of_another_suite_or_schema_is_refused_in_one_line(
@@ -144,9 +172,34 @@ def test_two_environments_of_one_agent(emulator: Emulator, run_eval: Any, tmp_pa
     suite.write_text(json.dumps({**SUITE, "tests": SUITE["tests"][:1]}))
     code, out, _ = run_eval(emulator, str(suite), "--baseline-environment", "production")
     assert code == 0
-    assert "compared with environment production: 0 regressed, 0 improved, 0 new, 0 missing" in out
+    assert (
+        "compared with environment production: 0 tests regressed, 0 improved, 0 new, 0 missing"
+        in out
+    )
     versions = [r.headers.get("versionid") for r in emulator.requests]
     assert versions == ["production", "production", "development", "development"]
+
+
+def test_a_baseline_environment_that_cannot_run_refuses_the_comparison(
+    emulator: Emulator, run_eval: Any, tmp_path: Path
+) -> None:
+    """A misspelt environment errs every baseline test; "improved" against that would let any
+    run through the regression gate."""
+    suite, report = tmp_path / "gate.yaml", tmp_path / "report.md"
+    suite.write_text(json.dumps({**SUITE, "tests": SUITE["tests"][:1]}))
+    code, out, err = run_eval(
+        emulator, str(suite), "--baseline-environment", "nosuchenv", "--markdown", str(report)
+    )
+    assert code == 2 and "IMPROVED" not in out and not report.exists()
+    refusal = [line for line in err.splitlines() if line.startswith("vf-mcp eval:")]
+    assert len(refusal) == 1
+    assert refusal[0].startswith(
+        "vf-mcp eval: --baseline-environment nosuchenv: the baseline environment could not be run"
+    )
+    assert "Cannot resolve version alias" in refusal[0]
+    assert "check that 'nosuchenv' is an environment" in refusal[0]
+    versions = {r.headers.get("versionid") for r in emulator.requests}
+    assert versions == {"nosuchenv"}  # this run never started
 
 
 def _suite(name: str, tests: list[Transcript]) -> SuiteResult:

@@ -129,7 +129,7 @@ async def test_latency_and_token_budgets_and_a_replay_that_reaches_the_same_verd
         == run.suites[0].judge_usage
         == JudgeUsage(calls=2, input_tokens=180, output_tokens=60)
     )
-    assert over.checks[-1].evidence == "the judge spent 120 judge tokens (90 in, 30 out, 1 call)"
+    assert over.checks[-1].evidence == "the judge spent 120 tokens (90 in, 30 out, 1 call)"
     assert not run.succeeded()
 
     # The replay answers from the recording, with no runtime and no judge: the latencies and the
@@ -169,7 +169,7 @@ async def test_every_report_shows_the_judge_tokens_and_the_suite_checks(
         async with judge_client(url) as chat:
             run = await run_suites([suite], ServiceFactory(settings), judge=chat, concurrency=2)
 
-    spent = "240 judge tokens (180 in, 60 out, 2 calls)"
+    spent = "240 tokens (180 in, 60 out, 2 calls)"
     report: dict[str, Any] = json.loads(json_report(run))
     assert report["judge_usage"] == {
         "calls": 2, "input_tokens": 180, "output_tokens": 60, "unreported": 0
@@ -199,7 +199,7 @@ async def test_every_report_shows_the_judge_tokens_and_the_suite_checks(
 
     page = html_report(run)
     assert f"Judge: {spent}." in page
-    assert "Suite checks: Timed" in page and "120 judge tokens (90 in, 30 out, 1 call)" in page
+    assert "Suite checks: Timed" in page and "120 tokens (90 in, 30 out, 1 call)" in page
 
 
 async def test_a_judge_that_reports_no_usage_cannot_meet_a_token_budget(

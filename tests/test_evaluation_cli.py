@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import _thread
+import json
 import os
 import signal
 import threading
@@ -13,7 +14,7 @@ import pytest
 from tests.canary import CANARY_KEY
 from tests.evaluation_fixtures import EXAMPLES, FakeJudge, running_judge, verdict
 from vf_mcp.domain.transcript import RunResult
-from vf_mcp.emulator import Emulator
+from vf_mcp.emulator import Emulator, FaultPlan
 from vf_mcp.evaluation.cli import main as eval_main
 
 
@@ -179,3 +180,132 @@ def test_ctrl_c_keeps_the_tests_that_finished(
     assert run.stopped is not None and run.stopped.startswith("interrupted (Ctrl-C)")
     assert "FAILED sequence / wrong: text contains 'never said'" in out
     assert out.splitlines()[-1].startswith("vf-mcp eval: 2 tests: 1 passed, 1 failed")
+
+
+def test_labels_without_a_judge_and_write_back_without_imports_are_refused_before_running(
+    agent_env: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    suite = str(EXAMPLES / "order_support.passing.yaml")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("transcript_id,criterion,label\n")
+    assert main([suite, "--labels", str(labels)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.splitlines() == [
+        f"vf-mcp eval: --labels {labels}: agreement is the judge's with people, and no judge is "
+        "configured: set VF_MCP_JUDGE_URL and VF_MCP_JUDGE_MODEL (and VF_MCP_JUDGE_API_KEY)"
+    ]
+    assert main([suite, "--write-back"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.splitlines() == [
+        "vf-mcp eval: --write-back sets verdicts on conversations imported from Voiceflow, and "
+        "no test in these suites was imported; write suites with `vf-mcp eval import` first"
+    ]
+    assert agent_env.requests == []  # refused before anything ran
+
+
+def test_budget_lines_say_the_error_and_unknown_tokens(
+    agent_env: Emulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A judge that reports no `usage`: the test errs on its token budget, not on the latency
+    check that also failed, and its tokens are unknown rather than 0."""
+    suite, report = tmp_path / "budget.yaml", tmp_path / "budget.md"
+    suite.write_text(
+        json.dumps(
+            {
+                "name": "Budget",
+                "tests": [
+                    {
+                        "id": "slow_and_judged",
+                        "max_judge_tokens": 100,
+                        "turns": [
+                            {
+                                "launch": True,
+                                "expect": [
+                                    {"latency_ms": {"max": 200}},
+                                    {"judge": "The agent greets the user"},
+                                ],
+                            }
+                        ],
+                    }
+                ],
+            }
+        )
+    )
+    agent_env.faults.add(
+        FaultPlan.model_validate({"match": {"path_contains": "/interact"}, "latency_ms": 400,
+                                  "times": -1})
+    )  # fmt: skip
+    monkeypatch.setenv("VF_MCP_JUDGE_MODEL", "fake-judge")
+    with running_judge(FakeJudge([("Criterion:", verdict(True))])) as url:
+        monkeypatch.setenv("VF_MCP_JUDGE_URL", url)
+        assert main([str(suite), "--markdown", str(report)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(
+        "ERROR Budget / slow_and_judged: judge tokens at most 100: 1 judge answer carried no "
+        "`usage`"
+    )
+    assert "judge: unknown tokens (1 call, none with usage)" in out
+    assert out[-1] == "vf-mcp eval: 1 test: 0 passed, 0 failed, 1 error, 0 to grade, 0 skipped"
+    assert "| Budget | slow_and_judged | error | 1 |" in report.read_text()
+    assert "| unknown |" in report.read_text()
+
+    # With usage, over the budget: the latency check failed first, and the budget is named too.
+    with running_judge(FakeJudge([("Criterion:", verdict(True))], usage=(90, 30))) as url:
+        monkeypatch.setenv("VF_MCP_JUDGE_URL", url)
+        assert main([str(suite)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("FAILED Budget / slow_and_judged: latency max 200 ms: ")
+    assert out[0].endswith(
+        "; also judge tokens at most 100: failed (the judge spent 120 tokens (90 in, 30 out, "
+        "1 call))"
+    )
+    assert "judge: 120 tokens (90 in, 30 out, 1 call)" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (
+            ["--export", "junit=x.xml"],
+            "vf-mcp eval: argument --export: 'junit=x.xml': give FORMAT=PATH, FORMAT one of "
+            "promptfoo, deepeval, voiceflow-cli (e.g. --export promptfoo=promptfooconfig.yaml); "
+            "see vf-mcp eval --help",
+        ),
+        (
+            ["fork", "--at", "abc"],
+            "vf-mcp eval fork: argument --at: invalid int value: 'abc'; see vf-mcp eval fork "
+            "--help",
+        ),
+        (
+            [str(EXAMPLES), "--concurrency", "0"],
+            "vf-mcp eval: --concurrency must be at least 1; see vf-mcp eval --help",
+        ),
+        (
+            [str(EXAMPLES), "--suite", "new.yaml"],
+            "vf-mcp eval: --suite goes with --regrade (a run takes its suites as PATH); see "
+            "vf-mcp eval --help",
+        ),
+        (
+            ["import", "--limit", "many"],
+            "vf-mcp eval import: argument --limit: invalid int value: 'many'; see vf-mcp eval "
+            "import --help",
+        ),
+    ],
+)
+def test_an_argument_error_is_one_line_without_the_usage_block(
+    agent_env: Emulator, capsys: pytest.CaptureFixture[str], argv: list[str], line: str
+) -> None:
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert (out, err.splitlines()) == ("", [line])
+
+
+def test_eval_help_lists_the_regrade_suite_option(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    assert (
+        "--suite NEW.yaml      with --regrade: the suites as they are now"
+        in capsys.readouterr().out
+    )

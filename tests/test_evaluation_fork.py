@@ -185,6 +185,42 @@ def test_fork_refuses_bad_input_in_one_line_and_writes_nothing(
     assert not list(tmp_path.glob(".*partial"))
 
 
+def test_fork_takes_a_suite_folder_of_one_test_and_counts_a_folder_of_many(
+    recorded: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out.yaml"
+    assert main(["fork", str(recorded.parent), "--at", "1", "--out", str(out)]) == 0
+    assert yaml.safe_load(out.read_text())["tests"][0]["from_state"]["turn"] == 1
+    out.unlink()
+    for n in range(4):
+        (recorded.parent / f"copy_{n}.json").write_text(recorded.read_text())
+    capsys.readouterr()
+    assert main(["fork", str(recorded.parent), "--at", "1", "--out", str(out)]) == 2
+    assert one_error_line(capsys) == (
+        f"vf-mcp eval fork: {recorded.parent} holds 5 recorded tests (copy_0.json, copy_1.json, "
+        f"copy_2.json and 2 more); give one test's file, e.g. {recorded.parent}/<test>.json"
+    )
+    assert main(["fork", str(tmp_path / "rec"), "--at", "1", "--out", str(out)]) == 2
+    said = one_error_line(capsys)
+    assert "holds 5 recorded tests" in said and said.endswith(f"{tmp_path}/rec/<suite>/<test>.json")
+    assert not out.exists()
+
+
+def test_fork_does_not_overwrite_a_suite_without_force(
+    recorded: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out.yaml"
+    out.write_text("# reviewed by hand\n")
+    assert main(["fork", str(recorded), "--at", "1", "--out", str(out)]) == 2
+    assert one_error_line(capsys) == (
+        f"vf-mcp eval fork: --out {out} already exists (a suite written before, perhaps edited "
+        "since), so nothing was written; pass --force to replace it, or choose another --out"
+    )
+    assert out.read_text() == "# reviewed by hand\n"
+    assert main(["fork", str(recorded), "--at", "1", "--out", str(out), "--force"]) == 0
+    assert yaml.safe_load(out.read_text())["tests"][0]["from_state"]["turn"] == 1
+
+
 def test_a_served_suite_names_no_state_outside_the_tests_directory(tmp_path: Path) -> None:
     """The MCP server runs suites from its tests directory or inline: `from_state` must not read
     any other file of the server's machine."""

@@ -172,7 +172,7 @@ def test_a_v1_run_is_regraded_and_written_as_v2(
     assert lines == [
         "CHANGED check Release gate / new_greeting · turn 1 · text contains 'Welcome back': "
         "passed → absent",
-        "vf-mcp eval --regrade: 1 verdicts changed; now 2 passed, 0 failed, 0 errors, "
+        "vf-mcp eval --regrade: 1 verdict changed; now 2 passed, 0 failed, 0 errors, "
         "0 to grade, 0 skipped",
     ]
     run = json.loads(out.read_text())["run"]
@@ -231,7 +231,7 @@ def test_a_regrade_report_is_read_again_and_never_overwrites_its_input(
     suite = write(tmp_path / "greet.yaml", greet_only)
     assert main([str(suite), "--compare", str(regraded)]) == 0
     compared = capsys.readouterr().out
-    assert f"compared with {regraded}" in compared and "0 regressed" in compared
+    assert f"compared with {regraded}" in compared and "0 tests regressed" in compared
 
     # --json naming the run it reads is refused, and the run is left as it was.
     before = finished_run.read_bytes()

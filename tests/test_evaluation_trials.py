@@ -137,7 +137,7 @@ def test_repeat_out_of_range_is_a_one_line_configuration_error(
 
     assert errors([str(path), "--repeat", "0"]) == (
         2,
-        ["vf-mcp eval: --repeat must be between 1 and 100, got 0"],
+        ["vf-mcp eval: --repeat must be between 1 and 100, got 0; see vf-mcp eval --help"],
     )
     assert errors([str(path), "--repeat", "101"])[0] == 2
     code, [line] = errors([str(path), "--max-turns", "4"])

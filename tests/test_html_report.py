@@ -109,7 +109,7 @@ def test_the_summary_table_comes_first_failures_first_each_row_linking_to_its_te
     order = [e.get("class") for e in main if e.tag in ("section", "nav", "table", "div")]
     assert order[:5] == ["vf-summary", "vf-filters", "vf-board", "vf-baseline", "vf-tests"]
     summary = dom.cssselect("section.vf-summary p")[0].text_content()
-    assert summary.startswith("7 tests, 21 trials: 5 passed, 15 failed, 1 errors")
+    assert summary.startswith("7 tests, 21 trials: 5 passed, 15 failed, 1 error")
     rows = dom.cssselect("table.vf-board tbody tr")
     outcomes = [r.get("data-outcome") for r in rows]
     assert outcomes == ["failed"] * 5 + ["error", "passed"]
@@ -151,7 +151,9 @@ def test_trials_sit_under_their_test_with_the_failing_ones_open(triage: Triage) 
 def test_the_baseline_sits_side_by_side_per_test_and_per_check(triage: Triage) -> None:
     baseline = triage.dom.cssselect("section.vf-baseline")[0]
     assert baseline.cssselect("h2")[0].text_content() == "Compared with base.json"
-    assert "2 regressed, 0 improved, 0 new, 0 missing" in baseline.text_content()  # test, turn
+    assert (
+        "1 test regressed, 0 improved, 0 new, 0 missing" in baseline.text_content()
+    )  # a test and its turn: one test
     bodies = baseline.cssselect("table.vf-sides tbody")
     assert len(bodies) == 21  # every trial of both runs
     regressed = bodies[0]

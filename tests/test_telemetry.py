@@ -579,7 +579,7 @@ def test_vf_mcp_eval_sends_one_trace_per_run_to_an_otlp_receiver(
         done = subprocess.run([sys.executable, "-m", "vf_mcp", "eval", str(suite)], env=env,
                               capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 1, done.stderr  # `tracks` fails on purpose
-    assert "judge: 254 judge tokens (240 in, 14 out, 2 calls)" in done.stdout
+    assert "judge: 254 tokens (240 in, 14 out, 2 calls)" in done.stdout
     assert judge.authorizations == [f"Bearer {JUDGE_KEY}"] * 2  # the key was sent to the judge
     spans = spans_of(received)
     assert len({s.trace_id for s in spans}) == 1

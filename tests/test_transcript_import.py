@@ -492,10 +492,14 @@ async def test_the_tool_answers_a_transcript_that_fails_to_load_in_one_line(
 
 
 def test_a_labels_file_from_a_spreadsheet(
-    production: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    production: dict[str, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     out = tmp_path / "imported"
     assert main(["import", "--session", "ended", "--out", str(out)]) == 0
+    assert f"vf-mcp eval import: wrote 1 suite to {out}" in capsys.readouterr().out
     labels = tmp_path / "labels.csv"
     header = b"transcript_id,criterion,label\n"
     for content, expected in [
@@ -505,7 +509,10 @@ def test_a_labels_file_from_a_spreadsheet(
     ]:
         labels.write_bytes(content)
         capsys.readouterr()
-        code = main([str(out), "--labels", str(labels)])
+        with running_judge(FakeJudge([("", verdict(True))])) as url:  # --labels needs a judge
+            monkeypatch.setenv("VF_MCP_JUDGE_URL", url)
+            monkeypatch.setenv("VF_MCP_JUDGE_MODEL", "fake")
+            code = main([str(out), "--labels", str(labels)])
         stdout, stderr = capsys.readouterr()
         if expected is None:
             assert code == 0, stderr

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from vf_mcp import __version__
+from vf_mcp.arguments import OneLineParser
 from vf_mcp.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ EMULATOR_HELP = "run the Voiceflow-compatible runtime emulator on loopback"
 
 def build_parser(*, emulator: bool = False) -> argparse.ArgumentParser:
     """`emulator`: with the emulator command's own options (imported only for that command)."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="vf-mcp",
         description="MCP server for driving a Voiceflow agent through its runtime API. "
         "With no command it serves MCP (needs VOICEFLOW_API_KEY).",

@@ -110,12 +110,23 @@ class JudgeUsage(_Record):
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens
 
+    def tokens(self) -> str:
+        """The total as a report shows it: "unknown" when no answer reported `usage`, "at least
+        N" when some did not (a 0 there would read as a judge that cost nothing)."""
+        if self.unreported and self.unreported >= self.calls:
+            return "unknown"
+        if self.unreported:
+            return f"at least {self.total_tokens}"
+        return str(self.total_tokens)
+
     def describe(self) -> str:
-        """ "1234 judge tokens (1000 in, 234 out, 5 calls)", as every report says it."""
+        """ "1234 tokens (1000 in, 234 out, 5 calls)", as every report says it after "judge"."""
         calls = f"{self.calls} call{'s' if self.calls != 1 else ''}"
+        if self.unreported and self.unreported >= self.calls:
+            return f"unknown tokens ({calls}, none with usage)"
         missing = f", {self.unreported} without usage" if self.unreported else ""
         return (
-            f"{self.total_tokens} judge tokens ({self.input_tokens} in, {self.output_tokens} out, "
+            f"{self.tokens()} tokens ({self.input_tokens} in, {self.output_tokens} out, "
             f"{calls}{missing})"
         )
 

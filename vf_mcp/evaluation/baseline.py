@@ -49,7 +49,7 @@ class Change(BaseModel):
         if self.turn is not None:
             where += f" · turn {self.turn}"
         what = f" · {self.check}" if self.check else ""
-        said = f" ({self.evidence[:200]})" if self.evidence else ""
+        said = f" ({one_line(self.evidence)})" if self.evidence else ""
         return f"{self.kind.upper()} {where}{what}: {self.before} → {self.after}{said}"
 
 
@@ -68,9 +68,13 @@ class Comparison(BaseModel):
         return [c for c in self.changes if c.kind == "improved"]
 
     def summary(self) -> str:
+        """Tests, not lines: a test and the turn that broke it are one regression."""
+        regressed = {(c.suite, c.test) for c in self.regressions}
+        improved = {(c.suite, c.test) for c in self.improvements} - regressed
+        tests = "test" if len(regressed) == 1 else "tests"
         return (
-            f"compared with {self.baseline}: {len(self.regressions)} regressed, "
-            f"{len(self.improvements)} improved, {len(self.new_tests)} new, "
+            f"compared with {self.baseline}: {len(regressed)} {tests} regressed, "
+            f"{len(improved)} improved, {len(self.new_tests)} new, "
             f"{len(self.missing_tests)} missing"
         )
 
@@ -79,6 +83,22 @@ class Comparison(BaseModel):
         shown += [f"NEW {name} (not in the baseline)" for name in self.new_tests]
         shown += [f"MISSING {name} (in the baseline, not run now)" for name in self.missing_tests]
         return [*shown, self.summary()]
+
+
+EVIDENCE_LIMIT: Final = 300
+
+
+def one_line(text: str, limit: int = EVIDENCE_LIMIT) -> str:
+    """`text` on one line, cut at a word with "…" when longer than `limit` (a line of the
+    terminal's report, where an error cut mid-word reads as a different error)."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat[: limit - 1]
+    space = cut.rfind(" ")
+    if space > limit // 2:  # a word, unless one word (a URL) takes most of the line
+        cut = cut[:space]
+    return cut.rstrip(" ,;:") + "…"
 
 
 # -- loading ------------------------------------------------------------------------------------
@@ -205,7 +225,8 @@ class _Comparer:
 
     def test(self, old: Transcript, new: Transcript) -> None:
         first = new.first_failure()
-        why = new.error or (f"{first.label}: {first.evidence}" if first else "")
+        turn_error = next((t.error for t in new.turns if t.error), "")
+        why = new.error or (f"{first.label}: {first.evidence}" if first else turn_error)
         self.change(old, None, None, old.outcome, new.outcome, why)
         if old.kind == "script" and new.kind == "script":
             self.turns(old, new)

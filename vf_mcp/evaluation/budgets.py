@@ -14,6 +14,7 @@ from math import ceil
 from vf_mcp.domain.transcript import CheckResult, JudgeUsage, Transcript, TranscriptTurn
 from vf_mcp.evaluation.checkmodels import LatencyCheck, describe_check
 from vf_mcp.evaluation.script import Suite
+from vf_mcp.evaluation.trials import counted
 
 
 def nearest_rank(values: Sequence[float], percent: float) -> float:
@@ -81,7 +82,8 @@ def judge_tokens(limit: int, usage: JudgeUsage | None) -> CheckResult:
             label=label,
             expected=limit,
             outcome="error",
-            evidence=f"{spent.unreported} judge answer(s) carried no `usage`, so the budget cannot "
+            evidence=f"{counted(spent.unreported, 'judge answer')} carried no `usage`, so the "
+            "budget cannot "
             "be checked: use an endpoint that reports usage, or drop max_judge_tokens",
         )
     return CheckResult(

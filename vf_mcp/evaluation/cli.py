@@ -8,6 +8,7 @@ configuration, all found before anything runs (a suite file missing, empty or br
 key, `--repeat` out of range, a baseline that is not one of these suites, a recording without
 these suites, a simulated user and no judge to play it, a `from_state` that is not a whole state
 or was saved by another agent), or a report that cannot be written;
+2 too when the baseline environment's run erred in every test (no report then);
 3 when a test or check regressed against the baseline (`--compare`, `--baseline-environment`);
 130 when Ctrl-C stopped the run (the reports asked for still hold the tests that finished).
 """
@@ -24,6 +25,7 @@ from typing import TextIO
 import anyio
 from pydantic import SecretStr
 
+from vf_mcp.arguments import OneLineParser
 from vf_mcp.config import ENV_JUDGE_API_KEY, ENV_JUDGE_MODEL, ENV_JUDGE_URL, Settings
 from vf_mcp.domain.transcript import RunResult
 from vf_mcp.errors import (
@@ -35,7 +37,7 @@ from vf_mcp.errors import (
 )
 from vf_mcp.evaluation import fork, regrade
 from vf_mcp.evaluation.agreement import read_labels, with_labels, with_voiceflow
-from vf_mcp.evaluation.baseline import Comparison, compare, load_baseline
+from vf_mcp.evaluation.baseline import Comparison, compare, load_baseline, one_line
 from vf_mcp.evaluation.connection import ServiceFactory
 from vf_mcp.evaluation.export_targets import ExportTarget, export_target
 from vf_mcp.evaluation.html_report import html_report
@@ -43,6 +45,7 @@ from vf_mcp.evaluation.judge import ChatModel, JudgeSettings, OpenAIChatClient
 from vf_mcp.evaluation.loader import load_path
 from vf_mcp.evaluation.recording import Recorder, Replayer
 from vf_mcp.evaluation.reports import (
+    first_problem,
     json_report,
     junit_xml,
     markdown_report,
@@ -59,7 +62,7 @@ from vf_mcp.evaluation.runner import (
 )
 from vf_mcp.evaluation.script import MAX_REPEAT, Suite
 from vf_mcp.evaluation.startstate import check_start_states
-from vf_mcp.evaluation.trials import DEFAULT_MAX_TURNS, trial_lines
+from vf_mcp.evaluation.trials import DEFAULT_MAX_TURNS, counted, trial_lines
 from vf_mcp.evaluation.write_back import WriteBackStopped, plan_write_back, write_back
 from vf_mcp.retry import RetryPolicy
 from vf_mcp.telemetry import configure_from_env
@@ -78,7 +81,7 @@ INTERRUPTED = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="vf-mcp eval",
         description="Run conversation suites (vf-mcp or voiceflow-cli format) against the agent. "
         "`vf-mcp eval fork RECORDING --at K --out FILE` writes a test that starts at a recorded "
@@ -98,8 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--record", type=Path, metavar="DIR", help="record runtime and judge replies"
     )
     modes.add_argument("--replay", type=Path, metavar="DIR", help="answer from a recording")
-    # Read before this parser runs (`regrade.main` has its own); listed here for --help.
-    parser.add_argument("--regrade", type=Path, metavar="RUN.json", help=REGRADE_HELP)
+    _add_regrade_options(parser)
     parser.add_argument(
         "--allow-ungraded",
         action="store_true",
@@ -133,6 +135,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the suites on ENV first and compare this run with it; exit 3 on a regression",
     )
     return parser
+
+
+def _add_regrade_options(parser: argparse.ArgumentParser) -> None:
+    """Read before this parser runs (`regrade.main` has its own); listed here for --help."""
+    parser.add_argument("--regrade", type=Path, metavar="RUN.json", help=REGRADE_HELP)
+    parser.add_argument(
+        "--suite",
+        type=Path,
+        action="append",
+        metavar="NEW.yaml",
+        help="with --regrade: the suites as they are now, repeatable (default: the files the run "
+        "names)",
+    )
 
 
 def _add_production_options(parser: argparse.ArgumentParser) -> None:
@@ -189,6 +204,8 @@ def argument_problem(args: argparse.Namespace) -> str | None:
     for target in targets:
         if (problem := target.problem()) is not None:
             return problem
+    if args.suite:
+        return "--suite goes with --regrade (a run takes its suites as PATH)"
     if args.dry_run and not args.write_back:
         return "--dry-run goes with --write-back (it prints what --write-back would set)"
     if args.record is not None and args.record.exists() and not args.record.is_dir():
@@ -231,6 +248,24 @@ def judge_problem(suites: list[Suite], *, judged: bool, replay: Path | None) -> 
         f"test {played[0]}{more} has a simulated user, played by the judge model, and no judge "
         f"is configured: set {ENV_JUDGE_URL} and {ENV_JUDGE_MODEL} (and {ENV_JUDGE_API_KEY})"
     )
+
+
+def production_problem(
+    args: argparse.Namespace, suites: list[Suite], *, judged: bool
+) -> str | None:
+    """`--labels` with nobody to grade, or `--write-back` with nothing imported: either would run
+    the whole suite only to say at the end that it had nothing to do."""
+    if args.labels is not None and not judged:
+        return (
+            f"--labels {args.labels}: agreement is the judge's with people, and no judge is "
+            f"configured: set {ENV_JUDGE_URL} and {ENV_JUDGE_MODEL} (and {ENV_JUDGE_API_KEY})"
+        )
+    if args.write_back and not any(t.imported_from for s in suites for t in s.tests):
+        return (
+            "--write-back sets verdicts on conversations imported from Voiceflow, and no test in "
+            "these suites was imported; write suites with `vf-mcp eval import` first"
+        )
+    return None
 
 
 def replay_problem(replayer: Replayer | None, suites: list[Suite]) -> str | None:
@@ -297,12 +332,10 @@ def main(argv: list[str], environ: Mapping[str, str]) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        if (problem := argument_problem(args)) is not None:
+            parser.error(problem)
     except SystemExit as exit_:
         return int(exit_.code or 0)
-    if (problem := argument_problem(args)) is not None:
-        parser.print_usage(sys.stderr)
-        print(f"vf-mcp eval: {problem}", file=sys.stderr)
-        return 2
     try:
         job, baseline = _prepare(args, environ)
         labels = read_labels(args.labels) if args.labels is not None else None
@@ -320,15 +353,13 @@ def main(argv: list[str], environ: Mapping[str, str]) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     try:
         done = _run_to_the_end(job, baseline)
+    except BaselineNotRun as exc:
+        print(f"vf-mcp eval: {exc}", file=sys.stderr)
+        return 2  # no report: one would claim a comparison with nothing
     finally:
         flush_telemetry()
     run, comparison = done.run, done.comparison
-    shown = frozenset(w for suite in job.suites for w in suite.warnings)
-    for line in report_lines(run, comparison, allow_ungraded=args.allow_ungraded, shown=shown):
-        print(line)
-    agreement = agreement_lines(job.suites, run, labels, args.labels)
-    for line in agreement:
-        print(line)
+    agreement = _print_results(job, done, labels)
     try:
         _save(job, done, agreement)
     except OSError as exc:
@@ -349,6 +380,45 @@ def main(argv: list[str], environ: Mapping[str, str]) -> int:
     return 0 if run.succeeded(allow_ungraded=args.allow_ungraded) else 1
 
 
+def _print_results(job: _Job, done: _Done, labels: list[tuple[str, str, bool]] | None) -> list[str]:
+    """Print the run's failures, baseline and summary, then the judge's agreement (returned for
+    the Markdown report)."""
+    args = job.args
+    shown = frozenset(w for suite in job.suites for w in suite.warnings)
+    for line in report_lines(
+        done.run, done.comparison, allow_ungraded=args.allow_ungraded, shown=shown
+    ):
+        print(line)
+    agreement = agreement_lines(job.suites, done.run, labels, args.labels)
+    for line in agreement:
+        print(line)
+    return agreement
+
+
+class BaselineNotRun(Exception):
+    """The baseline environment's run erred in every test: comparing with it would call every
+    test of this run an improvement, and a regression gate would pass whatever happened."""
+
+
+def baseline_problem(baseline: RunResult, environment: str) -> str | None:
+    """Why the baseline environment's run cannot be compared with, or None."""
+    tests = baseline.transcripts
+    if tests and any(t.outcome != "error" for t in tests):
+        return None
+    errors = [t.error or next((u.error for u in t.turns if u.error), "") for t in tests]
+    first = next((e for e in errors if e), None)
+    why = (
+        f"every test erred, the first with: {' '.join(first.split())}"
+        if first
+        else (baseline.stopped or "no test ran")
+    )
+    return (
+        f"--baseline-environment {environment}: the baseline environment could not be run "
+        f"({why}); check that {environment!r} is an environment (or version) of this agent "
+        "and that the API key may run it; no report was written"
+    )
+
+
 def _prepare(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[_Job, RunResult | None]:
     """The run to do and its baseline, or the one-line reason it cannot run at all."""
     suites = load_suites(args.paths)
@@ -358,6 +428,7 @@ def _prepare(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[_Job
         run_problem(args, suites),
         replay_problem(replayer, suites),
         judge_problem(suites, judged=judged, replay=args.replay),
+        production_problem(args, suites, judged=judged),
     ):
         if problem is not None:
             raise ConfigurationError(problem)
@@ -408,7 +479,8 @@ def _write_back(job: _Job, run: RunResult) -> int | None:
     except VfMcpError as exc:
         print(f"vf-mcp eval: --write-back failed: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, AuthenticationError | NotFoundError | ConfigurationError) else 1
-    print(f"vf-mcp eval: --write-back set {count} transcript properties")
+    properties = counted(count, "transcript property", "transcript properties")
+    print(f"vf-mcp eval: --write-back set {properties}")
     return None
 
 
@@ -487,27 +559,23 @@ def failure_lines(run: RunResult, *, allow_ungraded: bool) -> list[str]:
     lines = []
     for test in run.transcripts:
         if test.outcome in ("failed", "error"):
-            check = test.first_failure()
-            turn_error = next((t.error for t in test.turns if t.error), None)
-            why = (
-                f"{check.label}: {check.evidence}"
-                if check
-                else (test.error or turn_error or "see the report")
-            )
-            one_line = " ".join(why.split())  # evidence keeps the agent's line breaks
-            lines.append(f"{test.outcome.upper()} {test.suite} / {test.name}: {one_line[:300]}")
+            # Evidence keeps the agent's line breaks; the terminal gets one line.
+            why = one_line(first_problem(test))
+            lines.append(f"{test.outcome.upper()} {test.suite} / {test.name}: {why}")
     for suite in run.suites:
         for check in suite.checks:
             if check.outcome in ("failed", "error"):
                 lines.append(
                     f"{check.outcome.upper()} {suite.name} (suite): {check.label}: "
-                    f"{check.evidence[:300]}"
+                    f"{one_line(check.evidence)}"
                 )
     ungraded = sum(1 for t in run.transcripts if t.outcome == "to_grade")
     if ungraded and not allow_ungraded:
         lines.append(
-            f"{ungraded} test(s) need a judge model: set VF_MCP_JUDGE_URL and VF_MCP_JUDGE_MODEL "
-            "(and VF_MCP_JUDGE_API_KEY), or pass --allow-ungraded to accept them ungraded"
+            f"{counted(ungraded, 'test')} {'needs' if ungraded == 1 else 'need'} a judge model: "
+            "set VF_MCP_JUDGE_URL and VF_MCP_JUDGE_MODEL "
+            "(and VF_MCP_JUDGE_API_KEY), or pass --allow-ungraded to accept "
+            f"{'it' if ungraded == 1 else 'them'} ungraded"
         )
     return lines
 
@@ -557,6 +625,8 @@ async def _run_and_compare(job: _Job, baseline: RunResult | None) -> _Done:
     if job.args.baseline_environment is not None:
         environment = job.args.baseline_environment
         baseline = await _run(job, job.options(environment))
+        if (problem := baseline_problem(baseline, environment)) is not None:
+            raise BaselineNotRun(problem)
         label = f"environment {environment}"
     run = await _run(job, job.options())
     if baseline is None or label is None:

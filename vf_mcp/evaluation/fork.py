@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 from pydantic import JsonValue, ValidationError
 
+from vf_mcp.arguments import OneLineParser
 from vf_mcp.domain.turn import Choice
 from vf_mcp.errors import ScriptError
 from vf_mcp.evaluation.loader import suite_from_data
@@ -28,7 +29,7 @@ from vf_mcp.evaluation.script import ScriptTest
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="vf-mcp eval fork",
         description="Write a test that starts at a recorded turn and runs the turns after it.",
     )
@@ -41,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--at", type=int, required=True, metavar="K", help="the turn to start at")
     parser.add_argument("--out", type=Path, required=True, metavar="FILE", help="suite to write")
+    parser.add_argument(
+        "--force", action="store_true", help="replace FILE if it exists (edits in it are lost)"
+    )
     return parser
 
 
@@ -54,6 +58,11 @@ def main(argv: list[str]) -> int:
     try:
         cassette_path = _cassette_path(args.recording)
         text, summary = fork(load_cassette(cassette_path), cassette_path, args.at, args.out)
+        if args.out.exists() and not args.force:
+            raise ScriptError(
+                f"--out {args.out} already exists (a suite written before, perhaps edited since), "
+                "so nothing was written; pass --force to replace it, or choose another --out"
+            )
         write_whole(args.out, text)
     except ScriptError as exc:
         print(f"vf-mcp eval fork: {exc}", file=sys.stderr)
@@ -70,16 +79,29 @@ def main(argv: list[str]) -> int:
 
 
 def _cassette_path(recording: Path) -> Path:
+    """One test's file: `recording` itself, or the only one in a folder the recorder wrote
+    (the recording, DIR/<suite>/<test>.json beside DIR/meta.json, or one suite's folder)."""
     if not recording.is_dir():
         return recording
+    suite_folders = [p for p in recording.iterdir() if p.is_dir()]
     found = sorted(recording.glob("*/*.json"))
-    if len(found) != 1:
-        shown = ", ".join(str(p.relative_to(recording)) for p in found[:3]) or "none"
+    found += sorted(
+        p for p in recording.glob("*.json") if not (suite_folders and p.name == "meta.json")
+    )
+    if len(found) == 1:
+        return found[0]
+    example = f"{recording}/<suite>/<test>.json" if suite_folders else f"{recording}/<test>.json"
+    if not found:
         raise ScriptError(
-            f"{recording} holds {len(found)} recorded tests ({shown}); give one test's file, "
-            f"e.g. {recording}/<suite>/<test>.json"
+            f"{recording} holds no recorded test; give a folder --record wrote, or one test's "
+            f"file, e.g. {example}"
         )
-    return found[0]
+    shown = ", ".join(str(p.relative_to(recording)) for p in found[:3])
+    more = f" and {len(found) - 3} more" if len(found) > 3 else ""
+    raise ScriptError(
+        f"{recording} holds {len(found)} recorded tests ({shown}{more}); give one test's file, "
+        f"e.g. {example}"
+    )
 
 
 def fork(cassette: Cassette, path: Path, at: int, out: Path) -> tuple[str, str]:

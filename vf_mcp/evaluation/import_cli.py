@@ -24,6 +24,7 @@ import anyio
 import yaml
 from anyio.abc import TaskGroup
 
+from vf_mcp.arguments import OneLineParser
 from vf_mcp.config import ENV_PROJECT_ID, Settings
 from vf_mcp.errors import (
     AuthenticationError,
@@ -35,6 +36,7 @@ from vf_mcp.errors import (
 )
 from vf_mcp.evaluation.importing import Strictness, suite_document, transcript_suite
 from vf_mcp.evaluation.script import Suite
+from vf_mcp.evaluation.trials import counted
 from vf_mcp.voiceflow.analytics import AnalyticsClient
 from vf_mcp.voiceflow.analytics_models import EvaluationDefinition, SearchFilters, Transcript
 
@@ -50,7 +52,7 @@ _OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="vf-mcp eval import",
         description="Write Voiceflow transcripts (Analytics API) as suites, one per conversation.",
     )
@@ -343,5 +345,5 @@ def _write(args: argparse.Namespace, result: ImportResult) -> int:
         return 2
     print(f"vf-mcp eval import: note: {USER_DATA_NOTICE}", file=sys.stderr)
     skipped = f"; skipped {result.skipped} with no user turn" if result.skipped else ""
-    print(f"vf-mcp eval import: wrote {len(written)} suites to {out}{skipped}")
+    print(f"vf-mcp eval import: wrote {counted(len(written), 'suite')} to {out}{skipped}")
     return 0

@@ -27,6 +27,7 @@ from typing import Literal
 import anyio
 from pydantic import BaseModel, Field, ValidationError
 
+from vf_mcp.arguments import OneLineParser
 from vf_mcp.config import Settings
 from vf_mcp.domain.transcript import (
     READABLE_SCHEMA_VERSIONS,
@@ -46,7 +47,7 @@ from vf_mcp.evaluation.loader import load_path
 from vf_mcp.evaluation.reports import junit_xml, markdown_report, outcome_counts, write_whole
 from vf_mcp.evaluation.script import JudgeCheck, ScriptTest, Suite
 from vf_mcp.evaluation.testrun import TestRun, judged_result
-from vf_mcp.evaluation.trials import TurnBudget, summarize
+from vf_mcp.evaluation.trials import TurnBudget, counted, summarize
 from vf_mcp.retry import RetryPolicy
 from vf_mcp.transcripts.render import describe_user
 
@@ -87,7 +88,7 @@ class RegradeReport(BaseModel):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="vf-mcp eval --regrade",
         description="Apply the suites' checks to the transcripts of a finished run, with no "
         "runtime call, and say which verdicts changed.",
@@ -134,7 +135,7 @@ def main(argv: list[str], environ: Mapping[str, str]) -> int:
     for change in changes:
         print(change.line())
     counts = ", ".join(outcome_counts(regraded))
-    print(f"vf-mcp eval --regrade: {len(changes)} verdicts changed; now {counts}")
+    print(f"vf-mcp eval --regrade: {counted(len(changes), 'verdict')} changed; now {counts}")
     report = RegradeReport(source=str(args.regrade), changes=changes, run=regraded)
     try:
         _write_reports(args, report)

@@ -21,8 +21,8 @@ from vf_mcp.domain.transcript import (
     TestOutcome,
     Transcript,
 )
-from vf_mcp.evaluation.baseline import Comparison
-from vf_mcp.evaluation.trials import tests_and_trials, trial_lines, trials_result
+from vf_mcp.evaluation.baseline import Comparison, one_line
+from vf_mcp.evaluation.trials import counted, tests_and_trials, trial_lines, trials_result
 from vf_mcp.transcripts.render import render_check, render_transcript, simulated_by
 
 # XML 1.0 allows TAB, LF, CR and everything from U+0020 except surrogates and U+FFFE/U+FFFF;
@@ -42,7 +42,29 @@ _OUTCOME_COUNTS: tuple[tuple[TestOutcome, str], ...] = (
 def outcome_counts(run: RunResult) -> list[str]:
     """How many tests came to each outcome, as a run's summary says it ("3 passed", ...)."""
     tests = run.transcripts
-    return [f"{sum(1 for t in tests if t.outcome == o)} {label}" for o, label in _OUTCOME_COUNTS]
+    counts = [(sum(1 for t in tests if t.outcome == o), label) for o, label in _OUTCOME_COUNTS]
+    return [counted(n, "error") if label == "errors" else f"{n} {label}" for n, label in counts]
+
+
+def first_problem(test: Transcript) -> str:
+    """Why a test failed or erred, in words: an error says the error (not a check that failed
+    beside it), and a token budget that did not hold is named even when another check came
+    first, since it is about the judge rather than the agent."""
+    checks = test.all_checks()
+    turn_error = next((t.error for t in test.turns if t.error), None)
+    first = (
+        next((c for c in checks if c.outcome == "error"), None) if test.outcome == "error" else None
+    )
+    first = first or test.first_failure()
+    why = test.error or (turn_error if test.outcome == "error" else None)
+    why = why or (f"{first.label}: {first.evidence}" if first else "see the report")
+    budget = next(
+        (c for c in checks if c.kind == "max_judge_tokens" and c.outcome in ("failed", "error")),
+        None,
+    )
+    if budget is not None and budget is not first:
+        why += f"; also {budget.label}: {budget.outcome} ({budget.evidence})"
+    return why
 
 
 def run_size(run: RunResult) -> str:
@@ -241,12 +263,11 @@ def markdown_report(
         "|---|---|---|---|---|---|---|",
     ]
     for test in tests:
-        first = test.first_failure()
-        problem = test.error or (f"{first.label}: {first.evidence}" if first else "")
-        tokens = str(test.judge_usage.total_tokens) if test.judge_usage is not None else ""
+        problem = first_problem(test) if test.outcome in ("failed", "error") else ""
+        tokens = test.judge_usage.tokens() if test.judge_usage is not None else ""
         lines.append(
             f"| {_cell(test.suite)} | {_cell(test.name)} | {test.outcome} | {len(test.turns)} "
-            f"| {test.duration_ms / 1000:.1f} s | {tokens} | {_cell(problem[:160])} |"
+            f"| {test.duration_ms / 1000:.1f} s | {tokens} | {_cell(one_line(problem, 160))} |"
         )
     lines += _suite_checks(run)
     lines += _trials_and_baseline(run, comparison)

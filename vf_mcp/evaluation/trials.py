@@ -74,11 +74,17 @@ def summarize(test_id: str, transcripts: Sequence[Transcript]) -> TrialSummary:
     )
 
 
+def counted(count: int, one: str, many: str | None = None) -> str:
+    """ "1 suite", "2 suites": a count with its noun in the right number (`many` for a plural
+    that is not `one` + "s")."""
+    return f"{count} {one if count == 1 else (many or one + 's')}"
+
+
 def tests_and_trials(tests: int, trials: int) -> str:
     """ "7 tests, 9 trials" (a repeated test runs once per trial, and outcomes count trials), or
     "7 tests" when nothing repeats."""
-    size = f"{tests} test" if tests == 1 else f"{tests} tests"
-    return size if trials == tests else f"{size}, {trials} trials"
+    size = counted(tests, "test")
+    return size if trials == tests else f"{size}, {counted(trials, 'trial')}"
 
 
 def trial_lines(summaries: Sequence[TrialSummary]) -> list[str]:
