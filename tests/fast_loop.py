@@ -50,6 +50,7 @@ SLOW: dict[str, dict[str, str]] = {
         "test_every_start_up_misconfiguration_is_one_line_and_exit_2": "vf-mcp",
         "test_bad_emulator_options_are_refused_without_a_traceback": "vf-mcp emulator",
         "test_a_stdio_start_loads_only_what_serving_stdio_needs": "a fresh Python",
+        "test_a_stdio_start_builds_no_result_model_before_its_first_call": "a fresh Python",
         "test_an_http_start_loads_the_a2a_sdk_only_when_a2a_is_on": "a fresh Python",
     },
     "test_cli_errors.py": {

@@ -209,6 +209,43 @@ def test_a_stdio_start_loads_only_what_serving_stdio_needs() -> None:
     assert unneeded == []
 
 
+NOT_BUILT_ON_A_STDIO_START = (
+    "vf_mcp.domain.transcript.Transcript",  # the first turn's record builds it
+    "vf_mcp.domain.transcript.RunResult",  # the first run
+    "vf_mcp.domain.run.RunRecord",
+    "vf_mcp.domain.turn.TurnResult",  # the first turn
+    "vf_mcp.conversation.results.StateResult",  # the first get_state
+    "vf_mcp.handoff.HandoffResult",  # the first handoff
+)
+
+
+def test_a_stdio_start_builds_no_result_model_before_its_first_call() -> None:
+    """Imported with the stores and tools, these models' validators are built on first use
+    (`defer_build`): built at import, they were a third of vf-mcp's own start-up time."""
+    probe = (
+        "import importlib\n"
+        "from vf_mcp.cli import build_parser, stdio_server\n"
+        "build_parser(emulator=False).parse_args([])\n"
+        "server, flush = stdio_server()\n"
+        f"for name in {NOT_BUILT_ON_A_STDIO_START!r}:\n"
+        "    module, _, model = name.rpartition('.')\n"
+        "    built = getattr(importlib.import_module(module), model).__pydantic_complete__\n"
+        "    print(name, built)\n"
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "VOICEFLOW_API_KEY": CANARY_KEY,
+        "VOICEFLOW_RUNTIME_URL": "http://127.0.0.1:9",
+    }
+    started = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert started.returncode == 0, started.stderr
+    built = [line.split()[0] for line in started.stdout.splitlines() if line.endswith(" True")]
+    assert len(started.stdout.splitlines()) == len(NOT_BUILT_ON_A_STDIO_START)
+    assert built == []
+
+
 @pytest.mark.parametrize(("a2a", "loads_a2a"), [("false", False), ("true", True)])
 def test_an_http_start_loads_the_a2a_sdk_only_when_a2a_is_on(a2a: str, loads_a2a: bool) -> None:
     probe = (

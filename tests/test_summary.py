@@ -434,6 +434,11 @@ def test_variable_diff_skips_runtime_bookkeeping_and_knows_unknown() -> None:
     ]
     assert [c.name for c in diff.runtime] == ["timestamp"]
     assert diff_variables({"a": 1}, None) is None
+    agent_only = diff_variables(
+        {"a": 1, "timestamp": 1}, {"a": 2, "timestamp": 2}, runtime=False
+    )  # what a turn below debug asks for: the runtime's changes are never shown there
+    assert agent_only is not None
+    assert [c.name for c in agent_only.agent] == ["a"] and agent_only.runtime == []
 
 
 def test_helpers() -> None:

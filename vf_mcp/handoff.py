@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from vf_mcp.conversation import ConversationService, TurnOutcome, TurnRequest, check_user_id
 from vf_mcp.domain.transcript import Transcript
@@ -22,6 +22,8 @@ MAX_TRANSCRIPT_BYTES = 8 * 1024
 
 class HandoffResult(BaseModel):
     """What a handoff carried, and the target agent's first turn."""
+
+    model_config = ConfigDict(defer_build=True)  # built by the first handoff, not at start
 
     from_agent: str
     to_agent: str

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from vf_mcp.conversation.inputs import TurnRequest
 from vf_mcp.domain.turn import Choice, TurnResult
@@ -16,6 +16,10 @@ from vf_mcp.voiceflow.traces import BaseTrace
 
 class StateResult(BaseModel):
     """A user's conversation state as the runtime holds it."""
+
+    # Built on first use: building it builds the runtime's whole state model, which the first
+    # tools/list does not need (its published schema ships generated).
+    model_config = ConfigDict(defer_build=True)
 
     user_id: str
     exists: bool = Field(description="False when the runtime holds no state for this user")

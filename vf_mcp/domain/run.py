@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from vf_mcp.domain.transcript import RunResult
 
@@ -21,6 +21,10 @@ def now() -> datetime:
 
 class RunRecord(BaseModel):
     """A run as `get_run` reads it: its progress, then its results."""
+
+    # Built on first use, not at start: a stdio start imports it with the stores, and the first
+    # tools/list needs none of it (nor of the transcript models it holds).
+    model_config = ConfigDict(defer_build=True)
 
     run_id: str
     agent: str

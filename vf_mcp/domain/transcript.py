@@ -35,7 +35,9 @@ UserActionKind = Literal["launch", "message", "choice", "button", "event", "inte
 
 class _Record(BaseModel):
     # Transcripts are data written by us and read back by other tools: unknown keys are an error.
-    model_config = ConfigDict(extra="forbid")
+    # Built on first use: a stdio start imports these with the stores, and its first tools/list
+    # needs none of them (a third of the start's own import time when built at import).
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class UserAction(_Record):

@@ -18,8 +18,9 @@ Verbosity = Literal["minimal", "standard", "debug"]
 
 class _Frozen(BaseModel):
     # Transcripts hold these models too, and a transcript read back with a key we never write is
-    # an error, not a silent loss.
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # an error, not a silent loss. Built on the first turn, not at start: the first tools/list
+    # needs none of them (their published schemas ship generated).
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class Choice(_Frozen):

@@ -32,8 +32,8 @@ def summarize_turn(
     for trace in traces:
         handle(draft, trace)
     draft.finish()
-    diff = diff_variables(variables_before, variables_after)
     debug = verbosity == "debug"
+    diff = diff_variables(variables_before, variables_after, runtime=debug)
     return TurnResult(
         user_id=user_id,
         status=_status(draft),
