@@ -72,6 +72,7 @@ SLOW: dict[str, dict[str, str]] = {
     "test_exports_cli.py": {
         "test_one_run_writes_every_export_live_and_from_its_recording": "DeepEval's Python",
     },
+    "test_evaluation_cli.py": {"test_ctrl_c_keeps_the_tests_that_finished": "vf-mcp eval"},
     "test_evaluation_server.py": {
         "test_vf_mcp_eval_passes_and_fails_with_a_readable_report": "vf-mcp eval",
     },

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import _thread
 import json
 import os
 import signal
-import threading
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -138,13 +138,12 @@ def test_bad_input_exits_nonzero_with_one_line(
     assert "VOICEFLOW_API_KEY is not set" in capsys.readouterr().err
 
 
-def test_ctrl_c_keeps_the_tests_that_finished(
-    agent_env: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # Two quick tests in order, then one whose turn is still in flight when Ctrl-C comes (the
-    # run stops within a second: the turn's lease renewal, asleep for up to one, ends first).
+def test_ctrl_c_keeps_the_tests_that_finished(agent_env: Emulator, tmp_path: Path) -> None:
+    # Two quick tests in order, then one whose turn is still in flight when Ctrl-C comes. The run
+    # is its own process and gets a real SIGINT, as from a terminal: in this process the outcome
+    # would hang on how earlier tests left this interpreter's signal handling.
     agent_env.faults.add({"match": {"path_contains": "interact"}, "latency_ms": 0, "times": 2})
-    agent_env.faults.add({"match": {"path_contains": "interact"}, "latency_ms": 2000, "times": 1})
+    agent_env.faults.add({"match": {"path_contains": "interact"}, "latency_ms": 3000, "times": 1})
     suite = tmp_path / "sequence.yaml"
     suite.write_text(
         "name: sequence\nnew_user_per_test: false\ntests:\n"
@@ -152,26 +151,22 @@ def test_ctrl_c_keeps_the_tests_that_finished(
         "  - {id: wrong, turns: [{choice: Track an order, expect: [{contains: never said}]}]}\n"
         "  - {id: tracks, turns: [{message: '1002'}]}\n"
     )
-
-    pressed = threading.Event()
-
-    def press_ctrl_c() -> None:
-        # SIGINT as a terminal sends it, once the third turn is in flight. The wait is long: had
-        # it lapsed on a loaded machine, no Ctrl-C would come and the run would simply finish.
-        if agent_env.wait_for_requests(3, "interact", timeout=90):
-            pressed.set()
-            _thread.interrupt_main(signal.SIGINT)
-
-    presser = threading.Thread(target=press_ctrl_c)
-    presser.start()
     report = tmp_path / "run.json"
+    run_eval = subprocess.Popen(
+        [sys.executable, "-m", "vf_mcp", "eval", str(suite), "--json", str(report)],
+        env=dict(os.environ),  # agent_env set the key and the runtime's URL
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
-        code = main([str(suite), "--json", str(report)])
+        # The wait is long: a loaded machine starts a Python slowly; the test is not about time.
+        assert agent_env.wait_for_requests(3, "interact", timeout=90), "no third turn came"
+        run_eval.send_signal(signal.SIGINT)
+        out, err = run_eval.communicate(timeout=60)
     finally:
-        presser.join()
-    out = capsys.readouterr().out
-    assert pressed.is_set(), "the third turn never reached the runtime"
-    assert code == 130
+        run_eval.kill()
+    assert run_eval.returncode == 130, err
     run = RunResult.model_validate_json(report.read_text())
     assert [(t.key, t.outcome) for t in run.transcripts] == [
         ("greets", "passed"),
