@@ -138,10 +138,18 @@ def test_bad_input_exits_nonzero_with_one_line(
     assert "VOICEFLOW_API_KEY is not set" in capsys.readouterr().err
 
 
+# A test suite started in the background (`scripts/test &`) runs with SIGINT ignored, and a child
+# inherits that: Python then never turns Ctrl-C into KeyboardInterrupt. A terminal's foreground
+# process has the default, which this gives the run before it starts.
+CTRL_C_AS_IN_A_TERMINAL = (
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv[0] = 'vf-mcp'; runpy.run_module('vf_mcp', run_name='__main__')"
+)
+
+
 def test_ctrl_c_keeps_the_tests_that_finished(agent_env: Emulator, tmp_path: Path) -> None:
     # Two quick tests in order, then one whose turn is still in flight when Ctrl-C comes. The run
-    # is its own process and gets a real SIGINT, as from a terminal: in this process the outcome
-    # would hang on how earlier tests left this interpreter's signal handling.
+    # is its own process and gets a real SIGINT, as from a terminal.
     agent_env.faults.add({"match": {"path_contains": "interact"}, "latency_ms": 0, "times": 2})
     agent_env.faults.add({"match": {"path_contains": "interact"}, "latency_ms": 3000, "times": 1})
     suite = tmp_path / "sequence.yaml"
@@ -153,7 +161,7 @@ def test_ctrl_c_keeps_the_tests_that_finished(agent_env: Emulator, tmp_path: Pat
     )
     report = tmp_path / "run.json"
     run_eval = subprocess.Popen(
-        [sys.executable, "-m", "vf_mcp", "eval", str(suite), "--json", str(report)],
+        [sys.executable, "-c", CTRL_C_AS_IN_A_TERMINAL, "eval", str(suite), "--json", str(report)],
         env=dict(os.environ),  # agent_env set the key and the runtime's URL
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
