@@ -35,6 +35,10 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "PATCH"})
 # Past it, a server may have read the request and died working on it: never resent.
 STALE_WINDOW_SECONDS = 0.2
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+
+MAYBE_RUN = "the runtime may already have run it"
+"""Why a turn that may have reached the runtime is not sent again; other services say their own."""
+
 _log = logging.getLogger(__name__)
 
 
@@ -136,12 +140,14 @@ async def send_with_retries(
     what: str = "",
     route: str,
     runtime: str | None = None,
+    maybe_done: str = MAYBE_RUN,
 ) -> httpx.Response:
     """Send `request` (streamed), repeating it only where `policy` says it is safe.
 
     A status of 400 or more is turned into an error by `status_error`, which reads and closes the
     response; a response below 400 comes back unread for the caller to read and close. `route`
     is the path's template (no ids, no session key): it names the request's span and metrics.
+    `maybe_done` says why a request that may have taken effect was not sent again.
     """
     with telemetry.current().upstream_request(
         request.method, route, request.url.host, runtime
@@ -157,6 +163,7 @@ async def send_with_retries(
             attempts=attempts,
             what=what,
             call=call,
+            maybe_done=maybe_done,
         )
 
 
@@ -172,6 +179,7 @@ async def _send_loop(
     attempts: Attempts | None,
     what: str,
     call: telemetry.UpstreamCall,
+    maybe_done: str,
 ) -> httpx.Response:
     started = time.monotonic()
     retries = 0
@@ -207,7 +215,9 @@ async def _send_loop(
         )
         if wait is None:
             error.retries = retries
-            explain(error, retries=retries, idempotent=idempotent, policy=policy)
+            explain(
+                error, retries=retries, idempotent=idempotent, policy=policy, maybe_done=maybe_done
+            )
             raise error
         retries += 1
         call.retrying(error)
@@ -231,12 +241,19 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def explain(error: VfMcpError, *, retries: int, idempotent: bool, policy: RetryPolicy) -> None:
+def explain(
+    error: VfMcpError,
+    *,
+    retries: int,
+    idempotent: bool,
+    policy: RetryPolicy,
+    maybe_done: str = MAYBE_RUN,
+) -> None:
     """Say in the error's message whether the call was retried, and why not when it was not."""
     if retries:
         error.add_detail(f"Failed again after {retries} retr{'y' if retries == 1 else 'ies'}")
     elif not idempotent and may_have_run(error):
-        error.add_detail("Not retried: the runtime may already have run it")
+        error.add_detail(f"Not retried: {maybe_done}")
     elif policy.max_retries == 0 and policy.may_retry(error, idempotent=idempotent):
         error.add_detail("Not retried: retries are off (VOICEFLOW_MAX_RETRIES=0)")
     elif isinstance(error, APIError) and error.retry_after is not None:

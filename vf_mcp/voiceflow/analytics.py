@@ -250,6 +250,7 @@ class AnalyticsClient:
             status_error=status_error,
             what=f"{method} {path}",
             route=route,
+            maybe_done="the Analytics API may already have applied it",
         )
         try:
             body = await self._read(response, method, path)
