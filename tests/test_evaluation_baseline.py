@@ -154,7 +154,7 @@ def test_a_baseline_of_another_suite_or_schema_is_refused_in_one_line(
     code, _, err = run_eval(emulator, str(suite), "--compare", str(future))
     assert code == 2 and err.strip() == (
         f"vf-mcp eval: --compare {future}: its schema is vf-mcp/transcript/v3, this vf-mcp reads "
-        "vf-mcp/transcript/v1 and vf-mcp/transcript/v2; write the baseline again with this "
+        "vf-mcp/transcript/v1 and vf-mcp/transcript/v2; write the report again with this "
         "version's --json"
     )
     markdown = tmp_path / "report.md"

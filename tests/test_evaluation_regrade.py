@@ -135,8 +135,8 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(
     suite = str(tmp_path / "suite.yaml")
     out = tmp_path / "out.json"
     cases = [
-        (["--regrade", suite], "is not JSON; give a run report"),
-        (["--regrade", str(not_a_run)], "is not a vf-mcp run report (suites"),
+        (["--regrade", suite], "not JSON; give a report written by"),
+        (["--regrade", str(not_a_run)], "not a vf-mcp run report (suites"),
         (["--regrade", str(tmp_path / "none.json")], "cannot be read"),
         (["--regrade", str(finished_run), "--suite", str(write(tmp_path / "a.yaml", other_test))],
          "the run's test Judged tracking / greet is not in"),

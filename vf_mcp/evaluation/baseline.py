@@ -115,32 +115,38 @@ def run_of_report(data: Any) -> Any:
     return data
 
 
-def load_baseline(path: Path, suites: Sequence[Suite]) -> RunResult:
-    """A `--json` report to compare with, refused in one line when it cannot be one."""
+def load_run_report(path: Path, flag: str) -> RunResult:
+    """The run in a report `vf-mcp eval --json` wrote (or in a regrade report), a v1 one upgraded;
+    refused in one line, naming `flag`, when the file cannot be one."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigurationError(f"--compare {path}: cannot be read ({exc.strerror})") from None
+        raise ConfigurationError(f"{flag} {path}: cannot be read ({exc.strerror})") from None
     except ValueError:
         raise ConfigurationError(
-            f"--compare {path}: not JSON; give a report written by `vf-mcp eval --json`"
+            f"{flag} {path}: not JSON; give a report written by `vf-mcp eval --json`"
         ) from None
     data = run_of_report(data)
     version = data.get("schema_version") if isinstance(data, dict) else None
-    if version not in READABLE_SCHEMA_VERSIONS:  # a v1 baseline is upgraded as it is read
+    if version not in READABLE_SCHEMA_VERSIONS:
         raise ConfigurationError(
-            f"--compare {path}: its schema is {version or 'missing'}, this vf-mcp reads "
-            f"{' and '.join(READABLE_SCHEMA_VERSIONS)}; write the baseline again with this "
+            f"{flag} {path}: its schema is {version or 'missing'}, this vf-mcp reads "
+            f"{' and '.join(READABLE_SCHEMA_VERSIONS)}; write the report again with this "
             "version's --json"
         )
     try:
-        baseline = RunResult.model_validate(data)
+        return RunResult.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
+        first = exc.errors(include_url=False, include_input=False)[0]
         where = ".".join(str(p) for p in first["loc"])
         raise ConfigurationError(
-            f"--compare {path}: not a vf-mcp run report ({where}: {first['msg']})"
+            f"{flag} {path}: not a vf-mcp run report ({where}: {first['msg']})"
         ) from None
+
+
+def load_baseline(path: Path, suites: Sequence[Suite]) -> RunResult:
+    """A `--json` report to compare with, refused in one line when it cannot be one."""
+    baseline = load_run_report(path, "--compare")
     ours, theirs = {s.name for s in suites}, {s.name for s in baseline.suites}
     if not ours & theirs:
         raise ConfigurationError(

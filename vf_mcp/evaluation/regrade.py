@@ -18,19 +18,17 @@ JSON (`--json`: a `vf-mcp/regrade/v1` document with the changes and the regraded
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
 import anyio
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from vf_mcp.arguments import OneLineParser
 from vf_mcp.config import Settings
 from vf_mcp.domain.transcript import (
-    READABLE_SCHEMA_VERSIONS,
     CheckResult,
     JudgeUsage,
     RunResult,
@@ -39,7 +37,7 @@ from vf_mcp.domain.transcript import (
 )
 from vf_mcp.errors import ConfigurationError, ScriptError, VfMcpError
 from vf_mcp.evaluation import budgets
-from vf_mcp.evaluation.baseline import REGRADE_SCHEMA, run_of_report
+from vf_mcp.evaluation.baseline import REGRADE_SCHEMA, load_run_report
 from vf_mcp.evaluation.connection import ServiceFactory
 from vf_mcp.evaluation.html_report import html_report
 from vf_mcp.evaluation.judge import ChatModel, JudgeSettings, OpenAIChatClient
@@ -161,32 +159,8 @@ def _refuse_overwriting(args: argparse.Namespace) -> None:
 
 
 def load_run(path: Path) -> RunResult:
-    """A run report `--json` wrote (or the run of a regrade report), refused in one line when it
-    is not one."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigurationError(f"{path} cannot be read ({exc.strerror})") from None
-    except ValueError:
-        raise ConfigurationError(
-            f"{path} is not JSON; give a run report written by `vf-mcp eval --json`"
-        ) from None
-    data = run_of_report(data)
-    version = data.get("schema_version") if isinstance(data, dict) else None
-    if version not in READABLE_SCHEMA_VERSIONS:  # a v1 run is upgraded as it is read
-        raise ConfigurationError(
-            f"{path} is not a run report (schema {version or 'missing'}, this vf-mcp reads "
-            f"{' and '.join(READABLE_SCHEMA_VERSIONS)}); give the file `vf-mcp eval --json` wrote"
-        )
-    try:
-        return RunResult.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors(include_url=False, include_input=False)[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigurationError(
-            f"{path} is not a vf-mcp run report ({where}: {first['msg']}); give the file "
-            "`vf-mcp eval --json` wrote"
-        ) from None
+    """The finished run to re-grade, refused in one line when the file is not one."""
+    return load_run_report(path, "--regrade")
 
 
 def _suites(run: RunResult, paths: Sequence[Path]) -> list[Suite]:
