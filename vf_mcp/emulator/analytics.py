@@ -274,6 +274,18 @@ async def _get(core: EmulatorCore, call: Call) -> Response:
 # -- properties -----------------------------------------------------------------------------
 
 
+def _named_definition(core: EmulatorCore, call: Call) -> tuple[dict[str, Any], str, str]:
+    """A new property's or evaluation's body, project and name, checked as both routes do."""
+    body = object_body(call)
+    project_id, name = body.get("projectID"), body.get("name")
+    if not isinstance(project_id, str):
+        raise _error(400, "projectID must be a string")
+    _project_access(core, call.request, project_id)
+    if not isinstance(name, str) or not 1 <= len(name) <= 100:
+        raise _error(400, "name must be a string of 1 to 100 characters")
+    return body, project_id, name
+
+
 async def _list_properties(core: EmulatorCore, call: Call) -> Response:
     project_id = call.request.path_params["projectID"]
     _project_access(core, call.request, project_id)
@@ -282,13 +294,8 @@ async def _list_properties(core: EmulatorCore, call: Call) -> Response:
 
 
 async def _create_property(core: EmulatorCore, call: Call) -> Response:
-    body = object_body(call)
-    project_id, name, kind = body.get("projectID"), body.get("name"), body.get("type")
-    if not isinstance(project_id, str):
-        raise _error(400, "projectID must be a string")
-    _project_access(core, call.request, project_id)
-    if not isinstance(name, str) or not 1 <= len(name) <= 100:
-        raise _error(400, "name must be a string of 1 to 100 characters")
+    body, project_id, name = _named_definition(core, call)
+    kind = body.get("type")
     if kind not in PROPERTY_TYPES:
         raise _error(400, f"type must be one of {', '.join(PROPERTY_TYPES)}")
     now = _iso(time.time())
@@ -362,13 +369,8 @@ async def _list_evaluations(core: EmulatorCore, call: Call) -> Response:
 
 
 async def _create_evaluation(core: EmulatorCore, call: Call) -> Response:
-    body = object_body(call)
-    project_id, name, kind = body.get("projectID"), body.get("name"), body.get("type")
-    if not isinstance(project_id, str):
-        raise _error(400, "projectID must be a string")
-    _project_access(core, call.request, project_id)
-    if not isinstance(name, str) or not 1 <= len(name) <= 100:
-        raise _error(400, "name must be a string of 1 to 100 characters")
+    body, _, _ = _named_definition(core, call)  # the body keeps both
+    kind = body.get("type")
     prompt = body.get("prompt")
     if not isinstance(prompt, str) or not 1 <= len(prompt) <= 10000:
         raise _error(400, "prompt must be a string of 1 to 10000 characters")
