@@ -8,6 +8,7 @@ needs (and the one a CI log cuts off last). `--help` still shows the usage in fu
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from typing import NoReturn
 
 
@@ -17,3 +18,11 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: {message}; see {self.prog} --help\n")
+
+    def parse_or_exit_code(self, argv: Sequence[str]) -> argparse.Namespace | int:
+        """The parsed arguments, or the exit code argparse chose (`--help`: 0, bad input: 2),
+        for a `main` that returns its code instead of leaving the process."""
+        try:
+            return self.parse_args(argv)
+        except SystemExit as exit_:
+            return int(exit_.code or 0)

@@ -10,7 +10,6 @@ turn whose buttons it could press. Its conversation checks then read the forked 
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
@@ -28,7 +27,7 @@ from vf_mcp.evaluation.reports import write_whole
 from vf_mcp.evaluation.script import ScriptTest
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> OneLineParser:
     parser = OneLineParser(
         prog="vf-mcp eval fork",
         description="Write a test that starts at a recorded turn and runs the turns after it.",
@@ -50,11 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     """Exit 0 when the suite is written, 2 on bad input (nothing written)."""
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit_:
-        return int(exit_.code or 0)
+    args = build_parser().parse_or_exit_code(argv)
+    if isinstance(args, int):
+        return args
     try:
         cassette_path = _cassette_path(args.recording)
         text, summary = fork(load_cassette(cassette_path), cassette_path, args.at, args.out)

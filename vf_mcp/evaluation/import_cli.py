@@ -51,7 +51,7 @@ _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> OneLineParser:
     parser = OneLineParser(
         prog="vf-mcp eval import",
         description="Write Voiceflow transcripts (Analytics API) as suites, one per conversation.",
@@ -289,11 +289,9 @@ async def _import(settings: Settings, request: ImportRequest) -> ImportResult:
 
 
 def main(argv: list[str], environ: Mapping[str, str]) -> int:
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit_:
-        return int(exit_.code or 0)
+    args = build_parser().parse_or_exit_code(argv)
+    if isinstance(args, int):
+        return args
     try:
         settings = Settings.from_env(environ)
         request = _request(args, settings)

@@ -85,7 +85,7 @@ class RegradeReport(BaseModel):
     run: RunResult
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> OneLineParser:
     parser = OneLineParser(
         prog="vf-mcp eval --regrade",
         description="Apply the suites' checks to the transcripts of a finished run, with no "
@@ -111,11 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str], environ: Mapping[str, str]) -> int:
     """Exit 0 when the regraded run passes, 1 when it does not, 2 on bad input (nothing written)."""
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit_:
-        return int(exit_.code or 0)
+    args = build_parser().parse_or_exit_code(argv)
+    if isinstance(args, int):
+        return args
     try:
         _refuse_overwriting(args)
         run = load_run(args.regrade)
