@@ -100,6 +100,13 @@ CASES = [
         "configuration",
         "VOICEFLOW_PROJECT_ID is not set",
     ),
+    Case(
+        "import-without-project",
+        "import_transcripts",
+        {},
+        "configuration",
+        "import_transcripts needs VOICEFLOW_PROJECT_ID",
+    ),
     # The runtime's answers: each case's user is answered with its fault, every time.
     Case("404", "interact", LAUNCH | {"user_id": "k-404"}, "not_found", "404", fault=NOT_FOUND),
     Case("401", "interact", LAUNCH | {"user_id": "k-401"}, "unauthorized", "401", fault=STATUS_401),
