@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from benchmarks import ROOT
-from benchmarks.procs import FLOOR, VF_MCP, server_env, spawn, stop
+from benchmarks.procs import FLOOR, VF_MCP, server_env
 from benchmarks.stats import median, ms, ratio, times, verdict
+from tests.children import spawn, stop
 
 GOAL = 1.2
 LEGACY_VERSION = "2025-11-25"

@@ -83,9 +83,10 @@ def main() -> None:
     from starlette.requests import Request
     from starlette.responses import JSONResponse
 
-    @server.custom_route("/healthz", methods=["GET"])
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
+
+    server.custom_route("/healthz", methods=["GET"])(healthz)
 
     app = server.streamable_http_app(streamable_http_path="/mcp", stateless_http=True)
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_config=None, log_level="warning")

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import httpx
 from mcp import Client
+from mcp.shared.dispatcher import ProgressFnT
 
 from benchmarks.floor import STREAM_PARAMS, build_floor
 from benchmarks.procs import (
@@ -32,7 +33,6 @@ from vf_mcp.server import build_server
 Kind = Literal["bare", "floor", "vf-mcp"]
 Transport = Literal["httpx", "memory", "stdio", "http"]
 TRANSPORTS: tuple[Transport, ...] = ("memory", "stdio", "http")
-ProgressCallback = Callable[[float, float | None, str | None], Awaitable[None]]
 
 
 def vf_settings(runtime_url: str, *, stream: bool, key: str = EXAMPLE_KEY) -> Settings:
@@ -72,14 +72,14 @@ def _check(result: Any) -> Any:
 
 
 def vf_call(client: Client) -> Callable[..., Awaitable[Any]]:
-    async def call(arguments: dict[str, Any], progress: ProgressCallback | None = None) -> Any:
+    async def call(arguments: dict[str, Any], progress: ProgressFnT | None = None) -> Any:
         return _check(await client.call_tool("interact", arguments, progress_callback=progress))
 
     return call
 
 
 def floor_call(client: Client, *, stream: bool) -> Callable[..., Awaitable[Any]]:
-    async def call(arguments: dict[str, Any], progress: ProgressCallback | None = None) -> Any:
+    async def call(arguments: dict[str, Any], progress: ProgressFnT | None = None) -> Any:
         floor_arguments = {
             "user_id": arguments["user_id"],
             "action": floor_action(arguments),
