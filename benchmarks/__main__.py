@@ -20,6 +20,7 @@ from benchmarks import (
     goals,
     machine,
     overhead,
+    pieces,
     progress,
     sizes,
 )
@@ -28,19 +29,20 @@ from benchmarks.table import render
 from benchmarks.targets import open_targets
 from vf_mcp.logs import configure_logging
 
-SECTIONS = ("overhead", "progress", "sizes", "concurrency", "coldstart", "eval")
+SECTIONS = ("overhead", "pieces", "progress", "sizes", "concurrency", "coldstart", "eval")
 
 
 @dataclass(frozen=True)
 class Plan:
     overhead_rounds: dict[int, int]
+    pieces_rounds: int
     progress_rounds: int
     concurrency: tuple[int, ...]
     coldstart_runs: int
 
 
-FULL = Plan({0: 100, 50: 30}, 15, (1, 10, 100, 500), 7)
-QUICK = Plan({0: 30, 50: 8}, 5, (1, 10, 100), 3)
+FULL = Plan({0: 100, 50: 30}, 200, 15, (1, 10, 100, 500), 7)
+QUICK = Plan({0: 30, 50: 8}, 50, 5, (1, 10, 100), 3)
 
 
 class Report:
@@ -85,14 +87,14 @@ async def _served(
                 [r.cells() for r in rows],
             )
         if "progress" in only:
-            rows = await progress.measure(targets, plan.progress_rounds)
+            progress_rows = await progress.measure(targets, plan.progress_rounds)
             report.section(
                 "Time to first progress (streamed knowledge answer)",
                 "VOICEFLOW_PROJECT_ID set; the example agent's knowledge answer streams in "
                 "chunks 15 ms apart. Gap = first progress notification at the client - first "
                 "trace frame at a bare httpx client, medians of the same run.",
                 progress.HEADERS,
-                [r.cells() for r in rows],
+                [r.cells() for r in progress_rows],
             )
 
 
@@ -117,6 +119,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     found = goals.Goals()
     with emulator_process() as emulator:
         asyncio.run(_served(report, emulator, plan, only, found))
+        if "pieces" in only:
+            report.section(
+                "Where the added time goes (stdio, plain turn, upstream 0 ms)",
+                "The overhead section's plain stdio turn through the floor, vf-mcp as shipped and "
+                "vf-mcp with parts switched off (`benchmarks/switched.py`), rounds interleaved. "
+                "saved = what the part costs a turn; client CPU = this process's CPU per call "
+                "(median), where the output schema is checked.",
+                pieces.HEADERS,
+                asyncio.run(pieces.measure(emulator.url, plan.pieces_rounds)),
+            )
         if "sizes" in only:
             size_rows = asyncio.run(sizes.measure(emulator.url))
             found.recorded = asyncio.run(sizes.measure_recorded())
