@@ -3,6 +3,7 @@ independent assessment, replayed against a real HTTP server (with and without Re
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+import yaml
 
 from tests.a2a_helpers import caller
 from tests.a2a_helpers import message as a2a_message
@@ -320,6 +322,64 @@ async def test_credentials_an_agent_says_are_masked_in_every_result(tmp_path: Pa
     for item in seen:
         for secret in (CANARY_SECRET, TOKEN_A, TOKEN_B):
             assert secret not in item
+
+
+ODD_TOKEN = 'token-c-"quoted"-back\\slash/ü-0123456789'
+"""A token JSON escapes (`\\"`, `\\\\`, `\\u00fc`): the runtime's body holds it escaped."""
+STREAMING_AGENT_ID = "64f1a00000000000000000ab"
+
+
+def streaming_leaky_agent() -> str:
+    welcome = [
+        {"type": "text", "message": f"The odd token is {ODD_TOKEN}."},
+        # Five characters a piece: the key and the token are each cut across several pieces.
+        {
+            "type": "knowledge",
+            "fallback": f"My key is {CANARY_KEY} and a token is {TOKEN_A}.",
+            "chunk_chars": 5,
+        },
+    ]
+    agent = {
+        "project_id": STREAMING_AGENT_ID,
+        "name": "Leaky stream",
+        "start": "welcome",
+        "nodes": {"welcome": {"steps": welcome}},
+    }
+    return yaml.safe_dump(agent, allow_unicode=True)
+
+
+async def test_credentials_an_agent_streams_cut_in_pieces_or_escaped_are_masked(
+    tmp_path: Path,
+) -> None:
+    agent = tmp_path / "leaky_stream.yaml"
+    agent.write_text(streaming_leaky_agent(), encoding="utf-8")
+    with running_emulator([agent]) as leaky:
+        env = server_env(
+            leaky.url,
+            VF_MCP_AUTH_TOKENS=f"{TOKEN_A},{ODD_TOKEN}",
+            VOICEFLOW_PROJECT_ID=STREAMING_AGENT_ID,
+        )
+        with http_server(env) as (base, _):
+            async with as_caller(base, TOKEN_A) as alice:
+                turn = await alice.call_tool(
+                    "interact", {"user_id": "cut", "launch": True, "verbosity": "debug"}
+                )
+                transcript = await alice.call_tool("transcript", {"user_id": "cut"})
+    assert not turn.is_error, text_of(turn)
+    said = "My key is VF.DM.*** and a token is ***."
+    assert "The odd token is ***." in text_of(turn) and said in text_of(turn)
+    kept = [
+        turn.structured_content["traces"],
+        transcript.structured_content["turns"][0]["agent"]["traces"],
+    ]
+    for traces in kept:
+        pieces = [
+            t["payload"]["content"]
+            for t in traces
+            if t["type"] == "completion" and t["payload"].get("content")
+        ]
+        assert len(pieces) > 2 and "".join(pieces) == said
+        assert ODD_TOKEN not in json.dumps(traces, ensure_ascii=False)
 
 
 async def test_the_gate_reads_the_scheme_in_any_case_and_the_token_without_spaces(

@@ -45,7 +45,13 @@ from vf_mcp.summary import summarize_turn
 from vf_mcp.voiceflow.actions import BaseAction, EventAction
 from vf_mcp.voiceflow.client import StateEvent, StreamEvent, TraceEvent, VoiceflowClient
 from vf_mcp.voiceflow.state import InteractConfig, State
-from vf_mcp.voiceflow.traces import BaseTrace, CompletionTrace, SpeakTrace, TextTrace
+from vf_mcp.voiceflow.traces import (
+    BaseTrace,
+    CompletionTrace,
+    SpeakTrace,
+    TextTrace,
+    mask_split_credentials,
+)
 
 ProgressCallback = Callable[[str], Awaitable[None]]
 HEARTBEAT_SECONDS = 2.0
@@ -307,7 +313,7 @@ class ConversationService:
             await drain()
         else:
             await self._with_heartbeat(drain, on_progress)
-        return traces, after[0]
+        return mask_split_credentials(traces), after[0]
 
     async def _with_heartbeat(
         self, work: Callable[[], Awaitable[None]], on_progress: ProgressCallback

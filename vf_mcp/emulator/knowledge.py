@@ -59,8 +59,11 @@ def knowledge_trace_payload(question: str, entry: KnowledgeEntry, answer: str) -
     return {"chunks": [chunk], "query": query}
 
 
-def chunk_text(text: str, words_per_chunk: int) -> list[str]:
-    """Split into chunks of whole words whose concatenation is exactly ``text``."""
+def chunk_text(text: str, words_per_chunk: int, *, chars: int | None = None) -> list[str]:
+    """Split into chunks of whole words (or of `chars` characters) whose concatenation is
+    exactly ``text``."""
+    if chars is not None:
+        return [text[i : i + chars] for i in range(0, len(text), chars)] or [text]
     pieces = re.split(r"(?<=\s)(?=\S)", text)
     return [
         "".join(pieces[i : i + words_per_chunk]) for i in range(0, len(pieces), words_per_chunk)

@@ -168,7 +168,7 @@ class StepRunner(TurnBase):
             return
         message_id = new_id()
         yield self._trace("completion", {"state": "start", "messageID": message_id, "ai": True})
-        for chunk in chunk_text(answer, step.chunk_words):
+        for chunk in chunk_text(answer, step.chunk_words, chars=step.chunk_chars):
             if step.chunk_delay_ms:
                 yield Pause(step.chunk_delay_ms)
             yield self._trace("completion", {"state": "content", "content": chunk})

@@ -319,6 +319,9 @@ class KnowledgeStep(_Model):
     question: str = "{last_utterance}"
     fallback: str = "I'm not sure about that."
     chunk_words: int = Field(default=4, ge=1)
+    chunk_chars: int | None = Field(default=None, ge=1)
+    """Chunks of this many characters instead of whole words: the docs' own stream example
+    splits an answer mid-word ("Welcome to our servi"), as an LLM's tokens do."""
     chunk_delay_ms: int = Field(default=0, ge=0)
 
 

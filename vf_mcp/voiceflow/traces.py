@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Discriminator, Field, PrivateAttr, Tag, TypeAdapter, ValidationError
 
 from vf_mcp.errors import ResponseError
+from vf_mcp.redaction import mask_across
 from vf_mcp.voiceflow.actions import WireModel
 
 
@@ -474,3 +475,37 @@ def parse_traces(raw: Any) -> list[BaseTrace]:
     if not isinstance(raw, list):
         raise ResponseError(f"The runtime sent {type(raw).__name__} where a list of traces belongs")
     return [parse_trace(item) for item in raw]
+
+
+def mask_split_credentials(traces: list[BaseTrace]) -> list[BaseTrace]:
+    """`traces` with every credential cut across the pieces of a streamed answer masked.
+
+    Each piece was masked on its own as it was read (`vf_mcp.voiceflow.client`), which a
+    credential cut in two passes; the summary masks the joined answer, but the debug traces,
+    transcripts and recordings keep the pieces. Pieces are joined per answer (from one
+    `completion` start to the next)."""
+    masked = list(traces)
+    for answer in _completion_answers(traces):
+        contents = [piece.payload.content or "" for _, piece in answer]
+        for (index, piece), before, after in zip(
+            answer, contents, mask_across(contents), strict=True
+        ):
+            if after != before:
+                raw = piece.raw
+                masked[index] = parse_trace(
+                    {**raw, "payload": {**raw["payload"], "content": after}}
+                )
+    return masked
+
+
+def _completion_answers(traces: list[BaseTrace]) -> list[list[tuple[int, CompletionTrace]]]:
+    """The `content` pieces of each streamed answer, with their places in `traces`."""
+    answers: list[list[tuple[int, CompletionTrace]]] = []
+    for index, trace in enumerate(traces):
+        if not isinstance(trace, CompletionTrace):
+            continue
+        if trace.payload.state == "start" or not answers:
+            answers.append([])
+        if trace.payload.content:
+            answers[-1].append((index, trace))
+    return answers
