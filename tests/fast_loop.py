@@ -26,6 +26,16 @@ SLOW_FIXTURES = {
 
 SLOW: dict[str, dict[str, str]] = {
     "test_a2a_js.py": {EVERY_TEST: "Node: the A2A JavaScript SDK"},
+    "test_a2a_js_errors.py": dict.fromkeys(
+        (
+            "test_the_javascript_sdk_shows_the_servers_line",
+            "test_a_second_message_while_a_turn_runs_sends_nothing_and_the_first_is_answered",
+            "test_what_is_refused_reaches_no_runtime",
+            "test_the_card_stays_public_and_names_its_bearer_scheme",
+            "test_nothing_a_javascript_client_reads_holds_the_key",
+        ),
+        "Node: the A2A JavaScript SDK; vf-mcp over HTTP",
+    ),
     "test_clients.py": {EVERY_TEST: "Node: the TypeScript SDK, the Inspector, conformance"},
     "test_view_browser.py": {EVERY_TEST: "Chromium"},
     "test_promptfoo_export.py": {EVERY_TEST: "Node 22: promptfoo"},

@@ -36,11 +36,15 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 class Front(Protocol):
-    """A front end served beside /mcp: its routes, which of them are public (no token), and what
-    it opens over the MCP server's `App` for the server's life (`vf_mcp.a2a.app.A2AFront`)."""
+    """A front end served beside /mcp: its routes, which of them are public (no token), which
+    speak JSON-RPC (a refusal there is a JSON-RPC error), and what it opens over the MCP server's
+    `App` for the server's life (`vf_mcp.a2a.app.A2AFront`)."""
 
     @property
     def public_paths(self) -> frozenset[str]: ...
+
+    @property
+    def rpc_paths(self) -> frozenset[str]: ...
 
     def endpoints(self) -> list[tuple[str, list[str], Endpoint]]: ...
 
@@ -117,17 +121,19 @@ def http_app(fronts: Fronts, settings: Settings, *, host: str = "127.0.0.1") -> 
     server = fronts.mcp
     server.custom_route(HEALTH_PATH, methods=["GET"])(healthz)
     public = frozenset({HEALTH_PATH})
+    rpc: frozenset[str] = frozenset()
     for front in fronts.beside:
         for path, methods, endpoint in front.endpoints():
             server.custom_route(path, methods=methods)(endpoint)
         public |= front.public_paths
+        rpc |= front.rpc_paths
     app: ASGIApp = server.streamable_http_app(
         streamable_http_path=MCP_PATH,
         stateless_http=True,
         host=host,
         transport_security=transport_security(settings),
     )
-    return guarded(NoStandaloneStream(app), settings, public)
+    return guarded(NoStandaloneStream(app), settings, public, rpc)
 
 
 def serve_http(

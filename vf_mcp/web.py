@@ -14,6 +14,8 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import re
+from collections.abc import Mapping
+from typing import Final
 
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.requests import Request
@@ -22,7 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vf_mcp import __version__
 from vf_mcp.callers import namespace_for, set_caller
-from vf_mcp.config import Settings
+from vf_mcp.config import ENV_AUTH_TOKENS, Settings
 
 HEALTH_PATH = "/healthz"
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
@@ -59,10 +61,41 @@ def _credentials(scope: Scope) -> list[bytes]:
     return [value for name, value in scope.get("headers") or [] if name == b"authorization"]
 
 
-async def _refuse(scope: Scope, receive: Receive, send: Send, description: str) -> None:
-    response = JSONResponse(
-        {"error": "unauthorized", "error_description": description},
-        status_code=401,
+JSON_RPC_REFUSED: Final = -32000
+"""The JSON-RPC error code of a request refused before any method ran (no token, a wrong one, a
+body too large): implementation-defined (JSON-RPC's -32000 to -32099) and none of A2A's (-32001
+to -32009), so no client takes it for one of those; the HTTP status tells them apart."""
+
+
+def refusal(
+    status: int,
+    error: str,
+    description: str,
+    *,
+    json_rpc: bool,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    """A refused request's answer: `{"error", "error_description"}` (OAuth's words, as `/mcp`
+    has always answered), or for a JSON-RPC endpoint (A2A's) a JSON-RPC error whose message is
+    `description`. The A2A SDKs show a JSON-RPC error's message; a body of another shape they
+    dump whole ("HTTP error for SendMessage! Status: 401 ..."), or, the JavaScript SDK's
+    streaming call, drop for "An unexpected error occurred."."""
+    if json_rpc:
+        rpc_error = {"code": JSON_RPC_REFUSED, "message": description, "data": {"error": error}}
+        body: dict[str, object] = {"jsonrpc": "2.0", "id": None, "error": rpc_error}
+    else:
+        body = {"error": error, "error_description": description}
+    return JSONResponse(body, status_code=status, headers=dict(headers or {}))
+
+
+async def _refuse(
+    scope: Scope, receive: Receive, send: Send, description: str, json_rpc: frozenset[str]
+) -> None:
+    response = refusal(
+        401,
+        "unauthorized",
+        description,
+        json_rpc=scope.get("path") in json_rpc,
         headers={"WWW-Authenticate": 'Bearer realm="vf-mcp"'},
     )
     await response(scope, receive, send)
@@ -76,8 +109,9 @@ class SingleAuthorization:
     middleware reads the first.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, json_rpc: frozenset[str] = frozenset()) -> None:
         self._app = app
+        self._json_rpc = json_rpc
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and len(found := _credentials(scope)) > 1:
@@ -87,6 +121,7 @@ class SingleAuthorization:
                 send,
                 f"The request carried {len(found)} Authorization headers; send exactly one "
                 "('Authorization: Bearer <token>')",
+                self._json_rpc,
             )
             return
         await self._app(scope, receive, send)
@@ -95,7 +130,8 @@ class SingleAuthorization:
 class BearerTokenGate:
     """Refuse any request but the public paths without one of the configured bearer tokens, and
     put the namespace of the token it verified into the request's scope (`vf_mcp.callers`).
-    Serve it behind `SingleAuthorization` (`guarded` does)."""
+    Serve it behind `SingleAuthorization` (`guarded` does). `json_rpc`: the paths whose refusal
+    is a JSON-RPC error (`refusal`)."""
 
     def __init__(
         self,
@@ -103,8 +139,10 @@ class BearerTokenGate:
         tokens: tuple[str, ...],
         *,
         public_paths: frozenset[str] = frozenset({HEALTH_PATH}),
+        json_rpc: frozenset[str] = frozenset(),
     ) -> None:
         self._app = app
+        self._json_rpc = json_rpc
         self._tokens = tuple((token.encode(), namespace_for(token)) for token in tokens)
         # The health check, and the A2A Agent Cards (public by design: discovery needs them).
         self._public = public_paths | {HEALTH_PATH}
@@ -131,13 +169,24 @@ class BearerTokenGate:
             set_caller(scope, namespace)
             await self._app(scope, receive, send)
         else:
-            await _refuse(
-                scope,
-                receive,
-                send,
-                "Send 'Authorization: Bearer <token>' with one of the tokens configured in "
-                "VF_MCP_AUTH_TOKENS",
-            )
+            await _refuse(scope, receive, send, _unknown_caller(headers), self._json_rpc)
+
+
+def _unknown_caller(headers: list[bytes]) -> str:
+    """Why a request was refused, and what to send instead; never a word of what it sent. Some
+    clients show this line and not the status (the A2A SDKs), so it says what happened."""
+    send = f"send 'Authorization: Bearer <token>' with one of the tokens set in {ENV_AUTH_TOKENS}"
+    if not headers:
+        return (
+            f"This request carried no token, and this server answers only callers with one: {send}"
+        )
+    scheme, _, token = headers[0].partition(b" ")
+    if scheme.lower() != b"bearer" or not token.strip():
+        return f"This request's Authorization header is not a bearer token: {send}"
+    return (
+        f"This request's bearer token is not one this server takes: {send} (the server's "
+        "operator gives them out)"
+    )
 
 
 _AUTHORITY = r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~-]+)(?::[0-9]{1,5})?"
@@ -175,13 +224,19 @@ async def healthz(_: Request) -> Response:
     return JSONResponse({"status": "ok", "version": __version__})
 
 
-def guarded(app: ASGIApp, settings: Settings, public: frozenset[str]) -> ASGIApp:
+def guarded(
+    app: ASGIApp,
+    settings: Settings,
+    public: frozenset[str],
+    json_rpc: frozenset[str] = frozenset(),
+) -> ASGIApp:
     """`app` behind the checks every HTTP front shares: a strict Host and Origin syntax, one
     Authorization header at most, and the token gate when tokens are configured (OAuth tokens
-    are checked by the MCP SDK's middleware inside `app`)."""
+    are checked by the MCP SDK's middleware inside `app`). A refusal on a `json_rpc` path (the
+    A2A endpoints) is a JSON-RPC error (`refusal`)."""
     if settings.auth_tokens and not settings.oauth:
         tokens = tuple(t.get_secret_value() for t in settings.auth_tokens)
-        app = BearerTokenGate(app, tokens, public_paths=public)
+        app = BearerTokenGate(app, tokens, public_paths=public, json_rpc=json_rpc)
     if settings.auth_tokens or settings.oauth:
-        app = SingleAuthorization(app)
+        app = SingleAuthorization(app, json_rpc=json_rpc)
     return StrictAuthority(app)

@@ -26,7 +26,6 @@ the MCP SDK's authentication middleware, then here.
 from __future__ import annotations
 
 import ipaddress
-import json
 import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -49,12 +48,13 @@ from starlette.types import ASGIApp
 from vf_mcp.a2a.caller import CallerContextBuilder
 from vf_mcp.a2a.card import agent_card, rpc_path
 from vf_mcp.a2a.handler import TurnRequestHandler
+from vf_mcp.a2a.parts import MAX_TEXT_CHARS
 from vf_mcp.a2a.tasks import ReplyBook, ShelfTaskStore, agent_shelf
 from vf_mcp.agents import AgentDirectory
 from vf_mcp.app import App
 from vf_mcp.config import Settings
 from vf_mcp.slow_clients import replay_body
-from vf_mcp.web import HEALTH_PATH, guarded, healthz, transport_security
+from vf_mcp.web import HEALTH_PATH, guarded, healthz, refusal, transport_security
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 _UNSPECIFIED: Final = ("0.0.0.0", "::")  # bound to every address: no one address to name
@@ -63,6 +63,13 @@ _UNSPECIFIED: Final = ("0.0.0.0", "::")  # bound to every address: no one addres
 LEGACY_CARD_PATH: Final = "/.well-known/agent.json"
 """Where A2A clients before v0.3 looked for the card; served as an alias."""
 CARD_PATHS: Final = (AGENT_CARD_WELL_KNOWN_PATH, LEGACY_CARD_PATH)
+TOO_LARGE: Final = (
+    f"The request is over this server's limit of {DEFAULT_MAX_REQUEST_BODY_SIZE} bytes, so it "
+    f"was not read: send a shorter message (its text may hold {MAX_TEXT_CHARS} characters)"
+)
+NOT_SERVING: Final = (
+    "This agent is starting or stopping, so it took no request: send it again in a moment"
+)
 
 
 def card_path(agent: str, well_known: str = AGENT_CARD_WELL_KNOWN_PATH) -> str:
@@ -108,6 +115,12 @@ class A2AFront:
     def public_paths(self) -> frozenset[str]:
         """The cards: open to everyone, as discovery needs."""
         return frozenset(path for path, methods, _ in self.endpoints() if methods == ["GET"])
+
+    @property
+    def rpc_paths(self) -> frozenset[str]:
+        """The JSON-RPC endpoints: what refuses a request there answers a JSON-RPC error, whose
+        message the A2A SDKs show (`vf_mcp.web.refusal`)."""
+        return frozenset(path for path, methods, _ in self.endpoints() if methods == ["POST"])
 
     def endpoints(self) -> list[tuple[str, list[str], Endpoint]]:
         default = self._card(self.directory.default)
@@ -182,10 +195,10 @@ class A2AFront:
                 return refused
             body = await _body(request, DEFAULT_MAX_REQUEST_BODY_SIZE)
             if body is None:
-                return Response("Request body too large", status_code=413)
+                return refusal(413, "too_large", TOO_LARGE, json_rpc=True)
             dispatcher = self._dispatchers.get(name)
             if dispatcher is None:
-                return JSONResponse({"error": "the server is starting or stopping"}, 503)
+                return refusal(503, "unavailable", NOT_SERVING, json_rpc=True)
             return await dispatcher.handle_requests(_replayed(request, body))
 
         return rpc
@@ -196,17 +209,21 @@ def _oauth_refusal(request: Request, settings: Settings) -> Response | None:
     user = request.scope.get("user")
     if not isinstance(user, AuthenticatedUser):
         error, status = ("invalid_token", "Authentication required"), 401
+        line = (
+            "This request carried no valid OAuth access token: get one from the authorization "
+            f"server {settings.oauth_issuer} and send it as 'Authorization: Bearer <token>'"
+        )
     elif missing := sorted(settings.oauth_scopes - set(user.scopes)):
         error, status = ("insufficient_scope", f"Required scope: {missing[0]}"), 403
+        line = (
+            f"This request's OAuth access token lacks the scope {missing[0]}: get one whose "
+            f"scope holds '{' '.join(sorted(settings.oauth_scopes))}' and send it instead"
+        )
     else:
         return None
+    # The challenge in the MCP SDK's words (OAuth clients read it); the line for the A2A SDKs.
     challenge = f'Bearer error="{error[0]}", error_description="{error[1]}"'
-    return Response(
-        json.dumps({"error": error[0], "error_description": error[1]}),
-        status_code=status,
-        media_type="application/json",
-        headers={"WWW-Authenticate": challenge},
-    )
+    return refusal(status, error[0], line, json_rpc=True, headers={"WWW-Authenticate": challenge})
 
 
 async def _body(request: Request, limit: int) -> bytes | None:
@@ -273,7 +290,7 @@ def a2a_app(settings: Settings, directory: AgentDirectory, *, converses: bool) -
         ]
     routes = [Route(HEALTH_PATH, endpoint=healthz, methods=["GET"]), *front.routes()]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
-    return guarded(app, settings, front.public_paths)
+    return guarded(app, settings, front.public_paths, front.rpc_paths)
 
 
 def serve_a2a(

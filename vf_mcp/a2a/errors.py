@@ -4,16 +4,25 @@ A turn's status becomes a task state (`TURN_STATES`). An error met while a turn 
 task state too (`ERROR_STATES`, by the error's kind from `vf_mcp.error_kinds`): an input the
 agent could not take (a button that does not exist) leaves the task waiting for a better one,
 anything else fails the task with the error's one-line message. An error found before anything
-runs (a malformed message) is the SDK's matching JSON-RPC error instead (`request_error`).
-tests/test_a2a_units.py proves every status and every kind is mapped.
+runs (a malformed message) is the SDK's matching JSON-RPC error instead (`request_error`), and
+the SDK's own refusals are raised again in lines of vf-mcp's (`no_such_task`, `task_ended`, ...).
+tests/test_a2a_units.py proves every status and every kind is mapped; tests/test_a2a_js_errors.py
+shows what the JavaScript SDK makes of each failure.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-from a2a.types import TaskState
-from a2a.utils.errors import A2AError, InternalError, InvalidParamsError
+from a2a.types import Task, TaskState
+from a2a.utils.errors import (
+    A2AError,
+    InternalError,
+    InvalidParamsError,
+    TaskNotCancelableError,
+    TaskNotFoundError,
+    UnsupportedOperationError,
+)
 
 from vf_mcp.domain.errors import ErrorKind
 from vf_mcp.domain.turn import TurnStatus
@@ -77,3 +86,57 @@ def request_error(error: VfMcpError) -> A2AError:
     if kind_of(error) == "invalid_input":
         return InvalidParamsError(message=error.message)
     return InternalError(message=error.message)
+
+
+# -- the SDK's own refusals, in lines that say what to do next -----------------------------------
+# The SDK raises these with its bare words ("Task not found", "Task cannot be canceled",
+# "Validation failed"), which the A2A SDKs show as they are; the handler raises these instead.
+
+
+def state_word(state: TaskState) -> str:
+    """`TASK_STATE_CANCELED` as a person reads it: `canceled`."""
+    return TaskState.Name(state).removeprefix("TASK_STATE_").lower().replace("_", "-")
+
+
+def no_such_task(task_id: str) -> TaskNotFoundError:
+    return TaskNotFoundError(
+        message=f"No task {task_id!r} for this caller: it never existed here, it is another "
+        "caller's, or it is no longer kept; ListTasks shows yours, and a message without a "
+        "taskId starts a new one"
+    )
+
+
+def task_ended(task: Task) -> UnsupportedOperationError:
+    """A message to a task no message can continue (`TERMINAL_STATES`)."""
+    forgot = (
+        " (the cancel made vf-mcp forget the conversation, so it starts over)"
+        if task.status.state == TaskState.TASK_STATE_CANCELED
+        else ""
+    )
+    return UnsupportedOperationError(
+        message=f"Task {task.id} has ended ({state_word(task.status.state)}) and takes no more "
+        f"messages: send this one without a taskId, with contextId {task.context_id}, to go on "
+        f"in a new task{forgot}"
+    )
+
+
+def nothing_to_cancel(task: Task) -> TaskNotCancelableError:
+    return TaskNotCancelableError(
+        message=f"Task {task.id} has already ended ({state_word(task.status.state)}), so there "
+        f"is nothing to cancel; a message without a taskId, with contextId {task.context_id}, "
+        "goes on in a new task"
+    )
+
+
+def incomplete(refused: A2AError) -> InvalidParamsError:
+    """The SDK's 'Validation failed' for a request without a field A2A requires, naming them."""
+    data = refused.data if isinstance(refused.data, dict) else {}
+    found = data.get("errors")
+    fields = [str(e.get("field")) for e in found if isinstance(e, dict)] if found else []
+    missing = ", ".join(fields) or "some of its fields"
+    return InvalidParamsError(
+        message=f"The request lacks what A2A requires ({missing}): a message needs a "
+        "messageId, a role and at least one part, text or data such as "
+        '{"choice": "Track an order"}',
+        data=refused.data,
+    )
