@@ -35,6 +35,7 @@ from benchmarks.table import render
 from benchmarks.targets import floor_call, vf_call
 
 RATE_HZ = 1000
+"""py-spy's default is 100; more samples a turn, at some cost to the sampled server."""
 PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("reading and typing the answer", ("_read_body", "_loads", "vf_mcp/voiceflow/traces.py")),
     ("runtime call (httpx, retries)", ("vf_mcp/voiceflow/", "vf_mcp/retry.py", "floor.py")),
@@ -94,7 +95,7 @@ class Sampled:
 
 
 async def _start(
-    stack: AsyncExitStack, module: tuple[str, ...], env: dict[str, str], raw: Path
+    stack: AsyncExitStack, module: tuple[str, ...], env: dict[str, str], raw: Path, rate: int
 ) -> Sampled:
     spy = shutil.which("py-spy")
     if spy is None:
@@ -105,7 +106,7 @@ async def _start(
     call = floor_call(client, stream=False) if module == FLOOR else vf_call(client)
     for index in range(20):
         await call({"user_id": f"warm-{index}", "launch": True})
-    command = [spy, "record", "-p", str(pid), "-r", str(RATE_HZ), "-f", "raw", "-o", str(raw)]
+    command = [spy, "record", "-p", str(pid), "-r", str(rate), "-f", "raw", "-o", str(raw)]
     sampler = await asyncio.create_subprocess_exec(
         *command, "--nonblocking", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -113,13 +114,13 @@ async def _start(
 
 
 async def drive(
-    servers: dict[str, tuple[tuple[str, ...], dict[str, str]]], turns: int
+    servers: dict[str, tuple[tuple[str, ...], dict[str, str]]], turns: int, rate: int
 ) -> dict[str, Counter[str]]:
     """`turns` turns through each server, in turn (drift hits all alike), each sampled."""
     with tempfile.TemporaryDirectory() as tmp:
         async with AsyncExitStack() as stack:
             sampled = {
-                name: await _start(stack, module, env, Path(tmp) / f"{index}.txt")
+                name: await _start(stack, module, env, Path(tmp) / f"{index}.txt", rate)
                 for index, (name, (module, env)) in enumerate(servers.items())
             }
             for index in range(turns):
@@ -132,10 +133,10 @@ async def drive(
             return {name: parts(each.raw) for name, each in sampled.items()}
 
 
-def table(measured: dict[str, Counter[str]], turns: int) -> str:
+def table(measured: dict[str, Counter[str]], turns: int, rate: int) -> str:
     names = list(measured)
     order = [SDK, *(part for part, _ in PARTS), OTHER_VF]
-    per_turn_ms = 1000 / RATE_HZ / turns
+    per_turn_ms = 1000 / rate / turns
     rows = [
         [part, *(f"{measured[name][part] * per_turn_ms:.2f}" for name in names)] for part in order
     ]
@@ -144,7 +145,7 @@ def table(measured: dict[str, Counter[str]], turns: int) -> str:
     return render(["part", *names], rows)
 
 
-async def main_async(turns: int, checkouts: list[Path]) -> str:
+async def main_async(turns: int, rate: int, checkouts: list[Path]) -> str:
     with emulator_process() as emulator:
         servers: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
             "floor": (FLOOR, server_env(emulator.url, stream=True))
@@ -152,16 +153,17 @@ async def main_async(turns: int, checkouts: list[Path]) -> str:
         for checkout in [ROOT, *checkouts]:
             env = server_env(emulator.url) | {"PYTHONPATH": str(checkout)}
             servers["vf-mcp" if checkout == ROOT else f"vf-mcp at {checkout.name}"] = (VF_MCP, env)
-        return table(await drive(servers, turns), turns)
+        return table(await drive(servers, turns, rate), turns, rate)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.profile_turn", description=__doc__)
     parser.add_argument("--turns", type=int, default=2000)
+    parser.add_argument("--rate", type=int, default=RATE_HZ, help="samples a second")
     parser.add_argument("--checkout", type=Path, nargs="*", default=[], help="other checkouts")
     args = parser.parse_args()
     os.chdir(ROOT)
-    print(asyncio.run(main_async(args.turns, [c.resolve() for c in args.checkout])))
+    print(asyncio.run(main_async(args.turns, args.rate, [c.resolve() for c in args.checkout])))
 
 
 if __name__ == "__main__":
