@@ -36,6 +36,13 @@ SLOW: dict[str, dict[str, str]] = {
         ),
         "Node: the A2A JavaScript SDK; vf-mcp over HTTP",
     ),
+    "test_benchmarks.py": dict.fromkeys(
+        (
+            "test_every_benchmark_switch_still_finds_what_it_replaces",
+            "test_a_switch_without_its_schema_is_refused_in_one_line",
+        ),
+        "a fresh Python: a switch replaces module attributes for good",
+    ),
     "test_clients.py": {EVERY_TEST: "Node: the TypeScript SDK, the Inspector, conformance"},
     "test_view_browser.py": {EVERY_TEST: "Chromium"},
     "test_promptfoo_export.py": {EVERY_TEST: "Node 22: promptfoo"},
