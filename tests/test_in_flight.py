@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Iterator
 from typing import Any, cast
 
 import anyio
 import pytest
 from mcp import Client
 
+from tests.services import redis_server
 from vf_mcp.config import Settings
 from vf_mcp.conversation.inflight import LEASE_SECONDS
 from vf_mcp.domain.conversation import ConversationMemory, PendingTurn
@@ -102,6 +104,53 @@ async def test_a_turn_cut_off_with_its_worker_is_found_recorded_and_explained(
     assert not going_on.is_error  # settled: the conversation goes on
 
 
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    with redis_server() as url:
+        yield url
+
+
+async def test_two_calls_at_once_on_one_conversation_run_one_turn(
+    settings: Settings, emulator: Emulator, redis_url: str
+) -> None:
+    """Both calls find nothing pending (the store's reads and writes let the other call in
+    between); taking the lease is one step, so the second is refused and sends nothing."""
+    from vf_mcp.store.redis import redis_store
+
+    store = redis_store(redis_url, ttl_seconds=60)
+    users = [f"at-once-{n}" for n in range(3)]
+    results: list[Any] = []
+    try:
+        async with (
+            Client(build_server(settings, store=store)) as first,
+            Client(build_server(settings, store=store)) as second,
+        ):
+            for user in users:
+                await first.call_tool("interact", {"user_id": user, "launch": True})
+            # Each answer takes long enough for the other call to arrive while it runs.
+            emulator.faults.add(
+                FaultPlan(match={"path_contains": "interact"}, latency_ms=500, times=-1)
+            )
+
+            async def send(client: Client, user: str, message: str) -> None:
+                arguments = {"user_id": user, "message": message}
+                results.append(await client.call_tool("interact", arguments))
+
+            for user in users:
+                async with anyio.create_task_group() as group:
+                    group.start_soon(send, first, user, "track my order")
+                    group.start_soon(send, second, user, "1001")
+    finally:
+        await store.aclose()
+    refused = [r for r in results if r.is_error]
+    assert len(results) == 6 and len(refused) == 3, [text_of(r) for r in results]
+    for result in refused:
+        assert kind_of(result) == "turn_running"
+        assert "nothing was sent now" in text_of(result) and "\n" not in text_of(result)
+    sent = [r for r in emulator.requests if "/interact" in r.path and "at-once" in r.path]
+    assert len(sent) == 3 + 3  # the launches, and one turn of each pair
+
+
 async def test_a_young_pending_turn_whose_worker_holds_its_lease_waits(
     settings: Settings,
 ) -> None:
@@ -115,6 +164,7 @@ async def test_a_young_pending_turn_whose_worker_holds_its_lease_waits(
         # The worker died; a lease it held for an earlier turn says nothing of this one.
         await store.leases.hold("held", "earlier", LEASE_SECONDS)
         settled = await client.call_tool("interact", {"user_id": "held", "launch": True})
+        await store.leases.release("held", "earlier")  # as it lapses, LEASE_SECONDS later
         fresh = await client.call_tool("interact", {"user_id": "held", "launch": True})
     assert kind_of(waiting) == "turn_running"
     assert kind_of(settled) == "turn_lost"

@@ -8,7 +8,8 @@ lease lapses. The next `interact` or `get_state` on the conversation, on any wor
 what it finds:
 
 - the lease is held (the worker is alive, the turn still running): refused in one line, nothing
-  sent (`TurnInFlightError`);
+  sent (`TurnInFlightError`), as is a call that finds the lease taken by a turn sent at the same
+  moment (taking it is one atomic step: of two calls at once, one runs);
 - the lease lapsed, or the turn is older than every deadline: reconciled. The runtime's state is
   read, the turn is recorded in the transcript as lost in flight (what was sent, when, whether the
   runtime's state moved since), and the caller is told in one line what happened and what to send
@@ -167,8 +168,10 @@ class TurnsInFlight:
 
         The lease is taken before the pending record is written, so no one ever sees the record
         without it and takes a live turn for a lost one. A failure the caller reads (or a bug)
-        leaves nothing pending; a cancelled call records its turn as lost at once."""
-        await self._hold(upstream, pending.turn_id)
+        leaves nothing pending; a cancelled call records its turn as lost at once. Either way the
+        lease is released; on success the caller releases it (`release`) once the answer is kept.
+        """
+        await self._take(user_id, upstream, pending.turn_id)
         marked = False
         try:
             changed = (memory or ConversationMemory()).model_copy(update={"pending": pending})
@@ -179,11 +182,36 @@ class TurnsInFlight:
             with anyio.CancelScope(shield=True):
                 if marked:
                     await self._abandon(user_id, upstream, memory, pending, namespace)
+                await self.release(upstream, pending.turn_id)
             raise
         except Exception:
             if marked:
                 await self._clear(upstream, memory, owner=namespace)
+            await self.release(upstream, pending.turn_id)
             raise
+
+    async def _take(self, user_id: str, upstream: str, turn_id: str) -> None:
+        """Take the conversation's lease for `turn_id`, or refuse the turn: another call's turn,
+        sent at the same moment, took it after both found nothing pending."""
+        try:
+            held = await self._leases.take(upstream, turn_id, LEASE_SECONDS)
+        except StoreError as exc:  # the turn goes on: its pending record's write says if it can
+            _log.warning("could not take a turn's lease: %s", exc.message)
+            return
+        if held is not None:
+            raise TurnInFlightError(
+                f"A turn of conversation {user_id} is still running (sent by another call at "
+                "the same moment); nothing was sent now: wait for its answer, or call get_state "
+                "to see where the conversation stands, then send your next turn"
+            )
+
+    async def release(self, upstream: str, turn_id: str) -> None:
+        """End `turn_id`'s lease: its answer is kept (or it failed), so the next turn may go.
+        Not released, it lapses after `LEASE_SECONDS`, refusing a next turn until then."""
+        try:
+            await self._leases.release(upstream, turn_id)
+        except StoreError as exc:
+            _log.warning("could not release a turn's lease: %s", exc.message)
 
     async def _abandon(
         self,

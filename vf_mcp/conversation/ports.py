@@ -34,13 +34,23 @@ class MemoryStore(Protocol):
 
 
 class TurnLeases(Protocol):
-    """Which turn runs on a live worker, by conversation: the worker holds a lease naming the
-    turn, with a short TTL, and renews it while the turn runs; a lapsed lease (or one naming
-    another turn) means the worker is gone. Never released: it names a turn, so a lease left by
-    a finished turn says nothing about the next."""
+    """Which turn runs on a live worker, by conversation: the worker takes a lease naming the
+    turn, with a short TTL, renews it while the turn runs and releases it once the answer is
+    kept; a lapsed lease means the worker is gone. Taking is one atomic step, so of two calls on
+    one conversation at the same moment (two workers, or one worker on a shared store) one runs
+    and the other is refused."""
+
+    async def take(self, key: str, turn_id: str, ttl_seconds: float) -> str | None:
+        """Take the lease on conversation `key` for turn `turn_id`, unless a live lease names
+        another turn: then nothing is taken and that turn's id is returned."""
+        ...
 
     async def hold(self, key: str, turn_id: str, ttl_seconds: float) -> None:
-        """Take or renew the lease on conversation `key` for turn `turn_id`."""
+        """Renew the lease on conversation `key` for turn `turn_id` (taking it if none is live)."""
+        ...
+
+    async def release(self, key: str, turn_id: str) -> None:
+        """End the lease on `key` if it still names `turn_id`."""
         ...
 
     async def holder(self, key: str) -> str | None:

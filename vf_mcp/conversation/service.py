@@ -192,6 +192,7 @@ class ConversationService:
         remembered = after if after is not None else before
         memory = ConversationMemory(choices=result.choices, variables=remembered)
         result = result.with_warnings(*await self._remember_turn(upstream, memory, owner=namespace))
+        await self.in_flight.release(upstream, pending.turn_id)  # answered: the next turn may go
         return TurnOutcome(
             request=request,
             result=result,

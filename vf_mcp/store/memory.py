@@ -149,7 +149,23 @@ class InMemoryLeases:
             self._next_sweep = now + ttl_seconds
         self._leases[key] = (turn_id, now + ttl_seconds)
 
+    async def take(self, key: str, turn_id: str, ttl_seconds: float) -> str | None:
+        # No await between the check and the write: one step on the event loop.
+        held = self._live_holder(key)
+        if held is not None and held != turn_id:
+            return held
+        await self.hold(key, turn_id, ttl_seconds)
+        return None
+
+    async def release(self, key: str, turn_id: str) -> None:
+        found = self._leases.get(key)
+        if found is not None and found[0] == turn_id:
+            del self._leases[key]
+
     async def holder(self, key: str) -> str | None:
+        return self._live_holder(key)
+
+    def _live_holder(self, key: str) -> str | None:
         found = self._leases.get(key)
         return found[0] if found is not None and found[1] >= time.monotonic() else None
 

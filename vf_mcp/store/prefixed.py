@@ -49,8 +49,14 @@ class PrefixedLeases:
         self._inner = inner
         self._prefix = prefix
 
+    async def take(self, key: str, turn_id: str, ttl_seconds: float) -> str | None:
+        return await self._inner.take(self._prefix + key, turn_id, ttl_seconds)
+
     async def hold(self, key: str, turn_id: str, ttl_seconds: float) -> None:
         await self._inner.hold(self._prefix + key, turn_id, ttl_seconds)
+
+    async def release(self, key: str, turn_id: str) -> None:
+        await self._inner.release(self._prefix + key, turn_id)
 
     async def holder(self, key: str) -> str | None:
         return await self._inner.holder(self._prefix + key)

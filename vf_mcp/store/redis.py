@@ -38,6 +38,14 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+# Take a turn's lease unless a live one names another turn (then answer that turn's id): the
+# check and the write in one step, so of two calls on one conversation at once only one runs.
+_TAKE_UNLESS_HELD = """
+local held = redis.call('GET', KEYS[1])
+if held and held ~= ARGV[1] then return held end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return false
+"""
 _RELEASE_IF_HOLDING = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -97,9 +105,20 @@ class RedisLeases:
         self._backend = backend
         self._prefix = backend.prefix + "lease:"
 
+    async def take(self, key: str, turn_id: str, ttl_seconds: float) -> str | None:
+        async with self._backend.errors("take the turn's lease"):
+            held = await self._backend.redis.eval(
+                _TAKE_UNLESS_HELD, 1, self._prefix + key, turn_id, _ms(ttl_seconds)
+            )
+        return _text(held)
+
     async def hold(self, key: str, turn_id: str, ttl_seconds: float) -> None:
         async with self._backend.errors("hold the turn's lease"):
             await self._backend.redis.set(self._prefix + key, turn_id, px=_ms(ttl_seconds))
+
+    async def release(self, key: str, turn_id: str) -> None:
+        async with self._backend.errors("release the turn's lease"):
+            await self._backend.redis.eval(_RELEASE_IF_HOLDING, 1, self._prefix + key, turn_id)
 
     async def holder(self, key: str) -> str | None:
         async with self._backend.errors("read the turn's lease"):
