@@ -224,7 +224,7 @@ def seed_pending(redis_url: str) -> None:
                 )
                 await store.memory.save(user, ConversationMemory(pending=pending))
                 if alive:
-                    await store.leases.hold(user, user, 600)
+                    await store.leases.take(user, user, 600)
         finally:
             await store.aclose()
 

@@ -178,8 +178,8 @@ async def test_a_redis_transcript_is_bounded_in_bytes(redis_url: str) -> None:
 async def test_turn_leases_are_kept_no_longer_than_their_ttl_past_use() -> None:
     leases = InMemoryLeases()
     for n in range(1000):
-        await leases.hold(f"conversation-{n}", "turn", -1)  # lapsed as soon as held
-    await leases.hold("now", "turn", 60)
+        await leases.take(f"conversation-{n}", "turn", -1)  # lapsed as soon as held
+    await leases.take("now", "turn", 60)
     assert len(leases) == 1
     assert await leases.holder("now") == "turn"
     assert await leases.holder("conversation-0") is None

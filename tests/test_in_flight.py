@@ -158,11 +158,12 @@ async def test_a_young_pending_turn_whose_worker_holds_its_lease_waits(
     pending = PendingTurn(request={"user_id": "held", "launch": True}, sent_at=time.time(),
                           worker="alive:2", turn_id="t1")  # fmt: skip
     await store.memory.save("held", ConversationMemory(pending=pending))
-    await store.leases.hold("held", "t1", LEASE_SECONDS)
+    await store.leases.take("held", "t1", LEASE_SECONDS)
     async with Client(build_server(settings, store=store)) as client:
         waiting = await client.call_tool("interact", {"user_id": "held", "launch": True})
         # The worker died; a lease it held for an earlier turn says nothing of this one.
-        await store.leases.hold("held", "earlier", LEASE_SECONDS)
+        await store.leases.release("held", "t1")
+        await store.leases.take("held", "earlier", LEASE_SECONDS)
         settled = await client.call_tool("interact", {"user_id": "held", "launch": True})
         await store.leases.release("held", "earlier")  # as it lapses, LEASE_SECONDS later
         fresh = await client.call_tool("interact", {"user_id": "held", "launch": True})

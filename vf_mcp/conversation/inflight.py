@@ -283,12 +283,12 @@ class TurnsInFlight:
 
     async def _renew(self, upstream: str, turn_id: str) -> None:
         while True:
-            await self._hold(upstream, turn_id)
+            await self._renew_once(upstream, turn_id)
             await anyio.sleep(RENEW_SECONDS)
 
-    async def _hold(self, upstream: str, turn_id: str) -> None:
+    async def _renew_once(self, upstream: str, turn_id: str) -> None:
         try:
-            await self._leases.hold(upstream, turn_id, LEASE_SECONDS)
+            await self._leases.renew(upstream, turn_id, LEASE_SECONDS)
         except StoreError as exc:  # the turn goes on: a lapsed lease only makes waiting shorter
             _log.warning("could not renew a turn's lease: %s", exc.message)
 

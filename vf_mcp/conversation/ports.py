@@ -45,8 +45,9 @@ class TurnLeases(Protocol):
         another turn: then nothing is taken and that turn's id is returned."""
         ...
 
-    async def hold(self, key: str, turn_id: str, ttl_seconds: float) -> None:
-        """Renew the lease on conversation `key` for turn `turn_id` (taking it if none is live)."""
+    async def renew(self, key: str, turn_id: str, ttl_seconds: float) -> None:
+        """Extend the lease on `key` if it still names `turn_id`: a renewal that lands after its
+        turn released the lease must not take it again and refuse the next turn."""
         ...
 
     async def release(self, key: str, turn_id: str) -> None:

@@ -139,7 +139,7 @@ class InMemoryLeases:
         self._leases: dict[str, tuple[str, float]] = {}
         self._next_sweep = 0.0
 
-    async def hold(self, key: str, turn_id: str, ttl_seconds: float) -> None:
+    def _set(self, key: str, turn_id: str, ttl_seconds: float) -> None:
         now = time.monotonic()
         # Lapsed leases go as new ones come, at most once a TTL (a sweep reads every lease, and
         # every turn takes one): they are kept no longer than two TTLs past use.
@@ -154,8 +154,12 @@ class InMemoryLeases:
         held = self._live_holder(key)
         if held is not None and held != turn_id:
             return held
-        await self.hold(key, turn_id, ttl_seconds)
+        self._set(key, turn_id, ttl_seconds)
         return None
+
+    async def renew(self, key: str, turn_id: str, ttl_seconds: float) -> None:
+        if self._live_holder(key) == turn_id:
+            self._set(key, turn_id, ttl_seconds)
 
     async def release(self, key: str, turn_id: str) -> None:
         found = self._leases.get(key)

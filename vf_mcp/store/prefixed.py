@@ -52,8 +52,8 @@ class PrefixedLeases:
     async def take(self, key: str, turn_id: str, ttl_seconds: float) -> str | None:
         return await self._inner.take(self._prefix + key, turn_id, ttl_seconds)
 
-    async def hold(self, key: str, turn_id: str, ttl_seconds: float) -> None:
-        await self._inner.hold(self._prefix + key, turn_id, ttl_seconds)
+    async def renew(self, key: str, turn_id: str, ttl_seconds: float) -> None:
+        await self._inner.renew(self._prefix + key, turn_id, ttl_seconds)
 
     async def release(self, key: str, turn_id: str) -> None:
         await self._inner.release(self._prefix + key, turn_id)

@@ -46,6 +46,10 @@ if held and held ~= ARGV[1] then return held end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return false
 """
+_RENEW_IF_HOLDING = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
 _RELEASE_IF_HOLDING = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -112,9 +116,11 @@ class RedisLeases:
             )
         return _text(held)
 
-    async def hold(self, key: str, turn_id: str, ttl_seconds: float) -> None:
-        async with self._backend.errors("hold the turn's lease"):
-            await self._backend.redis.set(self._prefix + key, turn_id, px=_ms(ttl_seconds))
+    async def renew(self, key: str, turn_id: str, ttl_seconds: float) -> None:
+        async with self._backend.errors("renew the turn's lease"):
+            await self._backend.redis.eval(
+                _RENEW_IF_HOLDING, 1, self._prefix + key, turn_id, _ms(ttl_seconds)
+            )
 
     async def release(self, key: str, turn_id: str) -> None:
         async with self._backend.errors("release the turn's lease"):
