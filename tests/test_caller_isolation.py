@@ -329,17 +329,22 @@ async def test_credentials_an_agent_says_are_masked_in_every_result(tmp_path: Pa
 ODD_TOKEN = 'token-c-"quoted"-back\\slash/ü-0123456789'
 """A token JSON escapes (`\\"`, `\\\\`, `\\u00fc`): the runtime's body holds it escaped."""
 STREAMING_AGENT_ID = "64f1a00000000000000000ab"
+CHUNK_SIZES = range(5, 17)
 
 
 def streaming_leaky_agent() -> str:
     welcome = [
         {"type": "text", "message": f"The odd token is {ODD_TOKEN}."},
-        # Five characters a piece: the key and the token are each cut across several pieces.
-        {
-            "type": "knowledge",
-            "fallback": f"My key is {CANARY_KEY} and a token is {TOKEN_A}.",
-            "chunk_chars": 5,
-        },
+        # The same answer in pieces of 5 to 16 characters: the key and the token are cut at
+        # every place, a piece holding the key's start whole or in part.
+        *(
+            {
+                "type": "knowledge",
+                "fallback": f"My key is {CANARY_KEY} and a token is {TOKEN_A}.",
+                "chunk_chars": size,
+            }
+            for size in CHUNK_SIZES
+        ),
     ]
     agent = {
         "project_id": STREAMING_AGENT_ID,
@@ -369,18 +374,20 @@ async def test_credentials_an_agent_streams_cut_in_pieces_or_escaped_are_masked(
                 transcript = await alice.call_tool("transcript", {"user_id": "cut"})
     assert not turn.is_error, text_of(turn)
     said = "My key is VF.DM.*** and a token is ***."
-    assert "The odd token is ***." in text_of(turn) and said in text_of(turn)
+    assert text_of(turn).count(f"Agent: {said}") == len(CHUNK_SIZES), text_of(turn)
+    assert "The odd token is ***." in text_of(turn)
     kept = [
         turn.structured_content["traces"],
         transcript.structured_content["turns"][0]["agent"]["traces"],
     ]
     for traces in kept:
-        pieces = [
-            t["payload"]["content"]
-            for t in traces
-            if t["type"] == "completion" and t["payload"].get("content")
-        ]
-        assert len(pieces) > 2 and "".join(pieces) == said
+        answers: list[list[str]] = []
+        for trace in traces:
+            if trace["type"] == "completion" and trace["payload"]["state"] == "start":
+                answers.append([])
+            elif trace["type"] == "completion" and trace["payload"].get("content"):
+                answers[-1].append(trace["payload"]["content"])
+        assert ["".join(pieces) for pieces in answers] == [said] * len(CHUNK_SIZES)
         assert ODD_TOKEN not in json.dumps(traces, ensure_ascii=False)
 
 

@@ -20,8 +20,13 @@ import re
 from collections.abc import Iterable, Sequence
 
 # Dialog-manager keys look like `VF.DM.<24 hex>.<secret>`; workspace (`VF.WS.`) keys are masked
-# too, since they are credentials just the same. The secret part may contain `-` and `_`.
-_KEY_PATTERN = re.compile(r"VF\.(?:DM|WS)\.[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*")
+# too, since they are credentials just the same. The secret part may contain `-` and `_`. A mask
+# followed by more key characters is the rest of a key cut across two streamed pieces, the first
+# masked as it was read (`mask_across`): it is taken as one key with it.
+_KEY_SHAPE = r"VF\.(?:DM|WS)\.[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*"
+_KEY = re.compile(_KEY_SHAPE)
+_KEY_REST = r"(?:[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*|(?:\.[A-Za-z0-9_\-]+)+)"
+_KEY_PATTERN = re.compile(rf"{_KEY_SHAPE}|VF\.(?:DM|WS)\.\*\*\*{_KEY_REST}")
 MASK = "VF.DM.***"
 # v4 session keys are opaque; the socket docs call them JWTs, so JWT-shaped strings are masked too.
 _JWT_PATTERN = re.compile(r"eyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}")
@@ -134,4 +139,4 @@ def _credential_spans(text: str) -> list[tuple[int, int, str]]:
 
 def contains_key(text: str) -> bool:
     """Whether `text` holds something shaped like a Voiceflow API key."""
-    return bool(_KEY_PATTERN.search(text))
+    return bool(_KEY.search(text))

@@ -482,27 +482,36 @@ def mask_split_credentials(traces: list[BaseTrace]) -> list[BaseTrace]:
 
     Each piece was masked on its own as it was read (`vf_mcp.voiceflow.client`), which a
     credential cut in two passes; the summary masks the joined answer, but the debug traces,
-    transcripts and recordings keep the pieces. Pieces are joined per answer (from one
-    `completion` start to the next)."""
+    transcripts and recordings keep the pieces. Pieces are joined per answer (from one `start`
+    to the next), for the answer (`completion`) and the reasoning shown before it (`reasoning`),
+    which streams in pieces the same way."""
     masked = list(traces)
-    for answer in _completion_answers(traces):
-        contents = [piece.payload.content or "" for _, piece in answer]
-        for (index, piece), before, after in zip(
-            answer, contents, mask_across(contents), strict=True
-        ):
-            if after != before:
-                raw = piece.raw
-                masked[index] = parse_trace(
-                    {**raw, "payload": {**raw["payload"], "content": after}}
-                )
+    for kind in (CompletionTrace, ReasoningTrace):
+        for answer in _streamed_answers(traces, kind):
+            contents = [_content(piece) for _, piece in answer]
+            for (index, piece), before, after in zip(
+                answer, contents, mask_across(contents), strict=True
+            ):
+                if after != before:
+                    raw = piece.raw
+                    masked[index] = parse_trace(
+                        {**raw, "payload": {**raw["payload"], "content": after}}
+                    )
     return masked
 
 
-def _completion_answers(traces: list[BaseTrace]) -> list[list[tuple[int, CompletionTrace]]]:
-    """The `content` pieces of each streamed answer, with their places in `traces`."""
-    answers: list[list[tuple[int, CompletionTrace]]] = []
+def _content(piece: BaseTrace) -> str:
+    assert isinstance(piece, CompletionTrace | ReasoningTrace)
+    return piece.payload.content or ""
+
+
+def _streamed_answers(
+    traces: list[BaseTrace], kind: type[CompletionTrace] | type[ReasoningTrace]
+) -> list[list[tuple[int, BaseTrace]]]:
+    """The `content` pieces of each streamed answer of `kind`, with their places in `traces`."""
+    answers: list[list[tuple[int, BaseTrace]]] = []
     for index, trace in enumerate(traces):
-        if not isinstance(trace, CompletionTrace):
+        if not isinstance(trace, kind):
             continue
         if trace.payload.state == "start" or not answers:
             answers.append([])
