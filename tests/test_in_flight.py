@@ -151,6 +151,36 @@ async def test_two_calls_at_once_on_one_conversation_run_one_turn(
     assert len(sent) == 3 + 3  # the launches, and one turn of each pair
 
 
+async def test_every_lease_store_takes_once_renews_only_its_own_and_releases(
+    redis_url: str,
+) -> None:
+    """The lease contract each store keeps (`TurnLeases`): one taker at a time; a renewal that
+    lands after its turn released the lease does not take it again; release ends only its own."""
+    from vf_mcp.store.prefixed import PrefixedLeases
+    from vf_mcp.store.redis import redis_store
+
+    redis = redis_store(redis_url, ttl_seconds=60)
+    try:
+        stores = {
+            "memory": InMemoryLeases(),
+            "redis": redis.leases,
+            "prefixed": PrefixedLeases(redis.leases, "agent-b/"),
+        }
+        for name, leases in stores.items():
+            key = f"contract-{name}"
+            assert await leases.take(key, "t1", 60) is None, name
+            assert await leases.take(key, "t2", 60) == "t1", name
+            await leases.renew(key, "t2", 60)  # not its lease: nothing changes
+            await leases.release(key, "t2")
+            assert await leases.holder(key) == "t1", name
+            await leases.release(key, "t1")
+            await leases.renew(key, "t1", 60)  # late: its turn already released the lease
+            assert await leases.holder(key) is None, name
+            assert await leases.take(key, "t2", 60) is None, name
+    finally:
+        await redis.aclose()
+
+
 async def test_a_young_pending_turn_whose_worker_holds_its_lease_waits(
     settings: Settings,
 ) -> None:

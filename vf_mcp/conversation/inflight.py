@@ -171,9 +171,9 @@ class TurnsInFlight:
         leaves nothing pending; a cancelled call records its turn as lost at once. Either way the
         lease is released; on success the caller releases it (`release`) once the answer is kept.
         """
-        await self._take(user_id, upstream, pending.turn_id)
         marked = False
         try:
+            await self._take(user_id, upstream, pending.turn_id)
             changed = (memory or ConversationMemory()).model_copy(update={"pending": pending})
             await self._memory.save(upstream, changed, owner=namespace)  # refused if it fails
             marked = True
@@ -191,18 +191,16 @@ class TurnsInFlight:
             raise
 
     async def _take(self, user_id: str, upstream: str, turn_id: str) -> None:
-        """Take the conversation's lease for `turn_id`, or refuse the turn: another call's turn,
-        sent at the same moment, took it after both found nothing pending."""
-        try:
-            held = await self._leases.take(upstream, turn_id, LEASE_SECONDS)
-        except StoreError as exc:  # the turn goes on: its pending record's write says if it can
-            _log.warning("could not take a turn's lease: %s", exc.message)
-            return
+        """Take the conversation's lease for `turn_id`, or refuse the turn: another call's turn
+        holds it, started at about the same moment (both found nothing pending). A store that
+        fails here refuses the turn (`StoreError`, nothing sent), as the pending record's write
+        would: a turn running without its lease would be taken for a lost one."""
+        held = await self._leases.take(upstream, turn_id, LEASE_SECONDS)
         if held is not None:
             raise TurnInFlightError(
-                f"A turn of conversation {user_id} is still running (sent by another call at "
-                "the same moment); nothing was sent now: wait for its answer, or call get_state "
-                "to see where the conversation stands, then send your next turn"
+                f"A turn of conversation {user_id} is still running (another call's, started at "
+                "about the same moment); nothing was sent now: wait for its answer, or call "
+                "get_state to see where the conversation stands, then send your next turn"
             )
 
     async def release(self, upstream: str, turn_id: str) -> None:

@@ -187,12 +187,17 @@ class ConversationService:
             traces, after = await self.in_flight.run(
                 user_id, upstream, memory, pending, namespace, send
             )
-        result = self._summary(user_id, request, traces, before, after, started=started)
-        result = result.with_warnings(*warnings, first=True)
-        remembered = after if after is not None else before
-        memory = ConversationMemory(choices=result.choices, variables=remembered)
-        result = result.with_warnings(*await self._remember_turn(upstream, memory, owner=namespace))
-        await self.in_flight.release(upstream, pending.turn_id)  # answered: the next turn may go
+        try:
+            result = self._summary(user_id, request, traces, before, after, started=started)
+            result = result.with_warnings(*warnings, first=True)
+            remembered = after if after is not None else before
+            memory = ConversationMemory(choices=result.choices, variables=remembered)
+            result = result.with_warnings(
+                *await self._remember_turn(upstream, memory, owner=namespace)
+            )
+        finally:  # answered (or broken here): the next turn may go
+            with anyio.CancelScope(shield=True):
+                await self.in_flight.release(upstream, pending.turn_id)
         return TurnOutcome(
             request=request,
             result=result,
