@@ -100,7 +100,7 @@ def state_word(state: TaskState) -> str:
 
 def no_such_task(task_id: str) -> TaskNotFoundError:
     return TaskNotFoundError(
-        message=f"No task {task_id!r} for this caller: it never existed here, it is another "
+        message=f"No task {_cut(task_id)!r} for this caller: it never existed here, it is another "
         "caller's, or it is no longer kept; ListTasks shows yours, and a message without a "
         "taskId starts a new one"
     )
@@ -140,3 +140,8 @@ def incomplete(refused: A2AError) -> InvalidParamsError:
         '{"choice": "Track an order"}',
         data=refused.data,
     )
+
+
+def _cut(text: str, limit: int = 40) -> str:
+    """A caller's own text quoted back, cut: a message holds one line, not whatever was sent."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
