@@ -98,6 +98,61 @@ async def _served(
             )
 
 
+def _turn_sections(
+    report: Report, emulator: EmulatorProcess, plan: Plan, only: set[str], found: goals.Goals
+) -> None:
+    """Where the added time goes, summary size and concurrency."""
+    if "pieces" in only:
+        report.section(
+            "Where the added time goes (stdio, plain turn, upstream 0 ms)",
+            "The overhead section's plain stdio turn through the floor, vf-mcp as shipped and "
+            "vf-mcp with parts switched off (`benchmarks/switched.py`), rounds interleaved. "
+            "saved = what the part costs a turn; client CPU = this process's CPU per call "
+            "(median), where the output schema is checked.",
+            pieces.HEADERS,
+            asyncio.run(pieces.measure(emulator.url, plan.pieces_rounds)),
+        )
+    if "sizes" in only:
+        size_rows = asyncio.run(sizes.measure(emulator.url))
+        found.recorded = asyncio.run(sizes.measure_recorded())
+        size_rows += found.recorded
+        report.section(
+            "Summary size",
+            "Bytes of the tool's text content over bytes of the raw trace JSON (the runtime's "
+            "plain interact body), summed over the turns.",
+            sizes.HEADERS,
+            [r.cells() for r in size_rows],
+        )
+    if "concurrency" in only:
+        conc_rows = asyncio.run(concurrency.measure(emulator.url, plan.concurrency))
+        report.section(
+            "Concurrency (streamable HTTP, one server process)",
+            "N conversations of 3 plain turns at once; clients are raw JSON-RPC over one "
+            "httpx pool (not mcp.Client); small N repeated to ~300 turns. RSS growth = "
+            "(peak RSS - RSS before this N) / conversations run; CPU from /proc/PID/stat.",
+            concurrency.HEADERS,
+            [r.cells() for r in conc_rows],
+        )
+
+
+def _start_sections(
+    report: Report, emulator: EmulatorProcess, plan: Plan, only: set[str], found: goals.Goals
+) -> None:
+    """Cold start and evaluation throughput."""
+    if "coldstart" in only:
+        ours, floor = coldstart.measure(emulator.url, plan.coldstart_runs)
+        found.cold = (ours, floor)
+        found.tools_list = (ours.tools_list_bytes, floor.tools_list_bytes)
+        report.section(
+            "Cold start (stdio)",
+            "Process start -> answer to the first tools/list (after initialize), median.",
+            coldstart.HEADERS,
+            coldstart.rows(ours, floor),
+        )
+    if "eval" in only:
+        report.add(f"\n### Evaluation throughput\n\n{evaluation.measure(emulator.url)}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer rounds (about a minute)")
@@ -119,49 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     found = goals.Goals()
     with emulator_process() as emulator:
         asyncio.run(_served(report, emulator, plan, only, found))
-        if "pieces" in only:
-            report.section(
-                "Where the added time goes (stdio, plain turn, upstream 0 ms)",
-                "The overhead section's plain stdio turn through the floor, vf-mcp as shipped and "
-                "vf-mcp with parts switched off (`benchmarks/switched.py`), rounds interleaved. "
-                "saved = what the part costs a turn; client CPU = this process's CPU per call "
-                "(median), where the output schema is checked.",
-                pieces.HEADERS,
-                asyncio.run(pieces.measure(emulator.url, plan.pieces_rounds)),
-            )
-        if "sizes" in only:
-            size_rows = asyncio.run(sizes.measure(emulator.url))
-            found.recorded = asyncio.run(sizes.measure_recorded())
-            size_rows += found.recorded
-            report.section(
-                "Summary size",
-                "Bytes of the tool's text content over bytes of the raw trace JSON (the runtime's "
-                "plain interact body), summed over the turns.",
-                sizes.HEADERS,
-                [r.cells() for r in size_rows],
-            )
-        if "concurrency" in only:
-            conc_rows = asyncio.run(concurrency.measure(emulator.url, plan.concurrency))
-            report.section(
-                "Concurrency (streamable HTTP, one server process)",
-                "N conversations of 3 plain turns at once; clients are raw JSON-RPC over one "
-                "httpx pool (not mcp.Client); small N repeated to ~300 turns. RSS growth = "
-                "(peak RSS - RSS before this N) / conversations run; CPU from /proc/PID/stat.",
-                concurrency.HEADERS,
-                [r.cells() for r in conc_rows],
-            )
-        if "coldstart" in only:
-            ours, floor = coldstart.measure(emulator.url, plan.coldstart_runs)
-            found.cold = (ours, floor)
-            found.tools_list = (ours.tools_list_bytes, floor.tools_list_bytes)
-            report.section(
-                "Cold start (stdio)",
-                "Process start -> answer to the first tools/list (after initialize), median.",
-                coldstart.HEADERS,
-                coldstart.rows(ours, floor),
-            )
-        if "eval" in only:
-            report.add(f"\n### Evaluation throughput\n\n{evaluation.measure(emulator.url)}")
+        _turn_sections(report, emulator, plan, only, found)
+        _start_sections(report, emulator, plan, only, found)
     report.section(
         "Issue 24's figures",
         "Each figure is a ratio of two things measured side by side in this run (see the "

@@ -13,9 +13,10 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from mcp import Client
 
@@ -48,7 +49,7 @@ HEADERS = [
 @dataclass
 class Piece:
     name: str
-    call: object
+    call: Callable[..., Awaitable[Any]]
     pid: int | None
     samples: list[float] = field(default_factory=list)
     client_cpu: list[float] = field(default_factory=list)
@@ -61,19 +62,20 @@ async def _pieces(runtime_url: str) -> AsyncIterator[list[Piece]]:
         http = await stack.enter_async_context(bare_http(runtime_url))
         pieces = [Piece("bare httpx", bare_call(http, stream=False), None)]
 
-        async def connect(name: str, module: tuple[str, ...], env: dict[str, str]) -> Client:
+        async def connect(
+            module: tuple[str, ...], env: dict[str, str]
+        ) -> tuple[Client, int | None]:
             before = child_pids()
             client = await stack.enter_async_context(Client(stdio_params(module, env)))
             spawned = child_pids() - before
-            pieces.append(Piece(name, None, spawned.pop() if len(spawned) == 1 else None))
-            return client
+            return client, spawned.pop() if len(spawned) == 1 else None
 
-        floor = await connect("floor", FLOOR, server_env(runtime_url, stream=True))
-        pieces[-1].call = floor_call(floor, stream=False)
+        floor, pid = await connect(FLOOR, server_env(runtime_url, stream=True))
+        pieces.append(Piece("floor", floor_call(floor, stream=False), pid))
         for name, off in VARIANTS:
             env = server_env(runtime_url) | ({ENV_OFF: off} if off else {})
-            client = await connect(name, SWITCHED if off else VF_MCP, env)
-            pieces[-1].call = vf_call(client)
+            client, pid = await connect(SWITCHED if off else VF_MCP, env)
+            pieces.append(Piece(name, vf_call(client), pid))
         yield pieces
 
 
@@ -89,7 +91,7 @@ async def measure(runtime_url: str, rounds: int, *, warmup: int = 10) -> list[li
                 # A new conversation every 20 turns, as in the overhead section.
                 arguments = {"user_id": f"pieces-{id(piece)}-{index // 20}", "launch": True}
                 started, cpu = time.perf_counter(), time.process_time()
-                await piece.call(arguments)  # type: ignore[operator]
+                await piece.call(arguments)
                 if index >= warmup:
                     piece.samples.append((time.perf_counter() - started) * 1000)
                     piece.client_cpu.append((time.process_time() - cpu) * 1000)

@@ -19,6 +19,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -28,21 +29,23 @@ from pathlib import Path
 from typing import Any
 
 from mcp import Client
+from mcp.client.stdio import StdioServerParameters
 
 from benchmarks import ROOT
-from benchmarks.procs import FLOOR, VF_MCP, child_pids, emulator_process, server_env, stdio_params
+from benchmarks.procs import FLOOR, VF_MCP, child_pids, emulator_process, server_env
 from benchmarks.table import render
 from benchmarks.targets import floor_call, vf_call
 
-RATE_HZ = 1000
-"""py-spy's default is 100; more samples a turn, at some cost to the sampled server."""
+RATE_HZ = 300
+"""py-spy's default is 100; at 1000 three samplers slow the servers they sample, and the
+SDK's row moved by 0.6 ms between runs; at 300 it holds within about 0.1."""
 PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("reading and typing the answer", ("_read_body", "_loads", "vf_mcp/voiceflow/traces.py")),
     ("runtime call (httpx, retries)", ("vf_mcp/voiceflow/", "vf_mcp/retry.py", "floor.py")),
     ("transcript record", ("vf_mcp/transcripts/", "record_turn")),
     ("summary and its text", ("vf_mcp/summary/",)),
+    ("in-flight lease", ("vf_mcp/conversation/inflight.py", "Leases.")),
     ("conversation memory", ("vf_mcp/store/", "vf_mcp/bounded.py", "_remember_turn")),
-    ("in-flight lease", ("vf_mcp/conversation/inflight.py", "vf_mcp/conversation/leases")),
     ("result and arguments", ("vf_mcp/tools/",)),
     ("telemetry spans", ("vf_mcp/telemetry.py",)),
 )
@@ -94,16 +97,27 @@ class Sampled:
     raw: Path
 
 
-async def _start(
-    stack: AsyncExitStack, module: tuple[str, ...], env: dict[str, str], raw: Path, rate: int
-) -> Sampled:
+@dataclass(frozen=True)
+class Server:
+    """A server to sample: `python -m ...` with its environment, run from `cwd` (whose code
+    `python -m` imports before any `PYTHONPATH`)."""
+
+    module: tuple[str, ...]
+    env: dict[str, str]
+    cwd: Path
+
+
+async def _start(stack: AsyncExitStack, server: Server, raw: Path, rate: int) -> Sampled:
     spy = shutil.which("py-spy")
     if spy is None:
         raise SystemExit("py-spy is not on PATH: install it (pip install py-spy) and run again")
     before = child_pids()
-    client = await stack.enter_async_context(Client(stdio_params(module, env)))
+    params = StdioServerParameters(
+        command=sys.executable, args=list(server.module), env=server.env, cwd=server.cwd
+    )
+    client = await stack.enter_async_context(Client(params))
     (pid,) = child_pids() - before
-    call = floor_call(client, stream=False) if module == FLOOR else vf_call(client)
+    call = floor_call(client, stream=False) if server.module == FLOOR else vf_call(client)
     for index in range(20):
         await call({"user_id": f"warm-{index}", "launch": True})
     command = [spy, "record", "-p", str(pid), "-r", str(rate), "-f", "raw", "-o", str(raw)]
@@ -113,15 +127,13 @@ async def _start(
     return Sampled(call, sampler, raw)
 
 
-async def drive(
-    servers: dict[str, tuple[tuple[str, ...], dict[str, str]]], turns: int, rate: int
-) -> dict[str, Counter[str]]:
+async def drive(servers: dict[str, Server], turns: int, rate: int) -> dict[str, Counter[str]]:
     """`turns` turns through each server, in turn (drift hits all alike), each sampled."""
     with tempfile.TemporaryDirectory() as tmp:
         async with AsyncExitStack() as stack:
             sampled = {
-                name: await _start(stack, module, env, Path(tmp) / f"{index}.txt", rate)
-                for index, (name, (module, env)) in enumerate(servers.items())
+                name: await _start(stack, server, Path(tmp) / f"{index}.txt", rate)
+                for index, (name, server) in enumerate(servers.items())
             }
             for index in range(turns):
                 for each in sampled.values():
@@ -147,13 +159,28 @@ def table(measured: dict[str, Counter[str]], turns: int, rate: int) -> str:
 
 async def main_async(turns: int, rate: int, checkouts: list[Path]) -> str:
     with emulator_process() as emulator:
-        servers: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
-            "floor": (FLOOR, server_env(emulator.url, stream=True))
-        }
+        servers = {"floor": Server(FLOOR, server_env(emulator.url, stream=True), ROOT)}
         for checkout in [ROOT, *checkouts]:
             env = server_env(emulator.url) | {"PYTHONPATH": str(checkout)}
-            servers["vf-mcp" if checkout == ROOT else f"vf-mcp at {checkout.name}"] = (VF_MCP, env)
+            _check_served_from(checkout, env)
+            name = "vf-mcp" if checkout == ROOT else f"vf-mcp at {checkout.name}"
+            servers[name] = Server(VF_MCP, env, checkout)
         return table(await drive(servers, turns, rate), turns, rate)
+
+
+def _check_served_from(checkout: Path, env: dict[str, str]) -> None:
+    """Refuse to go on unless `vf_mcp` comes from `checkout`: else a column named for another
+    revision would sample this one."""
+    found = subprocess.run(
+        [sys.executable, "-c", "import vf_mcp; print(vf_mcp.__file__)"],
+        env=env,
+        cwd=checkout,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    if not Path(found).resolve().is_relative_to(checkout):
+        raise SystemExit(f"vf_mcp from {checkout} imports {found} instead; is it a checkout?")
 
 
 def main() -> None:
