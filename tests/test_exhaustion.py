@@ -219,6 +219,19 @@ def test_a_credential_split_across_streamed_chunks_is_masked_once_joined() -> No
     assert [m.text for m in result.messages] == ["My key is VF.DM.*** and ***."]
 
 
+def test_a_credential_split_across_streamed_reasoning_pieces_is_masked_in_the_kept_pieces() -> None:
+    from vf_mcp.voiceflow.traces import mask_split_credentials, parse_traces
+
+    pieces = ["Thinking: the key VF.DM.0123", "456789abcdef01234567.Sec", "ret is set."]
+    traces = parse_traces(
+        [{"type": "reasoning", "payload": {"state": "start"}}]
+        + [{"type": "reasoning", "payload": {"state": "content", "content": p}} for p in pieces]
+        + [{"type": "reasoning", "payload": {"state": "end"}}]
+    )
+    kept = [t.raw["payload"].get("content") or "" for t in mask_split_credentials(traces)]
+    assert "".join(kept) == "Thinking: the key VF.DM.*** is set."
+
+
 async def test_an_append_retried_after_it_ran_is_not_recorded_twice(redis_url: str) -> None:
     from vf_mcp.store.redis import redis_store
 
