@@ -196,3 +196,37 @@ async def caller(
             methods=methods,
             dialect=dialect,
         )
+
+
+@contextmanager
+def introspection_server() -> Iterator[str]:
+    """A loopback OAuth authorization server (RFC 7662 introspection): `good-oauth-token` is
+    alice's with scope `vf`, `narrow-oauth-token` hers with only `other`; any other is inactive."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    scopes = {"good-oauth-token": "vf", "narrow-oauth-token": "other"}
+
+    async def introspect(request: Request) -> JSONResponse:
+        scope = scopes.get(str((await request.form()).get("token")))
+        if scope is None:
+            return JSONResponse({"active": False})
+        return JSONResponse({"active": True, "client_id": "app", "sub": "alice", "scope": scope})
+
+    routes = [Route("/introspect", introspect, methods=["POST"])]
+    with serve_in_thread(Starlette(routes=routes)) as server:
+        yield server.url
+
+
+def with_oauth(settings: Settings, issuer: str) -> Settings:
+    """`settings` guarded by the authorization server at `issuer` (scope `vf`), published at
+    https://agents.example.com."""
+    oauth = {
+        "oauth_issuer": issuer,
+        "oauth_introspection_url": f"{issuer}/introspect",
+        "oauth_scopes": "vf",
+        "public_url": "https://agents.example.com/mcp",
+    }
+    return Settings.validated({**settings.model_dump(), **oauth})

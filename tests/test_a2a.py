@@ -8,6 +8,7 @@ for what cannot run; cancel; and no trace of the API key in anything the server 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import anyio
@@ -22,9 +23,11 @@ from tests.a2a_helpers import (
     a2a_server,
     caller,
     data_of,
+    introspection_server,
     message,
     metadata_of,
     texts,
+    with_oauth,
 )
 from tests.canary import CANARY_KEY, CANARY_SECRET
 from vf_mcp.config import Settings
@@ -393,35 +396,15 @@ async def test_mcp_and_a2a_share_one_conversation_store_per_caller(
 
 
 @pytest.fixture
-def introspection() -> Any:
-    """A loopback authorization server: `good-oauth-token` is alice's, any other is inactive."""
-    from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import JSONResponse
-    from starlette.routing import Route
-
-    from tests.threaded_server import serve_in_thread
-
-    async def introspect(request: Request) -> JSONResponse:
-        if (await request.form()).get("token") == "good-oauth-token":
-            return JSONResponse({"active": True, "client_id": "app", "sub": "alice", "scope": "vf"})
-        return JSONResponse({"active": False})
-
-    routes = [Route("/introspect", introspect, methods=["POST"])]
-    with serve_in_thread(Starlette(routes=routes)) as server:
-        yield server.url
+def introspection() -> Iterator[str]:
+    with introspection_server() as url:
+        yield url
 
 
 async def test_oauth_tokens_guard_the_a2a_endpoint(
     a2a_settings: Settings, emulator: Emulator, introspection: str
 ) -> None:
-    oauth = {
-        "oauth_issuer": introspection,
-        "oauth_introspection_url": f"{introspection}/introspect",
-        "oauth_scopes": "vf",
-        "public_url": "https://agents.example.com/mcp",
-    }
-    settings = Settings.validated({**a2a_settings.model_dump(), **oauth})
+    settings = with_oauth(a2a_settings, introspection)
     with a2a_server(settings) as running:
         async with httpx.AsyncClient(base_url=running.url) as http:
             card = (await http.get(CARD_PATH)).json()

@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.a2a_helpers import a2a_server
+from tests.a2a_helpers import a2a_server, introspection_server, with_oauth
 from tests.canary import CANARY_KEY, CANARY_SECRET
 from tests.node_tools import CLIENTS, require, system_node
 from tests.processes import http_server, server_env
@@ -282,38 +282,14 @@ def test_nothing_a_javascript_client_reads_holds_the_key(javascript: Seen) -> No
 
 @pytest.fixture
 def introspection() -> Iterator[str]:
-    """A loopback authorization server: `good-oauth-token` has scope `vf`, `narrow-oauth-token`
-    only `other`; any other token is inactive."""
-    from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import JSONResponse
-    from starlette.routing import Route
-
-    from tests.threaded_server import serve_in_thread
-
-    scopes = {"good-oauth-token": "vf", "narrow-oauth-token": "other"}
-
-    async def introspect(request: Request) -> JSONResponse:
-        scope = scopes.get(str((await request.form()).get("token")))
-        if scope is None:
-            return JSONResponse({"active": False})
-        return JSONResponse({"active": True, "client_id": "app", "sub": "alice", "scope": scope})
-
-    routes = [Route("/introspect", introspect, methods=["POST"])]
-    with serve_in_thread(Starlette(routes=routes)) as server:
-        yield server.url
+    with introspection_server() as url:
+        yield url
 
 
 def test_oauth_refusals_on_the_a2a_endpoint_are_json_rpc_errors_in_one_line(
     stream_settings: Settings, introspection: str
 ) -> None:
-    oauth = {
-        "oauth_issuer": introspection,
-        "oauth_introspection_url": f"{introspection}/introspect",
-        "oauth_scopes": "vf",
-        "public_url": "https://agents.example.com/mcp",
-    }
-    settings = Settings.validated({**stream_settings.model_dump(), **oauth})
+    settings = with_oauth(stream_settings, introspection)
     sent = {"jsonrpc": "2.0", "id": 1, "method": "GetTask", "params": {"id": "t"}}
     with a2a_server(settings) as running, httpx.Client(base_url=running.url) as http:
         anonymous = http.post("/a2a/default", json=sent)
