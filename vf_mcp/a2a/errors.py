@@ -24,6 +24,7 @@ from a2a.utils.errors import (
     UnsupportedOperationError,
 )
 
+from vf_mcp.a2a.parts import DATA_EXAMPLE
 from vf_mcp.domain.errors import ErrorKind
 from vf_mcp.domain.turn import TurnStatus
 from vf_mcp.error_kinds import kind_of
@@ -136,8 +137,7 @@ def incomplete(refused: A2AError) -> InvalidParamsError:
     missing = ", ".join(fields) or "some of its fields"
     return InvalidParamsError(
         message=f"The request lacks what A2A requires ({missing}): a message needs a "
-        "messageId, a role and at least one part, text or data such as "
-        '{"choice": "Track an order"}',
+        f"messageId, a role and at least one part, text or data such as {DATA_EXAMPLE}",
         data=refused.data,
     )
 
